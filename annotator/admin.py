@@ -1,0 +1,60 @@
+from django.contrib import admin
+
+from annotator.models import BoxAnnotation, EmotionAnnotation, GoldItem, Image, Person, TaskAssignment, Worker
+
+
+class PersonInline(admin.TabularInline):
+    model = Person
+    extra = 0
+    fields = ("x1", "y1", "x2", "y2", "box_origin")
+
+
+@admin.register(Image)
+class ImageAdmin(admin.ModelAdmin):
+    list_display = ("id", "filename", "original_database", "width", "height", "split", "fetched_at")
+    list_filter = ("split", "original_database", "source__kind")
+    search_fields = ("filename", "sha256", "source_url")
+    readonly_fields = ("sha256", "phash", "width", "height", "storage_key", "fetched_at", "http_headers")
+    inlines = [PersonInline]
+
+
+@admin.register(Person)
+class PersonAdmin(admin.ModelAdmin):
+    list_display = ("id", "image", "x1", "y1", "x2", "y2", "box_origin")
+    list_filter = ("box_origin", "image__split")
+    raw_id_fields = ("image",)
+
+
+@admin.register(Worker)
+class WorkerAdmin(admin.ModelAdmin):
+    list_display = ("user", "qualification", "is_blocked", "gold_accuracy", "consensus_agreement", "tasks_submitted")
+    list_filter = ("qualification", "is_blocked")
+    search_fields = ("user__username",)
+
+
+@admin.register(TaskAssignment)
+class TaskAssignmentAdmin(admin.ModelAdmin):
+    list_display = ("id", "worker", "kind", "person", "image", "state", "assigned_at", "expires_at")
+    list_filter = ("kind", "state", "is_qualification")
+    raw_id_fields = ("worker", "person", "image", "gold_item")
+
+
+@admin.register(EmotionAnnotation)
+class EmotionAnnotationAdmin(admin.ModelAdmin):
+    list_display = ("id", "person", "worker", "valence", "arousal", "dominance", "gender", "age", "status", "excluded")
+    list_filter = ("status", "excluded", "is_gold", "gender", "age")
+    raw_id_fields = ("person", "worker", "assignment")
+
+
+@admin.register(BoxAnnotation)
+class BoxAnnotationAdmin(admin.ModelAdmin):
+    list_display = ("id", "image", "worker", "no_people", "status", "excluded")
+    list_filter = ("status", "excluded", "no_people")
+    raw_id_fields = ("image", "worker", "assignment")
+
+
+@admin.register(GoldItem)
+class GoldItemAdmin(admin.ModelAdmin):
+    list_display = ("id", "kind", "person", "image", "for_qualification", "for_control")
+    list_filter = ("kind", "for_qualification", "for_control")
+    raw_id_fields = ("person", "image")

@@ -1,0 +1,363 @@
+"""Images, people, workers, assignments, annotations and gold items.
+
+Invariants that matter for the dataset live in the database as constraints,
+so no code path (admin, API, shell, bulk import) can store a bad row.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from emotic.taxonomy import AGES, ALL_CATEGORIES_MASK, GENDERS, SPLITS, VAD_MAX, VAD_MIN, mask_to_categories
+
+
+class Split(models.TextChoices):
+    UNASSIGNED = "", "Unassigned"
+    TRAIN = "train", "Train"
+    VAL = "val", "Validation"
+    TEST = "test", "Test"
+
+
+Gender = models.TextChoices("Gender", [(g, g) for g in GENDERS])
+Age = models.TextChoices("Age", [(a, a) for a in AGES])
+
+
+class Image(models.Model):
+    """A stored photo with its provenance. Pixels never change after ingest."""
+
+    source = models.ForeignKey("scraper.Source", on_delete=models.PROTECT, related_name="images")
+    storage_key = models.CharField(max_length=500, unique=True, help_text="Key in the default storage.")
+    sha256 = models.CharField(max_length=64, unique=True)
+    phash = models.CharField(max_length=16, db_index=True, help_text="64-bit perceptual hash, hex.")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    format = models.CharField(max_length=10, help_text="Decoded format, e.g. JPEG.")
+    original_database = models.CharField(max_length=50, help_text="mscoco, ade20k, emotic, framesdb, web, ...")
+    folder = models.CharField(max_length=200, blank=True, help_text="EMOTIC folder, e.g. mscoco/images.")
+    filename = models.CharField(max_length=255)
+    source_url = models.URLField(max_length=2000, blank=True, help_text="URL the image was downloaded from.")
+    page_url = models.URLField(max_length=2000, blank=True, help_text="Page the image appeared on.")
+    source_record = models.CharField(max_length=500, blank=True, help_text="Dataset record id or query.")
+    license = models.CharField(max_length=300, blank=True)
+    http_headers = models.JSONField(default=dict, blank=True)
+    fetched_at = models.DateTimeField()
+    split = models.CharField(max_length=5, choices=Split.choices, blank=True, default=Split.UNASSIGNED)
+    split_locked = models.BooleanField(default=False, help_text="An admin fixed this image's split.")
+    reported_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(width__gt=0) & Q(height__gt=0), name="image_positive_size"),
+            models.CheckConstraint(condition=Q(split__in=["", *SPLITS]), name="image_split_valid"),
+            models.CheckConstraint(condition=Q(sha256__regex=r"^[0-9a-f]{64}$"), name="image_sha256_hex"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.folder}/{self.filename}" if self.folder else self.filename
+
+
+class Person(models.Model):
+    """One person in an image, as a box in pixels [x1, y1, x2, y2).
+
+    The image's size is copied here (images are immutable) so the database
+    itself can check that the box lies inside the image.
+    """
+
+    class BoxOrigin(models.TextChoices):
+        IMPORTED = "imported", "Imported from a dataset"
+        WORKER = "worker", "Drawn by a worker"
+        CONSENSUS = "consensus", "Consensus of workers"
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="people")
+    x1 = models.IntegerField()
+    y1 = models.IntegerField()
+    x2 = models.IntegerField()
+    y2 = models.IntegerField()
+    image_width = models.PositiveIntegerField(editable=False)
+    image_height = models.PositiveIntegerField(editable=False)
+    box_origin = models.CharField(max_length=10, choices=BoxOrigin.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["image_id", "id"]
+        verbose_name_plural = "people"
+        constraints = [
+            models.CheckConstraint(condition=Q(x1__gte=0) & Q(y1__gte=0), name="person_box_origin_inside"),
+            models.CheckConstraint(condition=Q(x2__gt=F("x1")) & Q(y2__gt=F("y1")), name="person_box_positive_area"),
+            models.CheckConstraint(
+                condition=Q(x2__lte=F("image_width")) & Q(y2__lte=F("image_height")),
+                name="person_box_inside_image",
+            ),
+            models.CheckConstraint(
+                condition=Q(box_origin__in=["imported", "worker", "consensus"]), name="person_box_origin_valid"
+            ),
+        ]
+
+    def save(self, *args, **kwargs):
+        if self.image_id and (not self.image_width or not self.image_height):
+            self.image_width, self.image_height = self.image.width, self.image.height
+        super().save(*args, **kwargs)
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        return (self.x1, self.y1, self.x2, self.y2)
+
+    def __str__(self) -> str:
+        return f"person {self.pk} in {self.image}"
+
+
+class Worker(models.Model):
+    """A crowd worker: a Django user plus qualification and trust."""
+
+    class Qualification(models.TextChoices):
+        PENDING = "pending", "Not yet qualified"
+        QUALIFIED = "qualified", "Qualified"
+        FAILED = "failed", "Failed qualification"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="worker")
+    qualification = models.CharField(max_length=10, choices=Qualification.choices, default=Qualification.PENDING)
+    qualified_at = models.DateTimeField(null=True, blank=True)
+    is_blocked = models.BooleanField(default=False)
+    blocked_reason = models.CharField(max_length=300, blank=True)
+    blocked_at = models.DateTimeField(null=True, blank=True)
+    blocked_automatically = models.BooleanField(default=False)
+    # Trust figures, recomputed by the quality service.
+    gold_accuracy = models.FloatField(null=True, blank=True)
+    gold_answered = models.PositiveIntegerField(default=0)
+    consensus_agreement = models.FloatField(null=True, blank=True)
+    median_seconds_per_task = models.FloatField(null=True, blank=True)
+    skip_rate = models.FloatField(null=True, blank=True)
+    tasks_submitted = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(gold_accuracy__isnull=True) | (Q(gold_accuracy__gte=0) & Q(gold_accuracy__lte=1)),
+                name="worker_gold_accuracy_unit",
+            ),
+            models.CheckConstraint(
+                condition=Q(qualification__in=["pending", "qualified", "failed"]), name="worker_qualification_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.user.get_username()
+
+
+class TaskKind(models.TextChoices):
+    BOXES = "boxes", "Person boxes"
+    EMOTIONS = "emotions", "Emotions of one person"
+
+
+class GoldItem(models.Model):
+    """A control item with its set of acceptable answers.
+
+    Emotions: the answer passes when it picks at least one of
+    ``required_categories`` and nothing outside ``allowed_categories``, its
+    VAD values fall in the ranges, and gender and age are among those allowed.
+    Boxes: every expected box is matched with IoU >= ``min_iou``.
+    """
+
+    kind = models.CharField(max_length=10, choices=TaskKind.choices)
+    person = models.OneToOneField(Person, null=True, blank=True, on_delete=models.CASCADE, related_name="gold")
+    image = models.OneToOneField(Image, null=True, blank=True, on_delete=models.CASCADE, related_name="gold")
+    for_qualification = models.BooleanField(default=False, help_text="Shown in the qualification test.")
+    for_control = models.BooleanField(default=True, help_text="Mixed hidden into real work.")
+    required_categories_mask = models.PositiveIntegerField(default=0)
+    allowed_categories_mask = models.PositiveIntegerField(default=ALL_CATEGORIES_MASK)
+    valence_min = models.PositiveSmallIntegerField(default=VAD_MIN)
+    valence_max = models.PositiveSmallIntegerField(default=VAD_MAX)
+    arousal_min = models.PositiveSmallIntegerField(default=VAD_MIN)
+    arousal_max = models.PositiveSmallIntegerField(default=VAD_MAX)
+    dominance_min = models.PositiveSmallIntegerField(default=VAD_MIN)
+    dominance_max = models.PositiveSmallIntegerField(default=VAD_MAX)
+    allowed_genders = models.JSONField(default=list, blank=True, help_text="Empty: any.")
+    allowed_ages = models.JSONField(default=list, blank=True, help_text="Empty: any.")
+    expected_boxes = models.JSONField(default=list, blank=True, help_text="[[x1, y1, x2, y2], ...] for box gold.")
+    min_iou = models.FloatField(default=0.5)
+    explanation = models.TextField(blank=True, help_text="Shown to a worker who fails it in qualification.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(kind="emotions") & Q(person__isnull=False) & Q(image__isnull=True))
+                | (Q(kind="boxes") & Q(image__isnull=False) & Q(person__isnull=True)),
+                name="gold_target_matches_kind",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="emotions")
+                | (Q(required_categories_mask__gt=0) & Q(required_categories_mask__lte=ALL_CATEGORIES_MASK)),
+                name="gold_emotions_require_a_category",
+            ),
+            models.CheckConstraint(
+                condition=Q(allowed_categories_mask__lte=ALL_CATEGORIES_MASK), name="gold_allowed_mask_range"
+            ),
+            *[
+                models.CheckConstraint(
+                    condition=Q(**{f"{d}_min__gte": VAD_MIN})
+                    & Q(**{f"{d}_max__lte": VAD_MAX})
+                    & Q(**{f"{d}_min__lte": F(f"{d}_max")}),
+                    name=f"gold_{d}_range_valid",
+                )
+                for d in ("valence", "arousal", "dominance")
+            ],
+            models.CheckConstraint(condition=Q(min_iou__gt=0) & Q(min_iou__lte=1), name="gold_min_iou_unit"),
+        ]
+
+    @property
+    def required_categories(self) -> list[str]:
+        return mask_to_categories(self.required_categories_mask)
+
+    @property
+    def allowed_categories(self) -> list[str]:
+        return mask_to_categories(self.allowed_categories_mask)
+
+    def __str__(self) -> str:
+        return f"gold {self.kind} #{self.pk}"
+
+
+class TaskAssignment(models.Model):
+    """A task handed to a worker: boxes for an image, or emotions for a person."""
+
+    class State(models.TextChoices):
+        ASSIGNED = "assigned", "Assigned"
+        SUBMITTED = "submitted", "Submitted"
+        SKIPPED = "skipped", "Skipped"
+        REPORTED = "reported", "Image reported"
+        EXPIRED = "expired", "Expired"
+
+    worker = models.ForeignKey(Worker, on_delete=models.CASCADE, related_name="assignments")
+    kind = models.CharField(max_length=10, choices=TaskKind.choices)
+    person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.CASCADE, related_name="assignments")
+    image = models.ForeignKey(Image, null=True, blank=True, on_delete=models.CASCADE, related_name="assignments")
+    gold_item = models.ForeignKey(GoldItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="assignments")
+    is_qualification = models.BooleanField(default=False)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ASSIGNED)
+    assigned_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    skip_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-assigned_at"]
+        indexes = [models.Index(fields=["state", "expires_at"]), models.Index(fields=["person", "state"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(kind="emotions") & Q(person__isnull=False) & Q(image__isnull=True))
+                | (Q(kind="boxes") & Q(image__isnull=False) & Q(person__isnull=True)),
+                name="assignment_target_matches_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=["assigned", "submitted", "skipped", "reported", "expired"]),
+                name="assignment_state_valid",
+            ),
+            models.CheckConstraint(condition=Q(expires_at__gt=F("assigned_at")), name="assignment_expires_after_start"),
+            # Never the same person (or image, for boxes) twice to one worker.
+            models.UniqueConstraint(
+                fields=["worker", "person"], condition=Q(person__isnull=False), name="assignment_once_per_worker_person"
+            ),
+            models.UniqueConstraint(
+                fields=["worker", "image"], condition=Q(image__isnull=False), name="assignment_once_per_worker_image"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        target = f"person {self.person_id}" if self.person_id else f"image {self.image_id}"
+        return f"{self.kind} {target} -> {self.worker} ({self.state})"
+
+
+class AnnotationStatus(models.TextChoices):
+    SUBMITTED = "submitted", "Submitted"
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected"
+
+
+class EmotionAnnotation(models.Model):
+    """One worker's answer for one person: categories, VAD, gender, age."""
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="annotations")
+    worker = models.ForeignKey(Worker, on_delete=models.PROTECT, related_name="emotion_annotations")
+    assignment = models.OneToOneField(
+        TaskAssignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="emotion_annotation"
+    )
+    categories_mask = models.PositiveIntegerField(help_text="Bit i set: category i of emotic.taxonomy chosen.")
+    valence = models.PositiveSmallIntegerField()
+    arousal = models.PositiveSmallIntegerField()
+    dominance = models.PositiveSmallIntegerField()
+    gender = models.CharField(max_length=6, choices=Gender.choices)
+    age = models.CharField(max_length=8, choices=Age.choices)
+    seconds_spent = models.FloatField(default=0)
+    submission_id = models.UUIDField(unique=True, default=uuid.uuid4, help_text="Client-made id: resubmits are stored once.")
+    status = models.CharField(max_length=10, choices=AnnotationStatus.choices, default=AnnotationStatus.SUBMITTED)
+    excluded = models.BooleanField(default=False, help_text="Left out of exports (blocked worker); reversible.")
+    is_gold = models.BooleanField(default=False, help_text="Answer to a hidden control item.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["person", "worker"], name="emotion_once_per_worker_person"),
+            models.CheckConstraint(
+                condition=Q(categories_mask__gt=0) & Q(categories_mask__lte=ALL_CATEGORIES_MASK),
+                name="emotion_at_least_one_category",
+            ),
+            *[
+                models.CheckConstraint(
+                    condition=Q(**{f"{d}__gte": VAD_MIN}) & Q(**{f"{d}__lte": VAD_MAX}), name=f"emotion_{d}_in_range"
+                )
+                for d in ("valence", "arousal", "dominance")
+            ],
+            models.CheckConstraint(condition=Q(gender__in=list(GENDERS)), name="emotion_gender_valid"),
+            models.CheckConstraint(condition=Q(age__in=list(AGES)), name="emotion_age_valid"),
+            models.CheckConstraint(condition=Q(seconds_spent__gte=0), name="emotion_seconds_nonnegative"),
+            models.CheckConstraint(
+                condition=Q(status__in=["submitted", "accepted", "rejected"]), name="emotion_status_valid"
+            ),
+        ]
+
+    @property
+    def categories(self) -> list[str]:
+        return mask_to_categories(self.categories_mask)
+
+    def __str__(self) -> str:
+        return f"{self.worker} on person {self.person_id}: {', '.join(self.categories)}"
+
+
+class BoxAnnotation(models.Model):
+    """One worker's boxes for one image (stage 1). ``boxes`` is [[x1, y1, x2, y2], ...]."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="box_annotations")
+    worker = models.ForeignKey(Worker, on_delete=models.PROTECT, related_name="box_annotations")
+    assignment = models.OneToOneField(
+        TaskAssignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="box_annotation"
+    )
+    boxes = models.JSONField(default=list)
+    no_people = models.BooleanField(default=False)
+    seconds_spent = models.FloatField(default=0)
+    submission_id = models.UUIDField(unique=True, default=uuid.uuid4)
+    status = models.CharField(max_length=10, choices=AnnotationStatus.choices, default=AnnotationStatus.SUBMITTED)
+    excluded = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["image", "worker"], name="boxes_once_per_worker_image"),
+            models.CheckConstraint(condition=Q(seconds_spent__gte=0), name="boxes_seconds_nonnegative"),
+            models.CheckConstraint(
+                condition=Q(status__in=["submitted", "accepted", "rejected"]), name="boxes_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.worker} boxes on {self.image}"

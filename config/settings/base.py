@@ -1,0 +1,224 @@
+"""Settings for every mode, read from the environment (twelve-factor).
+
+With nothing set, the project runs on embedded defaults: SQLite and media
+under ``var/``, a filesystem Celery broker, no servers. ``production.py``
+tightens this for the open internet.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from config.env import (
+    BASE_DIR,
+    SettingError,
+    database_from_env,
+    env,
+    get_bool,
+    get_choice,
+    get_float,
+    get_int,
+    get_list,
+)
+from emotic.taxonomy import DEFAULT_ANNOTATORS_PER_SPLIT
+
+VAR_DIR = BASE_DIR / "var"
+
+DEBUG = get_bool("DEBUG", True)
+# Development-only key; production.py refuses to start with it.
+INSECURE_DEV_SECRET_KEY = "django-insecure-emotic-dev-key-do-not-use-in-production"
+SECRET_KEY = env.str("SECRET_KEY", default="") or INSECURE_DEV_SECRET_KEY
+ALLOWED_HOSTS = get_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = get_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "scraper",
+    "annotator",
+    "emotic_export",
+    "training",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------
+DATABASES = {"default": database_from_env("DATABASE_URL", VAR_DIR / "db.sqlite3")}
+DATABASES["default"].setdefault("CONN_MAX_AGE", get_int("DATABASE_CONN_MAX_AGE", 0, minimum=0))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth -----------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files and storage ---------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "media/"
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
+
+STORAGE_BUCKET = env.str("STORAGE_BUCKET", default="").strip()
+STORAGE_BACKEND = get_choice("STORAGE_BACKEND", "s3" if STORAGE_BUCKET else "local", ("local", "s3"))
+if STORAGE_BACKEND == "s3":
+    if not STORAGE_BUCKET:
+        raise SettingError("STORAGE_BUCKET", "must name a bucket when STORAGE_BACKEND is s3")
+    default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": STORAGE_BUCKET,
+            # Any S3-compatible server: MinIO, Ceph, moto, AWS itself.
+            "endpoint_url": env.str("STORAGE_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("STORAGE_REGION", default="") or None,
+            "access_key": env.str("STORAGE_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("STORAGE_SECRET_ACCESS_KEY", default="") or None,
+            "location": env.str("STORAGE_PREFIX", default=""),
+            "default_acl": None,
+            "file_overwrite": False,
+            "querystring_auth": True,
+            "querystring_expire": get_int("STORAGE_URL_EXPIRY_SECONDS", 3600, minimum=1),
+            "addressing_style": get_choice("STORAGE_ADDRESSING_STYLE", "path", ("path", "virtual", "auto")),
+        },
+    }
+else:
+    default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": "/" + MEDIA_URL},
+    }
+STORAGES = {
+    "default": default_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- Celery ---------------------------------------------------------------
+# Without CELERY_BROKER_URL, kombu's filesystem transport: a real worker
+# process, no server. With it (redis://...), Redis.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="").strip()
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+if not CELERY_BROKER_URL:
+    CELERY_BROKER_URL = "filesystem://"
+    _queue_dir = VAR_DIR / "celery" / "queue"
+    _processed_dir = VAR_DIR / "celery" / "processed"
+    for _dir in (_queue_dir, _processed_dir):
+        _dir.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "processed_folder": str(_processed_dir),
+        "store_processed": False,
+    }
+elif not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://", "filesystem://", "memory://")):
+    raise SettingError("CELERY_BROKER_URL", f"unsupported broker {CELERY_BROKER_URL.split(':', 1)[0]!r} (use redis://host:port/db)")
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
+CELERY_TASK_ALWAYS_EAGER = get_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_ACKS_LATE = True  # a killed worker's job is redelivered, not lost
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TRACK_STARTED = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "expire-stale-assignments": {
+        "task": "annotator.tasks.expire_stale_assignments",
+        "schedule": timedelta(minutes=1),
+    },
+}
+
+# --- REST framework -------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {
+        "worker": env.str("API_THROTTLE_WORKER", default="600/minute"),
+        "anon": env.str("API_THROTTLE_ANON", default="60/minute"),
+    },
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "EMOTIC crowd annotation API",
+    "DESCRIPTION": "The worker-facing API of the emotions-in-context annotation platform.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- The annotation protocol ----------------------------------------------
+ANNOTATORS_PER_SPLIT = {
+    split: get_int(f"ANNOTATORS_PER_{split.upper()}", default, minimum=1)
+    for split, default in DEFAULT_ANNOTATORS_PER_SPLIT.items()
+}
+ASSIGNMENT_TIMEOUT = timedelta(minutes=get_int("ASSIGNMENT_TIMEOUT_MINUTES", 20, minimum=1))
+# EMOTIC mixed 2 hidden control items into every 20.
+GOLD_RATE = get_float("GOLD_RATE", 0.1, minimum=0.0, maximum=1.0)
+
+# --- Scraper --------------------------------------------------------------
+SCRAPER_USER_AGENT = env.str(
+    "SCRAPER_USER_AGENT",
+    default="emotic-platform-scraper/0.1 (+https://github.com/emotic-platform; research dataset collection)",
+)
+SCRAPER_ALLOW_PRIVATE_ADDRESSES = get_bool("SCRAPER_ALLOW_PRIVATE_ADDRESSES", False)
+SCRAPER_OBEY_ROBOTS_TXT = get_bool("SCRAPER_OBEY_ROBOTS_TXT", True)
+SCRAPER_MAX_DOWNLOAD_BYTES = get_int("SCRAPER_MAX_DOWNLOAD_BYTES", 20 * 1024 * 1024, minimum=1024)
+SCRAPER_MIN_IMAGE_SIDE = get_int("SCRAPER_MIN_IMAGE_SIDE", 200, minimum=1)
+SCRAPER_NEAR_DUPLICATE_DISTANCE = get_int("SCRAPER_NEAR_DUPLICATE_DISTANCE", 6, minimum=0)
+# Pillow's decompression-bomb guard, in pixels.
+MAX_IMAGE_PIXELS = get_int("MAX_IMAGE_PIXELS", 89_478_485, minimum=1)
+
+# --- Logging ----------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+LOG_FORMAT = get_choice("LOG_FORMAT", "text", ("text", "json"))
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.log_format.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}

@@ -1,0 +1,22 @@
+"""Settings for the test suite: real PostgreSQL and Redis on loopback by default.
+
+The suite also migrates a second, SQLite database (alias ``sqlite``) so that
+the model constraints are checked on both engines.
+"""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
+
+from .base import *  # noqa: E402,F401,F403
+from .base import DATABASES, VAR_DIR  # noqa: E402
+
+DATABASES["sqlite"] = {
+    "ENGINE": "django.db.backends.sqlite3",
+    "NAME": str(VAR_DIR / "test-sqlite.sqlite3"),
+    "TEST": {"NAME": str(VAR_DIR / "test-sqlite.sqlite3")},
+}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+SCRAPER_ALLOW_PRIVATE_ADDRESSES = True  # test servers listen on 127.0.0.1
