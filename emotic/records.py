@@ -1,0 +1,218 @@
+"""Plain records of an EMOTIC dataset, independent of Django.
+
+The exporter turns database rows into these records and every file format in
+``emotic.formats`` writes and reads them, so a format never needs Django and a
+snapshot can be read back on a GPU box. Records validate themselves when they
+are built: an invalid record cannot exist, and the error names the field.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from emotic.taxonomy import (
+    CATEGORY_INDEX,
+    SPLITS,
+    VAD_DIMENSIONS,
+    VAD_MAX,
+    VAD_MIN,
+    TaxonomyError,
+    validate_age,
+    validate_gender,
+    validate_vad,
+)
+
+
+class RecordError(TaxonomyError):
+    """A record field is invalid; the message starts with the field's path."""
+
+
+@contextmanager
+def located(prefix: str) -> Iterator[None]:
+    """Prefix the field path of any validation error raised inside, e.g. ``people[2].``."""
+    try:
+        yield
+    except TaxonomyError as error:
+        raise RecordError(f"{prefix}{error}") from None
+
+
+def _categories(field_name: str, names: object) -> tuple[str, ...]:
+    """Valid, distinct category names in taxonomy order (so equal sets compare equal)."""
+    if isinstance(names, str) or not hasattr(names, "__iter__"):
+        raise RecordError(f"{field_name}: must be a list of category names, got {names!r}")
+    names = tuple(names)
+    for name in names:
+        if not isinstance(name, str):
+            raise RecordError(f"{field_name}: category names must be strings, got {name!r}")
+        if name not in CATEGORY_INDEX:
+            raise RecordError(f"{field_name}: unknown category {name!r}")
+        if names.count(name) > 1:
+            raise RecordError(f"{field_name}: category {name!r} appears more than once")
+    return tuple(sorted(names, key=CATEGORY_INDEX.__getitem__))
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class AnnotatorAnswer:
+    """One annotator's answer for one person.
+
+    VAD is all three integers or all ``None`` (the official file stores NaN
+    where a person got no continuous annotation). Gender and age are ``None``
+    where the source keeps them per person only (val/test of Annotations.mat).
+    """
+
+    categories: tuple[str, ...]
+    valence: int | None
+    arousal: int | None
+    dominance: int | None
+    gender: str | None = None
+    age: str | None = None
+    annotator_id: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "categories", _categories("categories", self.categories))
+        given = [d for d in VAD_DIMENSIONS if getattr(self, d) is not None]
+        if given and len(given) != len(VAD_DIMENSIONS):
+            missing = ", ".join(d for d in VAD_DIMENSIONS if d not in given)
+            raise RecordError(f"{missing}: valence, arousal and dominance must be given together")
+        if not self.categories and not given:
+            raise RecordError("categories: an answer needs categories or valence/arousal/dominance")
+        with located(""):
+            for dimension in given:
+                validate_vad(dimension, getattr(self, dimension))
+            if self.gender is not None:
+                validate_gender(self.gender)
+            if self.age is not None:
+                validate_age(self.age)
+        if self.annotator_id is not None and not isinstance(self.annotator_id, str):
+            raise RecordError(f"annotator_id: must be a string, got {self.annotator_id!r}")
+
+    @property
+    def vad(self) -> tuple[int, int, int] | None:
+        if self.valence is None:
+            return None
+        return (self.valence, self.arousal, self.dominance)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class PersonRecord:
+    """One person: the body box, every annotator's answer and the combined labels.
+
+    ``body_bbox`` is ``(x1, y1, x2, y2)`` in whole pixels of the image as the
+    annotators saw it. ``combined_continuous`` is the (valence, arousal,
+    dominance) of the label rule, floats on the 1-10 scale, or ``None``.
+    """
+
+    body_bbox: tuple[int, int, int, int]
+    answers: tuple[AnnotatorAnswer, ...]
+    combined_categories: tuple[str, ...]
+    combined_continuous: tuple[float, float, float] | None
+    combined_gender: str
+    combined_age: str
+
+    def __post_init__(self) -> None:
+        box = tuple(self.body_bbox) if hasattr(self.body_bbox, "__iter__") else ()
+        if len(box) != 4 or not all(_is_int(v) for v in box):
+            raise RecordError(f"body_bbox: must be four whole pixels [x1, y1, x2, y2], got {self.body_bbox!r}")
+        x1, y1, x2, y2 = box
+        if x1 < 0 or y1 < 0:
+            raise RecordError(f"body_bbox: corner ({x1}, {y1}) lies left of or above the image")
+        if not (x1 < x2 and y1 < y2):
+            raise RecordError(f"body_bbox: needs x1 < x2 and y1 < y2, got {list(box)}")
+        object.__setattr__(self, "body_bbox", box)
+
+        answers = tuple(self.answers)
+        if not answers:
+            raise RecordError("answers: a person needs at least one annotator answer")
+        for i, answer in enumerate(answers):
+            if not isinstance(answer, AnnotatorAnswer):
+                raise RecordError(f"answers[{i}]: must be an AnnotatorAnswer, got {type(answer).__name__}")
+        object.__setattr__(self, "answers", answers)
+
+        object.__setattr__(
+            self, "combined_categories", _categories("combined_categories", self.combined_categories)
+        )
+        object.__setattr__(self, "combined_continuous", _combined_vad(self.combined_continuous))
+        with located("combined_"):
+            validate_gender(self.combined_gender)
+            validate_age(self.combined_age)
+
+
+def _combined_vad(values: object) -> tuple[float, float, float] | None:
+    if values is None:
+        return None
+    values = tuple(values) if hasattr(values, "__iter__") else ()
+    if len(values) != len(VAD_DIMENSIONS):
+        raise RecordError("combined_continuous: must be (valence, arousal, dominance) or None")
+    result = []
+    for dimension, value in zip(VAD_DIMENSIONS, values):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            raise RecordError(f"combined_continuous.{dimension}: must be a number, got {value!r}")
+        if not VAD_MIN <= value <= VAD_MAX:
+            raise RecordError(f"combined_continuous.{dimension}: must be from {VAD_MIN} to {VAD_MAX}, got {value}")
+        result.append(float(value))
+    return tuple(result)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One image of a split and its annotated people.
+
+    ``folder`` is relative (``mscoco/images``); the file lies at
+    ``<root>/<folder>/<filename>``. ``width`` and ``height`` are EMOTIC's
+    ``n_col`` and ``n_row``.
+    """
+
+    filename: str
+    folder: str
+    width: int
+    height: int
+    original_database: str
+    split: str
+    people: tuple[PersonRecord, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.filename, str) or self.filename in ("", ".", "..") or any(
+            sep in self.filename for sep in "/\\\0"
+        ):
+            raise RecordError(f"filename: must be a plain file name, got {self.filename!r}")
+        _check_folder(self.folder)
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            if not _is_int(value) or value <= 0:
+                raise RecordError(f"{name}: must be a positive whole number of pixels, got {value!r}")
+        if not isinstance(self.original_database, str) or not self.original_database:
+            raise RecordError(f"original_database: must be a non-empty name, got {self.original_database!r}")
+        if self.split not in SPLITS:
+            raise RecordError(f"split: must be one of {', '.join(SPLITS)}, got {self.split!r}")
+        people = tuple(self.people)
+        if not people:
+            raise RecordError("people: an image in an EMOTIC file needs at least one annotated person")
+        for i, person in enumerate(people):
+            if not isinstance(person, PersonRecord):
+                raise RecordError(f"people[{i}]: must be a PersonRecord, got {type(person).__name__}")
+            _, _, x2, y2 = person.body_bbox
+            if x2 > self.width or y2 > self.height:
+                raise RecordError(
+                    f"people[{i}].body_bbox: {list(person.body_bbox)} reaches outside the "
+                    f"{self.width}x{self.height} image"
+                )
+        object.__setattr__(self, "people", people)
+
+    @property
+    def relative_path(self) -> str:
+        return f"{self.folder}/{self.filename}" if self.folder else self.filename
+
+
+def _check_folder(folder: object) -> None:
+    if not isinstance(folder, str):
+        raise RecordError(f"folder: must be a relative folder, got {folder!r}")
+    parts = folder.split("/")
+    if folder.startswith("/") or "\\" in folder or "\0" in folder or (folder and ".." in parts):
+        raise RecordError(f"folder: must be relative without '..', got {folder!r}")
