@@ -8,6 +8,7 @@ tightens this for the open internet.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from config.env import (
     BASE_DIR,
@@ -23,6 +24,7 @@ from config.env import (
 from emotic.taxonomy import DEFAULT_ANNOTATORS_PER_SPLIT
 
 VAR_DIR = BASE_DIR / "var"
+VAR_DIR.mkdir(exist_ok=True)
 
 DEBUG = get_bool("DEBUG", True)
 # Development-only key; production.py refuses to start with it.
@@ -103,7 +105,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
-MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or VAR_DIR / "media")
 
 STORAGE_BUCKET = env.str("STORAGE_BUCKET", default="").strip()
 STORAGE_BACKEND = get_choice("STORAGE_BACKEND", "s3" if STORAGE_BUCKET else "local", ("local", "s3"))
@@ -144,8 +146,9 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="").strip()
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if not CELERY_BROKER_URL:
     CELERY_BROKER_URL = "filesystem://"
-    _queue_dir = VAR_DIR / "celery" / "queue"
-    _processed_dir = VAR_DIR / "celery" / "processed"
+    _broker_dir = Path(env.str("CELERY_FILESYSTEM_BROKER_DIR", default="") or VAR_DIR / "celery")
+    _queue_dir = _broker_dir / "queue"
+    _processed_dir = _broker_dir / "processed"
     for _dir in (_queue_dir, _processed_dir):
         _dir.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -195,6 +198,28 @@ ANNOTATORS_PER_SPLIT = {
 ASSIGNMENT_TIMEOUT = timedelta(minutes=get_int("ASSIGNMENT_TIMEOUT_MINUTES", 20, minimum=1))
 # EMOTIC mixed 2 hidden control items into every 20.
 GOLD_RATE = get_float("GOLD_RATE", 0.1, minimum=0.0, maximum=1.0)
+# Controls are placed at unpredictable positions inside each block of this many
+# tasks, so a block always holds round(GOLD_RATE * GOLD_BLOCK_SIZE) of them.
+GOLD_BLOCK_SIZE = get_int("GOLD_BLOCK_SIZE", 20, minimum=1)
+# People in images not yet given a split get this many annotators.
+ANNOTATORS_PER_UNSPLIT_PERSON = get_int(
+    "ANNOTATORS_PER_UNSPLIT_PERSON", DEFAULT_ANNOTATORS_PER_SPLIT["train"], minimum=1
+)
+# Workers drawing person boxes on each image (stage 1); more than one: consensus boxes.
+BOX_ANNOTATORS_PER_IMAGE = get_int("BOX_ANNOTATORS_PER_IMAGE", 1, minimum=1)
+MAX_BOXES_PER_IMAGE = get_int("MAX_BOXES_PER_IMAGE", 100, minimum=1)
+# An image reported this many times leaves the task pool until an admin looks at it.
+IMAGE_REPORTS_TO_WITHDRAW = get_int("IMAGE_REPORTS_TO_WITHDRAW", 3, minimum=1)
+QUALIFICATION_ITEMS = get_int("QUALIFICATION_ITEMS", 5, minimum=1)
+QUALIFICATION_PASS_RATE = get_float("QUALIFICATION_PASS_RATE", 0.8, minimum=0.0, maximum=1.0)
+# Images are shown as JPEG renditions of at most this many pixels per side, cached in storage.
+IMAGE_RENDITION_MAX_SIDE = get_int("IMAGE_RENDITION_MAX_SIDE", 1280, minimum=64)
+IMAGE_CACHE_SECONDS = get_int("IMAGE_CACHE_SECONDS", 86400, minimum=0)
+# Swagger UI and Redoc served from the sidecar package: the API docs page needs no CDN.
+INSTALLED_APPS.append("drf_spectacular_sidecar")
+SPECTACULAR_SETTINGS.update(
+    {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}
+)
 
 # --- Scraper --------------------------------------------------------------
 SCRAPER_USER_AGENT = env.str(
@@ -208,6 +233,44 @@ SCRAPER_MIN_IMAGE_SIDE = get_int("SCRAPER_MIN_IMAGE_SIDE", 200, minimum=1)
 SCRAPER_NEAR_DUPLICATE_DISTANCE = get_int("SCRAPER_NEAR_DUPLICATE_DISTANCE", 6, minimum=0)
 # Pillow's decompression-bomb guard, in pixels.
 MAX_IMAGE_PIXELS = get_int("MAX_IMAGE_PIXELS", 89_478_485, minimum=1)
+import ipaddress  # noqa: E402  (kept inside the scraper block it serves)
+
+# Networks fetched even when private addresses are refused (an in-house mirror), as CIDR.
+SCRAPER_ALLOWED_NETWORKS = get_list("SCRAPER_ALLOWED_NETWORKS", [])
+for _network in SCRAPER_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise SettingError("SCRAPER_ALLOWED_NETWORKS", f"{_network!r} is not a network in CIDR form (e.g. 10.1.0.0/16)") from None
+# Politeness and robustness of the fetcher (Scrapy-like defaults).
+SCRAPER_MAX_CONCURRENT_REQUESTS = get_int("SCRAPER_MAX_CONCURRENT_REQUESTS", 32, minimum=1)
+SCRAPER_MAX_REQUESTS_PER_HOST = get_int("SCRAPER_MAX_REQUESTS_PER_HOST", 8, minimum=1)
+SCRAPER_PER_HOST_DELAY_SECONDS = get_float("SCRAPER_PER_HOST_DELAY_SECONDS", 0.0, minimum=0.0, maximum=3600.0)
+SCRAPER_CONNECT_TIMEOUT_SECONDS = get_float("SCRAPER_CONNECT_TIMEOUT_SECONDS", 5.0, minimum=0.01, maximum=600.0)
+SCRAPER_READ_TIMEOUT_SECONDS = get_float("SCRAPER_READ_TIMEOUT_SECONDS", 20.0, minimum=0.01, maximum=600.0)
+# Whole-download limit, against servers that trickle bytes to dodge the read timeout.
+SCRAPER_DOWNLOAD_DEADLINE_SECONDS = get_float("SCRAPER_DOWNLOAD_DEADLINE_SECONDS", 120.0, minimum=0.01, maximum=3600.0)
+SCRAPER_RETRIES = get_int("SCRAPER_RETRIES", 3, minimum=0)
+SCRAPER_RETRY_BACKOFF_SECONDS = get_float("SCRAPER_RETRY_BACKOFF_SECONDS", 0.5, minimum=0.0, maximum=600.0)
+SCRAPER_RETRY_AFTER_CAP_SECONDS = get_float("SCRAPER_RETRY_AFTER_CAP_SECONDS", 60.0, minimum=0.0, maximum=3600.0)
+SCRAPER_MAX_REDIRECTS = get_int("SCRAPER_MAX_REDIRECTS", 5, minimum=0)
+SCRAPER_MAX_PAGE_BYTES = get_int("SCRAPER_MAX_PAGE_BYTES", 5 * 1024 * 1024, minimum=1024)
+SCRAPER_ROBOTS_CACHE_SECONDS = get_int("SCRAPER_ROBOTS_CACHE_SECONDS", 24 * 3600, minimum=0)
+# Search engines: result pages are fetched from these base URLs.
+SCRAPER_ENGINE_BASE_URLS = {
+    engine: env.str(f"SCRAPER_{engine.upper()}_BASE_URL", default=default).rstrip("/")
+    for engine, default in (("bing", "https://www.bing.com"), ("google", "https://www.google.com"))
+}
+for _engine, _url in SCRAPER_ENGINE_BASE_URLS.items():
+    if not _url.startswith(("http://", "https://")):
+        raise SettingError(f"SCRAPER_{_engine.upper()}_BASE_URL", f"must start with http:// or https://, got {_url!r}")
+SCRAPER_RESULTS_PER_PAGE = get_int("SCRAPER_RESULTS_PER_PAGE", 35, minimum=1)
+SCRAPER_MAX_RESULT_PAGES = get_int("SCRAPER_MAX_RESULT_PAGES", 50, minimum=1)
+# Jobs: items are processed in chunks of this many; a claim older than the
+# timeout belongs to a dead worker and is taken over.
+SCRAPER_CHUNK_SIZE = get_int("SCRAPER_CHUNK_SIZE", 200, minimum=1)
+SCRAPER_CLAIM_TIMEOUT_SECONDS = get_int("SCRAPER_CLAIM_TIMEOUT_SECONDS", 900, minimum=1)
+SCRAPER_MAX_ITEM_ATTEMPTS = get_int("SCRAPER_MAX_ITEM_ATTEMPTS", 3, minimum=1)
 
 # --- Logging ----------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()

@@ -1,0 +1,117 @@
+"""Load the bundled sample photos and demo accounts. Safe to run again.
+
+Photos go through the scraper's ingest like any other source, so the demo
+exercises the real path (decode, hash, dedup, store). Re-running finds the
+same sha256 and stores nothing twice; accounts are fetched, not re-created.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from annotator.models import GoldItem, Image, Person, Worker
+from emotic.taxonomy import ALL_CATEGORIES_MASK, categories_to_mask
+from scraper.ingest import ingest_image_bytes
+from scraper.models import Source
+
+PHOTOS_DIR = Path(__file__).resolve().parent / "photos"
+MANIFEST = Path(__file__).resolve().parent / "photos.json"
+SOURCE_NAME = "Bundled demo photos"
+
+ADMIN_USERNAME = "admin"
+WORKER_USERNAMES = ("worker1", "worker2")
+
+
+@dataclass
+class DemoSummary:
+    images_created: int = 0
+    images_existing: int = 0
+    people: int = 0
+    passwords: dict[str, str] = field(default_factory=dict)
+
+
+def _set_account(username: str, *, password: str, staff: bool) -> None:
+    user_model = get_user_model()
+    user, _ = user_model.objects.get_or_create(username=username, defaults={"email": f"{username}@example.org"})
+    user.is_staff = user.is_superuser = staff
+    user.set_password(password)
+    user.save()
+    if not staff:
+        Worker.objects.get_or_create(user=user)
+
+
+def _qualify(username: str) -> None:
+    Worker.objects.filter(user__username=username).update(
+        qualification=Worker.Qualification.QUALIFIED, qualified_at=timezone.now()
+    )
+
+
+def _ensure_qualification_gold(image: Image) -> None:
+    """The cameraman is a qualification item: absorbed in his work, calm, in control."""
+    person = image.people.first()
+    if person is None or GoldItem.objects.filter(person=person).exists():
+        return
+    GoldItem.objects.create(
+        kind="emotions",
+        person=person,
+        for_qualification=True,
+        for_control=False,
+        required_categories_mask=categories_to_mask(["Engagement", "Anticipation", "Confidence"]),
+        allowed_categories_mask=ALL_CATEGORIES_MASK
+        & ~categories_to_mask(["Anger", "Fear", "Pain", "Suffering", "Sadness", "Embarrassment"]),
+        valence_min=4,
+        valence_max=9,
+        arousal_min=2,
+        arousal_max=8,
+        dominance_min=4,
+        dominance_max=10,
+        allowed_genders=["Male"],
+        allowed_ages=["Adult"],
+        explanation="He is absorbed in filming: Engagement (and perhaps Anticipation or Confidence); calm to moderately active; in control.",
+    )
+
+
+def load_demo_data(password: str | None = None) -> DemoSummary:
+    summary = DemoSummary()
+    photos = json.loads(MANIFEST.read_text())
+    with transaction.atomic():
+        source, _ = Source.objects.get_or_create(kind=Source.Kind.BUNDLED, name=SOURCE_NAME)
+        for photo in photos:
+            data = (PHOTOS_DIR / photo["file"]).read_bytes()
+            result = ingest_image_bytes(
+                data,
+                source=source,
+                filename=photo["file"],
+                original_database="demo",
+                folder="demo/images",
+                source_url=photo["source_url"],
+                source_record=photo["title"],
+                license=photo["license"],
+                people_boxes=[tuple(box) for box in photo["people"]],
+            )
+            image = result.image
+            if image is None:
+                raise RuntimeError(f"demo photo {photo['file']} was rejected: {result.reason}")
+            if result.created:
+                summary.images_created += 1
+            else:
+                summary.images_existing += 1
+            if not image.split_locked:
+                Image.objects.filter(pk=image.pk).update(split=photo["split"], split_locked=True)
+            if photo["file"] == "cameraman.png":
+                _ensure_qualification_gold(image)
+
+        for username in (ADMIN_USERNAME, *WORKER_USERNAMES):
+            summary.passwords[username] = password or secrets.token_urlsafe(9)
+            _set_account(username, password=summary.passwords[username], staff=username == ADMIN_USERNAME)
+        # worker1 can start at once; worker2 goes through the qualification first.
+        _qualify(WORKER_USERNAMES[0])
+        summary.people = Person.objects.filter(image__source=source).count()
+    return summary

@@ -1,0 +1,47 @@
+"""Serve the site with a Celery worker (and beat) beside it, on embedded defaults."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Run the development server and a Celery worker with beat; Ctrl-C stops both."
+
+    def add_arguments(self, parser):
+        parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
+
+    def handle(self, *args, addrport, **options):
+        python = sys.executable
+        worker_cmd = [
+            python, "-m", "celery", "-A", "config", "worker", "--beat",
+            "--pool=threads", "--concurrency=2", "--loglevel=INFO",
+            "--schedule", str(settings.VAR_DIR / "celerybeat-schedule"),
+        ]
+        server_cmd = [python, "manage.py", "runserver", "--noreload", addrport]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.stdout.write(f"Broker: {settings.CELERY_BROKER_URL}  Database: {settings.DATABASES['default']['ENGINE']}")
+        self.stdout.write(f"Open http://{addrport}/ (admin at /admin/). Ctrl-C stops the server and the worker.")
+        processes = [subprocess.Popen(worker_cmd, env=env), subprocess.Popen(server_cmd, env=env)]
+        try:
+            while all(p.poll() is None for p in processes):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for p in processes:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+            for p in processes:
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        failed = [p for p in processes if p.returncode not in (0, None, -signal.SIGTERM)]
+        if failed:
+            raise SystemExit(1)
