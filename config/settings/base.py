@@ -149,12 +149,14 @@ if not CELERY_BROKER_URL:
     _broker_dir = Path(env.str("CELERY_FILESYSTEM_BROKER_DIR", default="") or VAR_DIR / "celery")
     _queue_dir = _broker_dir / "queue"
     _processed_dir = _broker_dir / "processed"
-    for _dir in (_queue_dir, _processed_dir):
+    _control_dir = _broker_dir / "control"
+    for _dir in (_queue_dir, _processed_dir, _control_dir):
         _dir.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(_processed_dir),
+        "control_folder": str(_control_dir),
         "store_processed": False,
     }
 elif not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://", "filesystem://", "memory://")):

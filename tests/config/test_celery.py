@@ -75,7 +75,11 @@ def test_the_embedded_default_broker_needs_no_server(tmp_path, monkeypatch):
         app = client(
             "filesystem://",
             f"file://{results}",
-            broker_transport_options={"data_folder_in": queue_dir, "data_folder_out": queue_dir},
+            broker_transport_options={
+                "data_folder_in": queue_dir,
+                "data_folder_out": queue_dir,
+                "control_folder": str(broker_dir / "control"),
+            },
         )
         (broker_dir / "queue").mkdir(parents=True, exist_ok=True)
         assert app.send_task("config.ping", queue=queue).get(timeout=60) == "pong"
