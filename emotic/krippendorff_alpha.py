@@ -72,7 +72,8 @@ def interval_alpha(values: object) -> np.ndarray | float:
     within = _divide(m * squares - sums**2, m - 1).sum(axis=0)
     expected = _divide(n * squares.sum(axis=0) - sums.sum(axis=0) ** 2, n - 1)
     # Compared exactly, not through ``expected``, which rounding can leave a hair above 0.
-    spread = np.where(pairable, arr, -np.inf).max(axis=(0, 1)) > np.where(pairable, arr, np.inf).min(axis=(0, 1))
+    highest = np.where(pairable, arr, -np.inf).max(axis=(0, 1), initial=-np.inf)
+    spread = highest > np.where(pairable, arr, np.inf).min(axis=(0, 1), initial=np.inf)
     return _alpha(within, expected, defined=spread)
 
 
