@@ -1,0 +1,219 @@
+"""The preprocessed arrays of the common PyTorch EMOTIC baseline (Tandon's ``mat2py.py``).
+
+Per split, one row per person that has combined labels:
+
+- ``{split}_context_arr.npy``: (N, 224, 224, 3) uint8 RGB, the whole image resized
+- ``{split}_body_arr.npy``: (N, 128, 128, 3) uint8 RGB, the body box crop resized
+- ``{split}_cat_arr.npy``: (N, 26) float64 one-hot in taxonomy order (the baseline's ``np.zeros(26)``)
+- ``{split}_cont_arr.npy``: (N, 3) float64 valence, arousal, dominance on the 1-10 scale
+- ``{split}.csv``: the same rows, each list cell written as Python's ``str(list)``,
+  which the baseline reads back with ``ast.literal_eval``
+
+Like the baseline, people without categories or without VAD are left out (they
+have nothing to learn from); the result says who. The labels are the combined
+ones in every split (for train they equal the single annotation).
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.lib.format import open_memmap
+from PIL import Image
+
+from emotic.formats.common import FormatError, atomic_files, group_by_split
+from emotic.formats.images import ImageOpener, open_rgb
+from emotic.records import ImageRecord, PersonRecord
+from emotic.taxonomy import CATEGORY_INDEX, NUM_CATEGORIES, SPLITS
+
+CONTEXT_SIZE = 224
+BODY_SIZE = 128
+CSV_COLUMNS = (
+    "Index", "Folder", "Filename", "Image Size", "BBox",
+    "Categorical_Labels", "Continuous_Labels", "Gender", "Age",
+)
+RESAMPLE = Image.Resampling.BILINEAR  # the baseline's cv2.resize default is bilinear too
+
+
+def array_names(split: str) -> dict[str, str]:
+    return {
+        "context": f"{split}_context_arr.npy",
+        "body": f"{split}_body_arr.npy",
+        "categories": f"{split}_cat_arr.npy",
+        "continuous": f"{split}_cont_arr.npy",
+        "csv": f"{split}.csv",
+    }
+
+
+@dataclass(frozen=True)
+class SplitArrays:
+    """What one split's writer produced."""
+
+    split: str
+    rows: int
+    paths: tuple[Path, ...]
+    left_out: tuple[str, ...] = field(default=())  # "<image path> person <j>: <reason>"
+
+
+def one_hot(categories: Iterable[str]) -> np.ndarray:
+    row = np.zeros(NUM_CATEGORIES, dtype=np.float64)
+    for name in categories:
+        row[CATEGORY_INDEX[name]] = 1.0
+    return row
+
+
+def _why_left_out(person: PersonRecord) -> str | None:
+    if not person.combined_categories:
+        return "no combined categories"
+    if person.combined_continuous is None:
+        return "no combined valence/arousal/dominance"
+    return None
+
+
+def write_baseline_arrays(
+    directory: Path | str, images: Iterable[ImageRecord], open_image: ImageOpener
+) -> dict[str, SplitArrays]:
+    """Write the arrays and CSV of every split."""
+    grouped = group_by_split(images)
+    return {split: write_split_arrays(directory, split, grouped[split], open_image) for split in SPLITS}
+
+
+def write_split_arrays(
+    directory: Path | str,
+    split: str,
+    images: Iterable[ImageRecord],
+    open_image: ImageOpener,
+    progress: Callable[[int, int], None] | None = None,
+) -> SplitArrays:
+    """Write one split row by row into memory-mapped files, then move them into place together.
+
+    Only the current image is held in memory, so a split of any size fits.
+    ``progress(done, total)`` is called after each row.
+    """
+    images = list(images)
+    for i, image in enumerate(images):
+        if image.split != split:
+            raise FormatError(f"{split}[{i}]: image {image.relative_path} belongs to split {image.split!r}")
+    kept, left_out = [], []
+    for image in images:
+        for j, person in enumerate(image.people):
+            reason = _why_left_out(person)
+            if reason:
+                left_out.append(f"{image.relative_path} person {j}: {reason}")
+            else:
+                kept.append((image, person))
+    directory = Path(directory)
+    targets = [directory / name for name in array_names(split).values()]
+    total = len(kept)
+    with atomic_files(*targets) as (context_path, body_path, cat_path, cont_path, csv_path):
+        context = open_memmap(context_path, "w+", np.uint8, (total, CONTEXT_SIZE, CONTEXT_SIZE, 3))
+        body = open_memmap(body_path, "w+", np.uint8, (total, BODY_SIZE, BODY_SIZE, 3))
+        cat = open_memmap(cat_path, "w+", np.float64, (total, NUM_CATEGORIES))
+        cont = open_memmap(cont_path, "w+", np.float64, (total, 3))
+        with csv_path.open("w", newline="", encoding="utf-8") as csv_file:
+            writer = csv.writer(csv_file, dialect="excel")
+            writer.writerow(CSV_COLUMNS)
+            picture, picture_of = None, None
+            for row, (image, person) in enumerate(kept):
+                if picture_of is not image:
+                    picture, picture_of = open_rgb(image, open_image), image
+                context[row] = np.asarray(picture.resize((CONTEXT_SIZE, CONTEXT_SIZE), RESAMPLE))
+                body[row] = np.asarray(picture.crop(person.body_bbox).resize((BODY_SIZE, BODY_SIZE), RESAMPLE))
+                cat[row] = one_hot(person.combined_categories)
+                cont[row] = person.combined_continuous
+                writer.writerow(_csv_row(row, image, person))
+                if progress:
+                    progress(row + 1, total)
+        for array in (context, body, cat, cont):
+            array.flush()
+        del context, body, cat, cont
+    return SplitArrays(split, total, tuple(targets), tuple(left_out))
+
+
+def _csv_row(index: int, image: ImageRecord, person: PersonRecord) -> list:
+    return [
+        index,
+        image.folder,
+        image.filename,
+        [image.width, image.height],  # the baseline's im_size: n_col, then n_row
+        list(person.body_bbox),
+        list(person.combined_categories),
+        list(person.combined_continuous),
+        person.combined_gender,
+        person.combined_age,
+    ]
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class BaselineArrays:
+    """One split read back; arrays are memory-mapped read-only unless ``mmap=False``."""
+
+    context: np.ndarray
+    body: np.ndarray
+    categories: np.ndarray
+    continuous: np.ndarray
+    rows: list[dict]
+
+
+_EXPECTED = {
+    "context": (np.uint8, (CONTEXT_SIZE, CONTEXT_SIZE, 3)),
+    "body": (np.uint8, (BODY_SIZE, BODY_SIZE, 3)),
+    "categories": (np.float64, (NUM_CATEGORIES,)),
+    "continuous": (np.float64, (3,)),
+}
+_LIST_COLUMNS = ("Image Size", "BBox", "Categorical_Labels", "Continuous_Labels")
+
+
+def read_baseline_arrays(directory: Path | str, split: str, mmap: bool = True) -> BaselineArrays:
+    """Load one split and check every file has the baseline's shape, dtype and row count."""
+    directory = Path(directory)
+    names = array_names(split)
+    arrays = {}
+    for key, (dtype, row_shape) in _EXPECTED.items():
+        try:
+            array = np.load(directory / names[key], mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise FormatError(f"{names[key]}: cannot load ({error})") from None
+        if array.dtype != dtype or array.shape[1:] != row_shape:
+            raise FormatError(
+                f"{names[key]}: expected (N, {', '.join(map(str, row_shape))}) {np.dtype(dtype).name}, "
+                f"got {array.shape} {array.dtype}"
+            )
+        arrays[key] = array
+    rows = _read_csv(directory / names["csv"])
+    for key, array in arrays.items():
+        if len(array) != len(rows):
+            raise FormatError(f"{names[key]}: {len(array)} rows but {names['csv']} has {len(rows)}")
+    return BaselineArrays(arrays["context"], arrays["body"], arrays["categories"], arrays["continuous"], rows)
+
+
+def _read_csv(path: Path) -> list[dict]:
+    try:
+        with path.open(newline="", encoding="utf-8") as csv_file:
+            lines = list(csv.reader(csv_file, dialect="excel"))
+    except OSError as error:
+        raise FormatError(f"{path.name}: cannot read ({error})") from None
+    if not lines or tuple(lines[0]) != CSV_COLUMNS:
+        raise FormatError(f"{path.name}: header must be {', '.join(CSV_COLUMNS)}")
+    rows = []
+    for number, cells in enumerate(lines[1:], start=2):
+        if len(cells) != len(CSV_COLUMNS):
+            raise FormatError(f"{path.name} line {number}: expected {len(CSV_COLUMNS)} cells, got {len(cells)}")
+        row: dict = dict(zip(CSV_COLUMNS, cells))
+        for column in ("Index", *_LIST_COLUMNS):
+            try:
+                row[column] = int(row[column]) if column == "Index" else ast.literal_eval(row[column])
+            except (ValueError, SyntaxError):
+                raise FormatError(f"{path.name} line {number}: {column} {row[column]!r} is not readable") from None
+            if column != "Index" and not isinstance(row[column], list):
+                raise FormatError(f"{path.name} line {number}: {column} must be a list, got {row[column]!r}")
+        rows.append(row)
+    return rows
