@@ -112,7 +112,7 @@ def check_emotion_answer(
     return GoldCheck(tuple(failures))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class BoxMatch:
     expected: int  # index into the expected boxes
     drawn: int  # index into the drawn boxes
