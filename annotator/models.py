@@ -48,10 +48,22 @@ class Image(models.Model):
     split = models.CharField(max_length=5, choices=Split.choices, blank=True, default=Split.UNASSIGNED)
     split_locked = models.BooleanField(default=False, help_text="An admin fixed this image's split.")
     reported_count = models.PositiveIntegerField(default=0)
+    boxes_confirmed = models.BooleanField(
+        default=False,
+        help_text="The person boxes are final (stage 1 done, or a trusted import): emotion tasks may start.",
+    )
+    box_slots_taken = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Box answers plus live box assignments; kept under the row lock by the assignment service.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            models.Index(fields=["id"], condition=Q(boxes_confirmed=False), name="image_awaiting_boxes"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(width__gt=0) & Q(height__gt=0), name="image_positive_size"),
             models.CheckConstraint(condition=Q(split__in=["", *SPLITS]), name="image_split_valid"),
@@ -82,11 +94,18 @@ class Person(models.Model):
     image_width = models.PositiveIntegerField(editable=False)
     image_height = models.PositiveIntegerField(editable=False)
     box_origin = models.CharField(max_length=10, choices=BoxOrigin.choices)
+    annotation_slots_taken = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Emotion answers plus live assignments; kept under the row lock by the assignment service.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["image_id", "id"]
         verbose_name_plural = "people"
+        # The task pool is read in this order: least-annotated people first.
+        indexes = [models.Index(fields=["annotation_slots_taken", "id"], name="person_pool_order")]
         constraints = [
             models.CheckConstraint(condition=Q(x1__gte=0) & Q(y1__gte=0), name="person_box_origin_inside"),
             models.CheckConstraint(condition=Q(x2__gt=F("x1")) & Q(y2__gt=F("y1")), name="person_box_positive_area"),
@@ -134,6 +153,9 @@ class Worker(models.Model):
     median_seconds_per_task = models.FloatField(null=True, blank=True)
     skip_rate = models.FloatField(null=True, blank=True)
     tasks_submitted = models.PositiveIntegerField(default=0)
+    last_task_request_at = models.DateTimeField(
+        null=True, blank=True, help_text="Written first in every assignment transaction: it serialises one worker's requests."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -247,6 +269,7 @@ class TaskAssignment(models.Model):
     expires_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     skip_reason = models.CharField(max_length=300, blank=True)
+    gold_passed = models.BooleanField(null=True, blank=True, help_text="For gold items: whether the answer was acceptable.")
 
     class Meta:
         ordering = ["-assigned_at"]
@@ -347,6 +370,7 @@ class BoxAnnotation(models.Model):
     submission_id = models.UUIDField(unique=True, default=uuid.uuid4)
     status = models.CharField(max_length=10, choices=AnnotationStatus.choices, default=AnnotationStatus.SUBMITTED)
     excluded = models.BooleanField(default=False)
+    is_gold = models.BooleanField(default=False, help_text="Answer to a gold item (qualification or hidden control).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -361,3 +385,23 @@ class BoxAnnotation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.worker} boxes on {self.image}"
+
+
+class ApiToken(models.Model):
+    """A worker's key for programs calling the API. Only its SHA-256 is stored."""
+
+    worker = models.ForeignKey(Worker, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What the worker uses it for.")
+    key_prefix = models.CharField(max_length=8, help_text="First characters, to tell tokens apart.")
+    key_sha256 = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(key_sha256__regex=r"^[0-9a-f]{64}$"), name="api_token_sha256_hex"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_prefix}...) of {self.worker}"

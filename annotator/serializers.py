@@ -1,0 +1,124 @@
+"""The shapes of the worker API: what it accepts and what it returns.
+
+Serializers check types and presence; the rules of the protocol (category
+names, the 1..10 range, boxes inside the image) are checked by the services,
+so that every caller meets them, and reported with the same field names.
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from annotator.models import TaskKind, Worker
+from emotic.taxonomy import AGES, CATEGORY_NAMES, GENDERS, VAD_MAX, VAD_MIN
+
+
+class TaskSerializer(serializers.Serializer):
+    """A task as the worker sees it. Gold items look exactly the same."""
+
+    id = serializers.IntegerField(help_text="Task id, used in the submit, skip and report URLs.")
+    kind = serializers.ChoiceField(choices=TaskKind.choices)
+    qualification = serializers.BooleanField(help_text="Part of the qualification test shown before real work.")
+    image_url = serializers.CharField(help_text="The image, resized for the screen; boxes are in original pixels.")
+    original_image_url = serializers.CharField(help_text="The image at full size.")
+    image_width = serializers.IntegerField(help_text="Original width in pixels.")
+    image_height = serializers.IntegerField(help_text="Original height in pixels.")
+    person_box = serializers.ListField(
+        child=serializers.IntegerField(), allow_null=True, help_text="Emotions tasks: [x1, y1, x2, y2] of the person."
+    )
+    suggested_boxes = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField()),
+        help_text="Boxes tasks: boxes already known (imported) to confirm, adjust or delete.",
+    )
+    expires_at = serializers.DateTimeField(help_text="Submit before this time, or the task returns to the pool.")
+
+
+class SubmissionSerializer(serializers.Serializer):
+    """An answer. Emotions tasks send the emotion fields; boxes tasks send ``boxes`` or ``no_people``."""
+
+    submission_id = serializers.UUIDField(
+        help_text="Made by the client once per answer; resending the same id stores the answer once."
+    )
+    categories = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text=f"At least one of: {', '.join(CATEGORY_NAMES)}."
+    )
+    valence = serializers.IntegerField(required=False, help_text=f"{VAD_MIN} (negative) to {VAD_MAX} (positive).")
+    arousal = serializers.IntegerField(required=False, help_text=f"{VAD_MIN} (calm) to {VAD_MAX} (active).")
+    dominance = serializers.IntegerField(required=False, help_text=f"{VAD_MIN} (dominated) to {VAD_MAX} (in control).")
+    gender = serializers.CharField(required=False, help_text=" or ".join(GENDERS))
+    age = serializers.CharField(required=False, help_text=", ".join(AGES))
+    boxes = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField()),
+        required=False,
+        help_text="[[x1, y1, x2, y2], ...] in original image pixels, inside the image, with positive area.",
+    )
+    no_people = serializers.BooleanField(required=False, help_text="True: nobody is visible in the image.")
+    seconds_spent = serializers.FloatField(required=False, help_text="Time the worker spent on the task.")
+
+
+class SubmitResultSerializer(serializers.Serializer):
+    task_id = serializers.IntegerField()
+    state = serializers.CharField()
+    stored = serializers.BooleanField(help_text="False when this submission_id had already been stored.")
+    submitted_today = serializers.IntegerField()
+    submitted_total = serializers.IntegerField()
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=300)
+
+
+class ReportSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=300, help_text="What is wrong with the image.")
+
+
+class ClosedTaskSerializer(serializers.Serializer):
+    task_id = serializers.IntegerField()
+    state = serializers.CharField()
+
+
+class CounterSerializer(serializers.Serializer):
+    submitted_today = serializers.IntegerField()
+    submitted_total = serializers.IntegerField()
+    qualification_answered = serializers.IntegerField()
+    qualification_size = serializers.IntegerField()
+
+
+class WorkerStatusSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    qualification = serializers.ChoiceField(choices=Worker.Qualification.choices)
+    is_blocked = serializers.BooleanField()
+    blocked_reason = serializers.CharField()
+    counter = CounterSerializer()
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    state = serializers.CharField()
+    assigned_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    categories = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    valence = serializers.IntegerField(allow_null=True)
+    arousal = serializers.IntegerField(allow_null=True)
+    dominance = serializers.IntegerField(allow_null=True)
+    gender = serializers.CharField(allow_null=True)
+    age = serializers.CharField(allow_null=True)
+    boxes = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()), allow_null=True)
+    no_people = serializers.BooleanField(allow_null=True)
+    reason = serializers.CharField()
+
+
+class HistoryPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = HistoryEntrySerializer(many=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="'<field>: <reason>'")
+    code = serializers.CharField()
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), help_text="Reasons by field name."
+    )

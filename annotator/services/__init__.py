@@ -1,0 +1,10 @@
+"""Operations that change annotation data. Import from the submodules:
+
+- ``assignment``: ``assign_next_task(worker)``, ``expire_stale_assignments()``, ``recount_slots()``
+- ``submission``: ``submit_task(...)``, ``skip_task(...)``, ``report_task(...)``
+- ``qualification``: the qualification test
+- ``boxes``: box geometry and ``settle_image_boxes(image)`` (end of stage 1)
+- ``gold``: checking answers against gold items
+- ``renditions``: resized images cached in storage
+- ``workers``: worker records and API tokens
+"""

@@ -1,0 +1,276 @@
+"""Handing out tasks: who annotates what next.
+
+Rules (EMOTIC's protocol): a worker never gets the same person (or, for boxes,
+the same image) twice; each person gets as many annotators as its split needs
+(``settings.ANNOTATORS_PER_SPLIT``), counting submitted answers and live
+assignments; hidden gold items are mixed in at ``settings.GOLD_RATE``;
+an assignment not submitted in time expires and its slot returns to the pool.
+
+Concurrency: the counters ``Person.annotation_slots_taken`` and
+``Image.box_slots_taken`` are read in the WHERE clause and written in the same
+transaction that claims the row. On PostgreSQL the claim is ``SELECT ... FOR
+UPDATE SKIP LOCKED``: a concurrent claimer skips the locked row, and one that
+meets a row updated meanwhile re-checks the counter on its newest version, so a
+person is never over-allocated. On SQLite (no row locks) every assignment
+transaction starts with a write, which takes the database's single write lock,
+so assignments are serialised.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from annotator.models import (
+    BoxAnnotation,
+    EmotionAnnotation,
+    GoldItem,
+    Image,
+    Person,
+    TaskAssignment,
+    TaskKind,
+    Worker,
+)
+from annotator.services.errors import WorkerNotEligible
+
+logger = logging.getLogger(__name__)
+
+State = TaskAssignment.State
+
+
+def ensure_worker_may_work(worker: Worker) -> None:
+    """Raise ``WorkerNotEligible`` with the reason a blocked or failed worker sees."""
+    if worker.is_blocked:
+        reason = worker.blocked_reason or "an administrator blocked your account"
+        raise WorkerNotEligible("blocked", f"Your account is blocked: {reason}.")
+    if worker.qualification == Worker.Qualification.FAILED:
+        raise WorkerNotEligible(
+            "failed_qualification", "You did not pass the qualification test, so no tasks can be given to you."
+        )
+
+
+def assign_next_task(worker: Worker) -> TaskAssignment | None:
+    """The worker's next task, or None when the pool has nothing for it now.
+
+    A worker holds at most one live task: asking again returns the same one,
+    so reloading the page never burns a person. Raises ``WorkerNotEligible``
+    for blocked or failed workers and when the qualification test has no items.
+    """
+    from annotator.services.qualification import assign_qualification_item
+
+    now = timezone.now()
+    with transaction.atomic():
+        _start_serialised(worker, now)
+        ensure_worker_may_work(worker)
+        live = _live_assignment(worker, now)
+        if live is not None:
+            return live
+        if worker.qualification == Worker.Qualification.PENDING:
+            item = assign_qualification_item(worker, now)
+            if worker.qualification == Worker.Qualification.PENDING:
+                return item
+            ensure_worker_may_work(worker)  # the test just ended: failed workers stop here
+        if control_is_due(worker.pk, _tasks_given(worker)):
+            control = _assign_control(worker, now)
+            if control is not None:
+                return control
+        return _assign_emotions(worker, now) or _assign_boxes(worker, now)
+
+
+def _start_serialised(worker: Worker, now: datetime) -> None:
+    """First statement of every assignment transaction: a write to the worker row.
+
+    It locks the row on PostgreSQL (one worker's requests run one at a time)
+    and takes the write lock on SQLite (all assignments run one at a time).
+    Then the worker's state is re-read, as an admin may have blocked it meanwhile.
+    """
+    Worker.objects.filter(pk=worker.pk).update(last_task_request_at=now)
+    worker.refresh_from_db(fields=["qualification", "is_blocked", "blocked_reason", "qualified_at"])
+
+
+def _live_assignment(worker: Worker, now: datetime) -> TaskAssignment | None:
+    live = (
+        TaskAssignment.objects.filter(worker=worker, state=State.ASSIGNED)
+        .select_related("person", "image", "person__image")
+        .order_by("assigned_at")
+        .first()
+    )
+    if live is None:
+        return None
+    if live.expires_at <= now:
+        close_assignment(live, State.EXPIRED, now)
+        return None
+    return live
+
+
+def _tasks_given(worker: Worker) -> int:
+    return TaskAssignment.objects.filter(worker=worker, is_qualification=False).count()
+
+
+def control_is_due(worker_id: int, task_index: int) -> bool:
+    """Whether task number ``task_index`` (0-based) of this worker is a hidden control.
+
+    Each block of ``GOLD_BLOCK_SIZE`` tasks holds exactly
+    ``round(GOLD_RATE * GOLD_BLOCK_SIZE)`` controls at positions drawn from a
+    generator seeded with the secret key, the worker and the block: fixed for
+    the worker, unpredictable to it.
+    """
+    size = settings.GOLD_BLOCK_SIZE
+    per_block = min(size, round(settings.GOLD_RATE * size))
+    if per_block <= 0:
+        return False
+    block, position = divmod(task_index, size)
+    positions = random.Random(f"{settings.SECRET_KEY}:controls:{worker_id}:{block}").sample(range(size), per_block)
+    return position in positions
+
+
+def _new_assignment(worker: Worker, now: datetime, **target) -> TaskAssignment:
+    return TaskAssignment.objects.create(
+        worker=worker, expires_at=now + settings.ASSIGNMENT_TIMEOUT, state=State.ASSIGNED, **target
+    )
+
+
+def _claim_first(queryset: QuerySet):
+    """Lock and return the first row of ``queryset`` that no one else is claiming."""
+    if connection.features.has_select_for_update_skip_locked:
+        queryset = queryset.select_for_update(skip_locked=True, of=("self",))
+    return queryset.first()
+
+
+def unseen_by(worker: Worker, field: str) -> Exists:
+    """True for rows whose ``field`` (person or image) was never assigned to ``worker``."""
+    return ~Exists(TaskAssignment.objects.filter(worker=worker, **{field: OuterRef("pk")}))
+
+
+def _assign_control(worker: Worker, now: datetime) -> TaskAssignment | None:
+    seen = TaskAssignment.objects.filter(worker=worker).filter(
+        Q(person=OuterRef("person")) | Q(image=OuterRef("image"))
+    )
+    gold = GoldItem.objects.filter(for_control=True).filter(~Exists(seen)).order_by("?").first()
+    if gold is None:
+        return None
+    return _new_assignment(worker, now, kind=gold.kind, person=gold.person, image=gold.image, gold_item=gold)
+
+
+def annotators_required() -> Case:
+    """SQL expression: how many annotators a person needs, from its image's split."""
+    return Case(
+        *[When(image__split=split, then=Value(count)) for split, count in settings.ANNOTATORS_PER_SPLIT.items()],
+        default=Value(settings.ANNOTATORS_PER_UNSPLIT_PERSON),
+        output_field=IntegerField(),
+    )
+
+
+def emotion_pool() -> QuerySet[Person]:
+    """People whose boxes are final, whose image is not withdrawn, with an open slot; gold people excluded."""
+    return (
+        Person.objects.filter(image__boxes_confirmed=True, image__reported_count__lt=settings.IMAGE_REPORTS_TO_WITHDRAW)
+        .alias(required=annotators_required())
+        .filter(annotation_slots_taken__lt=F("required"))
+        .filter(~Exists(GoldItem.objects.filter(person=OuterRef("pk"))))
+    )
+
+
+def box_pool() -> QuerySet[Image]:
+    """Images still waiting for person boxes, not withdrawn, with an open slot; gold images excluded."""
+    return (
+        Image.objects.filter(
+            boxes_confirmed=False,
+            reported_count__lt=settings.IMAGE_REPORTS_TO_WITHDRAW,
+            box_slots_taken__lt=settings.BOX_ANNOTATORS_PER_IMAGE,
+        )
+        .filter(~Exists(GoldItem.objects.filter(image=OuterRef("pk"))))
+    )
+
+
+def _assign_emotions(worker: Worker, now: datetime) -> TaskAssignment | None:
+    # Least-annotated first (index person_pool_order): every person gets a
+    # first answer before anyone gets a second.
+    person = _claim_first(
+        emotion_pool().filter(unseen_by(worker, "person")).order_by("annotation_slots_taken", "id")
+    )
+    if person is None:
+        return None
+    Person.objects.filter(pk=person.pk).update(annotation_slots_taken=F("annotation_slots_taken") + 1)
+    return _new_assignment(worker, now, kind=TaskKind.EMOTIONS, person=person)
+
+
+def _assign_boxes(worker: Worker, now: datetime) -> TaskAssignment | None:
+    image = _claim_first(box_pool().filter(unseen_by(worker, "image")).order_by("id"))
+    if image is None:
+        return None
+    Image.objects.filter(pk=image.pk).update(box_slots_taken=F("box_slots_taken") + 1)
+    return _new_assignment(worker, now, kind=TaskKind.BOXES, image=image)
+
+
+def close_assignment(assignment: TaskAssignment, state: str, now: datetime, *, reason: str = "") -> None:
+    """End a live assignment without an answer (skip, report, expiry) and free its slot."""
+    assignment.state = state
+    assignment.finished_at = now
+    assignment.skip_reason = reason[:300]
+    assignment.save(update_fields=["state", "finished_at", "skip_reason"])
+    if assignment.gold_item_id is not None:
+        return  # gold items take no slot in the pool
+    if assignment.person_id is not None:
+        Person.objects.filter(pk=assignment.person_id, annotation_slots_taken__gt=0).update(
+            annotation_slots_taken=F("annotation_slots_taken") - 1
+        )
+    else:
+        Image.objects.filter(pk=assignment.image_id, box_slots_taken__gt=0).update(
+            box_slots_taken=F("box_slots_taken") - 1
+        )
+
+
+def expire_stale_assignments(now: datetime | None = None) -> int:
+    """Expire every live assignment past its deadline; their slots return to the pool.
+
+    Rows being submitted right now are skipped (locked) and left to the submit.
+    Returns how many expired.
+    """
+    from annotator.services.qualification import evaluate_qualification_if_complete
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        stale = TaskAssignment.objects.filter(state=State.ASSIGNED, expires_at__lte=now)
+        if connection.features.has_select_for_update_skip_locked:
+            stale = stale.select_for_update(skip_locked=True)
+        expired = list(stale)
+        for assignment in expired:
+            close_assignment(assignment, State.EXPIRED, now)
+        for worker_id in {a.worker_id for a in expired if a.is_qualification}:
+            evaluate_qualification_if_complete(Worker.objects.get(pk=worker_id))
+    if expired:
+        logger.info("expired %d stale assignments", len(expired))
+    return len(expired)
+
+
+def _count_of(queryset: QuerySet, field: str) -> Coalesce:
+    counted = queryset.filter(**{field: OuterRef("pk")}).order_by().values(field).annotate(n=Count("*")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def recount_slots(person_ids: list[int] | None = None, image_ids: list[int] | None = None) -> None:
+    """Recompute the pool counters from the rows themselves.
+
+    Call after changing annotations outside the submit service (excluding a
+    blocked worker's answers, bulk imports): excluded answers free their slot,
+    so those people are annotated again. ``None`` recounts every row.
+    """
+    live = TaskAssignment.objects.filter(state=State.ASSIGNED, gold_item__isnull=True)
+    people = Person.objects.all() if person_ids is None else Person.objects.filter(pk__in=person_ids)
+    people.update(
+        annotation_slots_taken=_count_of(EmotionAnnotation.objects.filter(excluded=False), "person")
+        + _count_of(live, "person")
+    )
+    images = Image.objects.all() if image_ids is None else Image.objects.filter(pk__in=image_ids)
+    images.update(
+        box_slots_taken=_count_of(BoxAnnotation.objects.filter(excluded=False, is_gold=False), "image")
+        + _count_of(live, "image")
+    )

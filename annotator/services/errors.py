@@ -1,0 +1,60 @@
+"""Errors the annotation services raise. Each names the field at fault and why.
+
+The API turns them into 4xx answers with the same field and reason; pages show
+the reason. Nothing is written when one is raised.
+"""
+
+from __future__ import annotations
+
+
+class AnnotationError(Exception):
+    """Base: ``field`` is the input (or ``task``/``worker``) at fault, ``reason`` says why."""
+
+    status_code = 400
+    code = "invalid"
+
+    def __init__(self, field: str, reason: str):
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+    def as_dict(self) -> dict:
+        return {"field": self.field, "reason": self.reason, "code": self.code}
+
+
+class AnswerInvalid(AnnotationError):
+    """The submitted answer breaks a rule of the protocol."""
+
+
+class TaskNotFound(AnnotationError):
+    """No such task among this worker's tasks (another worker's task reads the same)."""
+
+    status_code = 404
+    code = "not_found"
+
+    def __init__(self, task_id: object):
+        super().__init__("task", f"no task {task_id} is assigned to you")
+
+
+class TaskNotOpen(AnnotationError):
+    """The task was already submitted, skipped, reported, or it expired."""
+
+    status_code = 409
+    code = "task_closed"
+
+
+class SubmissionConflict(AnnotationError):
+    """A submission id already used for a different task or worker."""
+
+    status_code = 409
+    code = "submission_conflict"
+
+
+class WorkerNotEligible(AnnotationError):
+    """The worker may get no tasks now; ``code`` tells the page which explanation to show."""
+
+    status_code = 403
+
+    def __init__(self, code: str, reason: str):
+        self.code = code
+        super().__init__("worker", reason)

@@ -1,0 +1,88 @@
+"""The qualification test: a short run of gold items a new worker must pass.
+
+A pending worker is given ``settings.QUALIFICATION_ITEMS`` items (fewer if
+fewer exist) marked ``for_qualification``, one at a time. When all are
+answered the worker is qualified if at least ``QUALIFICATION_PASS_RATE`` of
+them were acceptable; a skipped, reported or expired item counts as not.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from annotator.models import GoldItem, TaskAssignment, Worker
+from annotator.services.errors import WorkerNotEligible
+
+State = TaskAssignment.State
+ANSWERED_STATES = (State.SUBMITTED, State.SKIPPED, State.REPORTED)
+
+
+def qualification_size() -> int:
+    return min(settings.QUALIFICATION_ITEMS, GoldItem.objects.filter(for_qualification=True).count())
+
+
+def _unseen_qualification_items(worker: Worker):
+    seen = TaskAssignment.objects.filter(worker=worker).filter(
+        Q(person=OuterRef("person")) | Q(image=OuterRef("image"))
+    )
+    return GoldItem.objects.filter(for_qualification=True).filter(~Exists(seen))
+
+
+def assign_qualification_item(worker: Worker, now: datetime) -> TaskAssignment | None:
+    """The pending worker's next qualification item; None once the test is complete.
+
+    Runs inside ``assign_next_task``'s transaction. When the test is complete
+    the worker's state is updated here and the caller goes on accordingly.
+    """
+    if qualification_size() == 0:
+        raise WorkerNotEligible(
+            "qualification_unavailable",
+            "The qualification test is not ready yet: no qualification items have been set up. Please come back later.",
+        )
+    answered = TaskAssignment.objects.filter(worker=worker, is_qualification=True, state__in=ANSWERED_STATES).count()
+    gold = None
+    if answered < qualification_size():
+        gold = _unseen_qualification_items(worker).order_by("?").first()
+    if gold is None:
+        evaluate_qualification_if_complete(worker, now=now)
+        return None
+    return TaskAssignment.objects.create(
+        worker=worker,
+        kind=gold.kind,
+        person=gold.person,
+        image=gold.image,
+        gold_item=gold,
+        is_qualification=True,
+        expires_at=now + settings.ASSIGNMENT_TIMEOUT,
+    )
+
+
+def evaluate_qualification_if_complete(worker: Worker, now: datetime | None = None) -> str:
+    """Qualify or fail a pending worker whose test is over; returns the worker's state.
+
+    The test is over when nothing is live and either enough items were
+    answered or no unseen item is left (items that expired unanswered count
+    against the worker).
+    """
+    if worker.qualification != Worker.Qualification.PENDING:
+        return worker.qualification
+    mine = TaskAssignment.objects.filter(worker=worker, is_qualification=True)
+    if mine.filter(state=State.ASSIGNED).exists():
+        return worker.qualification
+    size = qualification_size()
+    answered = mine.filter(state__in=ANSWERED_STATES)
+    if size == 0 or (answered.count() < size and _unseen_qualification_items(worker).exists()):
+        return worker.qualification
+    passed = answered.filter(gold_passed=True).count()
+    worker.qualification = (
+        Worker.Qualification.QUALIFIED
+        if passed / size >= settings.QUALIFICATION_PASS_RATE
+        else Worker.Qualification.FAILED
+    )
+    worker.qualified_at = (now or timezone.now()) if worker.qualification == Worker.Qualification.QUALIFIED else None
+    worker.save(update_fields=["qualification", "qualified_at"])
+    return worker.qualification

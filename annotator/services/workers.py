@@ -1,0 +1,53 @@
+"""Worker accounts and their API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.utils import timezone
+
+from annotator.models import ApiToken, Worker
+from annotator.services.errors import AnswerInvalid
+
+TOKEN_BYTES = 32
+MAX_TOKENS_PER_WORKER = 10
+
+
+def worker_for(user: AbstractBaseUser) -> Worker:
+    """The user's worker record, made on first use (a new worker starts unqualified)."""
+    worker, _ = Worker.objects.get_or_create(user=user)
+    return worker
+
+
+def _digest(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def create_api_token(worker: Worker, name: str) -> tuple[ApiToken, str]:
+    """A new token and its key. The key is shown once: only its SHA-256 is stored."""
+    name = name.strip()
+    if not name:
+        raise AnswerInvalid("name", "say what the token is for")
+    if len(name) > 100:
+        raise AnswerInvalid("name", f"must be at most 100 characters, got {len(name)}")
+    if worker.api_tokens.count() >= MAX_TOKENS_PER_WORKER:
+        raise AnswerInvalid("name", f"you already have {MAX_TOKENS_PER_WORKER} tokens: revoke one first")
+    raw_key = secrets.token_urlsafe(TOKEN_BYTES)
+    token = ApiToken.objects.create(worker=worker, name=name, key_prefix=raw_key[:8], key_sha256=_digest(raw_key))
+    return token, raw_key
+
+
+def revoke_api_token(worker: Worker, token_id: int) -> bool:
+    deleted, _ = ApiToken.objects.filter(worker=worker, pk=token_id).delete()
+    return deleted > 0
+
+
+def worker_for_api_key(raw_key: str) -> Worker | None:
+    """The active worker a key belongs to, recording its use; None for an unknown key or inactive user."""
+    token = ApiToken.objects.select_related("worker__user").filter(key_sha256=_digest(raw_key)).first()
+    if token is None or not token.worker.user.is_active:
+        return None
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    return token.worker
