@@ -99,7 +99,7 @@ def load_demo_data(password: str | None = None) -> DemoSummary:
             image = result.image
             if image is None:
                 raise RuntimeError(f"demo photo {photo['file']} was rejected: {result.reason}")
-            if result.created:
+            if result.stored:
                 summary.images_created += 1
             else:
                 summary.images_existing += 1
