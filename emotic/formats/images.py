@@ -58,7 +58,7 @@ def open_rgb(image: ImageRecord, open_image: ImageOpener) -> Image.Image:
                 return to_rgb(stored)
             found = upright.size
     except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise FormatError(f"{image.relative_path}: cannot decode the image ({error})") from None
+        raise FormatError(f"{image.relative_path}: cannot open or decode the image ({error})") from None
     raise FormatError(
         f"{image.relative_path}: decoded image is {found[0]}x{found[1]} but the record says "
         f"{image.width}x{image.height}"
