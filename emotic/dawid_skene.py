@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from emotic.annotation_arrays import AnnotationArrayError, as_choices, as_codes, count_workers
 
@@ -60,23 +61,17 @@ def dawid_skene(
     votes, _ = as_choices(choices, present)
     if max_iter < 1 or tol <= 0 or smoothing < 0:
         raise AnnotationArrayError("max_iter, tol, smoothing: need max_iter >= 1, tol > 0 and smoothing >= 0")
-    n_workers = count_workers(index, n_workers)
-    y = votes.astype(float)
+    answers = _Answers(votes, index, count_workers(index, n_workers))
     answered = present.sum(axis=1)
     has_answers = answered > 0
-    posterior = np.divide(
-        y.sum(axis=1), answered[:, None], out=np.full((y.shape[0], y.shape[2]), 0.5), where=has_answers[:, None]
+    posterior = np.divide(  # the vote share: majority-vote soft labels
+        votes.sum(axis=1), answered[:, None], out=np.full(answers.votes_shape, 0.5), where=has_answers[:, None]
     )
-    worker_of_answer = index[present]  # (K,) answers in present slots, row-major
-    person_of_answer = np.nonzero(present)[0]
-    y_answers = y[present]  # (K, C)
-
     converged = False
     for iteration in range(1, max_iter + 1):
-        prevalence, sensitivity, specificity = _maximise(
-            posterior, has_answers, person_of_answer, worker_of_answer, y_answers, n_workers, smoothing
-        )
-        updated = _expect(prevalence, sensitivity, specificity, index, present, y)
+        prevalence = np.clip(posterior[has_answers].mean(axis=0) if has_answers.any() else 0.5, 1e-6, 1 - 1e-6)
+        sensitivity, specificity = answers.worker_rates(posterior, smoothing)
+        updated = answers.posterior(prevalence, sensitivity, specificity)
         change = np.abs(updated - posterior).max(initial=0.0)
         posterior = updated
         if change < tol:
@@ -85,31 +80,48 @@ def dawid_skene(
     return DawidSkeneResult(posterior, posterior > 0.5, prevalence, sensitivity, specificity, iteration, converged)
 
 
-def _maximise(posterior, has_answers, person_of_answer, worker_of_answer, y_answers, n_workers, smoothing):
-    """M-step: prevalence and each worker's sensitivity and specificity from the soft labels."""
-    prevalence = posterior[has_answers].mean(axis=0) if has_answers.any() else np.full(posterior.shape[1], 0.5)
-    prevalence = np.clip(prevalence, 1e-6, 1 - 1e-6)  # keeps log(prior) finite for a category no one chose
-    truth = posterior[person_of_answer]  # (K, C) soft true label behind each answer
-    sums = np.zeros((4, n_workers, posterior.shape[1]))
-    for k, values in enumerate((truth * y_answers, truth, (1 - truth) * (1 - y_answers), 1 - truth)):
-        np.add.at(sums[k], worker_of_answer, values)
-    # 0.5 (uninformative) where a worker has no evidence at all: no answers and no smoothing.
-    sensitivity = _ratio(sums[0] + smoothing, sums[1] + 2 * smoothing)
-    specificity = _ratio(sums[2] + smoothing, sums[3] + 2 * smoothing)
-    return prevalence, np.clip(sensitivity, 1e-6, 1 - 1e-6), np.clip(specificity, 1e-6, 1 - 1e-6)
+class _Answers:
+    """The K given answers as a flat list, with sparse 0/1 matrices that sum them per worker or per person."""
+
+    def __init__(self, votes: np.ndarray, index: np.ndarray, n_workers: int) -> None:
+        present = index >= 0
+        person, _ = np.nonzero(present)
+        worker = index[present]
+        k = np.arange(len(worker))
+        ones = np.ones(len(worker))
+        self.votes_shape = (votes.shape[0], votes.shape[2])
+        self.person = person
+        self.worker = worker
+        self.votes = votes[present].astype(float)  # (K, C)
+        self.by_worker = csr_matrix((ones, (worker, k)), shape=(n_workers, len(k)))
+        self.by_person = csr_matrix((ones, (person, k)), shape=(votes.shape[0], len(k)))
+        self.person_worker = csr_matrix((ones, (person, worker)), shape=(votes.shape[0], n_workers))
+
+    def worker_rates(self, posterior: np.ndarray, smoothing: float) -> tuple[np.ndarray, np.ndarray]:
+        """M-step: sensitivity and specificity (W, C) from the soft labels, with pseudo-counts."""
+        truth = posterior[self.person]  # (K, C) soft true label behind each answer
+        hits = self.by_worker @ (truth * self.votes)
+        positives = self.by_worker @ truth
+        rejections = self.by_worker @ ((1 - truth) * (1 - self.votes))
+        negatives = self.by_worker @ (1 - truth)
+        # 0.5 (uninformative) where a worker has no evidence at all: no answers and no smoothing.
+        sensitivity = _ratio(hits + smoothing, positives + 2 * smoothing)
+        specificity = _ratio(rejections + smoothing, negatives + 2 * smoothing)
+        return np.clip(sensitivity, 1e-6, 1 - 1e-6), np.clip(specificity, 1e-6, 1 - 1e-6)
+
+    def posterior(self, prevalence: np.ndarray, sensitivity: np.ndarray, specificity: np.ndarray) -> np.ndarray:
+        """E-step: P(true) per person and category, from the log-odds summed over the person's answers."""
+        # Log-likelihood ratio false:true of one answer, on the small (W, C) tables.
+        unchosen = np.log(specificity) - np.log1p(-sensitivity)
+        chosen = np.log1p(-specificity) - np.log(sensitivity)
+        log_odds_false = (
+            self.person_worker @ unchosen
+            + self.by_person @ (self.votes * (chosen - unchosen)[self.worker])
+            + np.log1p(-prevalence)
+            - np.log(prevalence)
+        )
+        return 1 / (1 + np.exp(np.clip(log_odds_false, -700, 700)))
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.divide(numerator, denominator, out=np.full(numerator.shape, 0.5), where=denominator > 0)
-
-
-def _expect(prevalence, sensitivity, specificity, index, present, y):
-    """E-step: posterior P(true) per person and category, computed in log space."""
-    worker = np.where(present, index, 0)
-    s = sensitivity[worker]  # (P, A, C)
-    t = specificity[worker]
-    log_true = np.where(present[:, :, None], y * np.log(s) + (1 - y) * np.log1p(-s), 0.0).sum(axis=1)
-    log_false = np.where(present[:, :, None], (1 - y) * np.log(t) + y * np.log1p(-t), 0.0).sum(axis=1)
-    log_true += np.log(prevalence)
-    log_false += np.log1p(-prevalence)
-    return 1 / (1 + np.exp(np.clip(log_false - log_true, -700, 700)))
