@@ -28,12 +28,13 @@ def answer_to_dict(answer: AnnotatorAnswer) -> dict:
     return {key: list(answer.categories) if key == "categories" else getattr(answer, key) for key in ANSWER_KEYS}
 
 
-def answer_from_dict(data: object) -> AnnotatorAnswer:
-    values = _require(data, ANSWER_KEYS)
-    return AnnotatorAnswer(
-        categories=_list(values["categories"], "categories"),
-        **{key: values[key] for key in (*VAD_DIMENSIONS, "gender", "age", "annotator_id")},
-    )
+def answer_from_dict(data: object, name: str = "annotation") -> AnnotatorAnswer:
+    values = _require(data, ANSWER_KEYS, name)
+    with located(f"{name}."):
+        return AnnotatorAnswer(
+            categories=_list(values["categories"], "categories"),
+            **{key: values[key] for key in (*VAD_DIMENSIONS, "gender", "age", "annotator_id")},
+        )
 
 
 def combined_to_dict(person: PersonRecord) -> dict:
@@ -52,11 +53,9 @@ def person_from_dicts(
     """Build a person from the dicts both JSON formats use; errors name the key."""
     answers = []
     for k, data in enumerate(_list(annotations, annotations_name)):
-        with located(f"{annotations_name}[{k}]."):
-            answers.append(answer_from_dict(data))
-    with located(f"{combined_name}."):
-        values = _require(combined, ("categories", *VAD_DIMENSIONS, "gender", "age"))
-        categories = _list(values["categories"], "categories")
+        answers.append(answer_from_dict(data, f"{annotations_name}[{k}]"))
+    values = _require(combined, ("categories", *VAD_DIMENSIONS, "gender", "age"), combined_name)
+    categories = _list(values["categories"], f"{combined_name}.categories")
     vad = tuple(values[d] for d in VAD_DIMENSIONS)
     return PersonRecord(
         body_bbox=_list(box, "body_bbox"),
@@ -68,12 +67,13 @@ def person_from_dicts(
     )
 
 
-def _require(data: object, keys: Iterable[str]) -> dict:
+def _require(data: object, keys: Iterable[str], name: str = "") -> dict:
+    """``data`` as a dict holding ``keys``; ``name`` is its dotted place ("" for a whole line)."""
     if not isinstance(data, dict):
-        raise RecordError(f"must be an object, got {data!r}")
+        raise RecordError(f"{name or 'line'}: must be an object, got {data!r}")
     missing = [key for key in keys if key not in data]
     if missing:
-        raise RecordError(f"{missing[0]}: missing")
+        raise RecordError(f"{name + '.' if name else ''}{missing[0]}: missing")
     return data
 
 
@@ -128,8 +128,7 @@ def read_jsonl(path: Path | str) -> dict[str, list[ImageRecord]]:
             raise FormatError(f"{where}not JSON ({error})") from None
         with records_at(where):
             line = _require(data, ("split", "image", "person_index", "body_bbox", "annotations", "combined"))
-            with located("image."):
-                image = _require(line["image"], IMAGE_KEYS)
+            image = _require(line["image"], IMAGE_KEYS, "image")
             person = person_from_dicts(line["body_bbox"], line["annotations"], line["combined"])
             # Validates the image fields on this line (and that the box lies inside the image).
             ImageRecord(*(image[k] for k in IMAGE_KEYS), split=line["split"], people=[person])
