@@ -155,7 +155,9 @@ def agreement_summary(
     choices_arr, present_arr = as_choices(choices, present)
     vad_arr = as_vad(vad)
     if vad_arr.shape[:2] != present_arr.shape:
-        raise AnnotationArrayError(f"vad: expected shape {present_arr.shape + (3,)} to match present, got {vad_arr.shape}")
+        raise AnnotationArrayError(
+            f"vad: expected shape {present_arr.shape + (3,)} to match present, got {vad_arr.shape}"
+        )
     vad_arr = np.where(present_arr[:, :, None], vad_arr, np.nan)
     chosen, raters = _chosen_counts(choices_arr, present_arr)
     per_category = category_kappa(choices_arr, present_arr)

@@ -140,6 +140,17 @@ class AnnotationArrays:
     age: np.ndarray
     worker_ids: tuple[Hashable, ...]
 
+    def __post_init__(self) -> None:
+        as_choices(self.choices, self.present)
+        slots = self.present.shape
+        if as_vad(self.vad).shape[:2] != slots:
+            raise AnnotationArrayError(f"vad: expected shape {slots + (len(VAD_DIMENSIONS),)}, got {self.vad.shape}")
+        index = as_codes(self.worker_index, len(self.worker_ids), "worker_index", slots)
+        if ((index >= 0) != self.present).any():
+            raise AnnotationArrayError("worker_index: must be >= 0 exactly where present is True")
+        as_codes(self.gender, len(GENDERS), "gender", slots)
+        as_codes(self.age, len(AGES), "age", slots)
+
     @property
     def n_workers(self) -> int:
         return len(self.worker_ids)

@@ -27,7 +27,8 @@ from emotic.taxonomy import AGES, CATEGORY_NAMES, GENDERS, VAD_DIMENSIONS, VAD_M
 class GoldFailure:
     """One reason a gold answer failed. ``field`` is machine-readable, ``message`` is for the worker."""
 
-    field: str  # required_categories, disallowed_categories, valence, arousal, dominance, gender, age, missed_box, extra_box
+    # required_categories, disallowed_categories, valence, arousal, dominance, gender, age, missed_box, extra_box
+    field: str
     message: str
 
 
@@ -69,7 +70,9 @@ class EmotionGold:
         for name in VAD_DIMENSIONS:
             low, high = getattr(self, name)
             if not VAD_MIN <= low <= high <= VAD_MAX:
-                raise AnnotationArrayError(f"{name}: range must satisfy {VAD_MIN} <= min <= max <= {VAD_MAX}, got {low}-{high}")
+                raise AnnotationArrayError(
+                    f"{name}: range must satisfy {VAD_MIN} <= min <= max <= {VAD_MAX}, got {low}-{high}"
+                )
         for name, choices in (("allowed_genders", GENDERS), ("allowed_ages", AGES)):
             values = frozenset(getattr(self, name))
             if unknown := values - set(choices):
@@ -90,17 +93,16 @@ def check_emotion_answer(
     chosen = _category_set(categories, "categories")
     failures = []
     if not chosen & gold.required_categories:
-        failures.append(
-            GoldFailure("required_categories", f"Choose at least one of: {', '.join(_ordered(gold.required_categories))}.")
-        )
+        required = ", ".join(_ordered(gold.required_categories))
+        failures.append(GoldFailure("required_categories", f"Choose at least one of: {required}."))
     if outside := chosen - gold.allowed_categories:
-        failures.append(
-            GoldFailure("disallowed_categories", f"These categories do not fit this person: {', '.join(_ordered(outside))}.")
-        )
+        unfitting = ", ".join(_ordered(outside))
+        failures.append(GoldFailure("disallowed_categories", f"These categories do not fit this person: {unfitting}."))
     for name, value in zip(VAD_DIMENSIONS, (valence, arousal, dominance)):
         low, high = getattr(gold, name)
         if not low <= value <= high:
-            failures.append(GoldFailure(name, f"{name.capitalize()} {value} is outside the acceptable range {low}-{high}."))
+            message = f"{name.capitalize()} {value} is outside the acceptable range {low}-{high}."
+            failures.append(GoldFailure(name, message))
     for name, value, allowed, order in (
         ("gender", gender, gold.allowed_genders, GENDERS),
         ("age", age, gold.allowed_ages, AGES),

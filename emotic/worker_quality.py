@@ -112,7 +112,9 @@ def leave_one_out_agreement(
     choices_arr, _ = as_choices(choices, present)
     vad_arr = as_vad(vad)
     if vad_arr.shape[:2] != present.shape:
-        raise AnnotationArrayError(f"vad: expected shape {present.shape + (3,)} to match worker_index, got {vad_arr.shape}")
+        raise AnnotationArrayError(
+            f"vad: expected shape {present.shape + (3,)} to match worker_index, got {vad_arr.shape}"
+        )
     n_workers = count_workers(index, n_workers)
 
     others = present.sum(axis=1, keepdims=True) - 1  # (P, A): other annotators of the same person

@@ -76,7 +76,10 @@ def test_majority_label_rejects_bad_codes():
 def test_from_answers_builds_the_documented_arrays():
     arrays = AnnotationArrays.from_answers(
         [
-            [answer("w1", ["Happiness", "Peace"], (7, 5, 6)), answer("w2", categories_to_mask(["Fear"]), gender="Male")],
+            [
+                answer("w1", ["Happiness", "Peace"], (7, 5, 6)),
+                answer("w2", categories_to_mask(["Fear"]), gender="Male"),
+            ],
             [answer("w2", ["Pain"], age=None)],
             [],
         ]
@@ -110,6 +113,17 @@ def test_from_answers_builds_the_documented_arrays():
 def test_from_answers_names_the_bad_field(people, field):
     with pytest.raises(AnnotationArrayError, match=field):
         AnnotationArrays.from_answers(people)
+
+
+def test_arrays_built_by_hand_are_checked_for_consistency():
+    arrays = AnnotationArrays.from_answers([[answer("w1", ["Fear"])]])
+    fields = vars(arrays)
+    with pytest.raises(AnnotationArrayError, match="worker_index"):
+        AnnotationArrays(**{**fields, "worker_index": np.array([[-1]])})
+    with pytest.raises(AnnotationArrayError, match="vad"):
+        AnnotationArrays(**{**fields, "vad": np.full((1, 2, 3), 5.0)})
+    with pytest.raises(AnnotationArrayError, match="age"):
+        AnnotationArrays(**{**fields, "age": np.array([[3]])})
 
 
 def people_for_combining():

@@ -100,7 +100,12 @@ def test_stops_at_max_iter_without_claiming_convergence():
 
 @pytest.mark.parametrize(
     "kwargs, field",
-    [({"max_iter": 0}, "max_iter"), ({"tol": 0}, "tol"), ({"smoothing": -1}, "smoothing"), ({"n_workers": 2}, "n_workers")],
+    [
+        ({"max_iter": 0}, "max_iter"),
+        ({"tol": 0}, "tol"),
+        ({"smoothing": -1}, "smoothing"),
+        ({"n_workers": 2}, "n_workers"),
+    ],
 )
 def test_bad_options_are_rejected(kwargs, field):
     chosen = np.zeros((2, 2, 26), bool)
