@@ -1,0 +1,231 @@
+"""The assignment rules of ``assign_next_task``: who annotates what next."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from annotator.models import TaskAssignment, TaskKind, Worker
+from annotator.services.assignment import assign_next_task, control_is_due, expire_stale_assignments, recount_slots
+from annotator.services.errors import WorkerNotEligible
+from annotator.services.submission import skip_task, submit_task
+from tests.factories import (
+    EmotionAnnotationFactory,
+    GoldItemFactory,
+    ImageFactory,
+    PersonFactory,
+    TaskAssignmentFactory,
+    WorkerFactory,
+    expired_deadline,
+)
+
+pytestmark = pytest.mark.django_db
+
+EMOTIONS = {"categories": ["Peace"], "valence": 6, "arousal": 3, "dominance": 5, "gender": "Male", "age": "Adult"}
+
+
+@pytest.fixture(autouse=True)
+def no_hidden_controls(settings):
+    settings.GOLD_RATE = 0.0
+
+
+def answer(worker, assignment, **changes):
+    import uuid
+
+    return submit_task(worker, assignment.pk, uuid.uuid4(), {**EMOTIONS, **changes})
+
+
+def test_a_worker_gets_an_emotions_task_for_a_person_whose_boxes_are_final():
+    person = PersonFactory()
+    assignment = assign_next_task(WorkerFactory())
+    assert (assignment.kind, assignment.person, assignment.state) == (TaskKind.EMOTIONS, person, "assigned")
+    assert assignment.expires_at > timezone.now()
+
+
+def test_asking_again_returns_the_same_live_task():
+    PersonFactory.create_batch(2)
+    worker = WorkerFactory()
+    first = assign_next_task(worker)
+    assert assign_next_task(worker) == first
+    assert TaskAssignment.objects.filter(worker=worker).count() == 1
+
+
+def test_a_worker_never_gets_the_same_person_twice_even_after_skipping_it(settings):
+    settings.ANNOTATORS_PER_SPLIT = {"train": 5, "val": 5, "test": 5}
+    person = PersonFactory()
+    worker = WorkerFactory()
+    first = assign_next_task(worker)
+    skip_task(worker, first.pk)
+    assert first.person == person
+    assert assign_next_task(worker) is None
+
+
+@pytest.mark.parametrize(("split", "needed"), [("train", 1), ("val", 5), ("test", 3)])
+def test_each_person_gets_the_annotators_its_split_needs(split, needed):
+    person = PersonFactory(image=ImageFactory(split=split))
+    workers = WorkerFactory.create_batch(needed + 1)
+    given = [assign_next_task(worker) for worker in workers]
+    assert [a.person for a in given[:needed]] == [person] * needed
+    assert given[needed] is None
+    person.refresh_from_db()
+    assert person.annotation_slots_taken == needed
+
+
+def test_the_split_counts_are_configurable(settings):
+    settings.ANNOTATORS_PER_SPLIT = {"train": 2, "val": 5, "test": 3}
+    PersonFactory(image=ImageFactory(split="train"))
+    given = [assign_next_task(WorkerFactory()) for _ in range(3)]
+    assert [a is not None for a in given] == [True, True, False]
+
+
+def test_people_of_images_without_a_split_get_the_configured_count(settings):
+    settings.ANNOTATORS_PER_UNSPLIT_PERSON = 2
+    PersonFactory(image=ImageFactory(split=""))
+    given = [assign_next_task(WorkerFactory()) for _ in range(3)]
+    assert [a is not None for a in given] == [True, True, False]
+
+
+def test_submitted_answers_and_live_assignments_both_fill_a_persons_slots():
+    person = PersonFactory(image=ImageFactory(split="test"))  # needs 3
+    EmotionAnnotationFactory(person=person)
+    TaskAssignmentFactory(person=person)
+    assert assign_next_task(WorkerFactory()).person == person
+    assert assign_next_task(WorkerFactory()) is None
+
+
+def test_excluded_answers_free_their_slot_after_a_recount():
+    person = PersonFactory()  # train: needs 1
+    annotation = EmotionAnnotationFactory(person=person)
+    assert assign_next_task(WorkerFactory()) is None
+    annotation.excluded = True
+    annotation.save()
+    recount_slots(person_ids=[person.pk])
+    assert assign_next_task(WorkerFactory()).person == person
+
+
+def test_least_annotated_people_come_first():
+    image = ImageFactory(split="val")
+    started, fresh = PersonFactory(image=image), PersonFactory(image=image)
+    EmotionAnnotationFactory(person=started)
+    assert assign_next_task(WorkerFactory()).person == fresh
+
+
+def test_gold_people_never_enter_the_regular_pool():
+    GoldItemFactory(for_control=False)
+    assert assign_next_task(WorkerFactory()) is None
+
+
+def test_an_image_reported_often_enough_leaves_the_pool(settings):
+    settings.IMAGE_REPORTS_TO_WITHDRAW = 2
+    PersonFactory(image=ImageFactory(reported_count=2))
+    reported_once = PersonFactory(image=ImageFactory(reported_count=1))
+    assert assign_next_task(WorkerFactory()).person == reported_once
+    assert assign_next_task(WorkerFactory()) is None
+
+
+def test_images_awaiting_boxes_give_boxes_tasks_and_hold_back_their_people():
+    image = ImageFactory(boxes_confirmed=False)
+    PersonFactory(image=image)  # imported, not yet confirmed by a worker
+    assignment = assign_next_task(WorkerFactory())
+    assert (assignment.kind, assignment.image, assignment.person) == (TaskKind.BOXES, image, None)
+    image.refresh_from_db()
+    assert image.box_slots_taken == 1
+
+
+def test_emotions_tasks_come_before_boxes_tasks():
+    ImageFactory(boxes_confirmed=False)
+    person = PersonFactory()
+    assert assign_next_task(WorkerFactory()).person == person
+
+
+def test_an_expired_assignment_returns_its_person_to_the_pool():
+    person = PersonFactory()
+    late = assign_next_task(WorkerFactory())
+    assert assign_next_task(WorkerFactory()) is None
+    assert expire_stale_assignments(now=timezone.now() + expired_deadline()) == 1
+    late.refresh_from_db()
+    assert late.state == "expired"
+    assert assign_next_task(WorkerFactory()).person == person
+
+
+def test_expiry_leaves_assignments_within_their_time_alone():
+    PersonFactory()
+    assign_next_task(WorkerFactory())
+    assert expire_stale_assignments() == 0
+    assert TaskAssignment.objects.get().state == "assigned"
+
+
+def test_a_worker_whose_own_task_ran_out_of_time_gets_a_new_one(settings):
+    settings.ANNOTATORS_PER_SPLIT = {"train": 2, "val": 5, "test": 3}
+    first_person, second_person = PersonFactory.create_batch(2)
+    worker = WorkerFactory()
+    stale = assign_next_task(worker)
+    TaskAssignment.objects.filter(pk=stale.pk).update(
+        assigned_at=timezone.now() - expired_deadline() * 2, expires_at=timezone.now() - expired_deadline()
+    )
+    fresh = assign_next_task(worker)
+    stale.refresh_from_db()
+    assert stale.state == "expired"
+    assert fresh.person == second_person
+    first_person.refresh_from_db()
+    assert first_person.annotation_slots_taken == 0
+
+
+@pytest.mark.parametrize(
+    ("traits", "code", "words"),
+    [
+        ({"blocked": True}, "blocked", "failed too many control items"),
+        ({"failed": True}, "failed_qualification", "did not pass the qualification"),
+    ],
+)
+def test_blocked_and_failed_workers_get_no_task_and_are_told_why(traits, code, words):
+    PersonFactory()
+    with pytest.raises(WorkerNotEligible) as raised:
+        assign_next_task(WorkerFactory(**traits))
+    assert raised.value.code == code
+    assert words in raised.value.reason
+    assert not TaskAssignment.objects.exists()
+
+
+def test_a_worker_blocked_while_working_gets_no_further_task():
+    PersonFactory.create_batch(2)
+    worker = WorkerFactory()
+    answer(worker, assign_next_task(worker))
+    Worker.objects.filter(pk=worker.pk).update(is_blocked=True, blocked_reason="spam")
+    with pytest.raises(WorkerNotEligible, match="spam"):
+        assign_next_task(worker)  # the stale in-memory object is re-read
+
+
+def test_controls_fill_exactly_the_configured_share_of_each_block(settings):
+    settings.GOLD_RATE, settings.GOLD_BLOCK_SIZE = 0.1, 20
+    for worker_id in (1, 2, 3):
+        for block in range(3):
+            due = [control_is_due(worker_id, block * 20 + i) for i in range(20)]
+            assert sum(due) == 2
+
+
+def test_control_positions_differ_between_workers(settings):
+    settings.GOLD_RATE, settings.GOLD_BLOCK_SIZE = 0.1, 20
+    patterns = {tuple(control_is_due(worker_id, i) for i in range(20)) for worker_id in range(1, 30)}
+    assert len(patterns) > 1
+
+
+def test_hidden_controls_are_mixed_into_real_work_at_the_gold_rate(settings):
+    settings.GOLD_RATE, settings.GOLD_BLOCK_SIZE = 0.2, 10
+    settings.ANNOTATORS_PER_SPLIT = {"train": 1, "val": 5, "test": 3}
+    PersonFactory.create_batch(8)
+    golds = GoldItemFactory.create_batch(3)
+    worker = WorkerFactory()
+    kinds = []
+    for _ in range(10):
+        assignment = assign_next_task(worker)
+        kinds.append("gold" if assignment.gold_item_id else "real")
+        answer(worker, assignment, categories=["Happiness"])
+    assert kinds.count("gold") == 2
+    assert {a.gold_item for a in TaskAssignment.objects.filter(gold_item__isnull=False)} <= set(golds)
+
+
+def test_a_control_due_when_none_is_left_gives_real_work(settings):
+    settings.GOLD_RATE, settings.GOLD_BLOCK_SIZE = 1.0, 5
+    person = PersonFactory()
+    assert assign_next_task(WorkerFactory()).person == person
