@@ -117,8 +117,14 @@ def vad_spread(vad: object, ddof: int = 1) -> np.ndarray:
 
 
 def mean_vad_spread(vad: object, ddof: int = 1) -> np.ndarray:
-    """The TPAMI figure: ``vad_spread`` averaged over people with a defined spread, shape (3,)."""
-    return nan_mean(vad_spread(vad, ddof), axis=0)
+    """The TPAMI figure: ``vad_spread`` averaged over people with two or more values, shape (3,).
+
+    People with one answer are left out whatever ``ddof`` is: their spread
+    of 0 (with ddof=0) says nothing about agreement.
+    """
+    arr = as_vad(vad)
+    spread = vad_spread(arr, ddof)
+    return nan_mean(np.where((~np.isnan(arr)).sum(axis=1) >= 2, spread, np.nan), axis=0)
 
 
 def nan_mean(values: np.ndarray, axis: int | None = None) -> np.ndarray | float:

@@ -100,6 +100,12 @@ def as_codes(codes: object, n_labels: int, field: str, shape: tuple[int, ...] | 
     return arr.astype(np.int64)
 
 
+def as_worker_index(worker_index: object, choices: object) -> np.ndarray:
+    """Validate (P, A) worker indices (-1: empty slot) against (P, A, C) choices."""
+    expected = np.shape(choices)[:2]
+    return as_codes(worker_index, np.iinfo(np.int64).max, "worker_index", expected)
+
+
 def count_workers(worker_index: np.ndarray, n_workers: int | None) -> int:
     """The number of workers: ``n_workers`` if given (checked), else max index + 1."""
     needed = int(worker_index.max()) + 1 if worker_index.size else 0

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from emotic.annotation_arrays import AnnotationArrayError, as_choices, as_codes, count_workers
+from emotic.annotation_arrays import AnnotationArrayError, as_choices, as_worker_index, count_workers
 
 
 @dataclass(frozen=True)
@@ -56,11 +56,16 @@ def dawid_skene(
     Stops when no posterior moves by more than ``tol`` in an iteration, or
     after ``max_iter``. People without answers get the prior prevalence.
     """
-    index = as_codes(worker_index, np.iinfo(np.int64).max, "worker_index")
+    index = as_worker_index(worker_index, choices)
     present = index >= 0
     votes, _ = as_choices(choices, present)
-    if max_iter < 1 or tol <= 0 or smoothing < 0:
-        raise AnnotationArrayError("max_iter, tol, smoothing: need max_iter >= 1, tol > 0 and smoothing >= 0")
+    for name, value, valid, rule in (
+        ("max_iter", max_iter, max_iter >= 1, "at least 1"),
+        ("tol", tol, tol > 0, "above 0"),
+        ("smoothing", smoothing, smoothing >= 0, "0 or more"),
+    ):
+        if not valid:
+            raise AnnotationArrayError(f"{name}: must be {rule}, got {value}")
     answers = _Answers(votes, index, count_workers(index, n_workers))
     answered = present.sum(axis=1)
     has_answers = answered > 0

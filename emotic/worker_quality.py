@@ -21,7 +21,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emotic.annotation_arrays import AnnotationArrayError, as_bool, as_choices, as_codes, as_vad, count_workers
+from emotic.annotation_arrays import (
+    AnnotationArrayError,
+    as_bool,
+    as_choices,
+    as_codes,
+    as_vad,
+    as_worker_index,
+    count_workers,
+)
 
 
 def index_workers(worker_ids: Sequence[Hashable]) -> tuple[tuple[Hashable, ...], np.ndarray]:
@@ -107,7 +115,7 @@ def leave_one_out_agreement(
     majority is strict: chosen by more than half of them, so with two other
     annotators both must agree.
     """
-    index = as_codes(worker_index, np.iinfo(np.int64).max, "worker_index")
+    index = as_worker_index(worker_index, choices)
     present = index >= 0
     choices_arr, _ = as_choices(choices, present)
     vad_arr = as_vad(vad)

@@ -98,6 +98,11 @@ def test_stops_at_max_iter_without_claiming_convergence():
     assert result.iterations == 2 and not result.converged
 
 
+def test_worker_index_must_match_the_choices():
+    with pytest.raises(AnnotationArrayError, match="worker_index"):
+        dawid_skene(np.zeros((2, 3, 26), bool), np.zeros((2, 2), int))
+
+
 @pytest.mark.parametrize(
     "kwargs, field",
     [

@@ -187,6 +187,8 @@ def test_mean_vad_spread_averages_people_with_two_or_more_answers():
     vad[1, :3] = [[5, 5, 5], [5, 5, 5], [5, 5, 5]]  # 0
     vad[2, :1] = [[1, 1, 1]]  # one answer: no spread
     np.testing.assert_allclose(mean_vad_spread(vad), [np.sqrt(2) / 2, np.sqrt(8) / 2, np.sqrt(8) / 2])
+    # ddof=0 divides by n, and still leaves out the person with a single answer.
+    np.testing.assert_allclose(mean_vad_spread(vad, ddof=0), [0.5, 1, 1])
     assert np.isnan(mean_vad_spread(np.full((2, 3, 3), np.nan))).all()
 
 

@@ -139,3 +139,5 @@ def test_leave_one_out_shapes_are_checked():
         leave_one_out_agreement(np.zeros((2, 3, 26), bool), np.full((2, 2, 3), 5.0), np.zeros((2, 3), int))
     with pytest.raises(AnnotationArrayError, match="worker_index"):
         leave_one_out_agreement(np.zeros((2, 3, 26), bool), np.full((2, 3, 3), 5.0), np.full((2, 3), -2))
+    with pytest.raises(AnnotationArrayError, match="worker_index"):
+        leave_one_out_agreement(np.zeros((2, 3, 26), bool), np.full((2, 3, 3), 5.0), np.zeros((2, 2), int))
