@@ -80,15 +80,19 @@ def read_coco(path: Path | str) -> dict[str, list[ImageRecord]]:
     people: dict[object, list] = {}
     for i, annotation in enumerate(document["annotations"]):
         where = f"{path.name} annotations[{i}]"
-        if not isinstance(annotation, dict) or "image_id" not in annotation:
-            raise FormatError(f"{where}: needs an image_id")
+        if not isinstance(annotation, dict) or type(annotation.get("image_id")) is not int:
+            raise FormatError(f"{where}: needs a whole-number image_id")
         people.setdefault(annotation["image_id"], []).append(_person(where, annotation))
     result: dict[str, list[ImageRecord]] = {split: [] for split in SPLITS}
+    seen_ids: set[int] = set()
     for i, image in enumerate(document["images"]):
         where = f"{path.name} images[{i}]"
         fields = ("id", "file_name", "width", "height", "split", "original_database")
         if not isinstance(image, dict) or any(k not in image for k in fields):
             raise FormatError(f"{where}: needs {', '.join(fields)}")
+        if type(image["id"]) is not int or image["id"] in seen_ids:
+            raise FormatError(f"{where}.id: must be a whole number used by one image, got {image['id']!r}")
+        seen_ids.add(image["id"])
         if not isinstance(image["file_name"], str):
             raise FormatError(f"{where}.file_name: must be text, got {image['file_name']!r}")
         folder, _, filename = image["file_name"].rpartition("/")
@@ -99,7 +103,7 @@ def read_coco(path: Path | str) -> dict[str, list[ImageRecord]]:
             )
         result[record.split].append(record)
     if people:
-        raise FormatError(f"{path.name}: annotations point at missing image ids {sorted(map(str, people))}")
+        raise FormatError(f"{path.name}: annotations point at missing image ids {sorted(people)}")
     return result
 
 
@@ -112,6 +116,6 @@ def _person(where: str, annotation: dict):
     with records_at(f"{where}."):
         if not isinstance(attributes, dict):
             raise RecordError("attributes: must be an object holding the emotion labels")
-        return person_from_dicts(
-            [x, y, x + width, y + height], attributes.get("annotations"), attributes, "attributes", "attributes.annotations"
-        )
+        corners = [x, y, x + width, y + height]
+        answers = attributes.get("annotations")
+        return person_from_dicts(corners, answers, attributes, "attributes", "attributes.annotations")

@@ -57,7 +57,7 @@ def open_rgb(image: ImageRecord, open_image: ImageOpener) -> Image.Image:
             if stored.size == expected:
                 return to_rgb(stored)
             found = upright.size
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:  # Pillow's ways to refuse a file
         raise FormatError(f"{image.relative_path}: cannot open or decode the image ({error})") from None
     raise FormatError(
         f"{image.relative_path}: decoded image is {found[0]}x{found[1]} but the record says "

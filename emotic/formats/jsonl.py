@@ -48,7 +48,11 @@ def combined_to_dict(person: PersonRecord) -> dict:
 
 
 def person_from_dicts(
-    box: object, annotations: object, combined: object, combined_name: str = "combined", annotations_name: str = "annotations"
+    box: object,
+    annotations: object,
+    combined: object,
+    combined_name: str = "combined",
+    annotations_name: str = "annotations",
 ) -> PersonRecord:
     """Build a person from the dicts both JSON formats use; errors name the key."""
     answers = []
@@ -110,14 +114,14 @@ def write_jsonl(path: Path | str, images: Iterable[ImageRecord]) -> Path:
 
 
 def read_jsonl(path: Path | str) -> dict[str, list[ImageRecord]]:
-    """Images per split, in file order; a person's lines give its image's fields and place."""
+    """Images per split in file order; lines of one image must agree on its fields."""
     path = Path(path)
-    people: dict[tuple, list[PersonRecord]] = {}
-    first_line: dict[tuple, int] = {}
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:
         raise FormatError(f"{path.name}: cannot read ({error})") from None
+    # (split, folder, filename) -> (first line, image fields, people)
+    images: dict[tuple, tuple[int, dict, list[PersonRecord]]] = {}
     for number, text in enumerate(lines, start=1):
         if not text.strip():
             continue
@@ -128,20 +132,19 @@ def read_jsonl(path: Path | str) -> dict[str, list[ImageRecord]]:
             raise FormatError(f"{where}not JSON ({error})") from None
         with records_at(where):
             line = _require(data, ("split", "image", "person_index", "body_bbox", "annotations", "combined"))
-            image = _require(line["image"], IMAGE_KEYS, "image")
+            fields = {key: _require(line["image"], IMAGE_KEYS, "image")[key] for key in IMAGE_KEYS}
             person = person_from_dicts(line["body_bbox"], line["annotations"], line["combined"])
             # Validates the image fields on this line (and that the box lies inside the image).
-            ImageRecord(*(image[k] for k in IMAGE_KEYS), split=line["split"], people=[person])
-        key = (line["split"], *(image[k] for k in IMAGE_KEYS))
-        listed = people.setdefault(key, [])
-        first_line.setdefault(key, number)
-        if line["person_index"] != len(listed):
-            raise FormatError(f"{where}person_index: expected {len(listed)} for this image, got {line['person_index']!r}")
-        listed.append(person)
+            ImageRecord(**fields, split=line["split"], people=[person])
+        key = (line["split"], fields["folder"], fields["filename"])
+        first, known, people = images.setdefault(key, (number, fields, []))
+        if fields != known:
+            raise FormatError(f"{where}image: differs from line {first}, which gives the same file")
+        if line["person_index"] != len(people):
+            given = line["person_index"]
+            raise FormatError(f"{where}person_index: expected {len(people)} for this image, got {given!r}")
+        people.append(person)
     result: dict[str, list[ImageRecord]] = {split: [] for split in SPLITS}
-    for key, image_people in people.items():
-        split, filename, folder, width, height, database = key
-        with records_at(f"{path.name} line {first_line[key]}: "):
-            record = ImageRecord(filename, folder, width, height, database, split, image_people)
-        result[split].append(record)
+    for (split, *_), (_, fields, people) in images.items():
+        result[split].append(ImageRecord(**fields, split=split, people=people))
     return result

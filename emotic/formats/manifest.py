@@ -51,7 +51,8 @@ def sha256_of(path: Path) -> str:
 
 
 def _listed_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*") if p.is_file() and p.relative_to(directory).as_posix() != MANIFEST_NAME)
+    manifest = directory / MANIFEST_NAME
+    return sorted(p for p in directory.rglob("*") if p.is_file() and p != manifest)
 
 
 def _plain(value: object) -> object:

@@ -119,7 +119,7 @@ def _train_annotation(where: str, person: PersonRecord) -> dict:
     answer = person.answers[0]
     vad = None if answer.vad is None else tuple(float(v) for v in answer.vad)
     if answer.categories != person.combined_categories or vad != person.combined_continuous:
-        raise FormatError(f"{where}: combined labels differ from the single train annotation, which is all train keeps")
+        raise FormatError(f"{where}: combined labels differ from the single train annotation, all that train keeps")
     for name in ("gender", "age"):
         given = getattr(answer, name)
         if given is not None and given != getattr(person, f"combined_{name}"):
@@ -150,7 +150,8 @@ def read_annotations_mat(path: Path | str) -> dict[str, list[ImageRecord]]:
     result = {}
     for split in SPLITS:
         if split not in mat:
-            raise FormatError(f"{path.name}: no {split!r} split (keys: {', '.join(k for k in mat if k[0] != '_')})")
+            keys = ", ".join(k for k in mat if not k.startswith("__"))
+            raise FormatError(f"{path.name}: no {split!r} split (keys: {keys})")
         result[split] = [
             _read_image(f"{path.name} {split}[{i}]", split, item) for i, item in enumerate(_items(mat[split]))
         ]
@@ -240,8 +241,8 @@ def _answer_vad(struct: object, where: str) -> tuple[int, int, int] | None:
 def _read_image(where: str, split: str, item: object) -> ImageRecord:
     size = _field(item, "image_size", where)
     width, height = (
-        _whole(_number(_field(size, name, f"{where}.image_size"), f"{where}.image_size.{name}"), f"{where}.image_size.{name}")
-        for name in ("n_col", "n_row")
+        _whole(_number(_field(size, name, f"{where}.image_size"), place), place)
+        for name, place in (("n_col", f"{where}.image_size.n_col"), ("n_row", f"{where}.image_size.n_row"))
     )
     database = _field(item, "original_database", where)
     if not (isinstance(database, np.ndarray) and database.dtype.kind == "U"):
@@ -274,8 +275,9 @@ def _read_person(where: str, item: object, width: int, height: int) -> PersonRec
         validate_gender(gender)
         validate_age(age)
     categories = [
-        _category_names(_field(a, "categories", f"{where}.annotations_categories[{k}]"), f"{where}.annotations_categories[{k}].categories")
+        _category_names(_field(a, "categories", place), f"{place}.categories")
         for k, a in enumerate(_items(_field(item, "annotations_categories", where)))
+        for place in [f"{where}.annotations_categories[{k}]"]
     ]
     continuous = [
         _answer_vad(a, f"{where}.annotations_continuous[{k}]")
@@ -291,7 +293,9 @@ def _read_person(where: str, item: object, width: int, height: int) -> PersonRec
         with records_at(f"{where}.annotations_categories[{k}]."):
             answers.append(AnnotatorAnswer(categories[k] if k < len(categories) else (), *vad, *per_answer))
     if has_combined:
-        combined_categories = _category_names(_field(item, "combined_categories", where), f"{where}.combined_categories")
+        combined_categories = _category_names(
+            _field(item, "combined_categories", where), f"{where}.combined_categories"
+        )
         combined_continuous = _vad(_field(item, "combined_continuous", where), f"{where}.combined_continuous")
     else:  # the official evaluation's rule: any annotator's category, mean VAD
         combined_categories = sorted({name for names in categories for name in names})

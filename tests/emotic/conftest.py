@@ -58,8 +58,10 @@ def build_sample_images() -> list[ImageRecord]:
         ImageRecord(
             "crowd.jpg", "ade20k/images", 80, 60, "ade20k", "val",
             (
-                PersonRecord((10, 10, 40, 58), five, ("Disquietment", "Doubt/Confusion", "Engagement", "Happiness", "Peace"),
-                             (6.8, 5.2, 5.6), "Male", "Adult"),
+                PersonRecord(
+                    (10, 10, 40, 58), five, ("Disquietment", "Doubt/Confusion", "Engagement", "Happiness", "Peace"),
+                    (6.8, 5.2, 5.6), "Male", "Adult",
+                ),
                 PersonRecord((45, 5, 79, 59), (answer(["Anger"], (2, 9, 7), "Male", "Adult", "w-5"),), (),
                              (2.0, 9.0, 7.0), "Male", "Adult"),
             ),

@@ -206,6 +206,13 @@ def test_a_size_mismatch_or_missing_file_names_the_image(tmp_path):
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 
 
+def test_an_empty_split_gives_empty_arrays(tmp_path):
+    written = write_split_arrays(tmp_path / "out", "test", [], folder_opener(tmp_path))
+    read = read_baseline_arrays(tmp_path / "out", "test")
+    assert written.rows == 0 and read.rows == []
+    assert read.context.shape == (0, 224, 224, 3) and read.categories.shape == (0, 26)
+
+
 def test_images_of_another_split_are_refused(dataset):
     images, opener, out = dataset
     with pytest.raises(FormatError, match=r"val\[0\]: image mscoco/images/two_people\.jpg belongs to split 'train'"):

@@ -129,6 +129,9 @@ def test_jsonl_groups_people_of_one_image(tmp_path):
     path.write_text(_jsonl_line() + "\n\n" + second + "\n", "utf-8")
     (image,) = read_jsonl(path)["val"]
     assert [p.body_bbox for p in image.people] == [(1, 2, 30, 40), (20, 0, 50, 40)]
+    path.write_text(_jsonl_line() + "\n" + _jsonl_line(person_index=1, image__height=45) + "\n", "utf-8")
+    with pytest.raises(FormatError, match=r"two\.jsonl line 2: image: differs from line 1, which gives the same file"):
+        read_jsonl(path)
 
 
 def _coco(tmp_path, sample_images, change):
@@ -150,9 +153,11 @@ def _coco(tmp_path, sample_images, change):
             "annotations[3].attributes.annotations[0].age: must be one of Kid, Teenager, Adult",
         ),
         (lambda d: d["annotations"][0].pop("attributes"), "annotations[0].attributes: must be an object"),
-        (lambda d: d["annotations"][0].update(image_id=99), "annotations point at missing image ids ['99']"),
+        (lambda d: d["annotations"][0].update(image_id=99), "annotations point at missing image ids [99]"),
         (lambda d: d["images"][1].update(width=-4), "images[1]: width: must be a positive whole number"),
         (lambda d: d["images"][1].pop("split"), "images[1]: needs id, file_name, width, height, split"),
+        (lambda d: d["images"][1].update(id=1), "images[1].id: must be a whole number used by one image, got 1"),
+        (lambda d: d["annotations"][0].update(image_id="1"), "annotations[0]: needs a whole-number image_id"),
         (lambda d: d.pop("annotations"), "bad.json: needs 'images' and 'annotations' lists"),
     ],
 )
