@@ -1,0 +1,6 @@
+"""Fetching over HTTP, politely and safely. ``PoliteFetcher`` is the entry point."""
+
+from scraper.fetching.address_guard import AddressNotAllowed, AddressPolicy
+from scraper.fetching.fetcher import FetchedResource, FetchRejected, PoliteFetcher
+
+__all__ = ["AddressNotAllowed", "AddressPolicy", "FetchRejected", "FetchedResource", "PoliteFetcher"]

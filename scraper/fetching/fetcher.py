@@ -1,0 +1,299 @@
+"""The polite HTTP fetcher every source downloads through.
+
+One ``requests`` session with pooled connections and urllib3 retries (backoff,
+Retry-After honoured but capped), timeouts and an overall deadline, a cap on
+the bytes read, limits on concurrent requests overall and per host, robots.txt
+and X-Robots-Tag obeyed, an identifying User-Agent, and the private-address
+guard on every connection. Failures come out as ``FetchRejected`` with a
+reason from ``RejectReason``, never as a half-read body.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, ReadTimeoutError
+from urllib3.util.retry import Retry
+
+from scraper.fetching.address_guard import AddressNotAllowed, AddressPolicy, guarded_pool_classes
+from scraper.fetching.limiter import ConcurrencyLimiter
+from scraper.fetching.robots import ROBOTS_MAX_BYTES, RobotsCache
+from scraper.fetching.x_robots_tag import refusing_directives
+from scraper.models import RejectReason
+
+logger = logging.getLogger(__name__)
+
+RETRIED_STATUSES = (429, 500, 502, 503, 504)
+# Response headers worth keeping as provenance.
+PROVENANCE_HEADERS = (
+    "content-type",
+    "content-length",
+    "last-modified",
+    "etag",
+    "date",
+    "x-robots-tag",
+    "link",
+    "content-disposition",
+    "cache-control",
+    "server",
+)
+_READ_CHUNK = 64 * 1024
+
+
+class FetchRejected(Exception):
+    """The URL could not or must not be fetched; ``reason`` is a ``RejectReason`` value."""
+
+    def __init__(self, reason: str, detail: str, url: str = ""):
+        self.reason = reason
+        self.detail = detail
+        self.url = url
+        super().__init__(f"{reason}: {detail}" + (f" ({url})" if url else ""))
+
+
+@dataclass(frozen=True)
+class FetchedResource:
+    requested_url: str
+    url: str
+    status: int
+    content: bytes
+    headers: dict[str, str]
+    fetched_at: datetime
+
+
+class CappedRetry(Retry):
+    """urllib3's Retry, but a server cannot make us sleep longer than ``retry_after_cap`` seconds."""
+
+    retry_after_cap: float = 60.0
+
+    def get_retry_after(self, response):  # noqa: ANN001, ANN201 - urllib3's signature
+        retry_after = super().get_retry_after(response)
+        return None if retry_after is None else min(retry_after, self.retry_after_cap)
+
+
+class _GuardedAdapter(HTTPAdapter):
+    def __init__(self, policy: AddressPolicy, **kwargs):
+        self._policy = policy
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = guarded_pool_classes(self._policy)
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise FetchRejected(RejectReason.BAD_URL, f"scheme must be http or https, got {parts.scheme or 'none'!r}", url)
+    if not parts.hostname:
+        raise FetchRejected(RejectReason.BAD_URL, "the URL names no host", url)
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError as error:
+        raise FetchRejected(RejectReason.BAD_URL, str(error), url) from None
+    return parts.hostname
+
+
+class PoliteFetcher:
+    def __init__(
+        self,
+        *,
+        user_agent: str,
+        address_policy: AddressPolicy,
+        obey_robots: bool = True,
+        max_total: int = 32,
+        max_per_host: int = 8,
+        per_host_delay: float = 0.0,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 20.0,
+        download_deadline: float = 120.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        retry_after_cap: float = 60.0,
+        max_redirects: int = 5,
+        robots_ttl: float = 86400.0,
+    ):
+        self.user_agent = user_agent
+        self.address_policy = address_policy
+        self.agent_token = user_agent.split("/", 1)[0].strip().lower()
+        self.obey_robots = obey_robots
+        self.per_host_delay = per_host_delay
+        self.timeout = (connect_timeout, read_timeout)
+        self.download_deadline = download_deadline
+        self.max_redirects = max_redirects
+        self.limiter = ConcurrencyLimiter(total=max_total, per_host=max_per_host)
+        retry_class = type("CappedRetry", (CappedRetry,), {"retry_after_cap": retry_after_cap})
+        retry = retry_class(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            other=0,
+            backoff_factor=backoff,
+            backoff_max=max(backoff, retry_after_cap),
+            status_forcelist=RETRIED_STATUSES,
+            allowed_methods=frozenset({"GET", "HEAD"}),
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+        adapter = _GuardedAdapter(
+            address_policy, pool_connections=max(10, max_total), pool_maxsize=max_per_host, max_retries=retry
+        )
+        self.session = requests.Session()
+        self.session.headers.update({"User-Agent": user_agent, "Accept": "image/*,text/html;q=0.8,*/*;q=0.5"})
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.robots = RobotsCache(user_agent, self._download_robots, ttl_seconds=robots_ttl)
+
+    @classmethod
+    def from_settings(cls) -> PoliteFetcher:
+        from django.conf import settings
+
+        return cls(
+            user_agent=settings.SCRAPER_USER_AGENT,
+            address_policy=AddressPolicy.build(
+                allow_private=settings.SCRAPER_ALLOW_PRIVATE_ADDRESSES,
+                allowed_networks=settings.SCRAPER_ALLOWED_NETWORKS,
+            ),
+            obey_robots=settings.SCRAPER_OBEY_ROBOTS_TXT,
+            max_total=settings.SCRAPER_MAX_CONCURRENT_REQUESTS,
+            max_per_host=settings.SCRAPER_MAX_REQUESTS_PER_HOST,
+            per_host_delay=settings.SCRAPER_PER_HOST_DELAY_SECONDS,
+            connect_timeout=settings.SCRAPER_CONNECT_TIMEOUT_SECONDS,
+            read_timeout=settings.SCRAPER_READ_TIMEOUT_SECONDS,
+            download_deadline=settings.SCRAPER_DOWNLOAD_DEADLINE_SECONDS,
+            retries=settings.SCRAPER_RETRIES,
+            backoff=settings.SCRAPER_RETRY_BACKOFF_SECONDS,
+            retry_after_cap=settings.SCRAPER_RETRY_AFTER_CAP_SECONDS,
+            max_redirects=settings.SCRAPER_MAX_REDIRECTS,
+            robots_ttl=settings.SCRAPER_ROBOTS_CACHE_SECONDS,
+        )
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> PoliteFetcher:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # --- public -----------------------------------------------------------
+    def fetch_image(self, url: str, *, max_bytes: int) -> FetchedResource:
+        """Download an image's bytes, honouring X-Robots-Tag noimageindex/noai."""
+        resource = self._fetch_ok(url, max_bytes=max_bytes)
+        refused = refusing_directives(resource.headers.get("x-robots-tag", ""), self.agent_token)
+        if refused:
+            raise FetchRejected(RejectReason.X_ROBOTS_TAG, f"X-Robots-Tag says {', '.join(sorted(refused))}", url)
+        return resource
+
+    def fetch_page(self, url: str, *, max_bytes: int) -> FetchedResource:
+        """Download an HTML page (a search result page)."""
+        return self._fetch_ok(url, max_bytes=max_bytes)
+
+    # --- internals --------------------------------------------------------
+    def _fetch_ok(self, url: str, *, max_bytes: int) -> FetchedResource:
+        resource = self._get(url, max_bytes=max_bytes, check_robots=self.obey_robots)
+        status = resource.status
+        if status == 429:
+            raise FetchRejected(RejectReason.RATE_LIMITED, "429 Too Many Requests after retries", url)
+        if status >= 500:
+            raise FetchRejected(RejectReason.SERVER_ERROR, f"HTTP {status} after retries", url)
+        if status >= 400 or status < 200 or status >= 300:
+            raise FetchRejected(RejectReason.HTTP_ERROR, f"HTTP {status}", url)
+        return resource
+
+    def _download_robots(self, url: str) -> tuple[int, bytes]:
+        try:
+            resource = self._get(url, max_bytes=ROBOTS_MAX_BYTES, check_robots=False, truncate=True)
+        except FetchRejected as rejected:
+            if rejected.reason == RejectReason.PRIVATE_ADDRESS:
+                return 403, b""  # the guard refuses the whole site anyway
+            raise ConnectionError(rejected.detail) from None
+        return resource.status, resource.content
+
+    def _get(self, url: str, *, max_bytes: int, check_robots: bool, truncate: bool = False) -> FetchedResource:
+        requested_url = url
+        for _hop in range(self.max_redirects + 1):
+            host = _check_url(url)
+            delay = self.per_host_delay
+            try:  # early, for the right reason; the connection itself is checked again
+                self.address_policy.check_host(host)
+            except AddressNotAllowed as error:
+                raise FetchRejected(RejectReason.PRIVATE_ADDRESS, str(error), url) from None
+            except OSError:
+                pass  # unresolvable: the request reports it
+            if check_robots:
+                if not self.robots.allowed(url):
+                    raise FetchRejected(RejectReason.ROBOTS_TXT, "robots.txt disallows this URL for our user agent", url)
+                delay = max(delay, self.robots.crawl_delay(url))
+            with self.limiter.slot(host.lower(), min_interval=delay):
+                response = self._send(url)
+                try:
+                    if response.is_redirect:
+                        location = response.headers.get("location", "")
+                        url = urljoin(url, location)
+                        continue
+                    content = self._read_body(response, url, max_bytes=max_bytes, truncate=truncate)
+                finally:
+                    response.close()
+            headers = {name: response.headers[name] for name in PROVENANCE_HEADERS if name in response.headers}
+            robots_tags = response.raw.headers.getlist("x-robots-tag") if response.raw is not None else []
+            if robots_tags:
+                headers["x-robots-tag"] = "\n".join(robots_tags)  # one header per line keeps agent scoping
+            return FetchedResource(requested_url, url, response.status_code, content, headers, datetime.now(UTC))
+        raise FetchRejected(RejectReason.HTTP_ERROR, f"more than {self.max_redirects} redirects", requested_url)
+
+    def _send(self, url: str) -> requests.Response:
+        try:
+            return self.session.get(url, stream=True, allow_redirects=False, timeout=self.timeout)
+        except AddressNotAllowed as error:
+            raise FetchRejected(RejectReason.PRIVATE_ADDRESS, str(error), url) from None
+        except requests.Timeout as error:
+            raise FetchRejected(RejectReason.TIMEOUT, _short(error), url) from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema) as error:
+            raise FetchRejected(RejectReason.BAD_URL, _short(error), url) from None
+        except requests.ConnectionError as error:
+            reason = getattr(error.args[0], "reason", None) if error.args else None
+            if isinstance(reason, ConnectTimeoutError | ReadTimeoutError):
+                raise FetchRejected(RejectReason.TIMEOUT, _short(error), url) from None
+            raise FetchRejected(RejectReason.CONNECTION_ERROR, _short(error), url) from None
+        except requests.RequestException as error:
+            raise FetchRejected(RejectReason.CONNECTION_ERROR, _short(error), url) from None
+
+    def _read_body(self, response: requests.Response, url: str, *, max_bytes: int, truncate: bool) -> bytes:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_bytes and not truncate:
+            raise FetchRejected(RejectReason.TOO_LARGE, f"Content-Length {declared} exceeds {max_bytes} bytes", url)
+        deadline = time.monotonic() + self.download_deadline
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_content(_READ_CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    if truncate:
+                        chunks.append(chunk[: max_bytes - (size - len(chunk))])
+                        break
+                    raise FetchRejected(RejectReason.TOO_LARGE, f"body exceeds {max_bytes} bytes", url)
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise FetchRejected(
+                        RejectReason.TIMEOUT, f"download took longer than {self.download_deadline:g} s", url
+                    )
+        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
+            reason = RejectReason.TIMEOUT if "timed out" in str(error).lower() else RejectReason.CONNECTION_ERROR
+            raise FetchRejected(reason, f"body interrupted: {_short(error)}", url) from None
+        except requests.exceptions.ContentDecodingError as error:
+            raise FetchRejected(RejectReason.CONNECTION_ERROR, f"body not decodable: {_short(error)}", url) from None
+        return b"".join(chunks)
+
+
+def _short(error: Exception) -> str:
+    text = str(error)
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -1,0 +1,274 @@
+"""Ingest: validated bytes become one stored file and one Image row, at most once.
+
+``ingest_image_bytes`` is the one entry point for a single image (the demo
+loader and the importers call it); the crawl pipeline calls the two halves
+itself, ``prepare_image`` in fetch threads and ``commit_prepared_image`` in
+the thread that owns the database connection.
+
+Storage is content-addressed, so writing a file twice is harmless. The rules
+that keep storage and database consistent: a row is inserted only under the
+ingest lock and only after checking (under the lock) that its file exists;
+a file is deleted only under the lock and only when no row names it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection, transaction
+from django.utils import timezone
+
+from annotator.models import Image, Person
+from scraper.dedup import phash_index
+from scraper.imaging import Box, ImageRejected, PreparedImage, prepare_image
+from scraper.models import RejectReason, Source
+
+logger = logging.getLogger(__name__)
+
+# Key of the PostgreSQL advisory lock that serialises inserts across processes.
+INGEST_ADVISORY_LOCK = 0x454D4F5449430001  # "EMOTIC" + 1
+_process_lock = threading.Lock()
+
+
+class IngestOutcome(StrEnum):
+    STORED = "stored"
+    EXACT_DUPLICATE = "exact_duplicate"
+    NEAR_DUPLICATE = "near_duplicate"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What became of the bytes. ``image`` is the new row, or the stored image it duplicates."""
+
+    outcome: IngestOutcome
+    image: Image | None = None
+    reason: str = ""
+    detail: str = ""
+    distance: int | None = None
+    people: tuple[Person, ...] = ()
+
+    @property
+    def stored(self) -> bool:
+        return self.outcome == IngestOutcome.STORED
+
+    @classmethod
+    def rejected(cls, reason: str, detail: str) -> IngestResult:
+        return cls(IngestOutcome.REJECTED, reason=str(reason), detail=detail)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where an image came from; copied onto the Image row."""
+
+    source: Source
+    original_database: str
+    filename: str = ""  # empty: named after the content hash
+    folder: str = ""
+    source_url: str = ""
+    page_url: str = ""
+    source_record: str = ""
+    license: str = ""
+    http_headers: dict = field(default_factory=dict)
+    fetched_at: datetime | None = None
+
+
+def ingest_image_bytes(
+    data: bytes,
+    *,
+    source: Source,
+    filename: str,
+    original_database: str,
+    folder: str = "",
+    source_url: str = "",
+    page_url: str = "",
+    source_record: str = "",
+    license: str = "",  # noqa: A002 - the provenance field's name
+    http_headers: dict | None = None,
+    people_boxes: Sequence[Box] = (),
+    fetched_at: datetime | None = None,
+) -> IngestResult:
+    """Validate, deduplicate and store one image with its provenance. Idempotent.
+
+    ``people_boxes`` are [x1, y1, x2, y2) on the pixels as decoded, before EXIF
+    orientation (the frame COCO, ADE20K and EMOTIC annotate in); they turn with
+    the image and become imported people. An empty ``filename`` means one is
+    made from the content hash.
+    """
+    try:
+        prepared = prepare_image(data, max_pixels=settings.MAX_IMAGE_PIXELS, min_side=settings.SCRAPER_MIN_IMAGE_SIDE)
+    except ImageRejected as rejected:
+        return IngestResult.rejected(rejected.reason, rejected.detail)
+    provenance = Provenance(
+        source=source,
+        original_database=original_database,
+        filename=filename,
+        folder=folder,
+        source_url=source_url,
+        page_url=page_url,
+        source_record=source_record,
+        license=license,
+        http_headers=dict(http_headers or {}),
+        fetched_at=fetched_at,
+    )
+    return commit_prepared_image(prepared, provenance, people_boxes)
+
+
+# --- storage ------------------------------------------------------------------
+def write_blob(prepared: PreparedImage) -> bool:
+    """Store the content under its key unless it is there already; True if this call wrote it."""
+    key = prepared.storage_key
+    if default_storage.exists(key):
+        return False
+    saved = default_storage.save(key, ContentFile(prepared.content))
+    if saved != key:  # another writer got there first with the same content
+        default_storage.delete(saved)
+        return False
+    return True
+
+
+def discard_blob_if_unreferenced(key: str) -> None:
+    with ingest_lock():
+        if not Image.objects.filter(storage_key=key).exists():
+            default_storage.delete(key)
+
+
+@contextmanager
+def ingest_lock() -> Iterator[None]:
+    """One inserter at a time: threads of this process, and every process on PostgreSQL."""
+    with _process_lock, transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INGEST_ADVISORY_LOCK])
+        yield
+
+
+# --- committing -----------------------------------------------------------------
+def _upright_boxes(prepared: PreparedImage, boxes: Sequence[Box]) -> list[Box] | IngestResult:
+    result = []
+    for index, box in enumerate(boxes):
+        if len(box) != 4 or not all(isinstance(v, int) and not isinstance(v, bool) for v in box):
+            return IngestResult.rejected(RejectReason.INVALID_BOX, f"people_boxes[{index}]: must be 4 integers, got {box!r}")
+        x1, y1, x2, y2 = prepared.upright_box(tuple(box))
+        x1, y1 = max(0, x1), max(0, y1)
+        x2, y2 = min(prepared.width, x2), min(prepared.height, y2)
+        if x2 <= x1 or y2 <= y1:
+            return IngestResult.rejected(
+                RejectReason.INVALID_BOX,
+                f"people_boxes[{index}]: {list(box)} has no area inside the {prepared.raw_width}x{prepared.raw_height} image",
+            )
+        result.append((x1, y1, x2, y2))
+    return result
+
+
+def _new_image(prepared: PreparedImage, provenance: Provenance) -> Image:
+    return Image(
+        source=provenance.source,
+        storage_key=prepared.storage_key,
+        sha256=prepared.sha256,
+        phash=prepared.phash,
+        width=prepared.width,
+        height=prepared.height,
+        format=prepared.format,
+        original_database=provenance.original_database,
+        folder=provenance.folder,
+        filename=provenance.filename or f"{prepared.sha256[:24]}.{prepared.extension}",
+        source_url=provenance.source_url,
+        page_url=provenance.page_url,
+        source_record=provenance.source_record,
+        license=provenance.license,
+        http_headers=provenance.http_headers,
+        fetched_at=provenance.fetched_at or timezone.now(),
+    )
+
+
+def _field_errors(image: Image) -> str | None:
+    """Provenance that the row would refuse, named by field, checked before anything is written."""
+    try:
+        image.clean_fields(exclude=["source", "split", "storage_key", "sha256"])
+    except ValidationError as error:
+        return "; ".join(f"{name}: {' '.join(messages)}" for name, messages in error.message_dict.items())
+    return None
+
+
+def _people_on(image: Image, boxes: list[Box]) -> tuple[Person, ...]:
+    """The image's people at these boxes, creating imported people for boxes not there yet."""
+    existing = {person.box: person for person in image.people.all()}
+    people = []
+    for box in boxes:
+        person = existing.get(box)
+        if person is None:
+            x1, y1, x2, y2 = box
+            person = Person.objects.create(image=image, x1=x1, y1=y1, x2=x2, y2=y2, box_origin=Person.BoxOrigin.IMPORTED)
+            existing[box] = person
+        people.append(person)
+    return tuple(people)
+
+
+def _exact_duplicate(existing: Image, boxes: list[Box]) -> IngestResult:
+    people: tuple[Person, ...] = ()
+    if boxes:
+        with ingest_lock():
+            people = _people_on(existing, boxes)
+    return IngestResult(IngestOutcome.EXACT_DUPLICATE, existing, people=people)
+
+
+def commit_prepared_image(
+    prepared: PreparedImage, provenance: Provenance, people_boxes: Sequence[Box] = (), *, blob_written: bool = False
+) -> IngestResult:
+    """Decide duplicate or new, and for a new image make sure its file and its rows exist together.
+
+    ``blob_written`` says the caller already wrote the file (the crawl
+    pipeline does, in its fetch threads); if the image turns out not to be
+    kept, that file is removed again.
+    """
+    boxes = _upright_boxes(prepared, people_boxes)
+    if isinstance(boxes, IngestResult):
+        return boxes
+    image = _new_image(prepared, provenance)
+    problems = _field_errors(image)
+    if problems:
+        return IngestResult.rejected(RejectReason.BAD_RECORD, problems)
+
+    existing = Image.objects.filter(sha256=prepared.sha256).first()
+    if existing is not None:
+        return _exact_duplicate(existing, boxes)
+    max_distance = settings.SCRAPER_NEAR_DUPLICATE_DISTANCE
+    near = phash_index.nearest(prepared.phash, max_distance)
+    if near is not None:
+        if blob_written:
+            discard_blob_if_unreferenced(prepared.storage_key)
+        return IngestResult(IngestOutcome.NEAR_DUPLICATE, Image.objects.get(id=near.image_id), distance=near.distance)
+
+    if not blob_written:
+        write_blob(prepared)
+    try:
+        with ingest_lock():
+            # Re-check under the lock: another thread or process may have stored it meanwhile.
+            existing = Image.objects.filter(sha256=prepared.sha256).first()
+            if existing is not None:
+                return IngestResult(IngestOutcome.EXACT_DUPLICATE, existing, people=_people_on(existing, boxes))
+            near = phash_index.nearest(prepared.phash, max_distance)
+            if near is not None:
+                if not Image.objects.filter(storage_key=prepared.storage_key).exists():
+                    default_storage.delete(prepared.storage_key)
+                return IngestResult(IngestOutcome.NEAR_DUPLICATE, Image.objects.get(id=near.image_id), distance=near.distance)
+            if not default_storage.exists(prepared.storage_key):  # removed by a failed ingest of the same bytes
+                default_storage.save(prepared.storage_key, ContentFile(prepared.content))
+            image.save()
+            people = _people_on(image, boxes)
+    except Exception:
+        logger.exception("ingest of %s failed; removing its file unless another row uses it", prepared.storage_key)
+        discard_blob_if_unreferenced(prepared.storage_key)
+        raise
+    return IngestResult(IngestOutcome.STORED, image, people=people)

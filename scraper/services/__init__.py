@@ -1,0 +1,1 @@
+"""Operations that change scraper data: jobs, discovery, the ingest pipeline."""

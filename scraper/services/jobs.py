@@ -1,0 +1,240 @@
+"""Crawl jobs: create, advance step by step, cancel, resume.
+
+A job advances in steps, each short enough to be one Celery task: first
+discovery (resumable from its cursor), then one chunk of items per step.
+Items are claimed for a limited time, so the chunk of a worker that died is
+taken over once its claim expires, and an item that keeps killing workers is
+given up after a few attempts. Counts are recomputed from the items, never
+incremented, so a retried step cannot count anything twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, F, Min, Q
+from django.utils import timezone
+
+from scraper.fetching import PoliteFetcher
+from scraper.models import TRANSIENT_REJECT_REASONS, CrawlItem, CrawlJob, RejectReason, Source
+from scraper.services.discovery import discover_items
+from scraper.services.pipeline import process_items
+from scraper.sources import SourceError, build_source
+from scraper.sources.queries import SearchQuery, expand_template
+
+logger = logging.getLogger(__name__)
+
+FINISHED_STATES = (CrawlJob.State.DONE, CrawlJob.State.FAILED, CrawlJob.State.CANCELLED)
+_DATASET_NAMES = {CrawlJob.Kind.COCO: "mscoco", CrawlJob.Kind.ADE20K: "ade20k", CrawlJob.Kind.EMOTIC: "emotic"}
+# Seconds before another step when discovery is busy in another worker.
+BUSY_RETRY_SECONDS = 5.0
+
+ProgressCallback = Callable[[CrawlJob], None]
+
+
+# --- creating ---------------------------------------------------------------------
+def search_queries(*, queries: list[str] = (), template: str = "", words: dict[str, list[str]] | None = None) -> list[SearchQuery]:
+    """Queries given verbatim, plus every combination a template makes."""
+    result = [SearchQuery(" ".join(q.split()), {}) for q in queries if q.strip()]
+    if template:
+        result += expand_template(template, words)
+    return result
+
+
+def _source_row(kind: str, params: dict) -> Source | None:
+    path = str(params.get("path", ""))
+    if kind == CrawlJob.Kind.SEARCH:
+        return None
+    if kind in _DATASET_NAMES:
+        dataset = _DATASET_NAMES[kind]
+        return Source.objects.create(
+            kind=Source.Kind.DATASET, name=f"{dataset}: {path}"[:200], dataset=dataset, location=path[:1000], config=params
+        )
+    source_kind = Source.Kind.FOLDER if kind == CrawlJob.Kind.FOLDER else Source.Kind.URL_LIST
+    return Source.objects.create(kind=source_kind, name=f"{kind}: {path}"[:200], location=path[:1000], config=params)
+
+
+def create_crawl_job(kind: str, params: dict, *, created_by: str = "") -> CrawlJob:
+    """Validate the parameters (errors name the parameter) and store the job, not yet started."""
+    if kind not in CrawlJob.Kind.values:
+        raise SourceError(f"kind: must be one of {', '.join(CrawlJob.Kind.values)}, got {kind!r}")
+    if kind == CrawlJob.Kind.SEARCH:
+        params = {**params, "queries": [q.as_json() if isinstance(q, SearchQuery) else q for q in params.get("queries", [])]}
+    build_source(kind, params, fetcher=None if kind != CrawlJob.Kind.SEARCH else _validation_fetcher())
+    with transaction.atomic():
+        return CrawlJob.objects.create(kind=kind, params=params, source=_source_row(kind, params), created_by=created_by)
+
+
+def _validation_fetcher() -> PoliteFetcher:
+    return shared_fetcher()
+
+
+# --- the fetcher, one per process ---------------------------------------------------
+_fetcher: tuple[tuple, PoliteFetcher] | None = None
+
+
+def shared_fetcher() -> PoliteFetcher:
+    """One fetcher (connection pools, robots cache, limits) per process, rebuilt if the settings change."""
+    global _fetcher
+    names = sorted(name for name in dir(settings) if name.startswith("SCRAPER_"))
+    key = tuple((name, repr(getattr(settings, name))) for name in names)
+    if _fetcher is None or _fetcher[0] != key:
+        if _fetcher is not None:
+            _fetcher[1].close()
+        _fetcher = (key, PoliteFetcher.from_settings())
+    return _fetcher[1]
+
+
+# --- running -------------------------------------------------------------------
+def refresh_job_counts(job: CrawlJob) -> None:
+    rows = job.items.values("state", "reason").annotate(n=Count("id"))
+    by_state: dict[str, int] = {}
+    by_reason: dict[str, int] = {}
+    for row in rows:
+        by_state[row["state"]] = by_state.get(row["state"], 0) + row["n"]
+        if row["state"] == CrawlItem.State.REJECTED:
+            by_reason[row["reason"]] = by_reason.get(row["reason"], 0) + row["n"]
+    job.found = sum(by_state.values())
+    job.fetched = job.items.filter(fetched_at__isnull=False).count()
+    job.stored = by_state.get(CrawlItem.State.STORED, 0)
+    job.exact_duplicates = by_state.get(CrawlItem.State.EXACT_DUPLICATE, 0)
+    job.near_duplicates = by_state.get(CrawlItem.State.NEAR_DUPLICATE, 0)
+    job.rejected = by_state.get(CrawlItem.State.REJECTED, 0)
+    job.rejected_by_reason = dict(sorted(by_reason.items()))
+    job.save(
+        update_fields=["found", "fetched", "stored", "exact_duplicates", "near_duplicates", "rejected", "rejected_by_reason", "updated_at"]
+    )
+
+
+def claim_items(job: CrawlJob, count: int) -> list[CrawlItem]:
+    """Take up to ``count`` pending items no live worker holds; give up on items tried too often."""
+    now = timezone.now()
+    until = now + timedelta(seconds=settings.SCRAPER_CLAIM_TIMEOUT_SECONDS)
+    with transaction.atomic():
+        free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+        items = list(
+            CrawlItem.objects.select_for_update(skip_locked=True)
+            .filter(free, job=job, state=CrawlItem.State.PENDING)
+            .order_by("position")[:count]
+        )
+        CrawlItem.objects.filter(id__in=[item.id for item in items]).update(claimed_until=until, attempts=F("attempts") + 1)
+    sources = Source.objects.in_bulk({item.source_id for item in items})
+    claimed = []
+    for item in items:
+        item.attempts, item.claimed_until, item.source = item.attempts + 1, until, sources[item.source_id]
+        if item.attempts <= settings.SCRAPER_MAX_ITEM_ATTEMPTS:
+            claimed.append(item)
+            continue
+        item.state, item.reason, item.claimed_until = CrawlItem.State.REJECTED, RejectReason.GAVE_UP, None
+        item.detail = f"not finished after {settings.SCRAPER_MAX_ITEM_ATTEMPTS} attempts; last: {item.detail}"[:1000]
+        item.save(update_fields=["state", "reason", "detail", "claimed_until", "updated_at"])
+        logger.warning("job %s: gave up on %s: %s", job.pk, item.key, item.detail)
+    return claimed
+
+
+@contextmanager
+def _discovery_lock(job: CrawlJob) -> Iterator[bool]:
+    """Only one worker discovers a job's items at a time (PostgreSQL session lock; SQLite has one writer)."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [0x5343, job.pk])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [0x5343, job.pk])
+
+
+def _fail(job: CrawlJob, error: str) -> None:
+    logger.error("job %s failed: %s", job.pk, error)
+    job.state, job.error, job.finished_at = CrawlJob.State.FAILED, error[:5000], timezone.now()
+    job.save(update_fields=["state", "error", "finished_at", "updated_at"])
+
+
+def advance_crawl_job(
+    job_id: int, *, fetcher: PoliteFetcher | None = None, on_progress: ProgressCallback | None = None
+) -> float | None:
+    """Do one step of the job. Returns seconds to wait before the next step, or None when it is over."""
+    job = CrawlJob.objects.get(pk=job_id)
+    if job.state in FINISHED_STATES:
+        return None
+    if job.state == CrawlJob.State.PENDING:
+        job.state, job.started_at = CrawlJob.State.RUNNING, job.started_at or timezone.now()
+        job.save(update_fields=["state", "started_at", "updated_at"])
+    fetcher = fetcher or shared_fetcher()
+    if not job.discovery_done:
+        with _discovery_lock(job) as mine:
+            if not mine:
+                return BUSY_RETRY_SECONDS
+            job.refresh_from_db()
+            if not job.discovery_done:
+                try:
+                    discover_items(job, fetcher, on_batch=on_progress)
+                except (SourceError, OSError) as error:
+                    _fail(job, str(error))
+                    return None
+        return 0.0
+    items = claim_items(job, settings.SCRAPER_CHUNK_SIZE)
+    process_items(items, fetcher)
+    refresh_job_counts(job)
+    if on_progress is not None:
+        on_progress(job)
+    if items:
+        return 0.0
+    pending = job.items.filter(state=CrawlItem.State.PENDING).aggregate(n=Count("id"), until=Min("claimed_until"))
+    if pending["n"]:  # held by another worker, or by one that died: look again when the claim runs out
+        job.refresh_from_db()
+        return max(1.0, (pending["until"] - timezone.now()).total_seconds()) if pending["until"] else 1.0
+    job.refresh_from_db()
+    if job.state == CrawlJob.State.RUNNING:
+        job.state, job.finished_at = CrawlJob.State.DONE, timezone.now()
+        job.save(update_fields=["state", "finished_at", "updated_at"])
+    return None
+
+
+def run_crawl_job(job: CrawlJob, *, on_progress: ProgressCallback | None = None, fetcher: PoliteFetcher | None = None) -> CrawlJob:
+    """Run a job to the end in this process (the command line does this)."""
+    while (wait := advance_crawl_job(job.pk, fetcher=fetcher, on_progress=on_progress)) is not None:
+        if wait > 0:
+            logger.info("job %s: waiting %.0f s for items held by another worker", job.pk, wait)
+            time.sleep(wait)
+    job.refresh_from_db()
+    return job
+
+
+def cancel_crawl_job(job: CrawlJob) -> None:
+    """Stop after the step in progress; what is stored stays."""
+    CrawlJob.objects.filter(pk=job.pk).exclude(state__in=FINISHED_STATES).update(
+        state=CrawlJob.State.CANCELLED, finished_at=timezone.now(), updated_at=timezone.now()
+    )
+    job.refresh_from_db()
+
+
+def resume_crawl_job(job: CrawlJob, *, retry_transient: bool = True) -> CrawlJob:
+    """Make a stopped job runnable again. Done items stay done; transient failures get another try."""
+    with transaction.atomic():
+        if retry_transient:
+            job.items.filter(state=CrawlItem.State.REJECTED, reason__in=list(TRANSIENT_REJECT_REASONS)).update(
+                state=CrawlItem.State.PENDING, reason="", detail="", attempts=0, claimed_until=None
+            )
+        job.state, job.error, job.finished_at = CrawlJob.State.PENDING, "", None
+        job.save(update_fields=["state", "error", "finished_at", "updated_at"])
+        refresh_job_counts(job)
+    return job
+
+
+def enqueue_crawl_job(job: CrawlJob) -> None:
+    """Hand the job to Celery once the surrounding transaction commits."""
+    from scraper.tasks import run_crawl_job_task
+
+    transaction.on_commit(lambda: run_crawl_job_task.delay(job.pk))

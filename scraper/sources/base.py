@@ -1,0 +1,93 @@
+"""The one interface every source implements: discover items, batch by batch, from a cursor.
+
+A source only finds things (URLs, files, dataset records); fetching,
+validating and storing is the pipeline's job, the same for every source.
+Discovery is resumable: each batch carries the cursor to continue after it,
+and the job stores both together.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scraper.models import RejectReason
+
+
+class SourceError(ValueError):
+    """The source as a whole cannot be read (missing file, malformed JSON); names the argument."""
+
+
+@dataclass(frozen=True)
+class DiscoveredItem:
+    """One image to fetch or read, with everything known about it so far.
+
+    ``rejection`` marks a record that is already known to be unusable (a
+    malformed dataset record): it is counted on the job, never fetched.
+    """
+
+    key: str
+    original_database: str
+    image_url: str = ""
+    local_path: str = ""
+    page_url: str = ""
+    title: str = ""
+    query: str = ""
+    source_record: str = ""
+    license: str = ""
+    folder: str = ""
+    filename: str = ""
+    people: list[list[int]] = field(default_factory=list)
+    annotations: list[list[dict]] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+    source_query: str = ""  # for search results: the Source row is per (engine, query)
+    rejection: tuple[str, str] | None = None
+
+    @classmethod
+    def bad_record(cls, key: str, original_database: str, detail: str, **known) -> DiscoveredItem:
+        return cls(key=key, original_database=original_database, rejection=(RejectReason.BAD_RECORD, detail), **known)
+
+
+@dataclass(frozen=True)
+class DiscoveryBatch:
+    items: list[DiscoveredItem]
+    cursor: dict  # where discovery continues after this batch
+    page_error: str = ""  # a result page that could not be read (the crawl goes on)
+
+
+class CrawlSource(ABC):
+    """Finds images. Subclasses are small: one per search engine or file format."""
+
+    #: CrawlJob.Kind value this source serves
+    kind: str
+
+    @abstractmethod
+    def discover(self, cursor: dict) -> Iterator[DiscoveryBatch]:
+        """Yield batches of items from ``cursor`` on (``{}`` is the start)."""
+
+    def describe(self) -> str:
+        return self.kind
+
+
+def existing_path(value: str, argument: str, *, directory: bool = False) -> Path:
+    """The path, or a SourceError naming the argument when it is missing or of the wrong kind."""
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise SourceError(f"{argument}: {value!r} does not exist")
+    if directory and not path.is_dir():
+        raise SourceError(f"{argument}: {value!r} is not a folder")
+    if not directory and not path.is_file():
+        raise SourceError(f"{argument}: {value!r} is not a file")
+    return path
+
+
+def path_inside(root: Path, relative: str) -> Path | None:
+    """``root / relative`` unless it escapes ``root`` (a record saying ``../../etc/passwd``)."""
+    candidate = (root / relative).resolve()
+    try:
+        candidate.relative_to(root.resolve())
+    except ValueError:
+        return None
+    return candidate

@@ -1,0 +1,190 @@
+"""Image search engines: their result pages parsed with BeautifulSoup into image URLs.
+
+Each engine is a small class that knows its result-page URL (with the
+pagination parameter) and where the page keeps each result's image URL,
+source page and title. The base URL comes from settings, so a mirror, a
+licensed endpoint or a test server can stand in for the public site.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlencode, urljoin
+
+from bs4 import BeautifulSoup
+
+from scraper.fetching import FetchRejected, PoliteFetcher
+from scraper.sources.base import CrawlSource, DiscoveredItem, DiscoveryBatch
+from scraper.sources.queries import SearchQuery
+from scraper.validation import url_problem
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    image_url: str
+    page_url: str
+    title: str
+
+
+class SearchEngine(ABC):
+    name: str
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url.rstrip("/")
+
+    @abstractmethod
+    def page_url(self, query: str, page: int, per_page: int) -> str:
+        """The URL of result page ``page`` (0-based)."""
+
+    @abstractmethod
+    def parse(self, html: str, page_url: str) -> list[SearchResult]:
+        """The results on one page, in rank order."""
+
+
+def _json_attribute(raw: str | None, where: str) -> dict | None:
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        logger.warning("%s: result metadata is not JSON (%s); result skipped", where, error.msg)
+        return None
+    return value if isinstance(value, dict) else None
+
+
+class BingImages(SearchEngine):
+    """Bing image search: each result is ``<a class="iusc" m='{"murl":…,"purl":…,"t":…}'>``."""
+
+    name = "bing"
+
+    def page_url(self, query: str, page: int, per_page: int) -> str:
+        params = {"q": query, "first": page * per_page + 1, "count": per_page, "form": "HDRSC2"}
+        return f"{self.base_url}/images/search?{urlencode(params)}"
+
+    def parse(self, html: str, page_url: str) -> list[SearchResult]:
+        results = []
+        for anchor in BeautifulSoup(html, "html.parser").select("a.iusc"):
+            meta = _json_attribute(anchor.get("m"), page_url)
+            if meta and meta.get("murl"):
+                results.append(
+                    SearchResult(
+                        image_url=urljoin(page_url, str(meta["murl"])),
+                        page_url=urljoin(page_url, str(meta.get("purl", ""))) if meta.get("purl") else "",
+                        title=str(meta.get("t", ""))[:500],
+                    )
+                )
+        return results
+
+
+class GoogleImages(SearchEngine):
+    """Google image search, classic markup: ``<div class="rg_meta">{"ou":…,"ru":…,"pt":…}</div>``."""
+
+    name = "google"
+
+    def page_url(self, query: str, page: int, per_page: int) -> str:
+        params = {"q": query, "tbm": "isch", "ijn": page, "start": page * per_page}
+        return f"{self.base_url}/search?{urlencode(params)}"
+
+    def parse(self, html: str, page_url: str) -> list[SearchResult]:
+        results = []
+        for block in BeautifulSoup(html, "html.parser").select("div.rg_meta"):
+            meta = _json_attribute(block.get_text(), page_url)
+            if meta and meta.get("ou"):
+                results.append(
+                    SearchResult(
+                        image_url=urljoin(page_url, str(meta["ou"])),
+                        page_url=urljoin(page_url, str(meta.get("ru", ""))) if meta.get("ru") else "",
+                        title=str(meta.get("pt", ""))[:500],
+                    )
+                )
+        return results
+
+
+ENGINES: dict[str, type[SearchEngine]] = {engine.name: engine for engine in (BingImages, GoogleImages)}
+
+
+def engine_named(name: str, base_urls: dict[str, str]) -> SearchEngine:
+    if name not in ENGINES:
+        raise ValueError(f"engine: unknown engine {name!r} (known: {', '.join(sorted(ENGINES))})")
+    return ENGINES[name](base_urls[name])
+
+
+class SearchSource(CrawlSource):
+    """Results of several queries on one engine, up to ``limit`` images per query.
+
+    Cursor: ``{"query": i, "page": p, "found": n}``, the next page to read and
+    how many results the current query has given so far.
+    """
+
+    kind = "search"
+
+    def __init__(
+        self,
+        engine: SearchEngine,
+        queries: list[SearchQuery],
+        *,
+        limit: int,
+        fetcher: PoliteFetcher,
+        per_page: int,
+        max_pages: int,
+        max_page_bytes: int,
+    ):
+        self.engine = engine
+        self.queries = queries
+        self.limit = limit
+        self.fetcher = fetcher
+        self.per_page = per_page
+        self.max_pages = max_pages
+        self.max_page_bytes = max_page_bytes
+
+    def describe(self) -> str:
+        return f"{self.engine.name}: {len(self.queries)} queries, up to {self.limit} images each"
+
+    def _item(self, query: SearchQuery, result: SearchResult, rank: int, page_url: str) -> DiscoveredItem:
+        known = dict(
+            page_url=result.page_url if not url_problem(result.page_url) else "",
+            title=result.title,
+            query=query.text,
+            source_record=query.text,
+            folder="web/images",
+            extra={"engine": self.engine.name, "rank": rank, "query_parts": query.parts, "result_page": page_url},
+            source_query=query.text,
+        )
+        problem = url_problem(result.image_url)
+        if problem:
+            return DiscoveredItem(
+                key=result.image_url[:500], original_database="web", rejection=("bad_url", f"image URL: {problem}"), **known
+            )
+        return DiscoveredItem(key=result.image_url[:500], original_database="web", image_url=result.image_url, **known)
+
+    def discover(self, cursor: dict) -> Iterator[DiscoveryBatch]:
+        query_index, page, found = cursor.get("query", 0), cursor.get("page", 0), cursor.get("found", 0)
+        while query_index < len(self.queries):
+            query = self.queries[query_index]
+            items: list[DiscoveredItem] = []
+            page_error = ""
+            query_done = page >= self.max_pages or found >= self.limit
+            if not query_done:
+                url = self.engine.page_url(query.text, page, self.per_page)
+                try:
+                    html = self.fetcher.fetch_page(url, max_bytes=self.max_page_bytes).content.decode("utf-8", "replace")
+                    results = self.engine.parse(html, url)
+                except FetchRejected as rejected:
+                    page_error = f"{url}: {rejected.reason}: {rejected.detail}"
+                    logger.warning("search page unreadable, moving to the next query: %s", page_error)
+                    results = []
+                for result in results[: self.limit - found]:
+                    items.append(self._item(query, result, found + len(items) + 1, url))
+                found += len(items)
+                page += 1
+                # An empty page is the last one.
+                query_done = page_error != "" or not results or found >= self.limit or page >= self.max_pages
+            if query_done:
+                query_index, page, found = query_index + 1, 0, 0
+            yield DiscoveryBatch(items, {"query": query_index, "page": page, "found": found}, page_error)

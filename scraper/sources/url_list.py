@@ -1,0 +1,89 @@
+"""A list of image URLs: a text file (one URL a line) or a CSV with a ``url`` column.
+
+Blank lines and ``#`` comments are skipped in text files. A CSV may also give
+``page_url``, ``license`` and ``title``. A bad line becomes a rejected item
+that names the line and the field; the lines around it are imported.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+from scraper.sources.base import CrawlSource, DiscoveredItem, DiscoveryBatch, SourceError, existing_path
+from scraper.validation import url_problem
+
+BATCH = 1000
+CSV_URL_COLUMNS = ("url", "image_url")
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, fields) for each entry of the list."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise SourceError(f"path: {path} is not UTF-8 text (byte {error.start})") from None
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(text.splitlines())
+        columns = [c.strip().lower() for c in reader.fieldnames or []]
+        url_column = next((c for c in CSV_URL_COLUMNS if c in columns), None)
+        if url_column is None:
+            raise SourceError(f"path: the CSV header of {path} has no 'url' column (found: {', '.join(columns) or 'nothing'})")
+        for row in reader:
+            fields = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if isinstance(v, str)}
+            fields["url"] = fields.get(url_column, "")
+            yield reader.line_num, fields
+        return
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            yield number, {"url": line}
+
+
+class UrlListSource(CrawlSource):
+    kind = "urls"
+
+    def __init__(self, path: str, *, original_database: str = "web", folder: str = "web/images"):
+        self.path = existing_path(path, "path")
+        self.original_database = original_database
+        self.folder = folder
+
+    def describe(self) -> str:
+        return f"URL list {self.path}"
+
+    def _item(self, number: int, fields: dict[str, str]) -> DiscoveredItem:
+        url = fields["url"]
+        record = f"{self.path.name} line {number}"
+        problem = url_problem(url)
+        known = dict(source_record=record, folder=self.folder, extra={"line": number})
+        if problem:
+            return DiscoveredItem.bad_record(f"line {number}", self.original_database, f"line {number}: url: {problem}", **known)
+        page_url = fields.get("page_url", "")
+        if page_url and url_problem(page_url):
+            return DiscoveredItem.bad_record(
+                f"line {number}", self.original_database, f"line {number}: page_url: {url_problem(page_url)}", **known
+            )
+        return DiscoveredItem(
+            key=url[:500],
+            original_database=self.original_database,
+            image_url=url,
+            page_url=page_url,
+            license=fields.get("license", "")[:300],
+            title=fields.get("title", "")[:500],
+            **known,
+        )
+
+    def discover(self, cursor: dict) -> Iterator[DiscoveryBatch]:
+        start = cursor.get("line", 0)
+        batch: list[DiscoveredItem] = []
+        last = start
+        for number, fields in _rows(self.path):
+            if number <= start:
+                continue
+            batch.append(self._item(number, fields))
+            last = number
+            if len(batch) >= BATCH:
+                yield DiscoveryBatch(batch, {"line": last})
+                batch = []
+        yield DiscoveryBatch(batch, {"line": last, "done": True})

@@ -1,0 +1,15 @@
+"""Celery tasks: each wraps one service call; the logic lives in ``scraper.services``."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from scraper.services.jobs import advance_crawl_job
+
+
+@shared_task(name="scraper.run_crawl_job", acks_late=True, reject_on_worker_lost=True)
+def run_crawl_job_task(job_id: int) -> None:
+    """One step of a crawl job, then the next step as a new task (so a lost worker loses one step)."""
+    wait = advance_crawl_job(job_id)
+    if wait is not None:
+        run_crawl_job_task.apply_async((job_id,), countdown=wait)

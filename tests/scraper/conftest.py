@@ -1,0 +1,51 @@
+"""Fixtures for the scraper: a live HTTP server on loopback, fast-failing fetch settings, a source row."""
+
+from __future__ import annotations
+
+import pytest
+
+from scraper.fetching import AddressPolicy, PoliteFetcher
+from scraper.models import Source
+from tests.scraper.local_server import LocalServer
+
+
+@pytest.fixture
+def web():
+    server = LocalServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def quick_fetch_settings(settings):
+    """Small test images, short timeouts, quick retries; loopback allowed (test settings)."""
+    settings.SCRAPER_MIN_IMAGE_SIDE = 64
+    settings.SCRAPER_RETRY_BACKOFF_SECONDS = 0.01
+    settings.SCRAPER_READ_TIMEOUT_SECONDS = 2.0
+    settings.SCRAPER_CONNECT_TIMEOUT_SECONDS = 2.0
+    settings.SCRAPER_RESULTS_PER_PAGE = 3
+    return settings
+
+
+def make_fetcher(**overrides) -> PoliteFetcher:
+    options = dict(
+        user_agent="emotic-test-crawler/1.0 (+https://example.org/crawler)",
+        address_policy=AddressPolicy.build(allow_private=True),
+        retries=2,
+        backoff=0.01,
+        connect_timeout=2.0,
+        read_timeout=2.0,
+    )
+    options.update(overrides)
+    return PoliteFetcher(**options)
+
+
+@pytest.fixture
+def fetcher():
+    with make_fetcher() as instance:
+        yield instance
+
+
+@pytest.fixture
+def folder_source(db):
+    return Source.objects.create(kind=Source.Kind.FOLDER, name="test photos")

@@ -1,0 +1,114 @@
+"""A real HTTP server on loopback for the scraper's tests and benchmark.
+
+Routes map a path (query string included, or the bare path as a fallback) to
+a ``Route`` or to a function of the request count that returns one, so a test
+can serve a page that fails twice and then answers. The server records every
+request and the most requests it ever had in flight.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Route:
+    body: bytes = b""
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before answering
+    trickle: float = 0.0  # seconds between 1-byte writes of the body
+    send_length: bool = True
+
+
+RouteSpec = Route | Callable[[int], Route]
+
+
+class LocalServer:
+    def __init__(self, host: str = "127.0.0.1"):
+        self.routes: dict[str, RouteSpec] = {}
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.counts: dict[str, int] = {}
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer((host, 0), self._handler_class())
+        self._server.daemon_threads = True
+        self.host, self.port = self._server.server_address[:2]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def start(self) -> LocalServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def hits(self, path: str) -> int:
+        with self._lock:
+            return self.counts.get(path, 0)
+
+    def _route_for(self, path: str) -> tuple[RouteSpec | None, int]:
+        with self._lock:
+            key = path if path in self.routes else path.split("?", 1)[0]
+            self.counts[path] = self.counts.get(path, 0) + 1
+            return self.routes.get(key), self.counts[path]
+
+    def _handler_class(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def do_GET(self):  # noqa: N802 - http.server's name
+                with server._lock:
+                    server.requests.append((self.path, dict(self.headers)))
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    spec, count = server._route_for(self.path)
+                    route = spec(count) if callable(spec) else spec
+                    if route is None:
+                        route = Route(b"not found", status=404, headers={"Content-Type": "text/plain"})
+                    if route.delay:
+                        time.sleep(route.delay)
+                    self.send_response(route.status)
+                    for name, value in route.headers.items():
+                        for one in value.split("\n"):
+                            self.send_header(name, one)
+                    if route.send_length:
+                        self.send_header("Content-Length", str(len(route.body)))
+                    else:
+                        self.send_header("Connection", "close")
+                    self.end_headers()
+                    if route.trickle:
+                        for byte in route.body:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(route.trickle)
+                    else:
+                        self.wfile.write(route.body)
+                    if not route.send_length:
+                        self.close_connection = True
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+        return Handler
