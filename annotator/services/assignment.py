@@ -11,9 +11,10 @@ Concurrency: the counters ``Person.annotation_slots_taken`` and
 transaction that claims the row. On PostgreSQL the claim is ``SELECT ... FOR
 UPDATE SKIP LOCKED``: a concurrent claimer skips the locked row, and one that
 meets a row updated meanwhile re-checks the counter on its newest version, so a
-person is never over-allocated. On SQLite (no row locks) every assignment
-transaction starts with a write, which takes the database's single write lock,
-so assignments are serialised.
+person is never over-allocated. On SQLite (no row locks) transactions begin
+with ``BEGIN IMMEDIATE`` (set in the settings) and every assignment
+transaction's first statement is a write, so either way it holds the
+database's single write lock from its first read: assignments are serialised.
 """
 
 from __future__ import annotations

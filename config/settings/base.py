@@ -217,6 +217,11 @@ QUALIFICATION_PASS_RATE = get_float("QUALIFICATION_PASS_RATE", 0.8, minimum=0.0,
 # Images are shown as JPEG renditions of at most this many pixels per side, cached in storage.
 IMAGE_RENDITION_MAX_SIDE = get_int("IMAGE_RENDITION_MAX_SIDE", 1280, minimum=64)
 IMAGE_CACHE_SECONDS = get_int("IMAGE_CACHE_SECONDS", 86400, minimum=0)
+# SQLite has no row locks: transactions take its write lock at BEGIN, so two
+# requests never read the same free slot and both write (and never deadlock
+# upgrading a read lock). The assignment service relies on this fallback.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("transaction_mode", "IMMEDIATE")
 # Swagger UI and Redoc served from the sidecar package: the API docs page needs no CDN.
 INSTALLED_APPS.append("drf_spectacular_sidecar")
 SPECTACULAR_SETTINGS.update(
