@@ -134,8 +134,8 @@ def _check_shape(path: Path, array: np.ndarray, expected: tuple[int, ...]) -> No
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """HWC uint8 -> CHW float in 0-1."""
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+    """HWC uint8 -> CHW float in 0-1 (copied: memory-mapped rows are read-only)."""
+    return torch.from_numpy(np.array(image, dtype=np.uint8, copy=True)).permute(2, 0, 1).float().div_(255.0)
 
 
 def normalise(image: torch.Tensor, stream: str, normalisation: str) -> torch.Tensor:
@@ -177,8 +177,8 @@ class EmoticArrays(Dataset):
     """One split as model inputs: a dict with the streams' images, ``categories`` and ``vad``.
 
     Augmentation draws come from a generator seeded by (seed, epoch, index), so
-    they do not depend on the worker count or on a resume; call ``set_epoch``
-    before iterating. The arrays open lazily in each process (a memory map is
+    they do not depend on which worker loads a sample or on a resume; call
+    ``set_epoch`` before iterating. The arrays open lazily in each process (a memory map is
     not copied into DataLoader workers).
     """
 
@@ -228,8 +228,8 @@ class EmoticArrays(Dataset):
             rng = np.random.default_rng([self.seed, self.epoch, index])
             context, body, _ = augment_pair(context, body, rng, self.flip_probability, self.colour_jitter)
         sample = {
-            "categories": torch.as_tensor(np.asarray(arrays["categories"][index], dtype=np.float32)),
-            "vad": torch.as_tensor(np.asarray(arrays["vad"][index], dtype=np.float32) / VAD_SCALE),
+            "categories": torch.tensor(arrays["categories"][index], dtype=torch.float32),
+            "vad": torch.tensor(arrays["vad"][index], dtype=torch.float32) / VAD_SCALE,
         }
         if context is not None:
             sample["context"] = normalise(context, "context", self.normalisation)

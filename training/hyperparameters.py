@@ -20,7 +20,8 @@ NORMALISATIONS: tuple[str, ...] = ("emotic", "imagenet")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
 # Fields that may differ when a run is resumed: they change where or how fast it
-# runs, never what it computes.
+# runs, not what it computes (beyond float rounding: another device, or moving
+# between num_workers=0 and worker processes, rounds some sums differently).
 RESUMABLE_CHANGES: frozenset[str] = frozenset({"num_workers", "device", "body_weights", "context_weights"})
 
 
