@@ -1,0 +1,457 @@
+// The annotation page: fetches a task from the worker API, shows it, collects
+// the answer and sends it reliably. A draft of the answer is kept in
+// localStorage while the worker works, so a reload loses nothing either.
+
+import { BoxEditor } from "./box-editor.js";
+import { EmotionForm } from "./emotion-form.js";
+import { RefusedError, UnsentError, newSubmissionId, postReliably, unsentRequests } from "./reliable-post.js";
+
+const root = document.getElementById("annotator");
+const $ = (id) => document.getElementById(id);
+const csrfToken = root.dataset.csrfToken;
+const DRAFT_PREFIX = "emotic.draft.";
+
+const ui = {
+  title: $("task-title"),
+  banner: $("qualification-banner"),
+  status: $("status"),
+  statusText: $("status-text"),
+  resend: $("resend-button"),
+  problems: $("problems"),
+  empty: $("empty"),
+  emptyText: $("empty-text"),
+  workspace: $("workspace"),
+  image: $("task-image"),
+  caption: $("stage-caption"),
+  boxesForm: $("boxes-form"),
+  boxList: $("box-list"),
+  noPeople: $("no-people"),
+  emotionsForm: $("emotions-form"),
+  submit: $("submit-button"),
+  skip: $("skip-button"),
+  report: $("report-button"),
+  reportDialog: $("report-dialog"),
+  reportForm: $("report-form"),
+  reportDetails: $("report-details"),
+  reportProblem: $("report-problem"),
+  keyMap: $("key-map"),
+  keysToggle: $("keys-toggle"),
+};
+
+let task = null;
+let submissionId = null;
+let startedAt = 0;
+let busy = false;
+
+const boxes = new BoxEditor($("overlay"), { onChange: ({ selectionOnly }) => boxesChanged(selectionOnly) });
+const emotions = new EmotionForm(ui.emotionsForm, { onChange: saveDraft });
+
+// --- messages ---------------------------------------------------------------------
+function showStatus(text, { resend = false } = {}) {
+  ui.statusText.textContent = text;
+  ui.resend.hidden = !resend;
+  ui.status.hidden = !text;
+}
+
+function showProblems(problems) {
+  ui.problems.replaceChildren();
+  if (!problems.length) {
+    ui.problems.hidden = true;
+    return;
+  }
+  const list = document.createElement("ul");
+  for (const problem of problems) {
+    const item = document.createElement("li");
+    item.textContent = problem.message;
+    list.append(item);
+  }
+  ui.problems.append(list);
+  ui.problems.hidden = false;
+  problems[0].element?.focus();
+}
+
+function updateCounter({ submitted_today: today, submitted_total: total }) {
+  if (today !== undefined) $("count-today").textContent = today;
+  if (total !== undefined) $("count-total").textContent = total;
+}
+
+// --- drafts -----------------------------------------------------------------------
+function currentAnswer() {
+  if (!task) return null;
+  if (task.kind === "boxes") return { boxes: boxes.answer(), no_people: ui.noPeople.checked };
+  return emotions.answer();
+}
+
+function saveDraft() {
+  if (!task) return;
+  localStorage.setItem(DRAFT_PREFIX + task.id, JSON.stringify({ submissionId, answer: currentAnswer() }));
+}
+
+function readDraft(taskId) {
+  try {
+    return JSON.parse(localStorage.getItem(DRAFT_PREFIX + taskId) || "null");
+  } catch {
+    return null;
+  }
+}
+
+function dropDraft(taskId) {
+  localStorage.removeItem(DRAFT_PREFIX + taskId);
+}
+
+// --- loading a task ---------------------------------------------------------------------
+async function loadNext() {
+  task = null;
+  showProblems([]);
+  ui.workspace.hidden = true;
+  ui.empty.hidden = true;
+  ui.title.textContent = "Loading your next task…";
+  let response;
+  try {
+    response = await fetch(root.dataset.nextUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  } catch {
+    showStatus("Cannot reach the server to get a task. Check your connection, then press Check again.");
+    showEmpty("The server could not be reached.");
+    return;
+  }
+  if (response.status === 204) {
+    showEmpty();
+    return;
+  }
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    ui.title.textContent = "No tasks for you";
+    showEmpty(body.detail ? body.detail.replace(/^worker: /, "") : `The server answered ${response.status}.`);
+    if (response.status === 403) window.setTimeout(() => window.location.assign(root.dataset.homeUrl), 4000);
+    return;
+  }
+  await showTask(body);
+}
+
+function showEmpty(text) {
+  ui.title.textContent = "No task right now";
+  if (text) ui.emptyText.textContent = text;
+  ui.empty.hidden = false;
+  ui.banner.hidden = true;
+}
+
+async function showTask(next) {
+  task = next;
+  const draft = readDraft(task.id);
+  submissionId = draft?.submissionId || newSubmissionId();
+  startedAt = performance.now();
+  ui.banner.hidden = !task.qualification;
+  if (task.qualification) await refreshQualificationBanner();
+  ui.image.src = task.image_url;
+  ui.image.width = task.image_width;
+  ui.image.height = task.image_height;
+  await ui.image.decode().catch(() => {});
+  ui.workspace.hidden = false;
+  ui.workspace.dataset.kind = task.kind;
+  if (task.kind === "boxes") {
+    ui.title.textContent = "Draw a box around every person";
+    ui.caption.textContent = "Drag to draw a box; drag a box to move it, its corners to resize it.";
+    ui.boxesForm.hidden = false;
+    ui.emotionsForm.hidden = true;
+    boxes.edit(task.image_width, task.image_height, task.suggested_boxes);
+    ui.noPeople.checked = false;
+    if (draft?.answer) {
+      boxes.restore(draft.answer.boxes || []);
+      ui.noPeople.checked = Boolean(draft.answer.no_people);
+    }
+    renderBoxList();
+  } else {
+    ui.title.textContent = "How does the person in the red box feel?";
+    ui.caption.textContent = "The person to annotate is in the red box. Look at the whole scene.";
+    ui.boxesForm.hidden = true;
+    ui.emotionsForm.hidden = false;
+    boxes.showPerson(task.image_width, task.image_height, task.person_box);
+    emotions.reset();
+    if (draft?.answer) emotions.restore(draft.answer);
+  }
+  ui.title.focus();
+}
+
+async function refreshQualificationBanner() {
+  const response = await fetch(root.dataset.meUrl, { credentials: "same-origin" }).catch(() => null);
+  if (!response || !response.ok) return;
+  const me = await response.json();
+  $("qualification-number").textContent = me.counter.qualification_answered + 1;
+  $("qualification-size").textContent = me.counter.qualification_size;
+}
+
+// --- boxes task ---------------------------------------------------------------------------
+function boxesChanged(selectionOnly) {
+  if (!selectionOnly && boxes.boxes.length) ui.noPeople.checked = false;
+  renderBoxList();
+  if (!selectionOnly) saveDraft();
+}
+
+function renderBoxList() {
+  ui.boxList.replaceChildren();
+  boxes.boxes.forEach((box, index) => {
+    const item = document.createElement("li");
+    item.className = index === boxes.selected ? "selected" : "";
+    const select = document.createElement("button");
+    select.type = "button";
+    select.className = "link";
+    select.textContent = `Person ${index + 1}${box.suggested ? " (found automatically)" : ""}`;
+    select.setAttribute("aria-pressed", String(index === boxes.selected));
+    select.addEventListener("click", () => boxes.select(index));
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "secondary small";
+    remove.textContent = "Delete";
+    remove.setAttribute("aria-label", `Delete box ${index + 1}`);
+    remove.addEventListener("click", () => boxes.deleteBox(index));
+    item.append(select, " ", remove);
+    ui.boxList.append(item);
+  });
+}
+
+ui.noPeople.addEventListener("change", () => {
+  if (ui.noPeople.checked) {
+    while (boxes.boxes.length) boxes.deleteBox(0);
+  }
+  saveDraft();
+});
+
+// --- sending ----------------------------------------------------------------------------
+function validate(answer) {
+  if (task.kind === "emotions") return emotions.missing();
+  if (!answer.boxes.length && !answer.no_people) {
+    return [{ field: "boxes", message: "Draw a box around each person, or tick “There are no people in this image”.", element: ui.noPeople }];
+  }
+  return [];
+}
+
+function retryMessage({ attempt, attempts, delay }) {
+  showStatus(
+    `Could not reach the server (attempt ${attempt} of ${attempts}). Trying again in ${Math.ceil(delay / 1000)} s. ` +
+      "Your answer is kept in this browser.",
+  );
+}
+
+async function send(url, body) {
+  setBusy(true);
+  try {
+    const result = await postReliably(url, body, { csrfToken, onRetry: retryMessage });
+    showStatus("");
+    return result;
+  } catch (error) {
+    if (error instanceof UnsentError) {
+      showStatus(
+        "Your answer could not be sent: the server cannot be reached. It is saved in this browser and will be " +
+          "sent when you press Send again, when your connection returns, or when you next open this page.",
+        { resend: true },
+      );
+    }
+    throw error;
+  } finally {
+    setBusy(false);
+  }
+}
+
+function setBusy(value) {
+  busy = value;
+  for (const button of [ui.submit, ui.skip, ui.report]) button.disabled = value;
+}
+
+function refusalProblems(error) {
+  const errors = error.body.errors || {};
+  const names = Object.keys(errors);
+  if (!names.length) return [{ message: error.message }];
+  return names.map((field) => ({ field, message: `${field}: ${errors[field].join(" ")}` }));
+}
+
+async function submit() {
+  if (!task || busy) return;
+  const answer = currentAnswer();
+  const problems = validate(answer);
+  showProblems(problems);
+  if (problems.length) return;
+  const body = { submission_id: submissionId, ...answer, seconds_spent: Math.round((performance.now() - startedAt) / 100) / 10 };
+  const finished = task;
+  try {
+    const result = await send(`${root.dataset.tasksUrl}${finished.id}/submit/`, body);
+    updateCounter(result);
+    dropDraft(finished.id);
+    showStatus(`Saved. Thank you!`);
+    await loadNext();
+  } catch (error) {
+    await handleRefusal(error, finished);
+  }
+}
+
+async function closeTask(action, reason) {
+  if (!task || busy) return;
+  const finished = task;
+  try {
+    await send(`${root.dataset.tasksUrl}${finished.id}/${action}/`, { reason });
+    dropDraft(finished.id);
+    await loadNext();
+  } catch (error) {
+    await handleRefusal(error, finished);
+  }
+}
+
+async function handleRefusal(error, finished) {
+  if (!(error instanceof RefusedError)) return; // unsent: the message is already shown
+  if (error.status === 409 || error.status === 404) {
+    dropDraft(finished.id);
+    showStatus(`This task is closed: ${error.message.replace(/^task: /, "")}. Here is the next one.`);
+    await loadNext();
+  } else if (error.status === 401 || error.status === 403) {
+    showStatus("You are logged out. Log in again: your answer is kept in this browser and will be sent then.");
+  } else {
+    showProblems(refusalProblems(error));
+  }
+}
+
+async function sendUnsent() {
+  const waiting = unsentRequests();
+  if (!waiting.length) return true;
+  showStatus(`Sending ${waiting.length} answer(s) saved in this browser…`);
+  for (const { url, body } of waiting) {
+    try {
+      const result = await send(url, body);
+      updateCounter(result);
+    } catch (error) {
+      if (error instanceof UnsentError) return false;
+    }
+  }
+  showStatus("Answers saved in this browser were sent.");
+  return true;
+}
+
+ui.resend.addEventListener("click", async () => {
+  if (await sendUnsent()) await loadNext();
+});
+window.addEventListener("online", async () => {
+  if (unsentRequests().length && (await sendUnsent())) await loadNext();
+});
+
+// --- report dialog ----------------------------------------------------------------------
+function openReport() {
+  if (!task || busy) return;
+  ui.reportForm.reset();
+  ui.reportProblem.hidden = true;
+  ui.reportDialog.showModal();
+}
+
+ui.reportForm.addEventListener("submit", async (event) => {
+  if (event.submitter?.value !== "report") return;
+  const choice = ui.reportForm.querySelector('input[name="report-reason"]:checked');
+  const details = ui.reportDetails.value.trim();
+  const reason = choice?.value === "other" ? details : [choice?.value, details].filter(Boolean).join(": ");
+  if (!reason) {
+    event.preventDefault();
+    ui.reportProblem.textContent = "Say what is wrong with the image.";
+    ui.reportProblem.hidden = false;
+    return;
+  }
+  await closeTask("report", reason);
+});
+
+// --- keyboard -----------------------------------------------------------------------------
+function typing(target) {
+  return target.matches?.('input[type="search"], input[type="text"], textarea') || target.isContentEditable;
+}
+
+document.addEventListener("keydown", (event) => {
+  if (ui.reportDialog.open) return;
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+    event.preventDefault();
+    submit();
+    return;
+  }
+  if (!task || typing(event.target) || event.ctrlKey || event.metaKey) return;
+  if (event.altKey && task.kind !== "boxes") return;
+  const key = event.key;
+  const handled = (task.kind === "boxes" ? boxKey(event) : emotionKey(key)) || commonKey(key);
+  if (handled) event.preventDefault();
+});
+
+function commonKey(key) {
+  if (key === "?") {
+    toggleKeyMap();
+  } else if (key === "s" || key === "S") {
+    closeTask("skip", "");
+  } else if (key === "r" || key === "R") {
+    openReport();
+  } else {
+    return false;
+  }
+  return true;
+}
+
+function emotionKey(key) {
+  if (key === "/") {
+    emotions.focusFilter();
+  } else if (/^[0-9]$/.test(key) && !document.activeElement?.matches('input[type="range"]')) {
+    emotions.typeDigit(key === "0" ? 10 : Number(key));
+  } else if (/^[0-9]$/.test(key)) {
+    const dimension = document.activeElement.id;
+    emotions.setValue(dimension, key === "0" ? 10 : Number(key));
+  } else {
+    const choice = { m: ["gender", "Male"], f: ["gender", "Female"], k: ["age", "Kid"], t: ["age", "Teenager"], a: ["age", "Adult"] }[key.toLowerCase()];
+    if (!choice) return false;
+    emotions.choose(...choice);
+  }
+  return true;
+}
+
+function boxKey(event) {
+  const step = event.shiftKey ? 10 : 1;
+  const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
+  if (moves[event.key] && boxes.selected >= 0) {
+    const [dx, dy] = moves[event.key];
+    return boxes.nudge(dx, dy, event.altKey);
+  }
+  if (event.altKey) return false;
+  switch (event.key) {
+    case "b":
+    case "B":
+      ui.noPeople.checked = false;
+      boxes.addCentredBox();
+      return true;
+    case "[":
+      boxes.selectNext(-1);
+      return true;
+    case "]":
+      boxes.selectNext(1);
+      return true;
+    case "Delete":
+    case "Backspace":
+      boxes.deleteBox();
+      return true;
+    case "Escape":
+      boxes.select(-1);
+      return true;
+    case "n":
+    case "N":
+      ui.noPeople.checked = !ui.noPeople.checked;
+      ui.noPeople.dispatchEvent(new Event("change"));
+      return true;
+    default:
+      return false;
+  }
+}
+
+function toggleKeyMap() {
+  const open = ui.keyMap.hidden;
+  ui.keyMap.hidden = !open;
+  ui.keysToggle.setAttribute("aria-expanded", String(open));
+}
+
+ui.keysToggle.addEventListener("click", toggleKeyMap);
+ui.submit.addEventListener("click", submit);
+ui.skip.addEventListener("click", () => closeTask("skip", ""));
+ui.report.addEventListener("click", openReport);
+$("check-again").addEventListener("click", loadNext);
+
+// --- start --------------------------------------------------------------------------------
+(async () => {
+  await sendUnsent();
+  await loadNext();
+})();
