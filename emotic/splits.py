@@ -22,7 +22,7 @@ class SplitError(ValueError):
     pass
 
 
-def _validated_ratios(ratios: Mapping[str, float]) -> np.ndarray:
+def validate_ratios(ratios: Mapping[str, float]) -> np.ndarray:
     unknown = set(ratios) - set(SPLITS)
     if unknown:
         raise SplitError(f"ratios: unknown split {sorted(unknown)[0]!r} (use {', '.join(SPLITS)})")
@@ -52,7 +52,7 @@ def stratified_split(
     for image_id, split in fixed.items():
         if split not in SPLITS:
             raise SplitError(f"fixed[{image_id}]: unknown split {split!r}")
-    ratio = _validated_ratios(ratios)
+    ratio = validate_ratios(ratios)
     rng = np.random.default_rng(seed)
     n_images, n_labels = labels.shape
     split_index = {s: i for i, s in enumerate(SPLITS)}

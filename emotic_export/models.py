@@ -22,9 +22,13 @@ class DatasetSnapshot(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     formats = models.JSONField(default=list, help_text="Formats written: mat, npy, jsonl, coco.")
-    split_rule = models.CharField(max_length=50, default="stratified-70-10-20")
+    split_rule = models.CharField(max_length=50, default="stratified", help_text="How unplaced images got a split.")
+    split_ratios = models.JSONField(default=dict, help_text="Share of images per split, e.g. train 0.7.")
     split_seed = models.IntegerField(default=0)
     label_rule = models.CharField(max_length=30, default="union-mean", help_text="How combined labels were made.")
+    require_review = models.BooleanField(
+        default=False, help_text="Only annotations an admin accepted (otherwise: every one not rejected)."
+    )
     counts = models.JSONField(default=dict, blank=True, help_text="Images and people per split.")
     agreement = models.JSONField(default=dict, blank=True)
     storage_key = models.CharField(max_length=500, blank=True, help_text="Prefix of the files in storage.")

@@ -40,3 +40,45 @@ def media_in_tmp(settings, tmp_path):
         },
     }
     return media
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 API (moto's standalone server) on loopback, for the whole run."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_storage(settings, s3_server, media_in_tmp):
+    """Point the default storage at a fresh bucket on the loopback S3 server (django-storages + boto3)."""
+    import uuid
+
+    import boto3
+
+    bucket = f"emotic-test-{uuid.uuid4().hex[:12]}"
+    credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
+    client = boto3.client("s3", endpoint_url=s3_server, **credentials)
+    client.create_bucket(Bucket=bucket)
+    settings.STORAGE_BACKEND = "s3"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": s3_server,
+                "access_key": "testing",
+                "secret_key": "testing",
+                "region_name": "us-east-1",
+                "file_overwrite": False,
+                "addressing_style": "path",
+            },
+        },
+    }
+    yield client, bucket

@@ -228,6 +228,11 @@ SPECTACULAR_SETTINGS.update(
     {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}
 )
 
+# --- Exports ----------------------------------------------------------------
+# Snapshots are staged here before upload; needs room for one snapshot.
+EXPORT_WORK_DIR = Path(env.str("EXPORT_WORK_DIR", default="") or VAR_DIR / "exports")
+EXPORT_WORK_DIR.mkdir(parents=True, exist_ok=True)
+
 # --- Scraper --------------------------------------------------------------
 SCRAPER_USER_AGENT = env.str(
     "SCRAPER_USER_AGENT",

@@ -1,0 +1,275 @@
+"""Snapshots: create, build (inline or in a Celery worker), export to a folder.
+
+A snapshot is immutable: once complete it is never rebuilt. Its files are
+written in a private staging folder, uploaded, and only then is the row
+marked complete, so nobody sees a half-written snapshot; a failed or killed
+build removes what it uploaded and can simply be started again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.text import slugify
+
+from annotator.models import Image
+from emotic.formats.manifest import MANIFEST_NAME, count_records, sha256_of
+from emotic.splits import DEFAULT_RATIOS, SplitError, validate_ratios, stratified_split
+from emotic.taxonomy import SPLITS
+from emotic_export.building import LABEL_RULES, BuiltDataset, build_dataset, category_counts_per_image
+from emotic_export.files import FORMATS, agreement_figures, write_snapshot_folder
+from emotic_export.models import DatasetSnapshot
+from emotic_export.selectors import exportable_annotations, images_with_exportable_people
+
+logger = logging.getLogger(__name__)
+Progress = Callable[[float, str], None]
+STORAGE_PREFIX = "snapshots"
+
+
+class ExportError(ValueError):
+    """Bad export options or state; the message starts with the field."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    formats: tuple[str, ...] = FORMATS
+    ratios: Mapping[str, float] = None  # type: ignore[assignment]
+    seed: int = 0
+    label_rule: str = "union-mean"
+    require_review: bool = False
+
+    def __post_init__(self) -> None:
+        if self.ratios is None:
+            object.__setattr__(self, "ratios", dict(DEFAULT_RATIOS))
+        formats = tuple(dict.fromkeys(self.formats))
+        if not formats:
+            raise ExportError("formats: choose at least one of " + ", ".join(FORMATS))
+        unknown = [f for f in formats if f not in FORMATS]
+        if unknown:
+            raise ExportError(f"formats: unknown format {unknown[0]!r} (choose from {', '.join(FORMATS)})")
+        object.__setattr__(self, "formats", formats)
+        if self.label_rule not in LABEL_RULES:
+            raise ExportError(f"label_rule: must be one of {', '.join(LABEL_RULES)}, got {self.label_rule!r}")
+        try:
+            validate_ratios(self.ratios)
+        except SplitError as error:
+            raise ExportError(str(error)) from None
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ExportError(f"seed: must be a non-negative integer, got {self.seed!r}")
+
+
+# --- splits -------------------------------------------------------------------
+def assign_splits(images: list[Image], annotations, *, ratios: Mapping[str, float], seed: int) -> dict[int, str]:
+    """Give every image without a split one, stratified by its categories; placed images keep theirs.
+
+    The new splits are saved on the images, so later snapshots keep them
+    (an admin may still move an image; see ``Image.split_locked``).
+    """
+    fixed = {image.id: image.split for image in images if image.split}
+    counts = category_counts_per_image(images, annotations)
+    splits = stratified_split([image.id for image in images], counts, fixed=fixed, ratios=ratios, seed=seed)
+    for split in SPLITS:
+        new = [image_id for image_id, s in splits.items() if s == split and image_id not in fixed]
+        if new:
+            # Only images still unplaced: a concurrent admin decision is never overwritten.
+            Image.objects.filter(id__in=new, split="").update(split=split)
+    placed = dict(Image.objects.filter(id__in=list(splits)).values_list("id", "split"))
+    return placed
+
+
+def collect_dataset(options: ExportOptions) -> BuiltDataset:
+    images = list(images_with_exportable_people(require_review=options.require_review))
+    annotations = list(exportable_annotations(require_review=options.require_review))
+    if not images:
+        raise ExportError("annotations: there are no exportable annotations yet (none submitted, or all rejected)")
+    splits = assign_splits(images, annotations, ratios=options.ratios, seed=options.seed)
+    return build_dataset(images, annotations, splits, options.label_rule)
+
+
+def _storage_opener(dataset: BuiltDataset):
+    key_of_id = dict(Image.objects.filter(id__in=dataset.image_ids).values_list("id", "storage_key"))
+    keys = {record.relative_path: key_of_id[pk] for record, pk in zip(dataset.images, dataset.image_ids)}
+    return lambda record: default_storage.open(keys[record.relative_path], "rb")
+
+
+def _details(name: str, options: ExportOptions) -> dict:
+    return {
+        "name": name,
+        "created_at": timezone.now().isoformat(),
+        "label_rule": options.label_rule,
+        "selection": "accepted annotations" if options.require_review else "annotations not rejected",
+        "split_rule": "stratified (iterative stratification), images keep earlier splits",
+        "split_ratios": dict(options.ratios),
+        "split_seed": options.seed,
+    }
+
+
+def write_export(directory: Path, name: str, options: ExportOptions, progress: Progress | None = None) -> BuiltDataset:
+    dataset = collect_dataset(options)
+    write_snapshot_folder(
+        directory,
+        dataset.images,
+        formats=options.formats,
+        open_image=_storage_opener(dataset),
+        agreement=agreement_figures(dataset.answers_by_split),
+        details=_details(name, options),
+        progress=progress,
+    )
+    return dataset
+
+
+# --- a folder on disk ---------------------------------------------------------
+def export_to_directory(out: Path | str, options: ExportOptions, *, name: str = "", progress: Progress | None = None) -> Path:
+    """Write a snapshot into ``out``, which must not exist yet; it appears only when complete."""
+    out = Path(out).resolve()
+    if out.exists():
+        raise ExportError(f"out: {out} already exists; snapshots are immutable, choose a new folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        write_export(staging, name or out.name, options, progress)
+        os.replace(staging, out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+# --- stored snapshots -----------------------------------------------------------
+def create_snapshot(*, name: str = "", description: str = "", created_by=None, options: ExportOptions | None = None) -> DatasetSnapshot:
+    options = options or ExportOptions()
+    with transaction.atomic():
+        version = (DatasetSnapshot.objects.select_for_update().aggregate(v=Max("version"))["v"] or 0) + 1
+        name = slugify(name) if name else f"emotic-v{version}"
+        if not name:
+            raise ExportError("name: must contain letters or digits")
+        if DatasetSnapshot.objects.filter(name=name).exists():
+            raise ExportError(f"name: a snapshot called {name!r} exists already; snapshots are immutable")
+        return DatasetSnapshot.objects.create(
+            name=name,
+            version=version,
+            description=description,
+            created_by=created_by,
+            formats=list(options.formats),
+            split_rule="stratified",
+            split_ratios=dict(options.ratios),
+            split_seed=options.seed,
+            label_rule=options.label_rule,
+            require_review=options.require_review,
+        )
+
+
+def snapshot_options(snapshot: DatasetSnapshot) -> ExportOptions:
+    return ExportOptions(
+        formats=tuple(snapshot.formats),
+        ratios=snapshot.split_ratios or dict(DEFAULT_RATIOS),
+        seed=snapshot.split_seed,
+        label_rule=snapshot.label_rule,
+        require_review=snapshot.require_review,
+    )
+
+
+def snapshot_prefix(snapshot: DatasetSnapshot) -> str:
+    return f"{STORAGE_PREFIX}/{snapshot.name}"
+
+
+def _delete_prefix(prefix: str) -> None:
+    """Remove every stored file under ``prefix`` (the leftovers of a failed build)."""
+    try:
+        directories, files = default_storage.listdir(prefix)
+    except FileNotFoundError:
+        return
+    for name in files:
+        default_storage.delete(f"{prefix}/{name}")
+    for directory in directories:
+        _delete_prefix(f"{prefix}/{directory}")
+
+
+def _upload_folder(folder: Path, prefix: str) -> None:
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        key = f"{prefix}/{path.relative_to(folder).as_posix()}"
+        with path.open("rb") as handle:
+            stored = default_storage.save(key, File(handle))
+        if stored != key:  # the storage renamed it: something was left there; never keep two copies
+            default_storage.delete(stored)
+            raise ExportError(f"storage: {key} already exists; remove the leftovers of an earlier build first")
+
+
+def _throttled(snapshot_id: int, progress: Progress | None) -> Progress:
+    last = [0.0]
+
+    def report(fraction: float, message: str) -> None:
+        now = time.monotonic()
+        if progress:
+            progress(fraction, message)
+        if now - last[0] >= 1.0 or fraction >= 1.0:
+            last[0] = now
+            DatasetSnapshot.objects.filter(pk=snapshot_id).update(progress=min(max(fraction, 0.0), 1.0) * 0.9)
+
+    return report
+
+
+def build_snapshot(snapshot_id: int, progress: Progress | None = None) -> DatasetSnapshot:
+    """Build a pending, failed or interrupted snapshot; a complete one is left as it is."""
+    with transaction.atomic():
+        snapshot = DatasetSnapshot.objects.select_for_update().get(pk=snapshot_id)
+        if snapshot.state == DatasetSnapshot.State.COMPLETE:
+            return snapshot
+        snapshot.state, snapshot.progress, snapshot.error = DatasetSnapshot.State.BUILDING, 0.0, ""
+        snapshot.save(update_fields=["state", "progress", "error"])
+
+    prefix = snapshot_prefix(snapshot)
+    archive_key = f"{prefix}.tar.gz"
+    try:
+        options = snapshot_options(snapshot)
+        _delete_prefix(prefix)  # an interrupted earlier attempt may have left files
+        if default_storage.exists(archive_key):
+            default_storage.delete(archive_key)
+        with tempfile.TemporaryDirectory(prefix="snapshot-", dir=settings.EXPORT_WORK_DIR) as work:
+            folder = Path(work) / snapshot.name
+            dataset = write_export(folder, snapshot.name, options, _throttled(snapshot.pk, progress))
+            archive = Path(work) / f"{snapshot.name}.tar.gz"
+            with tarfile.open(archive, "w:gz") as tar:
+                tar.add(folder, arcname=snapshot.name)
+            _upload_folder(folder, prefix)
+            with archive.open("rb") as handle:
+                default_storage.save(archive_key, File(handle))
+            manifest_sha = sha256_of(folder / MANIFEST_NAME)
+            agreement = agreement_figures(dataset.answers_by_split)
+            counts = count_records(dataset.images)
+    except Exception as error:
+        _delete_prefix(prefix)
+        if default_storage.exists(archive_key):
+            default_storage.delete(archive_key)
+        DatasetSnapshot.objects.filter(pk=snapshot.pk).update(
+            state=DatasetSnapshot.State.FAILED, error=f"{type(error).__name__}: {error}", progress=0.0
+        )
+        logger.exception("snapshot %s failed", snapshot.name)
+        raise
+
+    DatasetSnapshot.objects.filter(pk=snapshot.pk).update(
+        state=DatasetSnapshot.State.COMPLETE,
+        progress=1.0,
+        completed_at=timezone.now(),
+        storage_key=prefix,
+        archive_key=archive_key,
+        manifest_sha256=manifest_sha,
+        counts=counts,
+        agreement=agreement,
+    )
+    snapshot.refresh_from_db()
+    return snapshot
