@@ -118,15 +118,32 @@ def _details(name: str, options: ExportOptions) -> dict:
     }
 
 
+def _without_missing_files(dataset: BuiltDataset) -> tuple[BuiltDataset, list[dict]]:
+    """Leave out images whose file is gone from storage, and say which (the manifest lists them)."""
+    key_of_id = dict(Image.objects.filter(id__in=dataset.image_ids).values_list("id", "storage_key"))
+    kept, kept_ids, skipped = [], [], []
+    for record, pk in zip(dataset.images, dataset.image_ids):
+        if default_storage.exists(key_of_id[pk]):
+            kept.append(record)
+            kept_ids.append(pk)
+        else:
+            skipped.append({"image_id": pk, "path": record.relative_path, "reason": f"file {key_of_id[pk]} is missing from storage"})
+    if not kept:
+        raise ExportError("annotations: every annotated image is missing from storage; nothing to export")
+    return BuiltDataset(kept, kept_ids, dataset.answers_by_split), skipped
+
+
 def write_export(directory: Path, name: str, options: ExportOptions, progress: Progress | None = None) -> BuiltDataset:
-    dataset = collect_dataset(options)
+    dataset, skipped = _without_missing_files(collect_dataset(options))
+    if skipped:
+        logger.warning("snapshot %s: %d image(s) missing from storage were left out", name, len(skipped))
     write_snapshot_folder(
         directory,
         dataset.images,
         formats=options.formats,
         open_image=_storage_opener(dataset),
         agreement=agreement_figures(dataset.answers_by_split),
-        details=_details(name, options),
+        details={**_details(name, options), "skipped_images": skipped},
         progress=progress,
     )
     return dataset

@@ -226,3 +226,78 @@ def test_a_snapshot_is_stored_on_s3(s3_storage, annotated_db):
     assert "snapshots/on-s3.tar.gz" in keys
     manifest = json.loads(client.get_object(Bucket=bucket, Key="snapshots/on-s3/manifest.json")["Body"].read())
     assert manifest["name"] == "on-s3" and manifest["counts"]["train"]["people"] == 1
+
+
+def test_an_image_missing_from_storage_is_skipped_and_reported(annotated_db, tmp_path):
+    lost = Image.objects.get(filename="office.jpg")
+    default_storage.delete(lost.storage_key)
+    out = export_to_directory(tmp_path / "snap", ExportOptions(formats=("jsonl",)))
+    manifest = read_manifest(out)
+    assert [s["path"] for s in manifest["skipped_images"]] == ["web/images/office.jpg"]
+    assert "missing from storage" in manifest["skipped_images"][0]["reason"]
+    assert "office.jpg" not in by_filename(read_jsonl(out / "annotations.jsonl"))
+    assert manifest["counts"].get("test", {"images": 0})["images"] == 0
+
+
+def test_a_person_whose_annotators_agree_on_nothing_has_no_combined_categories(db, tmp_path):
+    image = ImageFactory(file=True, split="val", filename="crowd.jpg")
+    person = PersonFactory(image=image)
+    for categories in (["Anger"], ["Peace"], ["Surprise"]):
+        EmotionAnnotationFactory(person=person, categories=categories)
+    out = export_to_directory(tmp_path / "snap", ExportOptions(formats=("mat", "npy"), label_rule="majority"))
+    (record,) = by_filename(read_annotations_mat(out / "Annotations" / "Annotations.mat"))["crowd.jpg"].people
+    assert record.combined_categories == () and len(record.answers) == 3
+    # The baseline arrays keep only people with something to learn from.
+    assert read_baseline_arrays(out / "arrays", "val").categories.shape == (0, 26)
+
+
+def test_grayscale_cmyk_and_rotated_sources_become_upright_rgb_in_the_arrays(db, tmp_path, settings):
+    """Images arrive through the real ingest, as they would from a crawl."""
+    from PIL import Image as PILImage
+
+    from scraper.ingest import ingest_image_bytes
+    from tests.factories import SourceFactory
+
+    settings.SCRAPER_MIN_IMAGE_SIDE = 16
+    source = SourceFactory()
+    worker = WorkerFactory()
+
+    def encoded(picture: PILImage.Image, fmt: str, **params) -> bytes:
+        buffer = io.BytesIO()
+        picture.save(buffer, fmt, **params)
+        return buffer.getvalue()
+
+    settings.SCRAPER_NEAR_DUPLICATE_DISTANCE = 0  # plain-colour test pictures look alike to a perceptual hash
+    grey_picture = PILImage.new("L", (64, 48), 200)
+    grey_picture.paste(190, (0, 0, 8, 8))
+    grey = encoded(grey_picture, "PNG")
+    cmyk_picture = PILImage.new("CMYK", (64, 48), (0, 255, 255, 0))  # red
+    cmyk_picture.paste((0, 250, 250, 0), (56, 40, 64, 48))
+    cmyk = encoded(cmyk_picture, "JPEG", quality=95)
+    # A landscape picture stored sideways: left half blue, right half green once upright.
+    upright = PILImage.new("RGB", (80, 40), (0, 0, 255))
+    upright.paste((0, 255, 0), (40, 0, 80, 40))
+    sideways = upright.transpose(PILImage.Transpose.ROTATE_90)  # 40 x 80 on disk
+    exif = PILImage.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    rotated = encoded(sideways, "JPEG", quality=95, exif=exif.tobytes())
+
+    for name, data in (("grey.png", grey), ("cmyk.jpg", cmyk), ("rotated.jpg", rotated)):
+        result = ingest_image_bytes(data, source=source, filename=name, original_database="web", folder="web/images")
+        assert result.stored, result.reason
+        result.image.split = "train"
+        result.image.save(update_fields=["split"])
+        person = PersonFactory(image=result.image, x1=0, y1=0, x2=result.image.width // 2, y2=result.image.height)
+        EmotionAnnotationFactory(person=person, worker=worker)
+
+    out = export_to_directory(tmp_path / "snap", ExportOptions(formats=("npy",)))
+    train = read_baseline_arrays(out / "arrays", "train")
+    rows = {row["Filename"]: i for i, row in enumerate(train.rows)}
+    assert train.context[rows["grey.png"]].mean(axis=(0, 1)) == pytest.approx([200, 200, 200], abs=2)
+    red = train.context[rows["cmyk.jpg"]].mean(axis=(0, 1))
+    assert red[0] > 200 and red[1] < 60 and red[2] < 60
+    rotated_row = rows["rotated.jpg"]
+    context, body = train.context[rotated_row], train.body[rotated_row]
+    assert context[:, :100].mean(axis=(0, 1))[2] > 200  # blue on the left once upright
+    assert context[:, 124:].mean(axis=(0, 1))[1] > 200  # green on the right
+    assert body.mean(axis=(0, 1))[2] > 200  # the box is the left half: all blue
