@@ -195,7 +195,10 @@ def _assign_emotions(worker: Worker, now: datetime) -> TaskAssignment | None:
     # Least-annotated first (index person_pool_order): every person gets a
     # first answer before anyone gets a second.
     person = _claim_first(
-        emotion_pool().filter(unseen_by(worker, "person")).order_by("annotation_slots_taken", "id")
+        emotion_pool()
+        .filter(unseen_by(worker, "person"))
+        .select_related("image")
+        .order_by("annotation_slots_taken", "id")
     )
     if person is None:
         return None

@@ -1,0 +1,309 @@
+"""The worker API: shapes, every validation rule, who sees what."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from rest_framework.test import APIClient
+
+from annotator.models import BoxAnnotation, EmotionAnnotation, TaskAssignment
+from annotator.services.workers import create_api_token
+from tests.factories import GoldItemFactory, ImageFactory, PersonFactory, TaskAssignmentFactory, WorkerFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_hidden_controls")]
+
+NEXT = "/api/tasks/next/"
+TASK_FIELDS = {
+    "id",
+    "kind",
+    "qualification",
+    "image_url",
+    "original_image_url",
+    "image_width",
+    "image_height",
+    "person_box",
+    "suggested_boxes",
+    "expires_at",
+}
+
+
+def emotions(**changes):
+    return {
+        "submission_id": str(uuid.uuid4()),
+        "categories": ["Engagement", "Doubt/Confusion"],
+        "valence": 4,
+        "arousal": 6,
+        "dominance": 3,
+        "gender": "Male",
+        "age": "Kid",
+        "seconds_spent": 9.5,
+        **changes,
+    }
+
+
+def submit_url(task_id):
+    return f"/api/tasks/{task_id}/submit/"
+
+
+def test_next_gives_an_emotions_task_with_the_person_box(client_for):
+    person = PersonFactory(x1=10, y1=20, x2=200, y2=400)
+    response = client_for().get(NEXT)
+    assert response.status_code == 200
+    task = response.json()
+    assert set(task) == TASK_FIELDS
+    assert (task["kind"], task["person_box"], task["suggested_boxes"]) == ("emotions", [10, 20, 200, 400], [])
+    assert (task["image_width"], task["image_height"], task["qualification"]) == (640, 480, False)
+    assert task["image_url"] == f"/api/tasks/{task['id']}/image/"
+    assert TaskAssignment.objects.get(pk=task["id"]).person == person
+
+
+def test_next_gives_a_boxes_task_with_the_imported_boxes_to_confirm(client_for):
+    image = ImageFactory(boxes_confirmed=False)
+    PersonFactory(image=image, x1=5, y1=6, x2=50, y2=60)
+    task = client_for().get(NEXT).json()
+    assert (task["kind"], task["person_box"], task["suggested_boxes"]) == ("boxes", None, [[5, 6, 50, 60]])
+
+
+def test_next_says_no_content_when_the_pool_is_empty(client_for):
+    assert client_for().get(NEXT).status_code == 204
+
+
+def test_a_blocked_worker_is_told_why(client_for):
+    response = client_for(WorkerFactory(blocked=True)).get(NEXT)
+    assert response.status_code == 403
+    assert response.json()["code"] == "blocked"
+    assert "failed too many control items" in response.json()["detail"]
+
+
+def test_a_hidden_control_looks_exactly_like_real_work(client_for, settings):
+    PersonFactory()
+    real = client_for().get(NEXT).json()
+    settings.GOLD_RATE, settings.GOLD_BLOCK_SIZE = 1.0, 1
+    GoldItemFactory()
+    control_client = client_for()
+    control = control_client.get(NEXT).json()
+    assert TaskAssignment.objects.get(pk=control["id"]).gold_item is not None
+    assert set(control) == set(real) == TASK_FIELDS
+    assert {k: type(v) for k, v in control.items()} == {k: type(v) for k, v in real.items()}
+    assert control["image_url"] == f"/api/tasks/{control['id']}/image/"
+    response = control_client.post_json(submit_url(control["id"]), emotions(categories=["Anger"]))
+    assert response.status_code == 201
+    assert set(response.json()) == {"task_id", "state", "stored", "submitted_today", "submitted_total"}
+    history = control_client.get("/api/history/").json()["results"]
+    assert "gold" not in str(history).lower() and "passed" not in str(history).lower()
+
+
+def test_submit_stores_the_answer_and_moves_the_counter(client_for):
+    PersonFactory()
+    client = client_for()
+    task = client.get(NEXT).json()
+    response = client.post_json(submit_url(task["id"]), emotions())
+    assert response.status_code == 201
+    assert response.json() == {
+        "task_id": task["id"],
+        "state": "submitted",
+        "stored": True,
+        "submitted_today": 1,
+        "submitted_total": 1,
+    }
+    stored = EmotionAnnotation.objects.get()
+    assert stored.categories == ["Doubt/Confusion", "Engagement"]
+    assert (stored.valence, stored.arousal, stored.dominance, stored.gender, stored.age) == (4, 6, 3, "Male", "Kid")
+
+
+def test_a_resent_submission_is_stored_once(client_for):
+    PersonFactory()
+    client = client_for()
+    task = client.get(NEXT).json()
+    body = emotions()
+    first = client.post_json(submit_url(task["id"]), body)
+    again = client.post_json(submit_url(task["id"]), body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["stored"] is False and again.json()["submitted_total"] == 1
+    assert EmotionAnnotation.objects.count() == 1
+
+
+def test_boxes_are_submitted_as_pixel_lists(client_for):
+    ImageFactory(boxes_confirmed=False)
+    client = client_for()
+    task = client.get(NEXT).json()
+    body = {"submission_id": str(uuid.uuid4()), "boxes": [[0, 0, 640, 480], [10, 10, 20, 30]]}
+    assert client.post_json(submit_url(task["id"]), body).status_code == 201
+    assert BoxAnnotation.objects.get().boxes == [[0, 0, 640, 480], [10, 10, 20, 30]]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"categories": ["Happiness", "Joy"]}, "categories", "unknown category 'Joy'"),
+        ({"categories": []}, "categories", "at least one"),
+        ({"categories": None}, "categories", "null"),
+        ({"valence": 0}, "valence", "from 1 to 10"),
+        ({"arousal": 11}, "arousal", "from 1 to 10"),
+        ({"dominance": "high"}, "dominance", "valid integer"),
+        ({"valence": 7.5}, "valence", "valid integer"),
+        ({"gender": "Unknown"}, "gender", "Male, Female"),
+        ({"age": "Elder"}, "age", "Kid, Teenager, Adult"),
+        ({"submission_id": "not-a-uuid"}, "submission_id", "UUID"),
+        ({"seconds_spent": -1}, "seconds_spent", "from 0"),
+    ],
+)
+def test_each_bad_emotions_field_gets_a_400_naming_it(client_for, changes, field, words):
+    PersonFactory()
+    client = client_for()
+    task = client.get(NEXT).json()
+    response = client.post_json(submit_url(task["id"]), emotions(**changes))
+    assert response.status_code == 400
+    body = response.json()
+    assert field in body["errors"], body
+    assert words in " ".join(body["errors"][field]), body
+    assert body["detail"].startswith(field)
+    assert not EmotionAnnotation.objects.exists()
+    assert TaskAssignment.objects.get().state == "assigned"
+
+
+@pytest.mark.parametrize("missing", ["valence", "arousal", "dominance", "gender", "age", "categories", "submission_id"])
+def test_each_missing_emotions_field_gets_a_400_naming_it(client_for, missing):
+    PersonFactory()
+    client = client_for()
+    task = client.get(NEXT).json()
+    body = emotions()
+    del body[missing]
+    response = client.post_json(submit_url(task["id"]), body)
+    assert response.status_code == 400
+    assert missing in response.json()["errors"]
+    assert not EmotionAnnotation.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("boxes", "field", "words"),
+    [
+        ([[600, 10, 641, 50]], "boxes[0]", "outside the image"),
+        ([[10, 10, 50, 50], [10, 470, 50, 481]], "boxes[1]", "outside the image"),
+        ([[10, 10, 10, 50]], "boxes[0]", "no area"),
+        ([[10, 10, 50]], "boxes[0]", "four integer"),
+        ([[10, 10, 50.5, 60]], "boxes[0][2]", "valid integer"),
+        ([], "boxes", "at least one box"),
+    ],
+)
+def test_each_bad_box_gets_a_400_naming_it(client_for, boxes, field, words):
+    ImageFactory(boxes_confirmed=False)
+    client = client_for()
+    task = client.get(NEXT).json()
+    response = client.post_json(submit_url(task["id"]), {"submission_id": str(uuid.uuid4()), "boxes": boxes})
+    assert response.status_code == 400
+    assert words in " ".join(response.json()["errors"][field]), response.json()
+    assert not BoxAnnotation.objects.exists()
+
+
+def test_submitting_another_workers_task_is_404_and_changes_nothing(client_for):
+    task = TaskAssignmentFactory()
+    response = client_for().post_json(submit_url(task.pk), emotions())
+    assert response.status_code == 404
+    assert response.json()["errors"] == {"task": [f"no task {task.pk} is assigned to you"]}
+    assert not EmotionAnnotation.objects.exists()
+
+
+def test_submitting_an_expired_task_is_409(client_for):
+    from django.utils import timezone
+
+    from tests.factories import expired_deadline
+
+    client = client_for()
+    task = TaskAssignmentFactory(worker=client.worker)
+    TaskAssignment.objects.filter(pk=task.pk).update(
+        assigned_at=timezone.now() - 2 * expired_deadline(), expires_at=timezone.now() - expired_deadline()
+    )
+    response = client.post_json(submit_url(task.pk), emotions())
+    assert response.status_code == 409
+    assert "expired" in response.json()["errors"]["task"][0]
+
+
+def test_a_second_answer_to_a_submitted_task_is_409_and_the_first_stays(client_for):
+    client = client_for()
+    task = TaskAssignmentFactory(worker=client.worker)
+    client.post_json(submit_url(task.pk), emotions(valence=2))
+    response = client.post_json(submit_url(task.pk), emotions(valence=9))
+    assert response.status_code == 409
+    assert EmotionAnnotation.objects.get().valence == 2
+
+
+def test_skip_and_report(client_for):
+    PersonFactory.create_batch(2)
+    client = client_for()
+    first = client.get(NEXT).json()
+    assert client.post_json(f"/api/tasks/{first['id']}/skip/", {}).json()["state"] == "skipped"
+    second = client.get(NEXT).json()
+    refused = client.post_json(f"/api/tasks/{second['id']}/report/", {"reason": ""})
+    assert refused.status_code == 400 and "reason" in refused.json()["errors"]
+    reported = client.post_json(f"/api/tasks/{second['id']}/report/", {"reason": "it is a painting"})
+    assert reported.json() == {"task_id": second["id"], "state": "reported"}
+
+
+def test_a_post_without_the_csrf_token_is_refused_for_the_session(client_for):
+    PersonFactory()
+    client = client_for()
+    task = client.get(NEXT).json()
+    response = client.post(submit_url(task["id"]), emotions(), format="json")
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]
+    assert not EmotionAnnotation.objects.exists()
+
+
+def test_anonymous_callers_get_nothing():
+    PersonFactory()
+    assert APIClient().get(NEXT).status_code in (401, 403)
+    assert not TaskAssignment.objects.exists()
+
+
+def test_programs_use_a_token_without_csrf():
+    PersonFactory()
+    worker = WorkerFactory()
+    _, key = create_api_token(worker, "my bridge")
+    program = APIClient(enforce_csrf_checks=True)
+    program.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    task = program.get(NEXT).json()
+    response = program.post(submit_url(task["id"]), emotions(), format="json")
+    assert response.status_code == 201
+    assert EmotionAnnotation.objects.get().worker == worker
+    worker.api_tokens.get().refresh_from_db()
+    assert worker.api_tokens.get().last_used_at is not None
+
+
+def test_an_unknown_token_is_refused():
+    program = APIClient()
+    program.credentials(HTTP_AUTHORIZATION="Token not-a-real-key")
+    response = program.get(NEXT)
+    assert response.status_code in (401, 403)
+    assert "unknown or revoked token" in response.json()["detail"]
+
+
+def test_history_shows_only_the_workers_own_finished_tasks(client_for):
+    mine = client_for()
+    theirs = TaskAssignmentFactory()
+    own = TaskAssignmentFactory(worker=mine.worker)
+    mine.post_json(submit_url(own.pk), emotions())
+    theirs_client = client_for(theirs.worker)
+    theirs_client.post_json(submit_url(theirs.pk), emotions())
+    results = mine.get("/api/history/").json()["results"]
+    assert [entry["id"] for entry in results] == [own.pk]
+    assert results[0]["categories"] == ["Doubt/Confusion", "Engagement"]
+
+
+def test_me_reports_state_and_counter(client_for):
+    body = client_for(WorkerFactory(pending=True)).get("/api/me/").json()
+    assert body["qualification"] == "pending"
+    assert set(body["counter"]) == {"submitted_today", "submitted_total", "qualification_answered", "qualification_size"}
+
+
+def test_the_schema_documents_the_worker_api_and_its_page_needs_no_cdn(client_for):
+    client = client_for()
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    for path in ("/api/tasks/next/", "/api/tasks/{task_id}/submit/", "/api/tasks/{task_id}/skip/", "/api/history/"):
+        assert path in schema["paths"], path
+    submission = schema["components"]["schemas"]["Submission"]["properties"]
+    assert {"submission_id", "categories", "valence", "boxes"} <= set(submission)
+    assert "workerToken" in schema["components"]["securitySchemes"]
+    docs = client.get("/api/docs/").content.decode()
+    assert "cdn" not in docs.lower() and "/static/drf_spectacular_sidecar/" in docs

@@ -1,0 +1,103 @@
+"""Images served fast (renditions cached in storage, browser caching) and a fixed number of queries."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import pytest
+from django.core.files.storage import default_storage
+from PIL import Image as PILImage
+
+from annotator.services.renditions import rendition_key
+from tests.factories import ImageFactory, PersonFactory, TaskAssignmentFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_hidden_controls")]
+
+
+def body_of(response) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+def test_the_page_gets_a_resized_rendition_made_once_and_cached_in_storage(client_for, settings):
+    settings.IMAGE_RENDITION_MAX_SIDE = 320
+    image = ImageFactory(width=640, height=480, file=True)
+    client = client_for()
+    task = TaskAssignmentFactory(worker=client.worker, person=PersonFactory(image=image))
+    response = client.get(f"/api/tasks/{task.pk}/image/")
+    assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
+    assert PILImage.open(io.BytesIO(body_of(response))).size == (320, 240)
+    key = rendition_key(image, 320)
+    assert default_storage.exists(key)
+    made_at = default_storage.get_modified_time(key)
+    body_of(client.get(f"/api/tasks/{task.pk}/image/"))
+    assert default_storage.get_modified_time(key) == made_at  # served from storage, not made again
+    assert "private" in response["Cache-Control"] and "max-age=86400" in response["Cache-Control"]
+
+
+def test_the_original_is_served_only_when_asked_for(client_for, settings):
+    settings.IMAGE_RENDITION_MAX_SIDE = 320
+    image = ImageFactory(width=640, height=480, file=True)
+    client = client_for()
+    task = TaskAssignmentFactory(worker=client.worker, person=PersonFactory(image=image))
+    response = client.get(f"/api/tasks/{task.pk}/image/?size=original")
+    assert PILImage.open(io.BytesIO(body_of(response))).size == (640, 480)
+    assert not default_storage.exists(rendition_key(image, 320))
+    assert client.get(f"/api/tasks/{task.pk}/image/?size=huge").status_code == 400
+
+
+def test_a_browser_that_has_the_image_gets_304(client_for):
+    client = client_for()
+    task = TaskAssignmentFactory(worker=client.worker, person=PersonFactory(image=ImageFactory(file=True)))
+    first = client.get(f"/api/tasks/{task.pk}/image/")
+    again = client.get(f"/api/tasks/{task.pk}/image/", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 304
+
+
+def test_a_worker_cannot_fetch_the_image_of_another_workers_task(client_for):
+    task = TaskAssignmentFactory(person=PersonFactory(image=ImageFactory(file=True)))
+    assert client_for().get(f"/api/tasks/{task.pk}/image/").status_code == 404
+
+
+# Queries per request as the test client counts them: the test's transaction
+# turns the service's BEGIN/COMMIT into SAVEPOINT/RELEASE, which are counted
+# (in production BEGIN and COMMIT are not), so a live server runs two fewer.
+# Next task: session, user, worker | savepoint, lock the worker, re-read it,
+# look for a live task, count tasks given (gold schedule), claim a person with
+# its image, count the claim, insert the assignment, release.
+NEXT_TASK_QUERIES = 12
+# Submit: session, user, worker | savepoint, lock the task, look the submission
+# id up (two tables), insert the answer, close the task, count it for the
+# worker, release | re-read the worker's count, count today's work.
+SUBMIT_QUERIES = 13
+
+
+def test_next_task_runs_a_fixed_number_of_queries(client_for, django_assert_num_queries):
+    PersonFactory.create_batch(30)
+    client = client_for()
+    with django_assert_num_queries(NEXT_TASK_QUERIES):
+        assert client.get("/api/tasks/next/").status_code == 200
+    other = client_for()
+    for _ in range(10):  # however big the pool and the worker's history
+        task = other.get("/api/tasks/next/").json()
+        other.post_json(f"/api/tasks/{task['id']}/skip/", {})
+    with django_assert_num_queries(NEXT_TASK_QUERIES):
+        assert other.get("/api/tasks/next/").status_code == 200
+
+
+def test_submit_runs_a_fixed_number_of_queries(client_for, django_assert_num_queries):
+    PersonFactory.create_batch(3)
+    client = client_for()
+    for _ in range(2):
+        task = client.get("/api/tasks/next/").json()
+        body = {
+            "submission_id": str(uuid.uuid4()),
+            "categories": ["Peace", "Happiness"],
+            "valence": 7,
+            "arousal": 3,
+            "dominance": 6,
+            "gender": "Female",
+            "age": "Adult",
+        }
+        with django_assert_num_queries(SUBMIT_QUERIES):
+            assert client.post_json(f"/api/tasks/{task['id']}/submit/", body).status_code == 201
