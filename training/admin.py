@@ -1,10 +1,125 @@
-from django.contrib import admin
+"""Start a training run on a snapshot, watch it live, cancel it, see its report."""
 
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from emotic_export.models import DatasetSnapshot
+from training.hyperparameters import Hyperparameters
 from training.models import TrainingRun
+from training.services import TrainingRunError, request_cancel, start_training_run, validated_hyperparameters
+
+FORM_DEFAULTS = {k: v for k, v in Hyperparameters().to_dict().items() if k not in ("mode", "body_weights", "context_weights")}
+
+
+class NewTrainingRunForm(forms.ModelForm):
+    snapshot = forms.ModelChoiceField(queryset=DatasetSnapshot.objects.filter(state="complete"))
+    hyperparameters = forms.JSONField(
+        initial=FORM_DEFAULTS, help_text="Any field of training.hyperparameters.Hyperparameters; missing ones take defaults."
+    )
+
+    class Meta:
+        model = TrainingRun
+        fields = ("snapshot", "mode", "hyperparameters")
+
+    def clean(self):
+        data = super().clean()
+        if "hyperparameters" in data and "mode" in data:
+            try:
+                validated_hyperparameters(data["mode"], data["hyperparameters"] or {})
+            except TrainingRunError as error:
+                self.add_error("hyperparameters", str(error))
+        return data
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
-    list_display = ("id", "snapshot", "mode", "state", "epoch", "last_loss", "best_val_map", "created_at")
+    list_display = ("id", "snapshot", "mode", "state", "epoch", "step", "last_loss", "best_val_map", "created_at")
     list_filter = ("state", "mode")
-    readonly_fields = ("epoch", "step", "last_loss", "best_val_map", "history", "metrics", "checkpoint_key")
+    actions = ("cancel_runs",)
+    readonly_fields = (
+        "snapshot", "mode", "state", "live_progress", "epoch", "step", "last_loss", "best_val_map",
+        "history_table", "test_metrics", "report_plots", "checkpoint_key", "hyperparameters_pretty",
+        "cancel_requested", "error", "created_by", "created_at", "started_at", "finished_at",
+    )
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = NewTrainingRunForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ("snapshot", "mode", "hyperparameters") if obj is None else self.readonly_fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        try:
+            run = start_training_run(snapshot=form.cleaned_data["snapshot"], mode=form.cleaned_data["mode"],
+                                     hyperparameters=form.cleaned_data["hyperparameters"], created_by=request.user)
+        except TrainingRunError as error:
+            messages.error(request, str(error))
+            return
+        obj.pk = run.pk
+        obj.refresh_from_db()
+
+    @admin.action(description="Cancel the selected runs")
+    def cancel_runs(self, request, queryset):
+        cancelled = sum(request_cancel(run) for run in queryset)
+        self.message_user(request, f"Asked {cancelled} run(s) to stop.")
+
+    @admin.display(description="progress")
+    def live_progress(self, obj):
+        """Polls the status endpoint while the run is queued or running."""
+        if obj.state not in ("queued", "running"):
+            return f"{obj.get_state_display()} after {obj.epoch} epoch(s), {obj.step} step(s)"
+        status_url = reverse("training:status", args=[obj.pk])
+        return format_html(
+            '<span id="run-progress">{} (epoch {}, step {})</span>'
+            "<script>(function poll(){{fetch('{}').then(r=>r.json()).then(s=>{{"
+            "document.getElementById('run-progress').textContent=s.state+' (epoch '+s.epoch+', step '+s.step+"
+            "', loss '+(s.loss===null?'-':s.loss.toFixed(4))+', best val mAP '+(s.best_val_map===null?'-':s.best_val_map.toFixed(4))+')';"
+            "if(s.state==='queued'||s.state==='running'){{setTimeout(poll,2000);}}else{{location.reload();}}}});}})();</script>",
+            obj.get_state_display(), obj.epoch, obj.step, status_url,
+        )
+
+    @admin.display(description="history")
+    def history_table(self, obj):
+        if not obj.history:
+            return "-"
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((h["epoch"], *(_number(h.get(k)) for k in ("train_loss", "val_loss", "val_map"))) for h in obj.history),
+        )
+        return format_html("<table><tr><th>epoch</th><th>train loss</th><th>val loss</th><th>val mAP</th></tr>{}</table>", rows)
+
+    @admin.display(description="test metrics")
+    def test_metrics(self, obj):
+        if not obj.metrics:
+            return "-"
+        summary = {k: v for k, v in obj.metrics.items() if not isinstance(v, (dict, list))}
+        return format_html("<pre>{}</pre>", json.dumps(summary, indent=2))
+
+    @admin.display(description="report")
+    def report_plots(self, obj):
+        if not obj.report_key:
+            return "-"
+        return format_html_join(
+            "", '<img src="{}" alt="{}" style="max-width:560px;margin:4px">',
+            ((reverse("training:report", args=[obj.pk, name]), name)
+             for name in ("loss_curves.png", "average_precision.png", "precision_recall.png")),
+        )
+
+    @admin.display(description="hyperparameters")
+    def hyperparameters_pretty(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.hyperparameters, indent=2))

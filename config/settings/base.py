@@ -168,6 +168,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TRACK_STARTED = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Training wants a machine of its own (a GPU): its tasks go to their own queue.
+CELERY_TASK_ROUTES = {"training.*": {"queue": "training"}}
 CELERY_BEAT_SCHEDULE = {
     "expire-stale-assignments": {
         "task": "annotator.tasks.expire_stale_assignments",
@@ -232,6 +234,14 @@ SPECTACULAR_SETTINGS.update(
 # Snapshots are staged here before upload; needs room for one snapshot.
 EXPORT_WORK_DIR = Path(env.str("EXPORT_WORK_DIR", default="") or VAR_DIR / "exports")
 EXPORT_WORK_DIR.mkdir(parents=True, exist_ok=True)
+
+# --- Training ---------------------------------------------------------------
+TRAINING_WORK_DIR = Path(env.str("TRAINING_WORK_DIR", default="") or VAR_DIR / "training")
+TRAINING_WORK_DIR.mkdir(parents=True, exist_ok=True)
+# Local weight files on the training worker (nothing is downloaded): ImageNet
+# ResNet-18 for the body stream, resnet18_places365.pth.tar for the context.
+TRAINING_BODY_WEIGHTS = env.str("TRAINING_BODY_WEIGHTS", default="")
+TRAINING_CONTEXT_WEIGHTS = env.str("TRAINING_CONTEXT_WEIGHTS", default="")
 
 # --- Scraper --------------------------------------------------------------
 SCRAPER_USER_AGENT = env.str(

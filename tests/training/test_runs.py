@@ -1,0 +1,149 @@
+"""An admin starts a training run; a real Celery worker trains it; the admin sees progress and metrics."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+
+from emotic_export.models import DatasetSnapshot
+from tests.factories import UserFactory
+from tests.training.conftest import write_snapshot
+from training.models import TrainingRun
+from training.services import TrainingRunError, request_cancel, start_training_run
+
+ROOT = Path(__file__).resolve().parents[2]
+BROKER = "redis://127.0.0.1:6379/12"
+TINY = {"epochs": 2, "batch_size": 4, "num_workers": 0, "device": "cpu", "learning_rate": 0.001, "seed": 1}
+
+
+def stored_snapshot(media: Path, name: str = "synthetic", formats=("npy",)) -> DatasetSnapshot:
+    write_snapshot(media / "snapshots" / name / "arrays")
+    return DatasetSnapshot.objects.create(
+        name=name, state="complete", storage_key=f"snapshots/{name}", completed_at=timezone.now(), formats=list(formats)
+    )
+
+
+@pytest.fixture
+def celery_worker(media_in_tmp, tmp_path, monkeypatch):
+    """A real worker process on the training queue, sharing the test database and media folder."""
+    redis.Redis.from_url(BROKER).flushdb()
+    monkeypatch.setenv("CELERY_BROKER_URL", BROKER)  # the test's client publishes there too
+    from config.celery import app
+
+    app.conf.broker_url = BROKER
+    database = settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.base",
+        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "CELERY_BROKER_URL": BROKER,
+        "MEDIA_ROOT": str(media_in_tmp),
+        "TRAINING_WORK_DIR": str(tmp_path / "training-work"),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "training", "--pool=solo",
+         "--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel=INFO"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    yield worker
+    worker.terminate()
+    try:
+        worker.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+    app.conf.broker_url = settings.CELERY_BROKER_URL
+
+
+def wait_for(run_id: int, states: set[str], timeout: float = 300) -> TrainingRun:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = TrainingRun.objects.get(pk=run_id)
+        if run.state in states:
+            return run
+        time.sleep(1)
+    raise AssertionError(f"run {run_id} still {run.state} after {timeout}s")
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_admin_flow_from_start_to_finished_metrics_with_a_real_worker(client, media_in_tmp, celery_worker):
+    snapshot = stored_snapshot(media_in_tmp)
+    client.force_login(UserFactory(username="researcher", is_staff=True, is_superuser=True))
+    response = client.post(
+        reverse("admin:training_trainingrun_add"),
+        {"snapshot": snapshot.pk, "mode": "body", "hyperparameters": __import__("json").dumps(TINY)},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    run = TrainingRun.objects.get()
+    assert run.hyperparameters["epochs"] == 2
+
+    run = wait_for(run.pk, {"succeeded", "failed"})
+    assert run.state == "succeeded", run.error
+    assert run.epoch == 2 and run.step == 4 and len(run.history) == 2
+    assert 0 <= run.best_val_map <= 1
+    assert 0 <= run.metrics["mean_average_precision"] <= 1
+    assert Path(media_in_tmp, run.checkpoint_key).is_file()
+
+    page = client.get(reverse("admin:training_trainingrun_change", args=[run.pk]))
+    assert page.status_code == 200
+    assert b"average_precision.png" in page.content and b"val mAP" in page.content
+    plot = client.get(reverse("training:report", args=[run.pk, "loss_curves.png"]))
+    assert plot.status_code == 200 and b"".join(plot.streaming_content).startswith(b"\x89PNG")
+    status = client.get(reverse("training:status", args=[run.pk])).json()
+    assert status["state"] == "succeeded" and status["epoch"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_running_run_can_be_cancelled(media_in_tmp, celery_worker):
+    snapshot = stored_snapshot(media_in_tmp)
+    run = start_training_run(snapshot=snapshot, mode="body", hyperparameters={**TINY, "epochs": 200})
+    wait_for(run.pk, {"running"})
+    deadline = time.monotonic() + 120
+    while TrainingRun.objects.get(pk=run.pk).step == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert request_cancel(run)
+    run = wait_for(run.pk, {"cancelled", "failed", "succeeded"})
+    assert run.state == "cancelled" and run.epoch < 200
+
+
+@pytest.mark.django_db
+def test_a_run_needs_a_complete_snapshot_with_arrays_and_valid_hyperparameters(media_in_tmp):
+    building = DatasetSnapshot.objects.create(name="half", state="building")
+    with pytest.raises(TrainingRunError, match="^snapshot: half is building"):
+        start_training_run(snapshot=building, mode="body")
+    no_arrays = DatasetSnapshot.objects.create(
+        name="mat-only", state="complete", storage_key="snapshots/mat-only", completed_at=timezone.now(), formats=["mat"]
+    )
+    with pytest.raises(TrainingRunError, match="^snapshot: mat-only has no baseline arrays"):
+        start_training_run(snapshot=no_arrays, mode="body")
+    ready = stored_snapshot(media_in_tmp, "ready")
+    with pytest.raises(TrainingRunError, match="^epochs: "):
+        start_training_run(snapshot=ready, mode="body", hyperparameters={"epochs": 0})
+    with pytest.raises(TrainingRunError, match="^learning_rat"):
+        start_training_run(snapshot=ready, mode="body", hyperparameters={"learning_rate": -1})
+    with pytest.raises(TrainingRunError, match="^body_weights: set TRAINING_BODY_WEIGHTS"):
+        start_training_run(snapshot=ready, mode="body", hyperparameters={"body_weights": "/etc/passwd"})
+    assert not TrainingRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_admin_form_names_a_bad_hyperparameter(client, media_in_tmp):
+    snapshot = stored_snapshot(media_in_tmp)
+    client.force_login(UserFactory(username="researcher", is_staff=True, is_superuser=True))
+    response = client.post(
+        reverse("admin:training_trainingrun_add"),
+        {"snapshot": snapshot.pk, "mode": "body", "hyperparameters": '{"batch_size": 1}'},
+    )
+    assert response.status_code == 200
+    assert b"batch_size: " in response.content
+    assert not TrainingRun.objects.exists()

@@ -1,0 +1,191 @@
+"""Training runs from Django: start, run in a Celery worker, report progress, cancel.
+
+The training itself is ``training.loop.train_model`` (no Django); this module
+fetches the snapshot's arrays from storage, feeds progress into the
+``TrainingRun`` row, evaluates the best checkpoint on the test split and
+stores the checkpoint and report through the storage backend.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from emotic_export.models import DatasetSnapshot
+from emotic_export.services import snapshot_prefix
+from training.hyperparameters import HyperparameterError, Hyperparameters
+from training.models import TrainingRun
+
+logger = logging.getLogger(__name__)
+REPORT_FILES = ("report.json", "loss_curves.png", "average_precision.png", "precision_recall.png")
+DB_UPDATE_SECONDS = 2.0
+
+
+class TrainingRunError(ValueError):
+    """A run that cannot start; the message starts with the field."""
+
+
+def validated_hyperparameters(mode: str, hyperparameters: dict) -> Hyperparameters:
+    values = {**(hyperparameters or {}), "mode": mode}
+    for local_only in ("body_weights", "context_weights"):
+        # Weights are files on the training machine; they come from settings, never from a form.
+        if values.get(local_only):
+            raise TrainingRunError(f"{local_only}: set TRAINING_{local_only.upper()} on the worker instead")
+    try:
+        return Hyperparameters.from_dict(values)
+    except HyperparameterError as error:
+        raise TrainingRunError(str(error)) from None
+
+
+def start_training_run(*, snapshot: DatasetSnapshot, mode: str, hyperparameters: dict | None = None, created_by=None) -> TrainingRun:
+    if snapshot.state != DatasetSnapshot.State.COMPLETE:
+        raise TrainingRunError(f"snapshot: {snapshot.name} is {snapshot.state}; train on a complete snapshot")
+    if "npy" not in snapshot.formats:
+        raise TrainingRunError(f"snapshot: {snapshot.name} has no baseline arrays (export it with the npy format)")
+    checked = validated_hyperparameters(mode, hyperparameters or {})
+    run = TrainingRun.objects.create(
+        snapshot=snapshot, mode=mode, hyperparameters=checked.to_dict(), created_by=created_by
+    )
+    from training.tasks import run_training_task
+
+    transaction.on_commit(lambda: run_training_task.delay(run.pk))
+    return run
+
+
+def request_cancel(run: TrainingRun) -> bool:
+    """Ask a queued or running run to stop; it stops at its next step."""
+    updated = TrainingRun.objects.filter(pk=run.pk, state__in=[TrainingRun.State.QUEUED, TrainingRun.State.RUNNING]).update(
+        cancel_requested=True
+    )
+    return bool(updated)
+
+
+def _local_snapshot_arrays(snapshot: DatasetSnapshot) -> Path:
+    """The snapshot's ``arrays/`` on this machine: in place on local disk, else fetched once into a cache."""
+    prefix = f"{snapshot_prefix(snapshot)}/arrays"
+    try:
+        return Path(default_storage.path(prefix))
+    except NotImplementedError:
+        pass
+    cache = Path(settings.TRAINING_WORK_DIR) / "snapshots" / snapshot.name / "arrays"
+    if cache.is_dir():
+        return cache
+    staging = Path(tempfile.mkdtemp(prefix=".fetch-", dir=Path(settings.TRAINING_WORK_DIR)))
+    try:
+        _, files = default_storage.listdir(prefix)
+        for name in files:
+            with default_storage.open(f"{prefix}/{name}", "rb") as source, (staging / name).open("wb") as target:
+                shutil.copyfileobj(source, target, length=8 * 1024 * 1024)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        staging.rename(cache)  # snapshots are immutable, so the cache never goes stale
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return cache
+
+
+class _RunReporter:
+    """Feeds progress into the row at most every couple of seconds, and reads the cancel flag as often."""
+
+    def __init__(self, run_id: int):
+        self.run_id = run_id
+        self.last_write = 0.0
+        self.cancel = False
+
+    def progress(self, update) -> None:
+        now = time.monotonic()
+        if not update.epoch_finished and now - self.last_write < DB_UPDATE_SECONDS:
+            return
+        self.last_write = now
+        fields = {"epoch": update.epoch, "step": update.step, "last_loss": update.loss}
+        if update.best_val_map is not None:
+            fields["best_val_map"] = update.best_val_map
+        if update.epoch_finished:
+            fields["history"] = list(update.history)
+        TrainingRun.objects.filter(pk=self.run_id).update(**fields)
+        self.cancel = TrainingRun.objects.filter(pk=self.run_id, cancel_requested=True).exists()
+
+    def should_cancel(self) -> bool:
+        return self.cancel
+
+
+def run_training(run_id: int) -> TrainingRun:
+    """Train, evaluate and store one run. A redelivered run resumes from its last checkpoint."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run_id)
+        if run.state in (TrainingRun.State.SUCCEEDED, TrainingRun.State.FAILED, TrainingRun.State.CANCELLED):
+            return run
+        if run.cancel_requested:
+            run.state, run.finished_at = TrainingRun.State.CANCELLED, timezone.now()
+            run.save(update_fields=["state", "finished_at"])
+            return run
+        resuming = run.state == TrainingRun.State.RUNNING
+        run.state, run.error = TrainingRun.State.RUNNING, ""
+        run.started_at = run.started_at or timezone.now()
+        run.save(update_fields=["state", "error", "started_at"])
+
+    out_dir = Path(settings.TRAINING_WORK_DIR) / "runs" / str(run.pk)
+    reporter = _RunReporter(run.pk)
+    try:
+        try:
+            from training.evaluate import evaluate_checkpoint
+            from training.loop import train_model
+        except ImportError as error:
+            raise TrainingRunError(
+                f"worker: cannot import the training core ({error}); install requirements-training.txt on this worker"
+            ) from None
+        hyperparameters = Hyperparameters.from_dict(
+            {**run.hyperparameters, "body_weights": settings.TRAINING_BODY_WEIGHTS or None,
+             "context_weights": settings.TRAINING_CONTEXT_WEIGHTS or None}
+        )
+        arrays = _local_snapshot_arrays(run.snapshot)
+        resume = resuming and (out_dir / "last.pt").exists()
+        if not resume and out_dir.exists():
+            shutil.rmtree(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        result = train_model(arrays, out_dir, hyperparameters, resume=resume,
+                             progress=reporter.progress, should_cancel=reporter.should_cancel)
+        if result.status == "cancelled":
+            TrainingRun.objects.filter(pk=run.pk).update(state=TrainingRun.State.CANCELLED, finished_at=timezone.now())
+            return TrainingRun.objects.get(pk=run.pk)
+        report_dir = out_dir / "report"
+        split = "test" if (arrays / "test_cat_arr.npy").exists() else "val"
+        report = evaluate_checkpoint(result.best_checkpoint, arrays, report_dir, split=split,
+                                     device=hyperparameters.device, num_workers=hyperparameters.num_workers)
+        storage_dir = f"training-runs/{run.pk}"
+        checkpoint_key = _store(result.best_checkpoint, f"{storage_dir}/best.pt")
+        for name in REPORT_FILES:
+            _store(report_dir / name, f"{storage_dir}/report/{name}")
+    except Exception as error:
+        TrainingRun.objects.filter(pk=run.pk).update(
+            state=TrainingRun.State.FAILED, error=f"{type(error).__name__}: {error}", finished_at=timezone.now()
+        )
+        logger.exception("training run %s failed", run.pk)
+        raise
+    TrainingRun.objects.filter(pk=run.pk).update(
+        state=TrainingRun.State.SUCCEEDED,
+        finished_at=timezone.now(),
+        checkpoint_key=checkpoint_key,
+        report_key=f"{storage_dir}/report/report.json",
+        metrics=json.loads(json.dumps(report["metrics"], default=float)),
+        history=result.history,
+        best_val_map=result.best_val_map,
+        epoch=result.epochs_completed,
+    )
+    return TrainingRun.objects.get(pk=run.pk)
+
+
+def _store(path: Path, key: str) -> str:
+    if default_storage.exists(key):
+        default_storage.delete(key)
+    with path.open("rb") as handle:
+        return default_storage.save(key, File(handle))

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from training import views
+
+app_name = "training"
+urlpatterns = [
+    path("runs/<int:pk>/status/", views.run_status, name="status"),
+    path("runs/<int:pk>/report/<str:name>", views.report_file, name="report"),
+]
