@@ -1,0 +1,235 @@
+"""A worker at the annotation page, in a real headless Chromium.
+
+Each test logs in through the login page, works through the real page with
+mouse, touch and keyboard, and checks the rows the server stored.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from annotator.models import BoxAnnotation, EmotionAnnotation, Person
+from tests.factories import PASSWORD, ImageFactory, PersonFactory, WorkerFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def protocol(settings):
+    settings.GOLD_RATE = 0.0
+
+
+def log_in(page: Page, live_server, worker) -> None:
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill(worker.user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(r"/work/$"))
+    page.get_by_role("link", name="Start annotating").click()
+
+
+def image_point(page: Page, fx: float, fy: float) -> tuple[float, float]:
+    """Screen position of a point given as fractions of the image's width and height."""
+    box = page.locator("#overlay").bounding_box()
+    return box["x"] + fx * box["width"], box["y"] + fy * box["height"]
+
+
+def drag(page: Page, start, end) -> None:
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=8)
+    page.mouse.up()
+
+
+def touch_drag(page: Page, start, end) -> None:
+    """A one-finger drag, sent as real touch input through the DevTools protocol."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": start[0], "y": start[1]}]})
+    for step in range(1, 9):
+        x = start[0] + (end[0] - start[0]) * step / 8
+        y = start[1] + (end[1] - start[1]) * step / 8
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def fill_emotions_by_keyboard(page: Page) -> None:
+    page.keyboard.press("/")
+    page.keyboard.type("hap")
+    page.keyboard.press("Enter")
+    page.keyboard.type("bored")  # found by its definition: Disconnection
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    for key in "748":
+        page.keyboard.press(key)
+    page.keyboard.press("f")
+    page.keyboard.press("a")
+
+
+def test_a_worker_draws_a_box_then_annotates_that_person(page: Page, live_server):
+    image = ImageFactory(boxes_confirmed=False, width=640, height=480, file=True)
+    worker = WorkerFactory()
+    log_in(page, live_server, worker)
+
+    expect(page.locator("#task-title")).to_have_text("Draw a box around every person")
+    drag(page, image_point(page, 0.25, 0.125), image_point(page, 0.5, 0.875))
+    expect(page.locator("#box-list li")).to_have_count(1)
+    expect(page.locator("#count-total")).to_have_text("0")
+    page.get_by_role("button", name=re.compile("^Submit")).click()
+    expect(page.locator("#count-total")).to_have_text("1")
+
+    (x1, y1, x2, y2), = BoxAnnotation.objects.get(worker=worker, image=image).boxes
+    assert abs(x1 - 160) <= 4 and abs(y1 - 60) <= 4 and abs(x2 - 320) <= 4 and abs(y2 - 420) <= 4
+    person = Person.objects.get(image=image)
+    assert person.box == (x1, y1, x2, y2) and person.box_origin == "worker"
+
+    expect(page.locator("#task-title")).to_have_text("How does the person in the red box feel?")
+    expect(page.locator("#valence-value")).to_have_text("not set")  # no default value
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#problems")).to_contain_text("Tick at least one category.")
+    expect(page.locator("#problems")).to_contain_text("Set valence (1 to 10).")
+    assert not EmotionAnnotation.objects.exists()
+
+    page.locator("body").click(position={"x": 5, "y": 5})
+    fill_emotions_by_keyboard(page)
+    expect(page.locator("#valence-value")).to_have_text("7")
+    dominance = page.locator("#dominance")
+    dominance.scroll_into_view_if_needed()
+    slider = dominance.bounding_box()
+    page.mouse.click(slider["x"] + slider["width"] - 2, slider["y"] + slider["height"] / 2)  # dominance by mouse
+    expect(page.locator("#dominance-value")).to_have_text("10")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#count-total")).to_have_text("2")
+
+    stored = EmotionAnnotation.objects.get(worker=worker)
+    assert stored.person == person
+    assert stored.categories == ["Disconnection", "Happiness"]
+    assert (stored.valence, stored.arousal, stored.dominance) == (7, 4, 10)
+    assert (stored.gender, stored.age) == ("Female", "Adult")
+    expect(page.locator("#task-title")).to_have_text("No task right now")
+
+
+def test_boxes_are_drawn_by_touch_moved_resized_and_deleted_by_mouse_and_keys(page: Page, live_server):
+    image = ImageFactory(boxes_confirmed=False, width=800, height=400, file=True)
+    PersonFactory(image=image, x1=600, y1=100, x2=700, y2=300)  # imported: to keep or delete
+    worker = WorkerFactory()
+    log_in(page, live_server, worker)
+    expect(page.locator("#box-list li")).to_have_count(1)
+    expect(page.locator("#box-list li").first).to_contain_text("found automatically")
+
+    touch_drag(page, image_point(page, 0.1, 0.1), image_point(page, 0.3, 0.6))
+    expect(page.locator("#box-list li")).to_have_count(2)
+    # Move the new box by its middle, 10 % of the width to the right.
+    drag(page, image_point(page, 0.2, 0.35), image_point(page, 0.3, 0.35))
+    # Resize it by its bottom-right corner, now at (0.4, 0.6), to (0.45, 0.9).
+    drag(page, image_point(page, 0.4, 0.6), image_point(page, 0.45, 0.9))
+    # Select the imported box and delete it with the keyboard.
+    page.locator("#box-list li").first.get_by_role("button", name=re.compile("^Person 1")).click()
+    page.keyboard.press("Delete")
+    expect(page.locator("#box-list li")).to_have_count(1)
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#count-total")).to_have_text("1")
+
+    (x1, y1, x2, y2), = BoxAnnotation.objects.get(worker=worker).boxes
+    assert [abs(v - e) <= 5 for v, e in zip((x1, y1, x2, y2), (160, 40, 360, 360))] == [True] * 4, (x1, y1, x2, y2)
+    assert list(Person.objects.filter(image=image).values_list("box_origin", flat=True)) == ["worker"]
+
+
+def test_no_people_by_keyboard(page: Page, live_server):
+    image = ImageFactory(boxes_confirmed=False, file=True)
+    log_in(page, live_server, WorkerFactory())
+    expect(page.locator("#task-title")).to_have_text("Draw a box around every person")
+    page.keyboard.press("n")
+    expect(page.locator("#no-people")).to_be_checked()
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#count-total")).to_have_text("1")
+    assert BoxAnnotation.objects.get(image=image).no_people
+
+
+def ready_emotions_task(page: Page, live_server):
+    PersonFactory(image=ImageFactory(file=True))
+    worker = WorkerFactory()
+    log_in(page, live_server, worker)
+    expect(page.locator("#task-title")).to_have_text("How does the person in the red box feel?")
+    fill_emotions_by_keyboard(page)
+    return worker
+
+
+def test_a_submission_that_fails_on_the_network_is_retried_and_stored_once(page: Page, live_server):
+    worker = ready_emotions_task(page, live_server)
+    attempts = []
+
+    def flaky_network(route):
+        attempts.append(route.request.post_data_json["submission_id"])
+        if len(attempts) <= 2:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/api/tasks/*/submit/", flaky_network)
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#status-text")).to_contain_text("Could not reach the server")
+    expect(page.locator("#count-total")).to_have_text("1")
+    assert len(attempts) == 3 and len(set(attempts)) == 1  # the same submission id every time
+    assert EmotionAnnotation.objects.filter(worker=worker).count() == 1
+
+
+def test_an_answer_whose_response_was_lost_is_stored_once(page: Page, live_server):
+    worker = ready_emotions_task(page, live_server)
+    attempts = []
+
+    def lose_first_response(route):
+        attempts.append(route.request.url)
+        if len(attempts) == 1:
+            route.fetch()  # the server stores it...
+            route.abort("connectionreset")  # ...but the answer never reaches the page
+        else:
+            route.continue_()
+
+    page.route("**/api/tasks/*/submit/", lose_first_response)
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#count-total")).to_have_text("1")
+    assert len(attempts) == 2
+    assert EmotionAnnotation.objects.filter(worker=worker).count() == 1
+
+
+def test_when_the_server_stays_unreachable_the_answer_is_kept_and_sent_later(page: Page, live_server):
+    worker = ready_emotions_task(page, live_server)
+    page.route("**/api/tasks/*/submit/", lambda route: route.abort("internetdisconnected"))
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#status-text")).to_contain_text("could not be sent", timeout=20_000)
+    assert "submission_id" in page.evaluate("localStorage.getItem('emotic.unsent')")
+    assert not EmotionAnnotation.objects.exists()
+
+    page.unroute("**/api/tasks/*/submit/")
+    page.get_by_role("button", name="Send again").click()
+    expect(page.locator("#count-total")).to_have_text("1")
+    assert EmotionAnnotation.objects.filter(worker=worker).count() == 1
+    assert page.evaluate("localStorage.getItem('emotic.unsent')") == "[]"
+
+
+def test_typing_narrows_the_categories_to_those_matching_name_or_definition(page: Page, live_server):
+    ready_emotions_task(page, live_server)
+    page.keyboard.press("/")
+    page.keyboard.type("an")  # in a name, or in a definition ("anxious", "an outcome", ...)
+    expect(page.locator(".category:visible label")).to_have_text(
+        ["Anger", "Annoyance", "Anticipation", "Confidence", "Disquietment", "Doubt/Confusion", "Fear", "Peace", "Suffering"]
+    )
+    page.keyboard.press("Backspace")
+    page.keyboard.press("Backspace")
+    page.keyboard.type("tired")
+    expect(page.locator(".category:visible label")).to_have_text(["Fatigue"])
+    page.keyboard.press("Escape")
+    expect(page.locator(".category:visible")).to_have_count(26)
+
+
+def test_definitions_show_on_focus_and_the_key_map_is_on_the_page(page: Page, live_server):
+    ready_emotions_task(page, live_server)
+    expect(page.get_by_role("heading", name="Keyboard shortcuts")).to_be_visible()
+    page.locator("#category-0").focus()
+    expect(page.locator("#definition-0")).to_be_visible()
+    expect(page.locator("#definition-0")).to_have_text("fond feelings; love; tenderness")
+    expect(page.locator("#valence-low")).to_contain_text("negative")
+    expect(page.locator("#dominance-high")).to_contain_text("in control")
