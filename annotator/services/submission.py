@@ -215,6 +215,8 @@ def validate_boxes(boxes: Any, width: int, height: int) -> list[list[int]]:
             raise AnswerInvalid(field, f"{list(box)} has no area: need x1 < x2 and y1 < y2")
         if x1 < 0 or y1 < 0 or x2 > width or y2 > height:
             raise AnswerInvalid(field, f"{list(box)} lies outside the image ({width} x {height} pixels)")
+        if [x1, y1, x2, y2] in checked:
+            raise AnswerInvalid(field, f"{list(box)} is the same box as boxes[{checked.index([x1, y1, x2, y2])}]")
         checked.append([x1, y1, x2, y2])
     return checked
 

@@ -229,3 +229,15 @@ def test_a_control_due_when_none_is_left_gives_real_work(settings):
     settings.GOLD_RATE, settings.GOLD_BLOCK_SIZE = 1.0, 5
     person = PersonFactory()
     assert assign_next_task(WorkerFactory()).person == person
+
+
+def test_the_celery_beat_task_expires_stale_assignments():
+    from annotator.tasks import expire_stale_assignments as beat_task
+
+    PersonFactory()
+    task = assign_next_task(WorkerFactory())
+    TaskAssignment.objects.filter(pk=task.pk).update(
+        assigned_at=timezone.now() - expired_deadline() * 2, expires_at=timezone.now() - expired_deadline()
+    )
+    assert beat_task.apply().get() == 1
+    assert TaskAssignment.objects.get().state == "expired"

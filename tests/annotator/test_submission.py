@@ -186,6 +186,7 @@ def test_with_several_box_annotators_the_majority_boxes_win(settings):
         ({"boxes": [[10, 10, 50]]}, "boxes[0]", "four integer"),
         ({"boxes": [[10, 10, 50.5, 60]]}, "boxes[0]", "four integer"),
         ({"boxes": [[1, 1, 2, 2]] * 101}, "boxes", "at most 100"),
+        ({"boxes": [[1, 1, 9, 9], [5, 5, 20, 20], [1, 1, 9, 9]]}, "boxes[2]", "same box as boxes[0]"),
         ({"boxes": [[1, 1, 2, 2]], "no_people": "yes"}, "no_people", "true or false"),
     ],
 )
