@@ -21,6 +21,10 @@ from training.hyperparameters import HyperparameterError, Hyperparameters
 from training.model import EmoticNet
 
 CHECKPOINT_FORMAT = 1
+# The files of a run folder.
+LAST_CHECKPOINT = "last.pt"  # everything needed to resume, after every epoch
+BEST_CHECKPOINT = "best.pt"  # the weights with the best validation mAP, and their thresholds
+HISTORY_FILE = "history.json"  # per-epoch losses and validation metrics
 
 
 class CheckpointError(ValueError):
@@ -28,16 +32,17 @@ class CheckpointError(ValueError):
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) and ask torch for deterministic kernels."""
+    """Seed Python, NumPy and torch (CPU and CUDA); optionally ask torch for deterministic kernels."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     if deterministic:
         # cuBLAS needs this before its first call to be deterministic.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
-        torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
+    # warn_only: an op without a deterministic kernel warns instead of stopping the run.
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
 
 
 def capture_rng_state() -> dict[str, Any]:

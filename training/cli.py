@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from training import hyperparameters as hp
-from training.checkpoint import CheckpointError
+from training.checkpoint import LAST_CHECKPOINT, CheckpointError, load_checkpoint
 from training.data import SnapshotError
 from training.devices import DeviceError
-from training.evaluate import MetricError, evaluate_checkpoint
+from training.evaluate import evaluate_checkpoint
+from training.metrics import MetricError
 from training.hyperparameters import HyperparameterError, Hyperparameters
 from training.loop import TrainingError, train_model
 from training.model import PretrainedWeightsError
@@ -57,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train on a snapshot's train split, select on val")
     train.add_argument("--snapshot", required=True, type=Path, help="folder holding the {split}_*_arr.npy files")
     train.add_argument("--out", required=True, type=Path, help="folder for checkpoints and history")
-    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from last.pt, with its settings unless options say otherwise")
     train.add_argument("--hyperparameters", type=Path, help="JSON object of hyperparameters (options override it)")
     defaults = Hyperparameters()
     for field in fields(Hyperparameters):
@@ -92,7 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def hyperparameters_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Hyperparameters:
+    """Options over ``--hyperparameters``; on ``--resume`` without that file, over the run's own settings."""
     values: dict[str, Any] = {}
+    last = args.out / LAST_CHECKPOINT
+    if args.resume and args.hyperparameters is None and last.is_file():
+        values = dict(load_checkpoint(last)["hyperparameters"])
     if args.hyperparameters is not None:
         try:
             values = json.loads(args.hyperparameters.read_text(encoding="utf-8"))

@@ -1,6 +1,7 @@
 """Reading a snapshot's preprocessed arrays and turning them into model inputs.
 
-The arrays are those of the common PyTorch baseline (Tandon-A/emotic), per split:
+The arrays are those of the common PyTorch baseline (Tandon-A/emotic), written by
+``emotic.formats.arrays`` into a snapshot's ``arrays/`` folder; per split:
 ``{split}_context_arr.npy`` (N,224,224,3 uint8 RGB, the whole image resized),
 ``{split}_body_arr.npy`` (N,128,128,3 uint8, the box crop resized),
 ``{split}_cat_arr.npy`` (N,26 one-hot in ``emotic.taxonomy.CATEGORY_NAMES`` order)
@@ -26,11 +27,11 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.v2 import functional as TF
 
+from emotic.formats.arrays import BODY_SIZE, CONTEXT_SIZE, RESAMPLE, array_names
 from emotic.taxonomy import NUM_CATEGORIES, VAD_MAX, VAD_MIN
 from training.hyperparameters import Hyperparameters
 
-CONTEXT_SIZE = 224
-BODY_SIZE = 128
+ARRAYS_SUBFOLDER = "arrays"  # where an exported snapshot keeps them
 VAD_SCALE = 10.0
 
 # Per-channel RGB mean and std on the 0-1 scale, computed on the EMOTIC train set by
@@ -72,20 +73,28 @@ class SplitFiles:
         return {"context": self.context, "body": self.body}[stream]
 
 
+def arrays_dir(snapshot_dir: str | Path) -> Path:
+    """The folder holding the arrays: a snapshot's ``arrays/``, or the given folder itself."""
+    root = Path(snapshot_dir)
+    if not root.is_dir():
+        raise SnapshotError(f"snapshot: {root} is not a directory")
+    nested = root / ARRAYS_SUBFOLDER
+    return nested if nested.is_dir() else root
+
+
 def open_split(snapshot_dir: str | Path, split: str, streams: tuple[str, ...] = ("body", "context")) -> SplitFiles:
     """Check one split's arrays (presence, shapes, dtypes, label ranges) and return their paths.
 
     Only the image arrays of ``streams`` must exist; the labels are read whole
     (they are small) so a bad value fails here, not in the middle of an epoch.
     """
-    root = Path(snapshot_dir)
-    if not root.is_dir():
-        raise SnapshotError(f"snapshot: {root} is not a directory")
+    root = arrays_dir(snapshot_dir)
+    names = array_names(split)
     paths = {
-        "context": root / f"{split}_context_arr.npy",
-        "body": root / f"{split}_body_arr.npy",
-        "categories": root / f"{split}_cat_arr.npy",
-        "vad": root / f"{split}_cont_arr.npy",
+        "context": root / names["context"],
+        "body": root / names["body"],
+        "categories": root / names["categories"],
+        "vad": root / names["continuous"],
     }
     categories = _load(paths["categories"])
     size = len(categories)
@@ -288,10 +297,11 @@ def vad_to_scale(network_output: np.ndarray) -> np.ndarray:
 def crop_and_resize(image: Image.Image, box: tuple[float, float, float, float]) -> tuple[np.ndarray, np.ndarray]:
     """One photograph and a person box -> (context 224x224x3, body 128x128x3) uint8 arrays.
 
-    The same preparation as the baseline's arrays: the whole image resized
-    without keeping its aspect ratio, the box crop resized, bilinear.
+    The same preparation as ``emotic.formats.arrays`` gives a snapshot: the whole
+    image resized without keeping its aspect ratio, the box crop resized, with
+    the same resampling filter.
     """
     rgb = image.convert("RGB")
-    context = rgb.resize((CONTEXT_SIZE, CONTEXT_SIZE), Image.Resampling.BILINEAR)
-    body = rgb.crop(tuple(round(v) for v in box)).resize((BODY_SIZE, BODY_SIZE), Image.Resampling.BILINEAR)
+    context = rgb.resize((CONTEXT_SIZE, CONTEXT_SIZE), RESAMPLE)
+    body = rgb.crop(tuple(box)).resize((BODY_SIZE, BODY_SIZE), RESAMPLE)
     return np.asarray(context, dtype=np.uint8), np.asarray(body, dtype=np.uint8)

@@ -1,17 +1,7 @@
-"""Metrics of the papers and the evaluation report of a checkpoint.
+"""Evaluating a checkpoint on a snapshot split: predictions, metrics, report.json and figures.
 
-- Average precision per category with scikit-learn's ``average_precision_score``.
-- mAP: the mean over categories that have at least one positive in the split.
-  A category without positives has no defined AP (scikit-learn warns and returns
-  0); counting it as 0 would punish the model for the split, so it is left out
-  and reported as null. The baseline averaged all 26, which on EMOTIC's test set
-  is the same thing because every category has positives there.
-- Mean absolute VAD error on the 1-10 scale, per dimension and averaged.
-- Per-category decision thresholds where precision equals recall (the papers'
-  operating point; the baseline computes them on validation and uses them at
-  inference). Exact equality may not occur on a finite set, so the threshold is
-  the first one where |precision - recall| is smallest. A category with no
-  positives gets +inf: it is never predicted.
+The metrics and their conventions (mAP over categories with positives, the
+precision = recall thresholds) are in ``training.metrics``.
 """
 
 from __future__ import annotations
@@ -23,65 +13,22 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import average_precision_score, precision_recall_curve
 from torch.utils.data import DataLoader
 
-from emotic.taxonomy import CATEGORY_NAMES, NUM_CATEGORIES, VAD_DIMENSIONS
-from training.checkpoint import load_checkpoint, model_from_checkpoint, write_text_atomically
+from emotic.taxonomy import CATEGORY_NAMES, VAD_DIMENSIONS
+from training.checkpoint import HISTORY_FILE, load_checkpoint, model_from_checkpoint, write_text_atomically
 from training.data import make_loader, open_split, vad_to_scale
 from training.devices import autocast_context, resolve_device
 from training.hyperparameters import Hyperparameters
 from training.losses import EmoticLoss
+from training.metrics import (
+    average_precision_per_category,
+    mean_average_precision,
+    thresholds_where_precision_equals_recall,
+    vad_mean_absolute_error,
+)
 from training.model import EmoticNet
 from training.plots import plot_average_precision, plot_loss_curves, plot_precision_recall
-
-
-class MetricError(ValueError):
-    """Inputs for which a metric is undefined; the message says which and why."""
-
-
-def _check_pair(labels: np.ndarray, scores: np.ndarray, width: int, name: str) -> tuple[np.ndarray, np.ndarray]:
-    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
-    if labels.shape != scores.shape or labels.ndim != 2 or labels.shape[1] != width:
-        raise MetricError(f"{name}: labels {labels.shape} and predictions {scores.shape} must both be (N, {width})")
-    return labels, scores
-
-
-def average_precision_per_category(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """AP of each of the 26 categories; NaN where the category has no positive."""
-    labels, scores = _check_pair(labels, scores, NUM_CATEGORIES, "categories")
-    result = np.full(NUM_CATEGORIES, np.nan)
-    for index in range(NUM_CATEGORIES):
-        if labels[:, index].sum() > 0:
-            result[index] = average_precision_score(labels[:, index], scores[:, index])
-    return result
-
-
-def mean_average_precision(average_precisions: np.ndarray) -> float:
-    defined = np.asarray(average_precisions, dtype=np.float64)
-    defined = defined[~np.isnan(defined)]
-    if defined.size == 0:
-        raise MetricError("categories: no category has a positive label, so mAP is undefined")
-    return float(defined.mean())
-
-
-def vad_mean_absolute_error(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
-    """Mean |error| per dimension (valence, arousal, dominance), both on the 1-10 scale."""
-    labels, predictions = _check_pair(labels, predictions, len(VAD_DIMENSIONS), "vad")
-    return np.abs(predictions - labels).mean(axis=0)
-
-
-def thresholds_where_precision_equals_recall(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    labels, scores = _check_pair(labels, scores, NUM_CATEGORIES, "categories")
-    thresholds = np.full(NUM_CATEGORIES, np.inf)
-    for index in range(NUM_CATEGORIES):
-        if labels[:, index].sum() == 0:
-            continue
-        precision, recall, candidate = precision_recall_curve(labels[:, index], scores[:, index])
-        # The last precision/recall pair (1, 0) has no threshold.
-        gap = np.abs(precision[:-1] - recall[:-1])
-        thresholds[index] = candidate[int(np.argmin(gap))]
-    return thresholds
 
 
 @torch.no_grad()
@@ -161,7 +108,9 @@ def evaluate_checkpoint(
     metrics = summarise(predictions)
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
-    history = contents.get("history", [])
+    # The run folder's history.json covers every epoch; best.pt only those up to itself.
+    history_file = Path(checkpoint_path).with_name(HISTORY_FILE)
+    history = json.loads(history_file.read_text()) if history_file.is_file() else contents.get("history", [])
     report = {
         "checkpoint": str(checkpoint_path),
         "snapshot": str(snapshot_dir),

@@ -56,6 +56,7 @@ class Hyperparameters:
     patience: int = 5  # epochs without a better validation mAP before stopping
     min_delta: float = 0.0  # how much validation mAP must rise to count as better
     seed: int = 0
+    deterministic: bool = True  # deterministic kernels (cuDNN autotuning off): reproducible, a little slower on GPU
     num_workers: int = 2
     device: str = "auto"
     mixed_precision: bool = True  # used on CUDA only
@@ -82,8 +83,9 @@ class Hyperparameters:
             _number(name, getattr(self, name), low=0.0, high=1.0)
         _number("colour_jitter", self.colour_jitter, low=0.0, high=1.0, high_inclusive=False)
         _number("min_delta", self.min_delta, low=0.0, high=1.0, high_inclusive=False)
-        if not isinstance(self.mixed_precision, bool):
-            raise HyperparameterError("mixed_precision", f"must be true or false, got {self.mixed_precision!r}")
+        for name in ("mixed_precision", "deterministic"):
+            if not isinstance(getattr(self, name), bool):
+                raise HyperparameterError(name, f"must be true or false, got {getattr(self, name)!r}")
         for name in ("body_weights", "context_weights"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):

@@ -22,6 +22,9 @@ from torch import nn
 
 from emotic.taxonomy import CATEGORY_NAMES
 from training.checkpoint import (
+    BEST_CHECKPOINT,
+    HISTORY_FILE,
+    LAST_CHECKPOINT,
     capture_rng_state,
     load_checkpoint,
     restore_rng_state,
@@ -35,10 +38,6 @@ from training.evaluate import predict_arrays, summarise
 from training.hyperparameters import Hyperparameters, differences_blocking_resume
 from training.losses import EmoticLoss, LossParts
 from training.model import EmoticNet, build_model
-
-LAST_CHECKPOINT = "last.pt"
-BEST_CHECKPOINT = "best.pt"
-HISTORY_FILE = "history.json"
 
 
 class TrainingError(RuntimeError):
@@ -150,7 +149,7 @@ def train_model(
     last_path, best_path = out_dir / LAST_CHECKPOINT, out_dir / BEST_CHECKPOINT
     device = resolve_device(hyperparameters.device)
     mixed_precision = uses_mixed_precision(device, hyperparameters.mixed_precision)
-    seed_everything(hyperparameters.seed)
+    seed_everything(hyperparameters.seed, hyperparameters.deterministic)
 
     train_files = open_split(snapshot_dir, "train", hyperparameters.streams)
     val_files = open_split(snapshot_dir, "val", hyperparameters.streams)

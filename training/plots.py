@@ -11,9 +11,11 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import precision_recall_curve
 
 from emotic.taxonomy import CATEGORY_NAMES
+from training.metrics import precision_equals_recall_index
 
 
 def plot_loss_curves(history: list[dict[str, Any]], path: str | Path) -> None:
@@ -32,6 +34,7 @@ def plot_loss_curves(history: list[dict[str, Any]], path: str | Path) -> None:
         axes.legend(loc="upper left")
     else:
         axes.text(0.5, 0.5, "no training history in this checkpoint", ha="center", va="center")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epoch")
     axes.set_ylabel("loss")
     axes.set_title("Loss curves")
@@ -62,11 +65,15 @@ def plot_average_precision(
 
 def plot_precision_recall(labels: np.ndarray, scores: np.ndarray, path: str | Path) -> None:
     """Small multiples: one precision-recall curve per category, with its P=R point."""
-    figure = Figure(figsize=(15, 13), layout="constrained")
-    grid = figure.subplots(6, 5, sharex=True, sharey=True)
+    columns = 5
+    rows = -(-len(CATEGORY_NAMES) // columns)
+    figure = Figure(figsize=(3 * columns, 2.3 * rows))
+    grid = figure.subplots(rows, columns, sharex=True, sharey=True, squeeze=False)
     for index, axes in enumerate(grid.flat):
         if index >= len(CATEGORY_NAMES):
             axes.set_visible(False)
+            grid.flat[index - columns].xaxis.set_tick_params(labelbottom=True)  # the cell above ends its column
+            grid.flat[index - columns].set_xlabel("recall")
             continue
         axes.set_title(CATEGORY_NAMES[index], fontsize=9)
         if labels[:, index].sum() == 0:
@@ -74,11 +81,13 @@ def plot_precision_recall(labels: np.ndarray, scores: np.ndarray, path: str | Pa
             continue
         precision, recall, _ = precision_recall_curve(labels[:, index], scores[:, index])
         axes.plot(recall, precision, linewidth=1)
-        crossing = int(np.argmin(np.abs(precision[:-1] - recall[:-1])))
+        crossing = precision_equals_recall_index(precision, recall)
         axes.plot(recall[crossing], precision[crossing], "o", color="tab:red", markersize=3)
     for axes in grid[-1]:
         axes.set_xlabel("recall")
     for axes in grid[:, 0]:
         axes.set_ylabel("precision")
     figure.suptitle("Precision-recall per category (red dot: precision = recall)")
+    # Fixed margins: a constrained layout over 30 axes takes seconds.
+    figure.subplots_adjust(left=0.05, right=0.98, bottom=0.05, top=0.94, wspace=0.12, hspace=0.35)
     figure.savefig(path, dpi=80)

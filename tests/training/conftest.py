@@ -33,6 +33,12 @@ def snapshot(tmp_path) -> Path:
 
 
 @pytest.fixture
+def training_snapshot(tmp_path) -> Path:
+    """Two optimiser steps an epoch (6 samples in batches of 4) and a small validation split."""
+    return write_snapshot(tmp_path / "snapshot", {"train": 6, "val": 4})
+
+
+@pytest.fixture
 def tiny_hyperparameters() -> Hyperparameters:
     """Two steps an epoch on the CPU, no worker processes."""
     return Hyperparameters(mode="body", epochs=2, batch_size=4, num_workers=0, device="cpu", seed=3,

@@ -25,6 +25,11 @@ def test_open_split_accepts_the_baseline_layout(snapshot):
     assert files.context.name == "train_context_arr.npy"
 
 
+def test_an_exported_snapshot_keeps_its_arrays_in_a_subfolder(tmp_path):
+    write_snapshot(tmp_path / "snapshot" / "arrays", {"val": 2})
+    assert open_split(tmp_path / "snapshot", "val").body == tmp_path / "snapshot" / "arrays" / "val_body_arr.npy"
+
+
 @pytest.mark.parametrize(
     ("file", "array", "message"),
     [

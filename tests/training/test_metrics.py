@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from training.evaluate import (
+from training.metrics import (
     MetricError,
     average_precision_per_category,
     mean_average_precision,
@@ -91,8 +91,8 @@ def test_threshold_without_exact_equality_takes_the_closest_point():
     assert thresholds_where_precision_equals_recall(labels, scores)[0] == pytest.approx(0.5)
     labels[:, 0] = [1, 0, 0]
     scores[:, 0] = [0.2, 0.9, 0.5]
-    # 0.2: P 1/3 R 1 (2/3); 0.5: P 0 R 0 (0) -> first smallest gap.
-    assert thresholds_where_precision_equals_recall(labels, scores)[0] == pytest.approx(0.5)
+    # 0.2: P 1/3 R 1 (gap 2/3); 0.5 and 0.9: P = R = 0, trivially equal and skipped.
+    assert thresholds_where_precision_equals_recall(labels, scores)[0] == pytest.approx(0.2)
 
 
 def test_vad_mean_absolute_error_by_hand():
