@@ -18,12 +18,12 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, ReadTimeoutError
+from urllib3.exceptions import ConnectTimeoutError, DecodeError, HTTPError, NewConnectionError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from scraper.fetching.address_guard import AddressNotAllowed, AddressPolicy, guarded_pool_classes
 from scraper.fetching.limiter import ConcurrencyLimiter
-from scraper.fetching.robots import ROBOTS_MAX_BYTES, RobotsCache
+from scraper.fetching.robots import ROBOTS_MAX_BYTES, RobotsCache, RobotsUnavailable
 from scraper.fetching.x_robots_tag import refusing_directives
 from scraper.models import RejectReason
 
@@ -209,12 +209,7 @@ class PoliteFetcher:
         return resource
 
     def _download_robots(self, url: str) -> tuple[int, bytes]:
-        try:
-            resource = self._get(url, max_bytes=ROBOTS_MAX_BYTES, check_robots=False, truncate=True)
-        except FetchRejected as rejected:
-            if rejected.reason == RejectReason.PRIVATE_ADDRESS:
-                return 403, b""  # the guard refuses the whole site anyway
-            raise ConnectionError(rejected.detail) from None
+        resource = self._get(url, max_bytes=ROBOTS_MAX_BYTES, check_robots=False, truncate=True)
         return resource.status, resource.content
 
     def _get(self, url: str, *, max_bytes: int, check_robots: bool, truncate: bool = False) -> FetchedResource:
@@ -229,9 +224,12 @@ class PoliteFetcher:
             except OSError:
                 pass  # unresolvable: the request reports it
             if check_robots:
-                if not self.robots.allowed(url):
-                    raise FetchRejected(RejectReason.ROBOTS_TXT, "robots.txt disallows this URL for our user agent", url)
-                delay = max(delay, self.robots.crawl_delay(url))
+                try:
+                    if not self.robots.allowed(url):
+                        raise FetchRejected(RejectReason.ROBOTS_TXT, "robots.txt disallows this URL for our user agent", url)
+                    delay = max(delay, self.robots.crawl_delay(url))
+                except RobotsUnavailable as unavailable:
+                    raise FetchRejected(unavailable.reason, unavailable.detail, url) from None
             with self.limiter.slot(host.lower(), min_interval=delay):
                 response = self._send(url)
                 try:
@@ -254,17 +252,8 @@ class PoliteFetcher:
             return self.session.get(url, stream=True, allow_redirects=False, timeout=self.timeout)
         except AddressNotAllowed as error:
             raise FetchRejected(RejectReason.PRIVATE_ADDRESS, str(error), url) from None
-        except requests.Timeout as error:
-            raise FetchRejected(RejectReason.TIMEOUT, _short(error), url) from None
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema) as error:
-            raise FetchRejected(RejectReason.BAD_URL, _short(error), url) from None
-        except requests.ConnectionError as error:
-            reason = getattr(error.args[0], "reason", None) if error.args else None
-            if isinstance(reason, ConnectTimeoutError | ReadTimeoutError):
-                raise FetchRejected(RejectReason.TIMEOUT, _short(error), url) from None
-            raise FetchRejected(RejectReason.CONNECTION_ERROR, _short(error), url) from None
         except requests.RequestException as error:
-            raise FetchRejected(RejectReason.CONNECTION_ERROR, _short(error), url) from None
+            raise FetchRejected(_reason_for(error), _short(error), url) from None
 
     def _read_body(self, response: requests.Response, url: str, *, max_bytes: int, truncate: bool) -> bytes:
         declared = response.headers.get("content-length", "")
@@ -274,7 +263,8 @@ class PoliteFetcher:
         chunks: list[bytes] = []
         size = 0
         try:
-            for chunk in response.iter_content(_READ_CHUNK):
+            # read1 returns what has arrived, so the deadline is checked even while a server trickles.
+            while chunk := response.raw.read1(_READ_CHUNK, decode_content=True):
                 size += len(chunk)
                 if size > max_bytes:
                     if truncate:
@@ -286,12 +276,26 @@ class PoliteFetcher:
                     raise FetchRejected(
                         RejectReason.TIMEOUT, f"download took longer than {self.download_deadline:g} s", url
                     )
-        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
-            reason = RejectReason.TIMEOUT if "timed out" in str(error).lower() else RejectReason.CONNECTION_ERROR
-            raise FetchRejected(reason, f"body interrupted: {_short(error)}", url) from None
-        except requests.exceptions.ContentDecodingError as error:
+        except ReadTimeoutError as error:
+            raise FetchRejected(RejectReason.TIMEOUT, f"body stalled: {_short(error)}", url) from None
+        except DecodeError as error:
             raise FetchRejected(RejectReason.CONNECTION_ERROR, f"body not decodable: {_short(error)}", url) from None
+        except (HTTPError, OSError) as error:
+            raise FetchRejected(RejectReason.CONNECTION_ERROR, f"body interrupted: {_short(error)}", url) from None
         return b"".join(chunks)
+
+
+def _reason_for(error: requests.RequestException) -> str:
+    if isinstance(error, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema | requests.exceptions.InvalidSchema):
+        return RejectReason.BAD_URL
+    cause = error.args[0] if error.args else None
+    cause = getattr(cause, "reason", cause)
+    # urllib3 makes a refused connection a kind of connect timeout; it is not one.
+    if isinstance(cause, NewConnectionError):
+        return RejectReason.CONNECTION_ERROR
+    if isinstance(error, requests.Timeout) or isinstance(cause, ConnectTimeoutError | ReadTimeoutError):
+        return RejectReason.TIMEOUT
+    return RejectReason.CONNECTION_ERROR
 
 
 def _short(error: Exception) -> str:

@@ -2,8 +2,9 @@
 
 The file is fetched with the crawler's own session, so it carries the
 crawler's User-Agent and passes the same address guard and size limit.
-Status codes follow RFC 9309: 4xx means no rules (allow all), 5xx or an
-unreachable site means stay away (disallow all) until the entry expires.
+Status codes follow RFC 9309: 4xx means no rules (allow all), 401/403 mean
+stay away; 5xx or an unreachable site also mean stay away, but as a transient
+failure (``RobotsUnavailable``) that a later attempt may get past.
 """
 
 from __future__ import annotations
@@ -24,10 +25,20 @@ ROBOTS_MAX_BYTES = 512 * 1024
 UNREACHABLE_RETRY_SECONDS = 600
 
 
+class RobotsUnavailable(Exception):
+    """robots.txt could not be read, so the site is left alone for now; ``reason`` is transient."""
+
+    def __init__(self, reason: str, detail: str):
+        self.reason = reason
+        self.detail = detail
+        super().__init__(detail)
+
+
 @dataclass
 class _Entry:
     parser: RobotFileParser
     expires_at: float
+    unavailable: RobotsUnavailable | None = None
 
 
 def site_of(url: str) -> str:
@@ -47,8 +58,8 @@ def _parser(*, allow_all: bool = False, disallow_all: bool = False, lines: list[
 class RobotsCache:
     """Answers "may this user agent fetch this URL?" with one robots.txt request per site.
 
-    ``download(url)`` returns ``(status, body)`` or raises ``OSError`` and
-    friends when the site cannot be reached.
+    ``download(url)`` returns ``(status, body)`` or raises when the site cannot
+    be reached (an exception with a ``reason`` attribute keeps that reason).
     """
 
     def __init__(self, user_agent: str, download: Callable[[str], tuple[int, bytes]], *, ttl_seconds: float):
@@ -67,25 +78,32 @@ class RobotsCache:
         with self._site_lock(site):  # one download per site, even with many threads asking
             entry = self._entries.get(site)
             if entry is None or entry.expires_at < time.monotonic():
-                parser, ttl = self._load(site)
-                entry = _Entry(parser, time.monotonic() + ttl)
+                entry = self._load(site)
                 self._entries[site] = entry
+            if entry.unavailable is not None:
+                raise entry.unavailable
             return entry.parser
 
-    def _load(self, site: str) -> tuple[RobotFileParser, float]:
+    def _load(self, site: str) -> _Entry:
         url = f"{site}/robots.txt"
+        retry_at = time.monotonic() + min(self._ttl, UNREACHABLE_RETRY_SECONDS)
         try:
             status, body = self._download(url)
         except Exception as error:  # any failure to reach the site: stay away for now
-            logger.warning("robots.txt unreachable at %s (%s): treating the site as disallowed", url, error)
-            return _parser(disallow_all=True), min(self._ttl, UNREACHABLE_RETRY_SECONDS)
-        if status in (401, 403) or status >= 500:
-            logger.info("robots.txt at %s answered %s: site disallowed", url, status)
-            return _parser(disallow_all=True), min(self._ttl, UNREACHABLE_RETRY_SECONDS)
+            logger.warning("robots.txt unreachable at %s (%s): leaving the site alone for now", url, error)
+            reason = getattr(error, "reason", "connection_error")
+            detail = f"robots.txt could not be read: {getattr(error, 'detail', error)}"
+            return _Entry(_parser(disallow_all=True), retry_at, RobotsUnavailable(str(reason), detail))
+        if status >= 500:
+            logger.warning("robots.txt at %s answered %s: leaving the site alone for now", url, status)
+            unavailable = RobotsUnavailable("server_error", f"robots.txt answered HTTP {status}")
+            return _Entry(_parser(disallow_all=True), retry_at, unavailable)
+        if status in (401, 403):
+            return _Entry(_parser(disallow_all=True), time.monotonic() + self._ttl)
         if status >= 400:
-            return _parser(allow_all=True), self._ttl
+            return _Entry(_parser(allow_all=True), time.monotonic() + self._ttl)
         text = body[:ROBOTS_MAX_BYTES].decode("utf-8", errors="replace")
-        return _parser(lines=text.splitlines()), self._ttl
+        return _Entry(_parser(lines=text.splitlines()), time.monotonic() + self._ttl)
 
     def allowed(self, url: str) -> bool:
         return self._parser_for(site_of(url)).can_fetch(self.user_agent, url)

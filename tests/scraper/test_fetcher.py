@@ -1,0 +1,257 @@
+"""The polite fetcher against a real HTTP server on loopback."""
+
+from __future__ import annotations
+
+import socket
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from scraper.fetching import AddressPolicy, FetchRejected
+from scraper.fetching.x_robots_tag import refusing_directives
+from tests.scraper.conftest import make_fetcher
+from tests.scraper.images import jpeg
+from tests.scraper.local_server import LocalServer, Route
+
+JPEG = jpeg(1)
+IMAGE = Route(JPEG, headers={"Content-Type": "image/jpeg", "ETag": '"v1"', "Set-Cookie": "a=b"})
+
+
+def rejected(call) -> FetchRejected:
+    with pytest.raises(FetchRejected) as caught:
+        call()
+    return caught.value
+
+
+def test_an_image_is_fetched_with_an_identifying_user_agent_and_its_headers(web, fetcher):
+    web.routes["/a.jpg"] = IMAGE
+    resource = fetcher.fetch_image(web.url("/a.jpg"), max_bytes=10**6)
+    assert resource.content == JPEG and resource.status == 200
+    assert resource.headers["content-type"] == "image/jpeg" and resource.headers["etag"] == '"v1"'
+    assert "set-cookie" not in resource.headers  # only provenance headers are kept
+    user_agents = [headers["User-Agent"] for path, headers in web.requests if path == "/a.jpg"]
+    assert user_agents == ["emotic-test-crawler/1.0 (+https://example.org/crawler)"]
+
+
+def test_redirects_are_followed_and_the_final_url_reported(web, fetcher):
+    web.routes["/old.jpg"] = Route(status=301, headers={"Location": "/new.jpg"})
+    web.routes["/new.jpg"] = IMAGE
+    resource = fetcher.fetch_image(web.url("/old.jpg"), max_bytes=10**6)
+    assert resource.url == web.url("/new.jpg") and resource.requested_url == web.url("/old.jpg")
+
+
+def test_a_redirect_loop_stops(web):
+    web.routes["/loop"] = Route(status=302, headers={"Location": "/loop"})
+    with make_fetcher(max_redirects=3) as fetcher:
+        error = rejected(lambda: fetcher.fetch_image(web.url("/loop"), max_bytes=10**6))
+    assert error.reason == "http_error" and "3 redirects" in error.detail
+    assert web.hits("/loop") == 4
+
+
+# --- robots.txt -----------------------------------------------------------------
+def test_robots_txt_is_obeyed_for_our_user_agent(web, fetcher):
+    web.routes["/robots.txt"] = Route(
+        b"User-agent: emotic-test-crawler\nDisallow: /private/\n\nUser-agent: *\nDisallow: /\n",
+        headers={"Content-Type": "text/plain"},
+    )
+    web.routes["/private/a.jpg"] = IMAGE
+    web.routes["/public/a.jpg"] = IMAGE
+    error = rejected(lambda: fetcher.fetch_image(web.url("/private/a.jpg"), max_bytes=10**6))
+    assert error.reason == "robots_txt"
+    assert web.hits("/private/a.jpg") == 0
+    assert fetcher.fetch_image(web.url("/public/a.jpg"), max_bytes=10**6).content == JPEG
+    fetcher.fetch_image(web.url("/public/a.jpg"), max_bytes=10**6)
+    assert web.hits("/robots.txt") == 1  # read once per site
+
+
+def test_robots_txt_can_be_ignored_by_setting(web):
+    web.routes["/robots.txt"] = Route(b"User-agent: *\nDisallow: /\n")
+    web.routes["/a.jpg"] = IMAGE
+    with make_fetcher(obey_robots=False) as fetcher:
+        assert fetcher.fetch_image(web.url("/a.jpg"), max_bytes=10**6).content == JPEG
+    assert web.hits("/robots.txt") == 0
+
+
+def test_a_missing_robots_txt_allows_everything(web, fetcher):
+    web.routes["/a.jpg"] = IMAGE  # /robots.txt answers 404
+    assert fetcher.fetch_image(web.url("/a.jpg"), max_bytes=10**6).content == JPEG
+
+
+def test_a_failing_robots_txt_keeps_the_crawler_away_for_now(web):
+    web.routes["/robots.txt"] = Route(b"oops", status=503)
+    web.routes["/a.jpg"] = IMAGE
+    with make_fetcher(retries=0) as fetcher:
+        error = rejected(lambda: fetcher.fetch_image(web.url("/a.jpg"), max_bytes=10**6))
+    assert error.reason == "server_error" and "robots.txt answered HTTP 503" in error.detail
+    assert web.hits("/a.jpg") == 0
+
+
+def test_a_forbidden_robots_txt_disallows_the_site(web, fetcher):
+    web.routes["/robots.txt"] = Route(b"no", status=403)
+    web.routes["/a.jpg"] = IMAGE
+    assert rejected(lambda: fetcher.fetch_image(web.url("/a.jpg"), max_bytes=10**6)).reason == "robots_txt"
+
+
+# --- X-Robots-Tag ---------------------------------------------------------------
+@pytest.mark.parametrize("header", ["noimageindex", "noai", "noindex, noimageai", "emotic-test-crawler: noai", "none"])
+def test_x_robots_tag_refusals_are_honoured(web, fetcher, header):
+    web.routes["/a.jpg"] = Route(JPEG, headers={"Content-Type": "image/jpeg", "X-Robots-Tag": header})
+    error = rejected(lambda: fetcher.fetch_image(web.url("/a.jpg"), max_bytes=10**6))
+    assert error.reason == "x_robots_tag"
+
+
+@pytest.mark.parametrize("header", ["noindex, nofollow", "otherbot: noimageindex", "max-image-preview: large", "noarchive"])
+def test_x_robots_tag_directives_that_do_not_concern_us_are_ignored(web, fetcher, header):
+    web.routes["/a.jpg"] = Route(JPEG, headers={"Content-Type": "image/jpeg", "X-Robots-Tag": header})
+    assert fetcher.fetch_image(web.url("/a.jpg"), max_bytes=10**6).content == JPEG
+
+
+def test_x_robots_tag_scopes_last_until_the_next_one_and_per_header_line():
+    assert refusing_directives("otherbot: noindex, noai", "us") == set()
+    assert refusing_directives("otherbot: noindex\nnoai", "us") == {"noai"}
+    assert refusing_directives("otherbot: noindex, us: noimageindex", "us") == {"noimageindex"}
+
+
+# --- sizes ---------------------------------------------------------------------
+def test_a_declared_length_over_the_limit_is_refused_before_reading(web, fetcher):
+    web.routes["/big.jpg"] = Route(b"x" * 5000, headers={"Content-Type": "image/jpeg"})
+    error = rejected(lambda: fetcher.fetch_image(web.url("/big.jpg"), max_bytes=4096))
+    assert error.reason == "too_large" and "Content-Length 5000" in error.detail
+
+
+def test_an_undeclared_length_is_cut_off_while_streaming(web, fetcher):
+    web.routes["/big.jpg"] = Route(b"x" * 300_000, headers={"Content-Type": "image/jpeg"}, send_length=False)
+    error = rejected(lambda: fetcher.fetch_image(web.url("/big.jpg"), max_bytes=100_000))
+    assert error.reason == "too_large" and "body exceeds 100000 bytes" in error.detail
+
+
+# --- retries, timeouts ----------------------------------------------------------------
+def flaky(status: int, failures: int, headers: dict | None = None):
+    return lambda count: IMAGE if count > failures else Route(b"busy", status=status, headers=headers or {})
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_server_errors_are_retried_with_backoff(web, status):
+    web.routes["/a.jpg"] = flaky(status, failures=2)
+    with make_fetcher(retries=3) as fetcher:
+        assert fetcher.fetch_image(web.url("/a.jpg"), max_bytes=10**6).content == JPEG
+    assert web.hits("/a.jpg") == 3
+
+
+def test_a_429_is_retried_after_the_time_the_server_asks(web):
+    web.routes["/a.jpg"] = flaky(429, failures=1, headers={"Retry-After": "0"})
+    with make_fetcher(retries=2) as fetcher:
+        assert fetcher.fetch_image(web.url("/a.jpg"), max_bytes=10**6).content == JPEG
+    assert web.hits("/a.jpg") == 2
+
+
+def test_retries_run_out_into_a_reason(web):
+    web.routes["/500.jpg"] = Route(b"no", status=500)
+    web.routes["/429.jpg"] = Route(b"no", status=429, headers={"Retry-After": "3600"})
+    with make_fetcher(retries=2, retry_after_cap=0.05) as fetcher:
+        assert rejected(lambda: fetcher.fetch_image(web.url("/500.jpg"), max_bytes=10**6)).reason == "server_error"
+        # A server asking for an hour's pause gets the capped pause, then a reason.
+        assert rejected(lambda: fetcher.fetch_image(web.url("/429.jpg"), max_bytes=10**6)).reason == "rate_limited"
+    assert web.hits("/500.jpg") == 3 and web.hits("/429.jpg") == 3
+
+
+def test_a_404_is_not_retried(web, fetcher):
+    error = rejected(lambda: fetcher.fetch_image(web.url("/gone.jpg"), max_bytes=10**6))
+    assert error.reason == "http_error" and "404" in error.detail
+    assert web.hits("/gone.jpg") == 1
+
+
+def test_a_hanging_server_times_out(web):
+    web.routes["/hang.jpg"] = Route(JPEG, delay=3)
+    with make_fetcher(read_timeout=0.3, retries=1) as fetcher:
+        error = rejected(lambda: fetcher.fetch_image(web.url("/hang.jpg"), max_bytes=10**6))
+    assert error.reason == "timeout"
+    assert web.hits("/hang.jpg") == 2  # tried again once, then gave up
+
+
+def test_a_trickling_server_hits_the_download_deadline(web):
+    web.routes["/slow.jpg"] = Route(b"x" * 200, trickle=0.05)
+    with make_fetcher(download_deadline=0.3) as fetcher:
+        error = rejected(lambda: fetcher.fetch_image(web.url("/slow.jpg"), max_bytes=10**6))
+    assert error.reason == "timeout" and "longer than 0.3 s" in error.detail
+
+
+def test_a_refused_connection_is_a_connection_error(fetcher):
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    error = rejected(lambda: fetcher.fetch_image(f"http://127.0.0.1:{port}/a.jpg", max_bytes=10**6))
+    assert error.reason == "connection_error"
+
+
+@pytest.mark.parametrize("url", ["ftp://example.org/a.jpg", "file:///etc/passwd", "http:///a.jpg", "http://example.org:99999/"])
+def test_malformed_urls_are_refused(fetcher, url):
+    assert rejected(lambda: fetcher.fetch_image(url, max_bytes=10**6)).reason == "bad_url"
+
+
+# --- the private-address guard ---------------------------------------------------------
+def test_loopback_is_refused_when_private_addresses_are_not_allowed(web):
+    web.routes["/a.jpg"] = IMAGE
+    with make_fetcher(address_policy=AddressPolicy.build(allow_private=False)) as fetcher:
+        for url in (web.url("/a.jpg"), f"http://localhost:{web.port}/a.jpg"):
+            error = rejected(lambda url=url: fetcher.fetch_image(url, max_bytes=10**6))
+            assert error.reason == "private_address" and "127.0.0.1" in error.detail and "loopback" in error.detail
+    assert web.requests == []  # not even robots.txt was asked for
+
+
+def test_a_redirect_to_a_private_address_is_refused():
+    public = LocalServer("127.0.0.1").start()  # plays a public site: its network is allowed below
+    internal = LocalServer("127.0.0.2").start()  # plays an internal service
+    try:
+        public.routes["/a.jpg"] = Route(status=302, headers={"Location": internal.url("/secret.jpg")})
+        internal.routes["/secret.jpg"] = IMAGE
+        policy = AddressPolicy.build(allow_private=False, allowed_networks=["127.0.0.1/32"])
+        with make_fetcher(address_policy=policy) as fetcher:
+            error = rejected(lambda: fetcher.fetch_image(public.url("/a.jpg"), max_bytes=10**6))
+        assert error.reason == "private_address" and "127.0.0.2" in error.detail
+        assert public.hits("/a.jpg") == 1 and internal.requests == []
+    finally:
+        public.stop()
+        internal.stop()
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("10.1.2.3", "private"),
+        ("192.168.0.1", "private"),
+        ("172.16.5.4", "private"),
+        ("169.254.169.254", "link-local"),
+        ("::1", "loopback"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("fd00::1", "private"),
+        ("0.0.0.0", "unspecified"),
+        ("100.64.0.1", "non-global"),
+    ],
+)
+def test_every_kind_of_internal_address_is_refused(address, kind):
+    assert AddressPolicy.build(allow_private=False).refusal(address) == kind
+
+
+def test_one_bad_address_among_a_names_answers_is_enough_to_refuse():
+    policy = AddressPolicy.build(allow_private=False)
+    assert policy.refusal("93.184.216.34") is None
+    with pytest.raises(Exception, match="10.0.0.5"):
+        policy.check_addresses("mixed.example", ["93.184.216.34", "10.0.0.5"])
+
+
+# --- concurrency -------------------------------------------------------------------
+def test_requests_to_one_host_are_limited(web):
+    web.routes["/slow.jpg"] = Route(JPEG, delay=0.2)
+    with make_fetcher(max_per_host=2, max_total=10) as fetcher, ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: fetcher.fetch_image(web.url("/slow.jpg"), max_bytes=10**6), range(8)))
+    assert web.max_in_flight == 2
+
+
+def test_requests_overall_are_limited(web):
+    web.routes["/slow.jpg"] = Route(JPEG, delay=0.2)
+    # 127.0.0.1 and localhost are two hosts to the limiter, one server here.
+    urls = [web.url("/slow.jpg"), f"http://localhost:{web.port}/slow.jpg"] * 4
+    with make_fetcher(max_per_host=4, max_total=3) as fetcher, ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda url: fetcher.fetch_image(url, max_bytes=10**6), urls))
+    assert web.max_in_flight == 3
