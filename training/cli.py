@@ -52,7 +52,9 @@ def option_name(field_name: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training", description="Train and use the EMOTIC two-CNN recogniser.")
+    parser = argparse.ArgumentParser(
+        prog="python -m training", description="Train and use the EMOTIC two-CNN recogniser."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train on a snapshot's train split, select on val")
@@ -111,9 +113,13 @@ def hyperparameters_from_args(parser: argparse.ArgumentParser, args: argparse.Na
         if given is not None:
             values[field.name] = given
     try:
-        return Hyperparameters.from_dict(values)
+        hyperparameters = Hyperparameters.from_dict(values)
     except HyperparameterError as error:
         parser.error(f"argument {option_name(error.field)}: {error.reason}")
+    for stream in ("body", "context"):
+        if getattr(args, f"{stream}_weights") and stream not in hyperparameters.streams:
+            parser.error(f"argument --{stream}-weights: mode {hyperparameters.mode!r} has no {stream} stream")
+    return hyperparameters
 
 
 def _print_progress(progress) -> None:

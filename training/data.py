@@ -34,9 +34,10 @@ from training.hyperparameters import Hyperparameters
 ARRAYS_SUBFOLDER = "arrays"  # where an exported snapshot keeps them
 VAD_SCALE = 10.0
 
-# Per-channel RGB mean and std on the 0-1 scale, computed on the EMOTIC train set by
-# the common PyTorch baseline: Tandon-A/emotic, main.py (context_mean, context_std,
-# body_mean, body_std). "imagenet" gives torchvision's ImageNet statistics instead.
+# Per-channel RGB mean and std (0-1 scale) of EMOTIC context images and body crops,
+# the values the common PyTorch baseline normalises with: Tandon-A/emotic, main.py
+# (context_mean, context_std, body_mean, body_std). "imagenet" gives torchvision's
+# ImageNet statistics instead.
 NORMALISATION_STATS: dict[str, dict[str, tuple[tuple[float, ...], tuple[float, ...]]]] = {
     "emotic": {
         "context": ((0.4690646, 0.4407227, 0.40508908), (0.2514227, 0.24312855, 0.24266963)),
@@ -108,7 +109,9 @@ def open_split(snapshot_dir: str | Path, split: str, streams: tuple[str, ...] = 
     if not np.issubdtype(vad.dtype, np.number) or not np.isfinite(vad).all():
         raise SnapshotError(f"{paths['vad']}: VAD values must be finite numbers")
     if vad.min() < VAD_MIN or vad.max() > VAD_MAX:
-        raise SnapshotError(f"{paths['vad']}: VAD values must lie in {VAD_MIN}-{VAD_MAX}, found {vad.min()}-{vad.max()}")
+        raise SnapshotError(
+            f"{paths['vad']}: VAD values must lie in {VAD_MIN}-{VAD_MAX}, found {vad.min()}-{vad.max()}"
+        )
     for stream in streams:
         images = _load(paths[stream])
         _check_shape(paths[stream], images, (size, *IMAGE_SHAPES[stream]))

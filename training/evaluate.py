@@ -19,7 +19,6 @@ from emotic.taxonomy import CATEGORY_NAMES, VAD_DIMENSIONS
 from training.checkpoint import HISTORY_FILE, load_checkpoint, model_from_checkpoint, write_text_atomically
 from training.data import make_loader, open_split, vad_to_scale
 from training.devices import autocast_context, resolve_device
-from training.hyperparameters import Hyperparameters
 from training.losses import EmoticLoss
 from training.metrics import (
     average_precision_per_category,

@@ -60,6 +60,8 @@ class Hyperparameters:
     num_workers: int = 2
     device: str = "auto"
     mixed_precision: bool = True  # used on CUDA only
+    # Local weight files; the one of a stream the mode lacks is ignored, so a worker
+    # can be configured with both whatever the mode (the command line refuses it).
     body_weights: str | None = None  # ImageNet ResNet-18 state_dict for the body stream
     context_weights: str | None = None  # resnet18_places365.pth.tar for the context stream
 
@@ -90,10 +92,6 @@ class Hyperparameters:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):
                 raise HyperparameterError(name, f"must be a file path or null, got {value!r}")
-        if self.body_weights and self.mode == "context":
-            raise HyperparameterError("body_weights", "mode 'context' has no body stream to load them into")
-        if self.context_weights and self.mode == "body":
-            raise HyperparameterError("context_weights", "mode 'body' has no context stream to load them into")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Hyperparameters:
@@ -116,6 +114,12 @@ class Hyperparameters:
 
     def replace(self, **changes: Any) -> Hyperparameters:
         return dataclasses.replace(self, **changes)
+
+    def weights_for(self, stream: str) -> str | None:
+        """The weights file to initialise ``stream`` from, or None."""
+        if stream not in self.streams:
+            return None
+        return {"body": self.body_weights, "context": self.context_weights}[stream]
 
     @property
     def streams(self) -> tuple[str, ...]:

@@ -86,10 +86,14 @@ def build_optimizer(model: nn.Module, hyperparameters: Hyperparameters) -> torch
             momentum=hyperparameters.momentum,
             weight_decay=hyperparameters.weight_decay,
         )
-    return torch.optim.AdamW(model.parameters(), lr=hyperparameters.learning_rate, weight_decay=hyperparameters.weight_decay)
+    return torch.optim.AdamW(
+        model.parameters(), lr=hyperparameters.learning_rate, weight_decay=hyperparameters.weight_decay
+    )
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, hyperparameters: Hyperparameters) -> torch.optim.lr_scheduler.LRScheduler:
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, hyperparameters: Hyperparameters
+) -> torch.optim.lr_scheduler.LRScheduler:
     """Stepped once per epoch."""
     if hyperparameters.scheduler == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=hyperparameters.epochs)
@@ -165,7 +169,9 @@ def train_model(
     model = (
         EmoticNet(hyperparameters.mode)
         if resuming  # every weight comes from the checkpoint
-        else build_model(hyperparameters.mode, hyperparameters.body_weights, hyperparameters.context_weights)
+        else build_model(
+            hyperparameters.mode, hyperparameters.weights_for("body"), hyperparameters.weights_for("context")
+        )
     ).to(device)
     optimizer = build_optimizer(model, hyperparameters)
     scheduler = build_scheduler(optimizer, hyperparameters)
@@ -236,7 +242,9 @@ def train_model(
             save_checkpoint(_best_contents(model, hyperparameters, state, metrics, fingerprint), best_path)
         else:
             state.epochs_without_improvement += 1
-        save_checkpoint(_last_contents(model, optimizer, scheduler, scaler, hyperparameters, state, fingerprint), last_path)
+        save_checkpoint(
+            _last_contents(model, optimizer, scheduler, scaler, hyperparameters, state, fingerprint), last_path
+        )
         write_text_atomically(json.dumps(state.history, indent=2), out_dir / HISTORY_FILE)
         report(epoch=epoch, step=state.step, loss=state.history[-1]["train_loss"], val_map=val_map,
                epoch_finished=True, history=tuple(state.history))
@@ -262,7 +270,9 @@ def _best_contents(model, hyperparameters, state: _RunState, metrics: dict, fing
     }
 
 
-def _last_contents(model, optimizer, scheduler, scaler, hyperparameters, state: _RunState, fingerprint: dict) -> dict[str, Any]:
+def _last_contents(
+    model, optimizer, scheduler, scaler, hyperparameters, state: _RunState, fingerprint: dict
+) -> dict[str, Any]:
     return {
         "kind": "last",
         "model": model.state_dict(),

@@ -35,7 +35,9 @@ def dynamic_category_weights(targets: torch.Tensor, zero_count_weight: float = 1
     return torch.where(counts > 0, weights, torch.full_like(weights, zero_count_weight))
 
 
-def weighted_category_loss(scores: torch.Tensor, targets: torch.Tensor, zero_count_weight: float = 1e-4) -> torch.Tensor:
+def weighted_category_loss(
+    scores: torch.Tensor, targets: torch.Tensor, zero_count_weight: float = 1e-4
+) -> torch.Tensor:
     weights = dynamic_category_weights(targets, zero_count_weight)
     return (((scores - targets) ** 2) * weights).sum(dim=1).mean()
 

@@ -71,7 +71,9 @@ class EmoticNet(nn.Module):
         return self.category_head(fused), self.vad_head(fused)
 
 
-def build_model(mode: str, body_weights: str | Path | None = None, context_weights: str | Path | None = None) -> EmoticNet:
+def build_model(
+    mode: str, body_weights: str | Path | None = None, context_weights: str | Path | None = None
+) -> EmoticNet:
     """The recogniser for ``mode``, its streams initialised from local weight files when given."""
     model = EmoticNet(mode)
     if body_weights is not None:
@@ -123,7 +125,8 @@ def load_trunk_weights(trunk: nn.Module, path: str | Path, stream: str) -> None:
     )
     if missing or unexpected or mismatched:
         problems = []
-        for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched)):
+        labelled = (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched))
+        for label, keys in labelled:
             if keys:
                 shown = ", ".join(keys[:8]) + (f" and {len(keys) - 8} more" if len(keys) > 8 else "")
                 problems.append(f"{label}: {shown}")

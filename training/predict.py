@@ -46,7 +46,9 @@ class Prediction:
 
 
 class Predictor:
-    def __init__(self, model: EmoticNet, hyperparameters: Hyperparameters, thresholds: np.ndarray, device: torch.device):
+    def __init__(
+        self, model: EmoticNet, hyperparameters: Hyperparameters, thresholds: np.ndarray, device: torch.device
+    ):
         self.model = model.to(device).eval()
         self.hyperparameters = hyperparameters
         self.thresholds = thresholds
@@ -106,7 +108,8 @@ def validate_box(box: Any, width: int, height: int) -> tuple[float, float, float
         raise PredictionInputError(f"box: must be four numbers [x1, y1, x2, y2], got {box!r}")
     values = []
     for name, value in zip(BOX_FIELDS, box):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
+        numeric = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+        if not numeric or not math.isfinite(value):
             raise PredictionInputError(f"box.{name}: must be a finite number, got {value!r}")
         values.append(float(value))
     x1, y1, x2, y2 = values
@@ -172,7 +175,9 @@ def _parse_row(record: Any, where: str) -> BoxRow:
     return BoxRow(filename.strip(), tuple(values))
 
 
-def predict_folder(predictor: Predictor, images_dir: str | Path, boxes_path: str | Path, output_path: str | Path) -> dict[str, Any]:
+def predict_folder(
+    predictor: Predictor, images_dir: str | Path, boxes_path: str | Path, output_path: str | Path
+) -> dict[str, Any]:
     """Predict every listed person; write ``output_path`` (JSON) only when all rows succeeded."""
     images_dir = Path(images_dir).resolve()
     if not images_dir.is_dir():

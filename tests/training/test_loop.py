@@ -84,7 +84,9 @@ def test_cancel_before_the_first_step_writes_nothing(training_snapshot, tmp_path
     assert result.last_checkpoint is None and result.best_checkpoint is None
 
 
-def test_a_finished_run_is_not_overwritten_or_resumed_with_other_settings(training_snapshot, tmp_path, tiny_hyperparameters):
+def test_a_finished_run_is_not_overwritten_or_resumed_with_other_settings(
+    training_snapshot, tmp_path, tiny_hyperparameters
+):
     hyperparameters = tiny_hyperparameters.replace(epochs=1)
     first = train_model(training_snapshot, tmp_path / "run", hyperparameters)
     before = (tmp_path / "run" / "last.pt").read_bytes()
