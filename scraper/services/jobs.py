@@ -238,3 +238,8 @@ def enqueue_crawl_job(job: CrawlJob) -> None:
     from scraper.tasks import run_crawl_job_task
 
     transaction.on_commit(lambda: run_crawl_job_task.delay(job.pk))
+
+
+def release_claims(job: CrawlJob) -> int:
+    """Free the job's claimed items at once (this process was the one working on them and stops)."""
+    return job.items.filter(state=CrawlItem.State.PENDING, claimed_until__isnull=False).update(claimed_until=None)

@@ -1,0 +1,97 @@
+"""Jobs started from the admin with progress shown, and run by Celery tasks."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from annotator.models import Image
+from config.celery import app as celery_app
+from scraper.models import CrawlJob
+from scraper.services.jobs import advance_crawl_job, create_crawl_job
+from scraper.tasks import run_crawl_job_task
+from tests.scraper.images import jpeg
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def eager_celery():
+    """Tasks run in the test's process, each re-queued step included."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def photos(tmp_path):
+    for i in range(3):
+        (tmp_path / f"{i}.jpg").write_bytes(jpeg(300 + i))
+    return tmp_path
+
+
+def test_the_task_runs_a_job_to_the_end_step_by_step(photos, eager_celery, settings):
+    settings.SCRAPER_CHUNK_SIZE = 1
+    job = create_crawl_job("folder", {"path": str(photos)})
+    run_crawl_job_task.delay(job.pk)
+    job.refresh_from_db()
+    assert (job.state, job.stored) == ("done", 3)
+
+
+def test_a_redelivered_task_does_nothing_twice(photos, eager_celery):
+    job = create_crawl_job("folder", {"path": str(photos)})
+    run_crawl_job_task.delay(job.pk)
+    run_crawl_job_task.delay(job.pk)  # the broker hands the same message out again after a worker restart
+    job.refresh_from_db()
+    assert (job.state, job.stored, job.found) == ("done", 3, 3) and Image.objects.count() == 3
+
+
+def test_a_job_is_started_from_the_admin(admin_client, photos, eager_celery, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(reverse("admin:scraper_crawljob_add"), {"kind": "folder", "path": str(photos)})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    job = CrawlJob.objects.get()
+    assert (job.state, job.stored, job.created_by) == ("done", 3, "admin")
+
+
+def test_the_admin_names_a_bad_parameter(admin_client):
+    response = admin_client.post(reverse("admin:scraper_crawljob_add"), {"kind": "folder", "path": "/no/such/folder"})
+    assert response.status_code == 200
+    assert "&#x27;/no/such/folder&#x27; does not exist" in response.content.decode()
+    response = admin_client.post(reverse("admin:scraper_crawljob_add"), {"kind": "search", "engine": "bing", "limit": 5})
+    assert "give at least one query" in response.content.decode()
+    assert not CrawlJob.objects.exists()
+
+
+def test_the_admin_shows_progress(admin_client, photos, settings):
+    settings.SCRAPER_CHUNK_SIZE = 2
+    job = create_crawl_job("folder", {"path": str(photos)})
+    advance_crawl_job(job.pk)  # discovery
+    advance_crawl_job(job.pk)  # 2 of 3 stored
+    page = admin_client.get(reverse("admin:scraper_crawljob_changelist")).content.decode()
+    assert '<progress value="67" max="100"></progress> 67%' in page
+    detail = admin_client.get(reverse("admin:scraper_crawljob_change", args=[job.pk])).content.decode()
+    assert "3 items" in detail
+
+
+def test_admin_actions_cancel_and_resume(admin_client, photos, eager_celery, django_capture_on_commit_callbacks):
+    job = create_crawl_job("folder", {"path": str(photos)})
+    url = reverse("admin:scraper_crawljob_changelist")
+    admin_client.post(url, {"action": "cancel", "_selected_action": [job.pk]})
+    job.refresh_from_db()
+    assert job.state == "cancelled"
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(url, {"action": "start_or_resume", "_selected_action": [job.pk]})
+    job.refresh_from_db()
+    assert (job.state, job.stored) == ("done", 3)
+
+
+def test_the_item_list_shows_why_items_were_rejected(admin_client, tmp_path):
+    (tmp_path / "fake.jpg").write_bytes(b"<html>not an image</html>")
+    job = create_crawl_job("folder", {"path": str(tmp_path)})
+    while advance_crawl_job(job.pk) is not None:
+        pass
+    page = admin_client.get(reverse("admin:scraper_crawlitem_changelist") + f"?job__id__exact={job.pk}").content.decode()
+    assert "not_an_image" in page or "Not an image" in page
+    assert "the content is an HTML page" in page
