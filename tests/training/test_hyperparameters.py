@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
+import training
 from training.hyperparameters import HyperparameterError, Hyperparameters, differences_blocking_resume
 
 
@@ -44,3 +48,22 @@ def test_resume_may_change_where_a_run_runs_but_not_what_it_computes():
     saved = Hyperparameters()
     assert differences_blocking_resume(saved, saved.replace(num_workers=8, device="cpu")) == []
     assert differences_blocking_resume(saved, saved.replace(epochs=40, seed=1)) == ["epochs", "seed"]
+
+
+CORE_MODULES = ("checkpoint", "cli", "data", "devices", "evaluate", "hyperparameters", "loop", "losses", "metrics",
+                "model", "plots", "predict", "__main__", "__init__")
+
+
+@pytest.mark.parametrize("module", CORE_MODULES)
+def test_the_core_imports_no_django(module):
+    # It must run on a GPU box that has only an exported snapshot and requirements-training.txt.
+    source = Path(training.__file__).with_name(f"{module}.py").read_text()
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module)
+    assert not {name for name in imported if name.split(".")[0] in ("django", "rest_framework", "celery")}
+    assert not {name for name in imported if name.startswith("training.") and name.split(".")[1] in
+                ("models", "admin", "apps", "services", "tasks", "views", "urls")}
