@@ -18,5 +18,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except OperationalError:
+        connection.close_if_unusable_or_obsolete()  # reconnect on the next request
         return JsonResponse({"status": "error", "database": "unreachable"}, status=503, headers={"Retry-After": "5"})
     return JsonResponse({"status": "ok"})

@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -306,4 +307,29 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}
+
+# --- Quality ----------------------------------------------------------------
+# Worker trust: a worker whose accuracy on hidden control items, over their
+# last QUALITY_GOLD_WINDOW control answers (at least QUALITY_GOLD_MIN_ANSWERS
+# of them), falls below QUALITY_GOLD_MIN_ACCURACY is blocked automatically and
+# their work is excluded from exports (kept, and restored if an admin unblocks).
+QUALITY_AUTO_BLOCK = get_bool("QUALITY_AUTO_BLOCK", True)
+QUALITY_GOLD_WINDOW = get_int("QUALITY_GOLD_WINDOW", 10, minimum=1)
+QUALITY_GOLD_MIN_ANSWERS = get_int("QUALITY_GOLD_MIN_ANSWERS", 5, minimum=1)
+if QUALITY_GOLD_MIN_ANSWERS > QUALITY_GOLD_WINDOW:
+    raise SettingError(
+        "QUALITY_GOLD_MIN_ANSWERS",
+        f"must be at most QUALITY_GOLD_WINDOW ({QUALITY_GOLD_WINDOW}), got {QUALITY_GOLD_MIN_ANSWERS}: no one could be judged",
+    )
+QUALITY_GOLD_MIN_ACCURACY = get_float("QUALITY_GOLD_MIN_ACCURACY", 0.7, minimum=0.0, maximum=1.0)
+# Review filters: a person "disagrees" below this Fleiss' kappa; a worker is
+# flagged below this agreement with the leave-one-out consensus of the others.
+QUALITY_LOW_AGREEMENT_KAPPA = get_float("QUALITY_LOW_AGREEMENT_KAPPA", 0.0, minimum=-1.0, maximum=1.0)
+QUALITY_LOW_CONSENSUS = get_float("QUALITY_LOW_CONSENSUS", 0.2, minimum=0.0, maximum=1.0)
+# Every figure is recomputed this often (Celery beat), and incrementally after each answer.
+QUALITY_RECOMPUTE_MINUTES = get_int("QUALITY_RECOMPUTE_MINUTES", 15, minimum=1)
+CELERY_BEAT_SCHEDULE["recompute-quality"] = {
+    "task": "annotator.quality.tasks.recompute_quality",
+    "schedule": timedelta(minutes=QUALITY_RECOMPUTE_MINUTES),
 }

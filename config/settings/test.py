@@ -13,10 +13,14 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
 from .base import *  # noqa: E402,F401,F403
 from .base import DATABASES, VAR_DIR  # noqa: E402
 
+# Several test runs on one machine (developers in parallel) each take their own databases.
+_suffix = os.environ.get("TEST_DB_SUFFIX", "")
+if _suffix:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_suffix}"}
 DATABASES["sqlite"] = {
     "ENGINE": "django.db.backends.sqlite3",
-    "NAME": str(VAR_DIR / "test-sqlite.sqlite3"),
-    "TEST": {"NAME": str(VAR_DIR / "test-sqlite.sqlite3")},
+    "NAME": str(VAR_DIR / f"test-sqlite{_suffix}.sqlite3"),
+    "TEST": {"NAME": str(VAR_DIR / f"test-sqlite{_suffix}.sqlite3")},
 }
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SCRAPER_ALLOW_PRIVATE_ADDRESSES = True  # test servers listen on 127.0.0.1
