@@ -197,8 +197,9 @@ SPECTACULAR_SETTINGS = {
 
 # --- The annotation protocol ----------------------------------------------
 ANNOTATORS_PER_SPLIT = {
-    split: get_int(f"ANNOTATORS_PER_{split.upper()}", default, minimum=1)
-    for split, default in DEFAULT_ANNOTATORS_PER_SPLIT.items()
+    "train": get_int("ANNOTATORS_PER_TRAIN", DEFAULT_ANNOTATORS_PER_SPLIT["train"], minimum=1),
+    "val": get_int("ANNOTATORS_PER_VAL", DEFAULT_ANNOTATORS_PER_SPLIT["val"], minimum=1),
+    "test": get_int("ANNOTATORS_PER_TEST", DEFAULT_ANNOTATORS_PER_SPLIT["test"], minimum=1),
 }
 ASSIGNMENT_TIMEOUT = timedelta(minutes=get_int("ASSIGNMENT_TIMEOUT_MINUTES", 20, minimum=1))
 # EMOTIC mixed 2 hidden control items into every 20.
