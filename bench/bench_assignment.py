@@ -211,6 +211,7 @@ def main() -> None:
     os.environ["DATABASE_URL"] = args.database_url
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.base"
     os.environ.setdefault("DEBUG", "false")
+    os.environ.setdefault("DATABASE_CONN_MAX_AGE", "60")  # persistent connections, as in production
     os.environ["API_THROTTLE_WORKER"] = "1000000/minute"
     os.environ.setdefault("GOLD_RATE", "0")
     ensure_database(args.database_url)

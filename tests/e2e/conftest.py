@@ -46,7 +46,16 @@ def page(browser):
     context.set_default_timeout(15_000)
     page = context.new_page()
     errors: list[str] = []
+    in_flight: set = set()
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("request", lambda request: in_flight.add(request))
+    page.on("requestfinished", lambda request: in_flight.discard(request))
+    page.on("requestfailed", lambda request: in_flight.discard(request))
     yield page
+    # Let the page's last requests finish before the database is flushed under them.
+    for _ in range(100):
+        if not in_flight:
+            break
+        page.wait_for_timeout(50)
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"

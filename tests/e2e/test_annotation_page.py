@@ -11,8 +11,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from annotator.models import BoxAnnotation, EmotionAnnotation, Person
-from tests.factories import PASSWORD, ImageFactory, PersonFactory, WorkerFactory
+from annotator.models import BoxAnnotation, EmotionAnnotation, Person, TaskAssignment, Worker
+from tests.factories import PASSWORD, GoldItemFactory, ImageFactory, PersonFactory, WorkerFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,6 +55,15 @@ def touch_drag(page: Page, start, end) -> None:
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
 
 
+def task_ready(page: Page, after: str | None = None) -> str:
+    """Wait until a task other than ``after`` is shown and ready for input; return its id."""
+    workspace = page.locator("#workspace[data-task-id]")
+    expect(workspace).to_be_visible()
+    if after is not None:
+        expect(workspace).not_to_have_attribute("data-task-id", after)
+    return workspace.get_attribute("data-task-id")
+
+
 def fill_emotions_by_keyboard(page: Page) -> None:
     page.keyboard.press("/")
     page.keyboard.type("hap")
@@ -74,6 +83,7 @@ def test_a_worker_draws_a_box_then_annotates_that_person(page: Page, live_server
     log_in(page, live_server, worker)
 
     expect(page.locator("#task-title")).to_have_text("Draw a box around every person")
+    boxes_task = task_ready(page)
     drag(page, image_point(page, 0.25, 0.125), image_point(page, 0.5, 0.875))
     expect(page.locator("#box-list li")).to_have_count(1)
     expect(page.locator("#count-total")).to_have_text("0")
@@ -85,6 +95,7 @@ def test_a_worker_draws_a_box_then_annotates_that_person(page: Page, live_server
     person = Person.objects.get(image=image)
     assert person.box == (x1, y1, x2, y2) and person.box_origin == "worker"
 
+    task_ready(page, after=boxes_task)
     expect(page.locator("#task-title")).to_have_text("How does the person in the red box feel?")
     expect(page.locator("#valence-value")).to_have_text("not set")  # no default value
     page.keyboard.press("Control+Enter")
@@ -141,6 +152,7 @@ def test_no_people_by_keyboard(page: Page, live_server):
     image = ImageFactory(boxes_confirmed=False, file=True)
     log_in(page, live_server, WorkerFactory())
     expect(page.locator("#task-title")).to_have_text("Draw a box around every person")
+    task_ready(page)
     page.keyboard.press("n")
     expect(page.locator("#no-people")).to_be_checked()
     page.keyboard.press("Control+Enter")
@@ -153,6 +165,7 @@ def ready_emotions_task(page: Page, live_server):
     worker = WorkerFactory()
     log_in(page, live_server, worker)
     expect(page.locator("#task-title")).to_have_text("How does the person in the red box feel?")
+    task_ready(page)
     fill_emotions_by_keyboard(page)
     return worker
 
@@ -233,3 +246,53 @@ def test_definitions_show_on_focus_and_the_key_map_is_on_the_page(page: Page, li
     expect(page.locator("#definition-0")).to_have_text("fond feelings; love; tenderness")
     expect(page.locator("#valence-low")).to_contain_text("negative")
     expect(page.locator("#dominance-high")).to_contain_text("in control")
+
+
+def test_a_new_worker_signs_up_passes_the_qualification_and_gets_real_work(page: Page, live_server, settings):
+    settings.QUALIFICATION_ITEMS, settings.QUALIFICATION_PASS_RATE = 2, 1.0
+    for _ in range(2):
+        GoldItemFactory(person=PersonFactory(image=ImageFactory(file=True)), for_qualification=True, for_control=False)
+    real = PersonFactory(image=ImageFactory(file=True))
+    page.goto(f"{live_server.url}/accounts/signup/")
+    page.get_by_label("Username").fill("newcomer")
+    page.get_by_label("Password:", exact=True).fill("a-quite-long-passphrase")
+    page.get_by_label("Password confirmation").fill("a-quite-long-passphrase")
+    page.get_by_role("button", name="Sign up").click()
+    page.get_by_role("link", name="Start the qualification test").click()
+
+    task_id = None
+    for number in (1, 2):
+        task_id = task_ready(page, after=task_id)
+        expect(page.locator("#qualification-banner")).to_be_visible()
+        expect(page.locator("#qualification-number")).to_have_text(str(number))
+        fill_emotions_by_keyboard(page)  # Happiness is what the gold items accept
+        page.keyboard.press("Control+Enter")
+        expect(page.locator("#count-total")).to_have_text(str(number))
+
+    expect(page.locator("#qualification-banner")).to_be_hidden()
+    expect(page.locator("#task-title")).to_have_text("How does the person in the red box feel?")
+    worker = Worker.objects.get(user__username="newcomer")
+    assert worker.qualification == "qualified"
+    assert TaskAssignment.objects.get(worker=worker, state="assigned").person == real
+
+
+def test_skip_and_report_from_the_keyboard(page: Page, live_server):
+    skipped, reported = PersonFactory(image=ImageFactory(file=True)), PersonFactory(image=ImageFactory(file=True))
+    worker = WorkerFactory()
+    log_in(page, live_server, worker)
+    expect(page.locator("#task-title")).to_have_text("How does the person in the red box feel?")
+    first = task_ready(page)
+    page.keyboard.press("s")
+    task_ready(page, after=first)
+    page.keyboard.press("r")
+    dialog = page.get_by_role("dialog", name="Report a bad image")
+    expect(dialog).to_be_visible()
+    dialog.get_by_label("Not a photo").check()
+    dialog.get_by_label("Details").fill("a cartoon")
+    dialog.get_by_role("button", name="Report and skip").click()
+    expect(page.locator("#task-title")).to_have_text("No task right now")
+    states = dict(TaskAssignment.objects.filter(worker=worker).values_list("person", "state"))
+    assert states == {skipped.pk: "skipped", reported.pk: "reported"}
+    reported.image.refresh_from_db()
+    assert reported.image.reported_count == 1
+    assert TaskAssignment.objects.get(person=reported).skip_reason == "Not a photo (drawing, text, collage): a cartoon"

@@ -102,6 +102,7 @@ function dropDraft(taskId) {
 // --- loading a task ---------------------------------------------------------------------
 async function loadNext() {
   task = null;
+  delete ui.workspace.dataset.taskId;
   showProblems([]);
   ui.workspace.hidden = true;
   ui.empty.hidden = true;
@@ -170,6 +171,7 @@ async function showTask(next) {
     if (draft?.answer) emotions.restore(draft.answer);
   }
   ui.title.focus();
+  ui.workspace.dataset.taskId = task.id; // ready for input
 }
 
 async function refreshQualificationBanner() {
