@@ -1,0 +1,33 @@
+"""Incremental recomputation: every new answer queues a refresh once its transaction commits.
+
+A receiver rather than a call inside the submission service keeps quality
+out of the request path: the answer is stored whatever happens to the
+refresh (``robust=True``: a broker that is down is logged, not raised), and
+the periodic full recomputation catches up on anything missed.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from annotator.models import BoxAnnotation, EmotionAnnotation
+
+
+def queue_refresh(worker_id: int, person_id: int | None) -> None:
+    from annotator.quality.tasks import refresh_after_answer
+
+    transaction.on_commit(lambda: refresh_after_answer.delay(worker_id, person_id), robust=True)
+
+
+@receiver(post_save, sender=EmotionAnnotation, dispatch_uid="quality_after_emotion_answer")
+def emotion_answer_saved(sender, instance: EmotionAnnotation, created: bool, raw: bool = False, **kwargs) -> None:
+    if created and not raw:
+        queue_refresh(instance.worker_id, None if instance.is_gold else instance.person_id)
+
+
+@receiver(post_save, sender=BoxAnnotation, dispatch_uid="quality_after_box_answer")
+def box_answer_saved(sender, instance: BoxAnnotation, created: bool, raw: bool = False, **kwargs) -> None:
+    if created and not raw:
+        queue_refresh(instance.worker_id, None)

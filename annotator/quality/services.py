@@ -1,0 +1,189 @@
+"""Writes of the quality service: recompute and store the figures, review answers.
+
+Two ways in, one set of functions:
+
+- ``recompute_quality()``: every figure from scratch (the periodic Celery
+  task; also the admin's "recompute now"). Order matters: workers' gold
+  figures first and automatic blocks, so the agreement figures and combined
+  labels that follow already leave the blocked workers' answers out.
+- ``refresh_after_answer(worker_id, person_id)``: after one submission, the
+  submitting worker's figures and trust, and the person's agreement.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+
+import numpy as np
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from annotator.models import AnnotationStatus, EmotionAnnotation, Worker
+from annotator.quality import selectors
+from annotator.quality.arrays import PeopleArrays, masks_from_choices
+from annotator.quality.figures import combined_labels, dataset_figures, defined_or_none, person_figures, subset_labels
+from annotator.quality.models import PersonAgreement, QualityReport
+from annotator.quality.trust import QualityError, apply_automatic_blocks
+from annotator.quality.worker_figures import WorkerFigures, compute_worker_figures, gold_figures
+from emotic.taxonomy import SPLITS
+
+logger = logging.getLogger(__name__)
+BATCH = 2000
+REPORT_SCOPES = ("all", *SPLITS, "unassigned")
+PERSON_FIELDS = (
+    "annotators", "fleiss_kappa", "valence_std", "arousal_std", "dominance_std", "union_mask", "majority_mask",
+    "dawid_skene_mask", "computed_at",
+)
+
+
+# ---------------------------------------------------------------- people
+
+
+def store_person_figures(people: PeopleArrays, dawid_skene_masks: np.ndarray | None = None) -> int:
+    """Upsert ``PersonAgreement`` for every person in ``people``; Dawid-Skene NULL when not given."""
+    figures = person_figures(people)
+    now = timezone.now()
+    rows = [
+        PersonAgreement(
+            person_id=int(person_id),
+            annotators=int(figures.annotators[p]),
+            fleiss_kappa=defined_or_none(figures.fleiss_kappa[p]),
+            valence_std=defined_or_none(figures.vad_std[p, 0]),
+            arousal_std=defined_or_none(figures.vad_std[p, 1]),
+            dominance_std=defined_or_none(figures.vad_std[p, 2]),
+            union_mask=int(figures.union_mask[p]),
+            majority_mask=int(figures.majority_mask[p]),
+            dawid_skene_mask=None if dawid_skene_masks is None else int(dawid_skene_masks[p]),
+            computed_at=now,
+        )
+        for p, person_id in enumerate(people.person_ids)
+    ]
+    PersonAgreement.objects.bulk_create(
+        rows, batch_size=BATCH, update_conflicts=True, unique_fields=["person"], update_fields=PERSON_FIELDS
+    )
+    return len(rows)
+
+
+def refresh_people(person_ids: Iterable[int]) -> None:
+    """Recompute the stored figures of these people from their counted answers (the incremental path)."""
+    person_ids = sorted(set(person_ids))
+    if not person_ids:
+        return
+    people = selectors.counted_people_arrays(person_ids)
+    with transaction.atomic():
+        PersonAgreement.objects.filter(person_id__in=person_ids).exclude(person_id__in=people.person_ids.tolist()).delete()
+        store_person_figures(people)
+
+
+# ---------------------------------------------------------------- workers
+
+
+def store_worker_figures(figures: WorkerFigures) -> None:
+    """Write the figures onto the workers' rows.
+
+    A blocked worker has no counted answers, so no consensus to measure:
+    their ``consensus_agreement`` keeps the value it had when they were blocked.
+    """
+    blocked = set(Worker.objects.filter(pk__in=figures.worker_ids.tolist(), is_blocked=True).values_list("pk", flat=True))
+    common = ["gold_accuracy", "gold_answered", "median_seconds_per_task", "skip_rate"]
+    active, frozen = [], []
+    for i, worker_id in enumerate(figures.worker_ids.tolist()):
+        worker = Worker(
+            pk=worker_id,
+            gold_accuracy=defined_or_none(figures.gold_window_accuracy[i]),
+            gold_answered=int(figures.gold_window_answers[i]),
+            consensus_agreement=defined_or_none(figures.consensus_majority[i]),
+            median_seconds_per_task=defined_or_none(figures.median_seconds[i]),
+            skip_rate=defined_or_none(figures.skip_rate[i]),
+        )
+        (frozen if worker_id in blocked else active).append(worker)
+    Worker.objects.bulk_update(active, [*common, "consensus_agreement"], batch_size=500)
+    Worker.objects.bulk_update(frozen, common, batch_size=500)
+
+
+def refresh_workers(worker_ids: Iterable[int] | None = None, *, apply_blocks: bool = True, people: PeopleArrays | None = None):
+    """Recompute and store these workers' figures (all if None), then block those the trust rule condemns.
+
+    Returns the trust events of the workers blocked now.
+    """
+    figures = compute_worker_figures(worker_ids, people)
+    store_worker_figures(figures)
+    if not apply_blocks:
+        return []
+    return apply_automatic_blocks(figures.worker_ids, figures.gold_window_accuracy, figures.gold_window_answers)
+
+
+def refresh_after_answer(worker_id: int, person_id: int | None = None) -> None:
+    """After a submission: the worker's figures and trust, then the person's agreement."""
+    refresh_workers([worker_id])
+    if person_id is not None:
+        refresh_people([person_id])
+
+
+# ---------------------------------------------------------------- everything
+
+
+def scope_rows(people: PeopleArrays, scope: str) -> np.ndarray:
+    if scope == "all":
+        return np.ones(len(people.person_ids), dtype=bool)
+    return people.split == ("" if scope == "unassigned" else scope)
+
+
+def recompute_quality(trigger: str = QualityReport.Trigger.SCHEDULE) -> QualityReport:
+    """Every figure from the database, stored: workers, automatic blocks, people, and a report."""
+    if trigger not in QualityReport.Trigger.values:
+        raise QualityError("trigger", f"must be one of {', '.join(QualityReport.Trigger.values)}, got {trigger!r}")
+    started = time.perf_counter()
+    # Gold figures and blocks first: a worker blocked now is already left out below.
+    worker_ids = np.array(sorted(Worker.objects.values_list("pk", flat=True)), dtype=np.int64)
+    window_accuracy, window_answers, _, _ = gold_figures(worker_ids)
+    blocked = apply_automatic_blocks(worker_ids, window_accuracy, window_answers)
+
+    people = selectors.counted_people_arrays()
+    labels = combined_labels(people)
+    with transaction.atomic():
+        PersonAgreement.objects.exclude(person_id__in=selectors.counted_annotations().values("person_id")).delete()
+        dawid_skene = masks_from_choices(labels["dawid_skene"].categories) if labels else None
+        store_person_figures(people, dawid_skene)
+    refresh_workers(None, apply_blocks=False, people=people)
+
+    figures = {}
+    for scope in REPORT_SCOPES:
+        rows = scope_rows(people, scope)
+        if scope != "all" and not rows.any():
+            continue
+        figures[scope] = dataset_figures(
+            people.subset(rows), {method: subset_labels(label, rows) for method, label in labels.items()}
+        )
+    report = QualityReport.objects.create(
+        trigger=trigger, figures=figures, workers_blocked=len(blocked), seconds=time.perf_counter() - started
+    )
+    logger.info("quality recomputed in %.1f s: %d people, %d workers blocked", report.seconds, len(people.person_ids), len(blocked))
+    return report
+
+
+# ---------------------------------------------------------------- review
+
+
+def review_annotations(annotation_ids: Iterable[int], status: str, by: AbstractBaseUser | None = None) -> int:
+    """Accept or reject answers (or put them back to submitted); returns how many changed.
+
+    Rejected answers leave the agreement figures, combined labels and exports.
+    """
+    if status not in AnnotationStatus.values:
+        raise QualityError("status", f"must be one of {', '.join(AnnotationStatus.values)}, got {status!r}")
+    try:
+        ids = sorted({int(i) for i in annotation_ids})
+    except (TypeError, ValueError):
+        raise QualityError("annotation_ids", "must be whole numbers") from None
+    with transaction.atomic():
+        changing = EmotionAnnotation.objects.filter(pk__in=ids).exclude(status=status)
+        person_ids = set(changing.values_list("person_id", flat=True))
+        changed = changing.update(status=status)
+        refresh_people(person_ids)
+    if changed:
+        logger.info("%s set %d answers to %s", by or "a service", changed, status)
+    return changed

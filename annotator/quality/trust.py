@@ -1,0 +1,147 @@
+"""Worker trust: blocking (automatic or by an admin) and unblocking, reversibly.
+
+Blocking a worker stops their tasks (the assignment service refuses blocked
+workers), expires the task they hold, and marks every answer of theirs
+``excluded``: kept in the database, left out of agreement figures and of
+exports. Unblocking (an admin's decision, never automatic) restores them, and
+restarts the worker's gold window: control answers from before count no more.
+``excluded`` means exactly this, so the two stay in step.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from annotator.models import BoxAnnotation, EmotionAnnotation, TaskAssignment, Worker
+from annotator.quality.models import WorkerTrustEvent
+from annotator.quality.worker_figures import should_block
+from annotator.services.assignment import close_assignment, recount_slots
+
+logger = logging.getLogger(__name__)
+MAX_REASON = 300
+
+
+class QualityError(ValueError):
+    """Bad input to a quality service; ``field`` names it and ``reason`` says why. Nothing was written."""
+
+    def __init__(self, field: str, reason: str):
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+def _checked_reason(reason: str, required: bool) -> str:
+    reason = (reason or "").strip()
+    if required and not reason:
+        raise QualityError("reason", "say why, for the worker and the other admins")
+    if len(reason) > MAX_REASON:
+        raise QualityError("reason", f"must be at most {MAX_REASON} characters, got {len(reason)}")
+    return reason
+
+
+def block_worker(
+    worker: Worker,
+    *,
+    reason: str,
+    automatically: bool = False,
+    by: AbstractBaseUser | None = None,
+    gold_accuracy: float | None = None,
+) -> WorkerTrustEvent | None:
+    """Block ``worker`` and exclude their work; None (and no change) if already blocked."""
+    from annotator.quality.services import refresh_people
+
+    reason = _checked_reason(reason, required=True)
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Worker.objects.select_for_update().get(pk=worker.pk)
+        if locked.is_blocked:
+            return None
+        locked.is_blocked = True
+        locked.blocked_reason = reason
+        locked.blocked_at = now
+        locked.blocked_automatically = automatically
+        locked.save(update_fields=["is_blocked", "blocked_reason", "blocked_at", "blocked_automatically"])
+        person_ids, image_ids, changed = _set_excluded(locked, True)
+        for live in TaskAssignment.objects.select_for_update().filter(worker=locked, state=TaskAssignment.State.ASSIGNED):
+            close_assignment(live, TaskAssignment.State.EXPIRED, now)
+            if live.person_id:
+                person_ids.add(live.person_id)
+            else:
+                image_ids.add(live.image_id)
+        event = WorkerTrustEvent.objects.create(
+            worker=locked, kind=WorkerTrustEvent.Kind.BLOCKED, automatic=automatically, reason=reason,
+            gold_accuracy=gold_accuracy, annotations_changed=changed, by=by,
+        )
+        recount_slots(person_ids=sorted(person_ids), image_ids=sorted(image_ids))
+        refresh_people(person_ids)
+    worker.refresh_from_db()
+    logger.info("blocked worker %s (%s): %s; %d answers excluded", worker.pk, "auto" if automatically else "admin", reason, changed)
+    return event
+
+
+def unblock_worker(worker: Worker, *, by: AbstractBaseUser | None = None, note: str = "") -> WorkerTrustEvent | None:
+    """Unblock ``worker`` and restore their work; None (and no change) if not blocked."""
+    from annotator.quality.services import refresh_people, refresh_workers
+
+    note = _checked_reason(note, required=False)
+    with transaction.atomic():
+        locked = Worker.objects.select_for_update().get(pk=worker.pk)
+        if not locked.is_blocked:
+            return None
+        locked.is_blocked = False
+        locked.blocked_reason = ""
+        locked.blocked_at = None
+        locked.blocked_automatically = False
+        locked.save(update_fields=["is_blocked", "blocked_reason", "blocked_at", "blocked_automatically"])
+        person_ids, image_ids, changed = _set_excluded(locked, False)
+        event = WorkerTrustEvent.objects.create(
+            worker=locked, kind=WorkerTrustEvent.Kind.UNBLOCKED, reason=note, annotations_changed=changed, by=by,
+        )
+        recount_slots(person_ids=sorted(person_ids), image_ids=sorted(image_ids))
+        refresh_people(person_ids)
+        refresh_workers([locked.pk], apply_blocks=False)  # the gold window starts again from here
+    worker.refresh_from_db()
+    logger.info("unblocked worker %s; %d answers restored", worker.pk, changed)
+    return event
+
+
+def _set_excluded(worker: Worker, excluded: bool) -> tuple[set[int], set[int], int]:
+    """Mark all of the worker's answers; (people touched, images touched, answers changed)."""
+    emotions = EmotionAnnotation.objects.filter(worker=worker, excluded=not excluded)
+    boxes = BoxAnnotation.objects.filter(worker=worker, excluded=not excluded)
+    person_ids = set(emotions.values_list("person_id", flat=True))
+    image_ids = set(boxes.values_list("image_id", flat=True))
+    changed = emotions.update(excluded=excluded) + boxes.update(excluded=excluded)
+    return person_ids, image_ids, changed
+
+
+def automatic_block_reason(accuracy: float, answers: int) -> str:
+    return (
+        f"gold accuracy {accuracy:.0%} over the last {answers} control answers "
+        f"is below {settings.QUALITY_GOLD_MIN_ACCURACY:.0%}"
+    )
+
+
+def apply_automatic_blocks(
+    worker_ids: np.ndarray, window_accuracy: np.ndarray, window_answers: np.ndarray
+) -> list[WorkerTrustEvent]:
+    """Block every worker whom the trust rule (``should_block``) condemns; the arrays run over ``worker_ids``."""
+    events = []
+    for worker_id, accuracy, answers in zip(worker_ids.tolist(), window_accuracy.tolist(), window_answers.tolist()):
+        if not should_block(accuracy, int(answers)):
+            continue
+        worker = Worker.objects.filter(pk=worker_id, is_blocked=False).first()
+        if worker is None:
+            continue
+        event = block_worker(
+            worker, reason=automatic_block_reason(accuracy, int(answers)), automatically=True, gold_accuracy=accuracy
+        )
+        if event is not None:
+            events.append(event)
+    return events
