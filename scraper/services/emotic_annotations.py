@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from django.contrib.auth import get_user_model
 
-from annotator.models import AnnotationStatus, EmotionAnnotation, Person, Worker
+from annotator.models import AnnotationStatus, EmotionAnnotation, Image, Person, Worker
 from emotic.taxonomy import TaxonomyError, categories_to_mask, validate_age, validate_gender, validate_vad
 
 WORKER_PREFIX = "emotic-original-"
@@ -64,3 +64,16 @@ def import_original_answers(people: Sequence[Person], answers_per_person: Sequen
                 defaults={**fields, "status": AnnotationStatus.ACCEPTED},
             )
     return notes
+
+
+def keep_original_split(image: Image, split: str) -> str | None:
+    """Give a newly imported image the split EMOTIC put it in (locked, so re-splitting keeps it).
+
+    Returns a note when the image already sits in another split (EMOTIC lists a few images twice).
+    """
+    updated = Image.objects.filter(pk=image.pk, split="").update(split=split, split_locked=True)
+    if updated:
+        image.split, image.split_locked = split, True
+        return None
+    image.refresh_from_db(fields=["split", "split_locked"])
+    return None if image.split == split else f"split: EMOTIC also lists this image in {split}; it stays in {image.split}"

@@ -127,7 +127,7 @@ def claim_items(job: CrawlJob, count: int) -> list[CrawlItem]:
     sources = Source.objects.in_bulk({item.source_id for item in items})
     claimed = []
     for item in items:
-        item.attempts, item.claimed_until, item.source = item.attempts + 1, until, sources[item.source_id]
+        item.attempts, item.claimed_until, item.source, item.job = item.attempts + 1, until, sources[item.source_id], job
         if item.attempts <= settings.SCRAPER_MAX_ITEM_ATTEMPTS:
             claimed.append(item)
             continue

@@ -28,8 +28,8 @@ from scraper.ingest import (
     discard_blob_if_unreferenced,
     write_blob,
 )
-from scraper.models import CrawlItem, RejectReason
-from scraper.services.emotic_annotations import import_original_answers
+from scraper.models import CrawlItem, CrawlJob, RejectReason
+from scraper.services.emotic_annotations import import_original_answers, keep_original_split
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def _commit(item: CrawlItem, acquired: _Acquired) -> None:
     try:
         with transaction.atomic():
             result = commit_prepared_image(prepared, provenance, boxes, blob_written=acquired.blob_written)
-            notes = import_original_answers(result.people, item.annotations) if item.annotations and result.people else []
+            notes = _import_original_labels(item, result)
     except Exception as error:  # the item stays pending; its attempts count stops endless retries
         logger.exception("job %s: %s could not be committed", item.job_id, item.key)
         discard_blob_if_unreferenced(prepared.storage_key)
@@ -126,9 +126,24 @@ def _commit(item: CrawlItem, acquired: _Acquired) -> None:
     if result.outcome == IngestOutcome.REJECTED:
         _finish(item, CrawlItem.State.REJECTED, reason=result.reason, detail=result.detail)
     elif result.outcome == IngestOutcome.NEAR_DUPLICATE:
-        _finish(item, result.outcome, image=result.image, detail=f"near duplicate of image {result.image.pk} (distance {result.distance})")
+        detail = f"near duplicate of image {result.image.pk} (distance {result.distance})"
+        if item.people:
+            detail += "; its people and annotations were not imported (the boxes belong to other pixels)"
+        _finish(item, result.outcome, image=result.image, detail=detail)
     else:
         _finish(item, result.outcome, image=result.image, detail="; ".join(notes))
+
+
+def _import_original_labels(item: CrawlItem, result) -> list[str]:
+    """For an EMOTIC import: the original answers of each person, and the image's original split."""
+    if result.outcome not in (IngestOutcome.STORED, IngestOutcome.EXACT_DUPLICATE):
+        return []
+    notes = import_original_answers(result.people, item.annotations) if item.annotations else []
+    split = item.extra.get("split") if item.job.kind == CrawlJob.Kind.EMOTIC else None
+    if split:
+        note = keep_original_split(result.image, split)
+        notes += [note] if note else []
+    return notes
 
 
 def _resolve_known_urls(items: list[CrawlItem]) -> list[CrawlItem]:

@@ -1,0 +1,96 @@
+"""An EMOTIC ``Annotations.mat``: its images, people and original annotations.
+
+The file is read by ``emotic.formats.mat.read_annotations_mat`` (one reader
+for the whole project); a malformed file stops the import before anything is
+written, with the reader's message naming the split, record and field.
+Images lie at ``<images root>/<folder>/<filename>``; EMOTIC ships them in an
+``emotic/`` folder beside ``Annotations/``, which is the default root.
+Each person's answers travel with the item and are stored as the answers of
+the ``emotic-original-<n>`` workers once the image is in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from emotic.formats.common import FormatError
+from emotic.formats.mat import read_annotations_mat
+from emotic.records import ImageRecord, PersonRecord
+from emotic.taxonomy import SPLITS
+from scraper.sources.base import CrawlSource, DiscoveredItem, DiscoveryBatch, SourceError, existing_path, path_inside
+
+BATCH = 1000
+
+
+def _answers(person: PersonRecord) -> list[dict]:
+    """Each annotator's answer, with the person's gender and age where the file keeps them per person."""
+    return [
+        {
+            "categories": list(answer.categories),
+            "valence": answer.valence,
+            "arousal": answer.arousal,
+            "dominance": answer.dominance,
+            "gender": answer.gender or person.combined_gender,
+            "age": answer.age or person.combined_age,
+        }
+        for answer in person.answers
+    ]
+
+
+class EmoticSource(CrawlSource):
+    kind = "emotic"
+
+    def __init__(self, path: str, *, images_root: str = ""):
+        self.path = existing_path(path, "path")
+        if images_root:
+            self.roots = [existing_path(images_root, "images_root", directory=True)]
+        else:
+            base = self.path.parent.parent
+            self.roots = [base / "emotic", base, self.path.parent]
+
+    def describe(self) -> str:
+        return f"EMOTIC {self.path}"
+
+    def _locate(self, record: ImageRecord) -> Path | None:
+        for root in self.roots:
+            candidate = path_inside(root, record.relative_path)
+            if candidate is not None and candidate.is_file():
+                return candidate
+        return None
+
+    def _item(self, split: str, index: int, record: ImageRecord) -> DiscoveredItem:
+        key = f"{split}[{index}] {record.relative_path}"
+        known = dict(
+            source_record=f"{self.path.name} {split}[{index}]",
+            folder=record.folder,
+            filename=record.filename,
+            extra={"split": split, "index": index, "size": [record.width, record.height]},
+        )
+        local = self._locate(record)
+        if local is None:
+            return DiscoveredItem(
+                key=key,
+                original_database=record.original_database,
+                rejection=("missing_file", f"{record.relative_path} is not under {', '.join(map(str, self.roots))}"),
+                **known,
+            )
+        return DiscoveredItem(
+            key=key,
+            original_database=record.original_database,
+            local_path=str(local),
+            people=[list(person.body_bbox) for person in record.people],
+            annotations=[_answers(person) for person in record.people],
+            **known,
+        )
+
+    def discover(self, cursor: dict) -> Iterator[DiscoveryBatch]:
+        try:
+            splits = read_annotations_mat(self.path)
+        except FormatError as error:
+            raise SourceError(f"path: {error}") from None
+        entries = [(split, i, record) for split in SPLITS for i, record in enumerate(splits[split])]
+        start = cursor.get("position", 0)
+        for offset in range(start, len(entries), BATCH):
+            chunk = entries[offset : offset + BATCH]
+            yield DiscoveryBatch([self._item(*entry) for entry in chunk], {"position": offset + len(chunk)})

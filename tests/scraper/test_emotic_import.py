@@ -1,0 +1,117 @@
+"""Importing an EMOTIC Annotations.mat: images, people, original answers and splits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from annotator.models import EmotionAnnotation, Image, Person, Worker
+from emotic.formats.mat import write_annotations_mat
+from emotic.records import AnnotatorAnswer, ImageRecord, PersonRecord
+from emotic.taxonomy import categories_to_mask
+from scraper.services.jobs import create_crawl_job, run_crawl_job
+from tests.scraper.datasets import coco_person, write_coco
+from tests.scraper.images import jpeg
+
+pytestmark = pytest.mark.django_db
+
+
+def person(box, answers, gender="Female", age="Adult") -> PersonRecord:
+    categories = sorted({c for a in answers for c in a.categories})
+    vads = [a.vad for a in answers if a.vad]
+    combined = tuple(sum(v[i] for v in vads) / len(vads) for i in range(3)) if vads else None
+    # Train keeps one answer and no combined labels: the person's gender and age are that answer's.
+    return PersonRecord(box, tuple(answers), categories, combined, answers[0].gender or gender, answers[0].age or age)
+
+
+def write_emotic(root: Path, images: list[tuple[ImageRecord, int]]) -> Path:
+    """root/Annotations/Annotations.mat and root/emotic/<folder>/<filename>, the EMOTIC layout."""
+    for record, seed in images:
+        target = root / "emotic" / record.folder / record.filename
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if seed >= 0:
+            target.write_bytes(jpeg(seed, (record.width, record.height)))
+    (root / "Annotations").mkdir(parents=True, exist_ok=True)
+    return write_annotations_mat(root / "Annotations" / "Annotations.mat", [record for record, _ in images])
+
+
+def train_image(filename: str, people, folder="mscoco/images", database="mscoco") -> ImageRecord:
+    return ImageRecord(filename, folder, 640, 480, database, "train", tuple(people))
+
+
+def test_an_emotic_file_is_imported_with_people_answers_and_splits(tmp_path):
+    happy = AnnotatorAnswer(("Engagement", "Happiness"), 7, 6, 5, "Female", "Adult")
+    val_answers = [AnnotatorAnswer(("Peace",), 6, 3, 6), AnnotatorAnswer(("Peace", "Pleasure"), 7, 4, 6), AnnotatorAnswer(("Fatigue",), 4, 2, 5)]
+    path = write_emotic(
+        tmp_path,
+        [
+            (train_image("COCO_1.jpg", [person((10, 20, 200, 400), [happy])]), 500),
+            (ImageRecord("frame_9.jpg", "framesdb/images", 640, 480, "framesdb", "val", (person((5, 5, 300, 470), val_answers, "Male", "Kid"),)), 501),
+        ],
+    )
+    job = run_crawl_job(create_crawl_job("emotic", {"path": str(path)}))
+    assert (job.state, job.stored, job.rejected) == ("done", 2, 0)
+
+    coco = Image.objects.get(filename="COCO_1.jpg")
+    assert (coco.original_database, coco.folder, coco.split, coco.split_locked) == ("mscoco", "mscoco/images", "train", True)
+    (train_person,) = coco.people.all()
+    assert train_person.box == (10, 20, 200, 400) and train_person.box_origin == Person.BoxOrigin.IMPORTED
+    (answer,) = train_person.annotations.all()
+    assert answer.categories == ["Engagement", "Happiness"] and (answer.valence, answer.arousal, answer.dominance) == (7, 6, 5)
+    assert (answer.gender, answer.age, answer.status, answer.worker.user.username) == ("Female", "Adult", "accepted", "emotic-original-1")
+
+    frame = Image.objects.get(filename="frame_9.jpg")
+    assert (frame.original_database, frame.split) == ("framesdb", "val")
+    answers = EmotionAnnotation.objects.filter(person__image=frame).order_by("worker__user__username")
+    assert [a.worker.user.username for a in answers] == ["emotic-original-1", "emotic-original-2", "emotic-original-3"]
+    assert [a.categories_mask for a in answers] == [categories_to_mask(a.categories) for a in val_answers]
+    assert {(a.gender, a.age) for a in answers} == {("Male", "Kid")}  # val keeps gender and age per person
+    workers = Worker.objects.filter(user__username__startswith="emotic-original-")
+    assert workers.count() == 3 and not any(w.user.is_active or w.user.has_usable_password() for w in workers)
+
+
+def test_importing_the_same_file_twice_stores_nothing_new(tmp_path):
+    path = write_emotic(tmp_path, [(train_image("a.jpg", [person((1, 1, 100, 100), [AnnotatorAnswer(("Anger",), 2, 8, 7, "Male", "Adult")])]), 510)])
+    run_crawl_job(create_crawl_job("emotic", {"path": str(path)}))
+    again = run_crawl_job(create_crawl_job("emotic", {"path": str(path)}))
+    assert (again.stored, again.exact_duplicates) == (0, 1)
+    assert (Image.objects.count(), Person.objects.count(), EmotionAnnotation.objects.count()) == (1, 1, 1)
+
+
+def test_emotic_annotations_attach_to_a_coco_image_already_imported(tmp_path):
+    coco = write_coco(tmp_path / "coco", [{"id": 3, "seed": 520}], [coco_person(1, 3, [10, 20, 190, 380])])
+    run_crawl_job(create_crawl_job("coco", {"path": str(coco)}))
+    image_file = tmp_path / "coco" / "val2017" / "000000000003.jpg"
+    target = tmp_path / "emotic_root" / "emotic" / "mscoco" / "images" / "COCO_val2014_000000000003.jpg"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(image_file.read_bytes())  # EMOTIC ships the same COCO file under its own name
+    record = train_image("COCO_val2014_000000000003.jpg", [person((10, 20, 200, 400), [AnnotatorAnswer(("Sadness",), 3, 4, 3, "Male", "Adult")])])
+    (tmp_path / "emotic_root" / "Annotations").mkdir()
+    path = write_annotations_mat(tmp_path / "emotic_root" / "Annotations" / "Annotations.mat", [record])
+
+    job = run_crawl_job(create_crawl_job("emotic", {"path": str(path)}))
+    assert job.exact_duplicates == 1
+    image = Image.objects.get()
+    assert image.original_database == "mscoco" and image.split == "train"
+    person_row = image.people.get(x1=10, y1=20, x2=200, y2=400)  # COCO's box was the same person
+    assert person_row.annotations.get().categories == ["Sadness"]
+
+
+def test_a_missing_emotic_image_is_counted_and_the_rest_imported(tmp_path):
+    answer = AnnotatorAnswer(("Fear",), 2, 9, 2, "Female", "Teenager")
+    path = write_emotic(
+        tmp_path,
+        [(train_image("gone.jpg", [person((1, 1, 50, 50), [answer])]), -1), (train_image("here.jpg", [person((1, 1, 50, 50), [answer])]), 530)],
+    )
+    job = run_crawl_job(create_crawl_job("emotic", {"path": str(path)}))
+    assert (job.stored, job.rejected_by_reason) == (1, {"missing_file": 1})
+    assert "mscoco/images/gone.jpg" in job.items.get(state="rejected").detail
+
+
+def test_a_malformed_annotations_file_fails_the_job_naming_the_problem(tmp_path):
+    path = tmp_path / "Annotations.mat"
+    path.write_bytes(b"MATLAB 5.0 MAT-file, but then garbage" + bytes(200))
+    job = run_crawl_job(create_crawl_job("emotic", {"path": str(path)}))
+    assert job.state == "failed" and job.error.startswith("path: Annotations.mat: not a readable MATLAB file")
+    assert not Image.objects.exists()
