@@ -29,6 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+BENCH_BROKER = "redis://127.0.0.1:6379/13"
 SPLITS_70_10_20 = ["train"] * 7 + ["val"] + ["test"] * 2
 ANSWER = {"categories": ["Engagement"], "valence": 6, "arousal": 5, "dominance": 6, "gender": "Female", "age": "Adult"}
 
@@ -214,6 +215,8 @@ def main() -> None:
     os.environ.setdefault("DATABASE_CONN_MAX_AGE", "60")  # persistent connections, as in production
     os.environ["API_THROTTLE_WORKER"] = "1000000/minute"
     os.environ.setdefault("GOLD_RATE", "0")
+    # Tasks that other code enqueues after each answer go to a Redis database of their own, emptied afterwards.
+    os.environ.setdefault("CELERY_BROKER_URL", BENCH_BROKER)
     ensure_database(args.database_url)
     keys = prepare(args)
     server = serve(args)
@@ -225,6 +228,10 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        if os.environ["CELERY_BROKER_URL"] == BENCH_BROKER:
+            import redis
+
+            redis.Redis.from_url(BENCH_BROKER).flushdb()
     print(f"assignments per second: {len(cycle['cycle']) / args.seconds:.1f}")
     report("next", cycle["next"], args.seconds)
     report("submit", cycle["submit"], args.seconds)
