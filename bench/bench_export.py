@@ -8,9 +8,10 @@ Two parts:
   (``collect_dataset``), the agreement figures and each metadata format
   (``Annotations.mat``, JSONL, COCO, manifest);
 - arrays: photo-like JPEGs of real size (cached under ``var/bench/``) with
-  their people are written as the baseline's npy arrays, each run in a fresh
+  their people are written as the baseline's npy arrays, with reduced JPEG
+  decoding and with every JPEG decoded at full size, each run in a fresh
   child process so that its peak memory is its own; it reports images and
-  people per second and the peak memory for each image count.
+  people per second, the peak memory and how many images each scale decoded.
 
     .venv/bin/python bench/bench_export.py                     # everything, EMOTIC's size
     .venv/bin/python bench/bench_export.py --scale 0.1 --array-images 100,400
@@ -174,7 +175,8 @@ def fill_database(scale: float, seed: int) -> dict[str, int]:
                     valence, arousal, dominance = (int(v) for v in rng.integers(1, 11, 3))
                     annotations.append(
                         EmotionAnnotation(
-                            person=person, worker=workers[w], categories_mask=categories_to_mask(random_categories(rng)),
+                            person=person, worker=workers[w],
+                            categories_mask=categories_to_mask(random_categories(rng)),
                             valence=valence, arousal=arousal, dominance=dominance,
                             gender=GENDERS[int(rng.integers(2))], age=AGES[int(rng.integers(3))],
                             status="accepted", seconds_spent=20.0,
@@ -282,23 +284,31 @@ def status_kib(field: str) -> int:
 
 def arrays_child(args: argparse.Namespace) -> None:
     """Write the arrays of the first ``count`` photos; print one JSON line of figures."""
-    from emotic.formats.arrays import write_split_arrays
-    from emotic.formats.images import folder_opener
+    from emotic.formats.arrays import BODY_SIZE, CONTEXT_SIZE, write_split_arrays
+    from emotic.formats.images import folder_opener, largest_reduction
 
     listing = json.loads((Path(args.photos) / "people.json").read_text())[: args.child_arrays]
     records = records_of(listing)
+    reductions = [
+        1 if args.full_decode else largest_reduction(
+            r.width, r.height, [p.body_bbox for p in r.people], min_image_side=CONTEXT_SIZE, min_box_side=BODY_SIZE
+        )
+        for r in records
+    ]
     rss_before = status_kib("VmRSS")
     tracemalloc.start()
     start = time.perf_counter()
-    written = write_split_arrays(args.out, "train", records, folder_opener(args.photos))
+    written = write_split_arrays(
+        args.out, "train", records, folder_opener(args.photos), reduced_jpeg_decoding=not args.full_decode
+    )
     seconds = time.perf_counter() - start
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     print(json.dumps({
         "images": len(records), "people": written.rows, "seconds": seconds,
         "rss_before_mib": rss_before / 1024, "peak_rss_mib": status_kib("VmHWM") / 1024,
-        "rss_file_end_mib": status_kib("RssFile") / 1024,
         "traced_peak_mib": traced_peak / 2**20,
+        "decoded_at": {f"1/{r}": reductions.count(r) for r in sorted(set(reductions))},
     }))
 
 
@@ -310,18 +320,21 @@ def bench_arrays(args: argparse.Namespace) -> list[dict]:
     make_photos(folder, max(counts), args.seed, sides)
     results = []
     for count in counts:
-        with tempfile.TemporaryDirectory(prefix="bench-arrays-") as out:
-            command = [sys.executable, __file__, "--child-arrays", str(count), "--photos", str(folder), "--out", out]
-            done = subprocess.run(command, capture_output=True, text=True, check=True)
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        results.append(result)
-        print(
-            f"  {result['images']:5d} images {result['people']:5d} people: {result['seconds']:6.1f} s, "
-            f"{result['images'] / result['seconds']:6.1f} images/s, {result['people'] / result['seconds']:6.1f} "
-            f"people/s, peak RSS {result['peak_rss_mib']:.0f} MiB (before writing {result['rss_before_mib']:.0f}, "
-            f"file-backed at end {result['rss_file_end_mib']:.0f}), Python peak {result['traced_peak_mib']:.1f} MiB",
-            flush=True,
-        )
+        for variant in ("reduced", "full decode"):
+            with tempfile.TemporaryDirectory(prefix="bench-arrays-") as out:
+                command = [sys.executable, __file__, "--child-arrays", str(count), "--photos", str(folder)]
+                command += ["--out", out] + ["--full-decode"] * (variant == "full decode")
+                done = subprocess.run(command, capture_output=True, text=True, check=True)
+            result = {"variant": variant, **json.loads(done.stdout.strip().splitlines()[-1])}
+            results.append(result)
+            print(
+                f"  {variant:<11} {result['images']:5d} images {result['people']:5d} people: "
+                f"{result['seconds']:6.1f} s, {result['images'] / result['seconds']:5.1f} images/s, "
+                f"{result['people'] / result['seconds']:5.1f} people/s, peak RSS {result['peak_rss_mib']:.0f} MiB "
+                f"(before writing {result['rss_before_mib']:.0f}), Python peak {result['traced_peak_mib']:.1f} MiB; "
+                f"decoded at {result['decoded_at']}",
+                flush=True,
+            )
     return results
 
 
@@ -337,6 +350,7 @@ def main() -> None:
     parser.add_argument("--child-arrays", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--photos", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--full-decode", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_arrays is not None:
         arrays_child(args)
