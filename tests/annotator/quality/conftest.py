@@ -26,7 +26,7 @@ def control_answer(worker, passed: bool, minutes_ago: float = 0, gold=None) -> T
     gold = gold or GoldItemFactory()
     return TaskAssignmentFactory(
         worker=worker, person=gold.person, gold_item=gold, state=TaskAssignment.State.SUBMITTED,
-        gold_passed=passed, finished_at=finished, assigned_at=finished - timedelta(minutes=1),
+        gold_passed=passed, finished_at=finished,
     )
 
 
