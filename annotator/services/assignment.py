@@ -180,7 +180,11 @@ def emotion_pool() -> QuerySet[Person]:
 
 
 def box_pool() -> QuerySet[Image]:
-    """Images still waiting for person boxes, not withdrawn, with an open slot; gold images excluded."""
+    """Images still waiting for person boxes, not withdrawn, with an open slot.
+
+    Gold images are left out, and so are images holding a gold person: a gold
+    item's box is final by definition.
+    """
     return (
         Image.objects.filter(
             boxes_confirmed=False,
@@ -188,6 +192,7 @@ def box_pool() -> QuerySet[Image]:
             box_slots_taken__lt=settings.BOX_ANNOTATORS_PER_IMAGE,
         )
         .filter(~Exists(GoldItem.objects.filter(image=OuterRef("pk"))))
+        .filter(~Exists(GoldItem.objects.filter(person__image=OuterRef("pk"))))
     )
 
 

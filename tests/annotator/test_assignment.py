@@ -115,6 +115,12 @@ def test_gold_people_never_enter_the_regular_pool():
     assert assign_next_task(WorkerFactory()) is None
 
 
+def test_images_with_a_gold_person_or_gold_boxes_get_no_boxes_task():
+    GoldItemFactory(person=PersonFactory(image=ImageFactory(boxes_confirmed=False)), for_control=False)
+    GoldItemFactory(boxes=True, for_control=False)
+    assert assign_next_task(WorkerFactory()) is None
+
+
 def test_an_image_reported_often_enough_leaves_the_pool(settings):
     settings.IMAGE_REPORTS_TO_WITHDRAW = 2
     PersonFactory(image=ImageFactory(reported_count=2))
