@@ -23,6 +23,7 @@ const ui = {
   workspace: $("workspace"),
   image: $("task-image"),
   caption: $("stage-caption"),
+  fullSize: $("full-size-link"),
   boxesForm: $("boxes-form"),
   boxList: $("box-list"),
   noPeople: $("no-people"),
@@ -84,7 +85,24 @@ function currentAnswer() {
 
 function saveDraft() {
   if (!task) return;
-  localStorage.setItem(DRAFT_PREFIX + task.id, JSON.stringify({ submissionId, answer: currentAnswer() }));
+  const draft = { submissionId, answer: currentAnswer(), savedAt: Date.now() };
+  localStorage.setItem(DRAFT_PREFIX + task.id, JSON.stringify(draft));
+}
+
+// Drafts of tasks that were never finished here (expired, done elsewhere) are dropped after two days.
+function pruneDrafts() {
+  const limit = Date.now() - 2 * 24 * 3600 * 1000;
+  for (const key of Object.keys(localStorage)) {
+    if (!key.startsWith(DRAFT_PREFIX)) continue;
+    const savedAt = (() => {
+      try {
+        return JSON.parse(localStorage.getItem(key)).savedAt || 0;
+      } catch {
+        return 0;
+      }
+    })();
+    if (savedAt < limit) localStorage.removeItem(key);
+  }
 }
 
 function readDraft(taskId) {
@@ -144,6 +162,7 @@ async function showTask(next) {
   ui.banner.hidden = !task.qualification;
   if (task.qualification) await refreshQualificationBanner();
   ui.image.src = task.image_url;
+  ui.fullSize.href = task.original_image_url;
   ui.image.width = task.image_width;
   ui.image.height = task.image_height;
   await ui.image.decode().catch(() => {});
@@ -454,6 +473,7 @@ $("check-again").addEventListener("click", loadNext);
 
 // --- start --------------------------------------------------------------------------------
 (async () => {
+  pruneDrafts();
   await sendUnsent();
   await loadNext();
 })();
