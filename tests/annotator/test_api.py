@@ -307,3 +307,10 @@ def test_the_schema_documents_the_worker_api_and_its_page_needs_no_cdn(client_fo
     assert "workerToken" in schema["components"]["securitySchemes"]
     docs = client.get("/api/docs/").content.decode()
     assert "cdn" not in docs.lower() and "/static/drf_spectacular_sidecar/" in docs
+
+
+def test_the_schema_is_valid_openapi_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+    assert "/api/tasks/{task_id}/report/" in (tmp_path / "schema.yaml").read_text()
