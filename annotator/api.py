@@ -25,7 +25,7 @@ from annotator import selectors, serializers
 from annotator.authentication import WorkerTokenAuthentication
 from annotator.models import Worker
 from annotator.services.assignment import assign_next_task
-from annotator.services.errors import AnnotationError, TaskNotFound
+from annotator.services.errors import AnnotationError, AnswerInvalid, TaskNotFound
 from annotator.services.renditions import ensure_rendition
 from annotator.services.submission import report_task, skip_task, submit_task
 from annotator.services.workers import worker_for
@@ -175,10 +175,7 @@ class TaskImageView(WorkerAPIView):
         image = assignment.image or assignment.person.image
         size = request.query_params.get("size", "display")
         if size not in ("display", "original"):
-            return Response(
-                {"detail": "size: must be display or original", "code": "invalid", "errors": {"size": ["must be display or original"]}},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+            return error_response(AnswerInvalid("size", f"must be display or original, got {size!r}"))
         etag = f'"{image.sha256}-{size}-{settings.IMAGE_RENDITION_MAX_SIDE}"'
         if etag in request.headers.get("If-None-Match", ""):
             response = HttpResponseNotModified()
