@@ -11,7 +11,8 @@ Two parts:
   their people are written as the baseline's npy arrays, with reduced JPEG
   decoding and with every JPEG decoded at full size, each run in a fresh
   child process so that its peak memory is its own; it reports images and
-  people per second, the peak memory and how many images each scale decoded.
+  people per second (wall clock, and per CPU second, steadier on a shared
+  machine), the peak memory and how many images each scale decoded.
 
     .venv/bin/python bench/bench_export.py                     # everything, EMOTIC's size
     .venv/bin/python bench/bench_export.py --scale 0.1 --array-images 100,400
@@ -297,15 +298,15 @@ def arrays_child(args: argparse.Namespace) -> None:
     ]
     rss_before = status_kib("VmRSS")
     tracemalloc.start()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     written = write_split_arrays(
         args.out, "train", records, folder_opener(args.photos), reduced_jpeg_decoding=not args.full_decode
     )
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     print(json.dumps({
-        "images": len(records), "people": written.rows, "seconds": seconds,
+        "images": len(records), "people": written.rows, "seconds": seconds, "cpu_seconds": cpu_seconds,
         "rss_before_mib": rss_before / 1024, "peak_rss_mib": status_kib("VmHWM") / 1024,
         "traced_peak_mib": traced_peak / 2**20,
         "decoded_at": {f"1/{r}": reductions.count(r) for r in sorted(set(reductions))},
@@ -329,8 +330,11 @@ def bench_arrays(args: argparse.Namespace) -> list[dict]:
             results.append(result)
             print(
                 f"  {variant:<11} {result['images']:5d} images {result['people']:5d} people: "
-                f"{result['seconds']:6.1f} s, {result['images'] / result['seconds']:5.1f} images/s, "
-                f"{result['people'] / result['seconds']:5.1f} people/s, peak RSS {result['peak_rss_mib']:.0f} MiB "
+                f"{result['seconds']:5.1f} s ({result['cpu_seconds']:5.1f} s CPU), "
+                f"{result['images'] / result['seconds']:5.1f} images/s "
+                f"({result['images'] / result['cpu_seconds']:5.1f} per CPU second), "
+                f"{result['people'] / result['seconds']:5.1f} people/s, "
+                f"peak RSS {result['peak_rss_mib']:.0f} MiB "
                 f"(before writing {result['rss_before_mib']:.0f}), Python peak {result['traced_peak_mib']:.1f} MiB; "
                 f"decoded at {result['decoded_at']}",
                 flush=True,
