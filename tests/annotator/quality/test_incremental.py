@@ -1,0 +1,78 @@
+"""Recomputation after each submission (signal -> on_commit -> Celery task) and on the beat schedule."""
+
+import uuid
+
+import pytest
+from django.conf import settings as django_settings
+
+from annotator.models import EmotionAnnotation
+from annotator.quality.models import PersonAgreement, QualityReport
+from annotator.services.errors import WorkerNotEligible
+from annotator.services.assignment import assign_next_task
+from annotator.services.submission import submit_task
+from config.celery import app as celery_app
+from tests.factories import GoldItemFactory, PersonFactory, TaskAssignmentFactory, WorkerFactory
+
+pytestmark = pytest.mark.django_db
+
+ANSWER = {"categories": ["Happiness"], "valence": 8, "arousal": 6, "dominance": 6, "gender": "Female", "age": "Adult"}
+WRONG = {**ANSWER, "categories": ["Anger"], "valence": 2}
+
+
+@pytest.fixture(autouse=True)
+def trust_settings(settings):
+    settings.GOLD_RATE = 0.0
+    settings.QUALITY_GOLD_WINDOW = 4
+    settings.QUALITY_GOLD_MIN_ANSWERS = 3
+    settings.QUALITY_GOLD_MIN_ACCURACY = 0.5
+
+
+def submit(worker, task, answer, capture):
+    with capture(execute=True):
+        submit_task(worker, task.pk, uuid.uuid4(), answer)
+
+
+def test_a_submission_refreshes_the_person_and_the_worker(tasks_run_inline, django_capture_on_commit_callbacks):
+    person = PersonFactory()
+    first, second = WorkerFactory(), WorkerFactory()
+    submit(first, TaskAssignmentFactory(worker=first, person=person), ANSWER, django_capture_on_commit_callbacks)
+    assert PersonAgreement.objects.get(person=person).annotators == 1
+    submit(second, TaskAssignmentFactory(worker=second, person=person), {**ANSWER, "valence": 6},
+           django_capture_on_commit_callbacks)
+    agreement = PersonAgreement.objects.get(person=person)
+    assert agreement.annotators == 2 and agreement.fleiss_kappa == 1.0 and agreement.valence_std == pytest.approx(2**0.5)
+    assert agreement.dawid_skene_mask is None  # only the full run fits Dawid-Skene
+    second.refresh_from_db()
+    assert second.consensus_agreement == 1.0 and second.median_seconds_per_task == 0.0
+
+
+def test_failing_hidden_controls_block_the_worker_as_they_come_in(tasks_run_inline, django_capture_on_commit_callbacks):
+    worker = WorkerFactory()
+    real = TaskAssignmentFactory(worker=worker)
+    submit(worker, real, ANSWER, django_capture_on_commit_callbacks)
+    for answer in (ANSWER, WRONG, WRONG):
+        gold = GoldItemFactory()
+        submit(worker, TaskAssignmentFactory(worker=worker, person=gold.person, gold_item=gold), answer,
+               django_capture_on_commit_callbacks)
+    worker.refresh_from_db()
+    assert worker.is_blocked and worker.blocked_automatically
+    assert worker.gold_answered == 3 and worker.gold_accuracy == pytest.approx(1 / 3)
+    assert EmotionAnnotation.objects.get(assignment=real).excluded
+    with pytest.raises(WorkerNotEligible):
+        assign_next_task(worker)
+
+
+def test_nothing_runs_before_the_answer_is_committed(tasks_run_inline):
+    worker = WorkerFactory()
+    task = TaskAssignmentFactory(worker=worker)
+    submit_task(worker, task.pk, uuid.uuid4(), ANSWER)  # the test's transaction never commits
+    assert not PersonAgreement.objects.exists()
+
+
+def test_the_periodic_task_is_scheduled_and_stores_a_report(tasks_run_inline):
+    entry = django_settings.CELERY_BEAT_SCHEDULE["recompute-quality"]
+    assert entry["task"] == "annotator.quality.tasks.recompute_quality"
+    assert entry["schedule"].total_seconds() == django_settings.QUALITY_RECOMPUTE_MINUTES * 60
+    assert entry["task"] in celery_app.tasks and "annotator.quality.tasks.refresh_after_answer" in celery_app.tasks
+    report_id = celery_app.tasks[entry["task"]].delay().get()
+    assert QualityReport.objects.get(pk=report_id).trigger == "schedule"
