@@ -158,11 +158,9 @@ def open_rgb(image: ImageRecord, open_image: ImageOpener) -> Image.Image:
 def _draft(stored: Image.Image, max_reduction: int) -> int:
     """Ask a JPEG decoder for the largest allowed reduction; returns the one it will use."""
     width, height = stored.size
-    reduction = next(r for r in JPEG_REDUCTIONS if r <= max(max_reduction, 1))
-    if reduction == 1:
-        return 1
-    drafted = stored.draft(stored.mode, (width // reduction, height // reduction))
-    if drafted is None:  # not a JPEG
+    reduction = next(r for r in JPEG_REDUCTIONS if r <= max(max_reduction, 1) and r <= min(width, height))
+    drafted = None if reduction == 1 else stored.draft(stored.mode, (width // reduction, height // reduction))
+    if drafted is None:  # not a JPEG, or nothing to reduce
         return 1
     _, (_, _, reduced_width, _) = drafted
     return round(width / reduced_width)

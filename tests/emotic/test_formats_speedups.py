@@ -101,6 +101,13 @@ def test_a_large_jpeg_is_decoded_smaller_and_other_formats_at_full_size(tmp_path
     assert (png.reduction, png.picture.size) == (1, (1600, 1200))
 
 
+def test_a_jpeg_smaller_than_the_reduction_is_reduced_only_as_far_as_its_size_allows(tmp_path):
+    Image.new("RGB", (6, 3), (200, 10, 10)).save(tmp_path / "tiny.jpg")
+    tiny = record(tmp_path / "tiny.jpg", (6, 3))
+    decoded = decode_rgb(tiny, folder_opener(tmp_path), max_reduction=8)
+    assert (decoded.reduction, decoded.picture.size) == (2, (3, 2))
+
+
 @pytest.mark.parametrize(
     "mode, left, right, shown_left, shown_right",
     [("CMYK", (255, 0, 0, 0), (0, 0, 255, 0), (0, 255, 255), (255, 255, 0)), ("L", 30, 220, (30,) * 3, (220,) * 3)],
