@@ -12,11 +12,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from django.conf import settings
 
 from annotator.quality.arrays import PeopleArrays, masks_from_choices
 from emotic.aggregation import METHODS, CombinedLabels, combine_labels
-from emotic.agreement import TPAMI_KAPPA_THRESHOLD, agreement_summary, person_kappa, vad_spread
-from emotic.taxonomy import CATEGORY_NAMES, VAD_DIMENSIONS
+from emotic.agreement import agreement_summary, person_kappa, vad_spread
+from emotic.taxonomy import CATEGORY_NAMES, NUM_CATEGORIES, VAD_DIMENSIONS
 
 # Kosti et al., TPAMI 2019, validation split with 5 annotators per person.
 TPAMI_MEAN_CATEGORY_KAPPA = 0.30
@@ -68,9 +69,9 @@ def dataset_figures(people: PeopleArrays, combined: dict[str, CombinedLabels] | 
         "pooled_category_alpha": defined_or_none(summary.pooled_category_alpha),
         "vad_alpha": dict(zip(VAD_DIMENSIONS, as_list(summary.vad_alpha))),
         "vad_spread": dict(zip(VAD_DIMENSIONS, as_list(summary.vad_spread))),
-        "answers_choosing": [int(v) for v in arrays.choices.sum(axis=(0, 1))] if len(people.person_ids) else [0] * 26,
+        "answers_choosing": [int(v) for v in arrays.choices.sum(axis=(0, 1))] if len(people.person_ids) else [0] * NUM_CATEGORIES,
         "positive_labels": {
-            method: [int(v) for v in labels.categories[multi].sum(axis=0)] if multi.any() else [0] * 26
+            method: [int(v) for v in labels.categories[multi].sum(axis=0)] if multi.any() else [0] * NUM_CATEGORIES
             for method, labels in (combined or {}).items()
         },
     }
@@ -78,10 +79,16 @@ def dataset_figures(people: PeopleArrays, combined: dict[str, CombinedLabels] | 
 
 
 def combined_labels(people: PeopleArrays, methods=METHODS) -> dict[str, CombinedLabels]:
-    """Combined labels of every person by each method (Dawid-Skene fitted on all of ``people``)."""
+    """Combined labels of every person by each method (Dawid-Skene fitted on all of ``people``).
+
+    Dawid-Skene stops when no posterior moves by more than
+    ``settings.QUALITY_DAWID_SKENE_TOLERANCE``: labels are posteriors above
+    0.5, so a finer tolerance only costs iterations.
+    """
     if not len(people.person_ids):
         return {}
-    return {method: combine_labels(people.arrays, method=method) for method in methods}
+    options = {"dawid_skene": {"tol": settings.QUALITY_DAWID_SKENE_TOLERANCE}}
+    return {method: combine_labels(people.arrays, method=method, **options.get(method, {})) for method in methods}
 
 
 def subset_labels(labels: CombinedLabels, rows: np.ndarray) -> CombinedLabels:
@@ -99,9 +106,11 @@ class PersonFigures:
     majority_mask: np.ndarray  # (P,)
 
 
-def person_figures(people: PeopleArrays) -> PersonFigures:
+def person_figures(people: PeopleArrays, labels: dict[str, CombinedLabels] | None = None) -> PersonFigures:
+    """Per-person figures; ``labels`` holds union and majority labels already made for ``people``, if any."""
     arrays = people.arrays
-    labels = combined_labels(people, ("union", "majority"))
+    if not labels or not {"union", "majority"} <= set(labels):
+        labels = combined_labels(people, ("union", "majority"))
     if not labels:
         empty = np.zeros(0)
         return PersonFigures(empty.astype(int), empty, np.zeros((0, 3)), empty.astype(int), empty.astype(int))
@@ -140,20 +149,3 @@ def vad_rows(figures: dict) -> list[dict]:
         for name in VAD_DIMENSIONS
     ]
 
-
-__all__ = [
-    "NOT_DEFINED",
-    "TPAMI_KAPPA_THRESHOLD",
-    "TPAMI_MEAN_CATEGORY_KAPPA",
-    "TPAMI_VAD_SPREAD",
-    "PersonFigures",
-    "as_list",
-    "category_rows",
-    "combined_labels",
-    "dataset_figures",
-    "defined_or_none",
-    "display",
-    "person_figures",
-    "subset_labels",
-    "vad_rows",
-]

@@ -33,36 +33,50 @@ from emotic.taxonomy import SPLITS
 logger = logging.getLogger(__name__)
 BATCH = 2000
 REPORT_SCOPES = ("all", *SPLITS, "unassigned")
-PERSON_FIELDS = (
+PERSON_FIGURES = (
     "annotators", "fleiss_kappa", "valence_std", "arousal_std", "dominance_std", "union_mask", "majority_mask",
-    "dawid_skene_mask", "computed_at",
+    "dawid_skene_mask",
 )
+WORKER_FIGURES = ("gold_accuracy", "gold_answered", "median_seconds_per_task", "skip_rate", "consensus_agreement")
+
+
+def _changed(model, stored_rows: Iterable[tuple], computed: dict[int, tuple]) -> list[int]:
+    """Primary keys whose computed figures differ from the stored ones (or that have none stored).
+
+    Writing only those keeps a steady-state run cheap: most figures do not move between runs.
+    """
+    stored = {row[0]: tuple(row[1:]) for row in stored_rows}
+    return [pk for pk, values in computed.items() if stored.get(pk) != values]
 
 
 # ---------------------------------------------------------------- people
 
 
-def store_person_figures(people: PeopleArrays, dawid_skene_masks: np.ndarray | None = None) -> int:
-    """Upsert ``PersonAgreement`` for every person in ``people``; Dawid-Skene NULL when not given."""
-    figures = person_figures(people)
+def store_person_figures(
+    people: PeopleArrays, dawid_skene_masks: np.ndarray | None = None, labels: dict | None = None
+) -> int:
+    """Upsert ``PersonAgreement`` for the people in ``people`` whose figures changed; returns how many.
+
+    Dawid-Skene is NULL when not given; ``labels`` (union and majority) are reused when given.
+    """
+    figures = person_figures(people, labels)
+    columns = [
+        figures.annotators.tolist(),
+        *([defined_or_none(v) for v in values] for values in (figures.fleiss_kappa, *figures.vad_std.T)),
+        figures.union_mask.tolist(),
+        figures.majority_mask.tolist(),
+        [None] * len(people.person_ids) if dawid_skene_masks is None else np.asarray(dawid_skene_masks).tolist(),
+    ]
+    computed = dict(zip(people.person_ids.tolist(), zip(*columns)))
+    stored = PersonAgreement.objects.filter(person_id__in=list(computed)).values_list("person_id", *PERSON_FIGURES)
     now = timezone.now()
     rows = [
-        PersonAgreement(
-            person_id=int(person_id),
-            annotators=int(figures.annotators[p]),
-            fleiss_kappa=defined_or_none(figures.fleiss_kappa[p]),
-            valence_std=defined_or_none(figures.vad_std[p, 0]),
-            arousal_std=defined_or_none(figures.vad_std[p, 1]),
-            dominance_std=defined_or_none(figures.vad_std[p, 2]),
-            union_mask=int(figures.union_mask[p]),
-            majority_mask=int(figures.majority_mask[p]),
-            dawid_skene_mask=None if dawid_skene_masks is None else int(dawid_skene_masks[p]),
-            computed_at=now,
-        )
-        for p, person_id in enumerate(people.person_ids)
+        PersonAgreement(person_id=pk, computed_at=now, **dict(zip(PERSON_FIGURES, computed[pk])))
+        for pk in _changed(PersonAgreement, stored.iterator(chunk_size=BATCH), computed)
     ]
     PersonAgreement.objects.bulk_create(
-        rows, batch_size=BATCH, update_conflicts=True, unique_fields=["person"], update_fields=PERSON_FIELDS
+        rows, batch_size=BATCH, update_conflicts=True, unique_fields=["person"],
+        update_fields=[*PERSON_FIGURES, "computed_at"],
     )
     return len(rows)
 
@@ -75,33 +89,39 @@ def refresh_people(person_ids: Iterable[int]) -> None:
     people = selectors.counted_people_arrays(person_ids)
     with transaction.atomic():
         PersonAgreement.objects.filter(person_id__in=person_ids).exclude(person_id__in=people.person_ids.tolist()).delete()
+        # Dawid-Skene labels of people whose answers changed are stale until the next full run.
+        PersonAgreement.objects.filter(person_id__in=person_ids).update(dawid_skene_mask=None)
         store_person_figures(people)
 
 
 # ---------------------------------------------------------------- workers
 
 
-def store_worker_figures(figures: WorkerFigures) -> None:
-    """Write the figures onto the workers' rows.
+def store_worker_figures(figures: WorkerFigures) -> int:
+    """Write the figures onto the rows of the workers whose figures changed; returns how many.
 
     A blocked worker has no counted answers, so no consensus to measure:
     their ``consensus_agreement`` keeps the value it had when they were blocked.
     """
-    blocked = set(Worker.objects.filter(pk__in=figures.worker_ids.tolist(), is_blocked=True).values_list("pk", flat=True))
-    common = ["gold_accuracy", "gold_answered", "median_seconds_per_task", "skip_rate"]
-    active, frozen = [], []
+    stored = {row[0]: row for row in Worker.objects.filter(pk__in=figures.worker_ids.tolist()).values_list(
+        "pk", *WORKER_FIGURES, "is_blocked"
+    )}
+    computed = {}
     for i, worker_id in enumerate(figures.worker_ids.tolist()):
-        worker = Worker(
-            pk=worker_id,
-            gold_accuracy=defined_or_none(figures.gold_window_accuracy[i]),
-            gold_answered=int(figures.gold_window_answers[i]),
-            consensus_agreement=defined_or_none(figures.consensus_majority[i]),
-            median_seconds_per_task=defined_or_none(figures.median_seconds[i]),
-            skip_rate=defined_or_none(figures.skip_rate[i]),
+        if worker_id not in stored:
+            continue  # deleted meanwhile
+        consensus = defined_or_none(figures.consensus_majority[i])
+        computed[worker_id] = (
+            defined_or_none(figures.gold_window_accuracy[i]),
+            int(figures.gold_window_answers[i]),
+            defined_or_none(figures.median_seconds[i]),
+            defined_or_none(figures.skip_rate[i]),
+            stored[worker_id][5] if stored[worker_id][6] else consensus,
         )
-        (frozen if worker_id in blocked else active).append(worker)
-    Worker.objects.bulk_update(active, [*common, "consensus_agreement"], batch_size=500)
-    Worker.objects.bulk_update(frozen, common, batch_size=500)
+    changed = _changed(Worker, (row[:6] for row in stored.values()), computed)
+    workers = [Worker(pk=pk, **dict(zip(WORKER_FIGURES, computed[pk]))) for pk in changed]
+    Worker.objects.bulk_update(workers, WORKER_FIGURES, batch_size=500)
+    return len(workers)
 
 
 def refresh_workers(worker_ids: Iterable[int] | None = None, *, apply_blocks: bool = True, people: PeopleArrays | None = None):
@@ -147,7 +167,7 @@ def recompute_quality(trigger: str = QualityReport.Trigger.SCHEDULE) -> QualityR
     with transaction.atomic():
         PersonAgreement.objects.exclude(person_id__in=selectors.counted_annotations().values("person_id")).delete()
         dawid_skene = masks_from_choices(labels["dawid_skene"].categories) if labels else None
-        store_person_figures(people, dawid_skene)
+        store_person_figures(people, dawid_skene, labels)
     refresh_workers(None, apply_blocks=False, people=people)
 
     figures = {}

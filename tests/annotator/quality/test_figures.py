@@ -156,3 +156,20 @@ def test_bad_trigger_is_refused_before_anything_is_written(db):
     with pytest.raises(QualityError, match="trigger: must be one of"):
         recompute_quality("cron")
     assert not QualityReport.objects.exists()
+
+
+def test_a_second_run_writes_only_what_changed(review_data):
+    from annotator.quality import selectors
+    from annotator.quality.services import store_person_figures, store_worker_figures
+    from annotator.quality.worker_figures import compute_worker_figures
+
+    recompute_quality()
+    people = selectors.counted_people_arrays()
+    stored = {a.person_id: a.dawid_skene_mask for a in PersonAgreement.objects.all()}
+    masks = [stored[p] for p in people.person_ids.tolist()]
+    assert store_person_figures(people, masks) == 0
+    assert store_worker_figures(compute_worker_figures()) == 0
+    EmotionAnnotationFactory(person=review_data.train_person, worker=review_data.workers[1], categories=["Peace"])
+    assert store_person_figures(selectors.counted_people_arrays(), masks) == 1
+    assert PersonAgreement.objects.get(person=review_data.train_person).annotators == 2
+    assert store_worker_figures(compute_worker_figures()) >= 1

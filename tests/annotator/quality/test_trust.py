@@ -136,3 +136,15 @@ def test_blocking_and_unblocking_twice_change_nothing_the_second_time(review_dat
     assert unblock_worker(worker) is None
     assert WorkerTrustEvent.objects.filter(worker=worker).count() == 2
     assert Worker.objects.get(pk=worker.pk).blocked_reason == ""
+
+
+def test_a_blocked_workers_consensus_is_kept_from_before_the_block(review_data):
+    worker = review_data.workers[3]
+    recompute_quality()
+    worker.refresh_from_db()
+    before = worker.consensus_agreement
+    assert before == 0.0
+    block_worker(worker, reason="answers unrelated to the image")
+    recompute_quality()  # their answers no longer count, so nothing new can be measured
+    worker.refresh_from_db()
+    assert worker.consensus_agreement == before and worker.median_seconds_per_task == 12.5
