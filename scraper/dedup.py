@@ -56,11 +56,17 @@ class PerceptualHashIndex:
             return None
         return NearMatch(int(self._ids[best]), int(distances[best]))
 
-    def nearest(self, phash_hex: str, max_distance: int) -> NearMatch | None:
+    def refresh(self) -> None:
+        """Load the rows added since the last look (one query)."""
+        with self._lock:
+            self._top_up()
+
+    def nearest(self, phash_hex: str, max_distance: int, *, refresh: bool = True) -> NearMatch | None:
         """The stored image closest to ``phash_hex`` if within ``max_distance`` bits, else None."""
         phash = phash_to_int(phash_hex)
         with self._lock:
-            self._top_up()
+            if refresh:
+                self._top_up()
             match = self._nearest_cached(phash, max_distance)
             if match is not None and not Image.objects.filter(id=match.image_id).exists():
                 self._reset()  # the cache held rows that are gone: rebuild it from the database
@@ -71,3 +77,7 @@ class PerceptualHashIndex:
 
 # One index per process, shared by all threads.
 phash_index = PerceptualHashIndex()
+
+
+def hamming_distance(a_hex: str, b_hex: str) -> int:
+    return (phash_to_int(a_hex) ^ phash_to_int(b_hex)).bit_count()

@@ -29,7 +29,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from annotator.models import Image, Person
-from scraper.dedup import phash_index
+from scraper.dedup import hamming_distance, phash_index
 from scraper.imaging import Box, ImageRejected, PreparedImage, prepare_image
 from scraper.models import RejectReason, Source
 
@@ -203,6 +203,8 @@ def _field_errors(image: Image) -> str | None:
 
 def _people_on(image: Image, boxes: list[Box]) -> tuple[Person, ...]:
     """The image's people at these boxes, creating imported people for boxes not there yet."""
+    if not boxes:
+        return ()
     existing = {person.box: person for person in image.people.all()}
     people = []
     for box in boxes:
@@ -215,12 +217,14 @@ def _people_on(image: Image, boxes: list[Box]) -> tuple[Person, ...]:
     return tuple(people)
 
 
-def _exact_duplicate(existing: Image, boxes: list[Box]) -> IngestResult:
-    people: tuple[Person, ...] = ()
-    if boxes:
-        with ingest_lock():
-            people = _people_on(existing, boxes)
-    return IngestResult(IngestOutcome.EXACT_DUPLICATE, existing, people=people)
+@dataclass(frozen=True)
+class IngestRequest:
+    """One prepared image to commit. ``blob_written``: its file was already written by the caller."""
+
+    prepared: PreparedImage
+    provenance: Provenance
+    people_boxes: Sequence[Box] = ()
+    blob_written: bool = False
 
 
 def commit_prepared_image(
@@ -228,47 +232,106 @@ def commit_prepared_image(
 ) -> IngestResult:
     """Decide duplicate or new, and for a new image make sure its file and its rows exist together.
 
-    ``blob_written`` says the caller already wrote the file (the crawl
-    pipeline does, in its fetch threads); if the image turns out not to be
-    kept, that file is removed again.
+    When the file is not written yet, duplicates are looked for first, so a
+    duplicate never costs a write.
     """
+    if not blob_written:
+        early = _duplicate_before_writing(prepared, provenance, people_boxes)
+        if early is not None:
+            return early
+        blob_written = write_blob(prepared)
+    return commit_prepared_images([IngestRequest(prepared, provenance, people_boxes, blob_written)])[0]
+
+
+def _duplicate_before_writing(prepared: PreparedImage, provenance: Provenance, people_boxes: Sequence[Box]) -> IngestResult | None:
+    """A rejection or a duplicate that is clear without writing anything, or None."""
     boxes = _upright_boxes(prepared, people_boxes)
     if isinstance(boxes, IngestResult):
         return boxes
-    image = _new_image(prepared, provenance)
-    problems = _field_errors(image)
+    problems = _field_errors(_new_image(prepared, provenance))
     if problems:
         return IngestResult.rejected(RejectReason.BAD_RECORD, problems)
-
     existing = Image.objects.filter(sha256=prepared.sha256).first()
     if existing is not None:
-        return _exact_duplicate(existing, boxes)
-    max_distance = settings.SCRAPER_NEAR_DUPLICATE_DISTANCE
-    near = phash_index.nearest(prepared.phash, max_distance)
+        people: tuple[Person, ...] = ()
+        if boxes:
+            with ingest_lock():  # two imports of the same box must make one person
+                people = _people_on(existing, boxes)
+        return IngestResult(IngestOutcome.EXACT_DUPLICATE, existing, people=people)
+    near = phash_index.nearest(prepared.phash, settings.SCRAPER_NEAR_DUPLICATE_DISTANCE)
     if near is not None:
-        if blob_written:
-            discard_blob_if_unreferenced(prepared.storage_key)
         return IngestResult(IngestOutcome.NEAR_DUPLICATE, Image.objects.get(id=near.image_id), distance=near.distance)
+    return None
 
-    if not blob_written:
-        write_blob(prepared)
+
+def commit_prepared_images(requests: Sequence[IngestRequest]) -> list[IngestResult]:
+    """Commit several prepared images in one transaction, under one lock; results in the same order.
+
+    Duplicates are decided against the database and within the batch (the
+    first of two equal images is stored). Either every new row of the batch
+    is written or none is: on a database failure the new files are removed
+    again (unless another row uses them) and the error is raised.
+    """
+    results: list[IngestResult | None] = [None] * len(requests)
+    plans: list[tuple[int, Image, list[Box]]] = []
+    for index, request in enumerate(requests):
+        boxes = _upright_boxes(request.prepared, request.people_boxes)
+        if isinstance(boxes, IngestResult):
+            results[index] = boxes
+            continue
+        image = _new_image(request.prepared, request.provenance)
+        problems = _field_errors(image)
+        if problems:
+            results[index] = IngestResult.rejected(RejectReason.BAD_RECORD, problems)
+            continue
+        plans.append((index, image, boxes))
+    inserted: list[tuple[int, Image, list[Box]]] = []
     try:
         with ingest_lock():
-            # Re-check under the lock: another thread or process may have stored it meanwhile.
-            existing = Image.objects.filter(sha256=prepared.sha256).first()
-            if existing is not None:
-                return IngestResult(IngestOutcome.EXACT_DUPLICATE, existing, people=_people_on(existing, boxes))
-            near = phash_index.nearest(prepared.phash, max_distance)
-            if near is not None:
-                if not Image.objects.filter(storage_key=prepared.storage_key).exists():
-                    default_storage.delete(prepared.storage_key)
-                return IngestResult(IngestOutcome.NEAR_DUPLICATE, Image.objects.get(id=near.image_id), distance=near.distance)
-            if not default_storage.exists(prepared.storage_key):  # removed by a failed ingest of the same bytes
-                default_storage.save(prepared.storage_key, ContentFile(prepared.content))
-            image.save()
-            people = _people_on(image, boxes)
+            inserted = _decide_and_insert(requests, plans, results)
     except Exception:
-        logger.exception("ingest of %s failed; removing its file unless another row uses it", prepared.storage_key)
-        discard_blob_if_unreferenced(prepared.storage_key)
+        logger.exception("a batch of %d images could not be committed; removing their new files", len(plans))
+        for index, _image, _boxes in plans:
+            discard_blob_if_unreferenced(requests[index].prepared.storage_key)
         raise
-    return IngestResult(IngestOutcome.STORED, image, people=people)
+    for index, _image, _boxes in plans:  # near duplicates found now: their files are not needed
+        if results[index].outcome == IngestOutcome.NEAR_DUPLICATE and requests[index].blob_written:
+            discard_blob_if_unreferenced(requests[index].prepared.storage_key)
+    return results  # type: ignore[return-value]
+
+
+def _decide_and_insert(requests, plans, results) -> list[tuple[int, Image, list[Box]]]:
+    """Under the lock: sort each plan into exact duplicate, near duplicate or new, and write the new rows."""
+    max_distance = settings.SCRAPER_NEAR_DUPLICATE_DISTANCE
+    stored = {image.sha256: image for image in Image.objects.filter(sha256__in={image.sha256 for _, image, _ in plans})}
+    phash_index.refresh()
+    new: list[tuple[int, Image, list[Box]]] = []
+    new_by_sha: dict[str, Image] = {}
+    twins: list[tuple[int, str, list[Box]]] = []  # exact duplicates of an image new in this batch
+    for index, image, boxes in plans:
+        if image.sha256 in stored:
+            results[index] = IngestResult(IngestOutcome.EXACT_DUPLICATE, stored[image.sha256], people=_people_on(stored[image.sha256], boxes))
+            continue
+        if image.sha256 in new_by_sha:
+            twins.append((index, image.sha256, boxes))
+            continue
+        near = phash_index.nearest(image.phash, max_distance, refresh=False)
+        if near is not None:
+            results[index] = IngestResult(IngestOutcome.NEAR_DUPLICATE, Image.objects.get(id=near.image_id), distance=near.distance)
+            continue
+        sibling = min(((hamming_distance(image.phash, o.phash), o) for o in new_by_sha.values()), default=None, key=lambda p: p[0])
+        if sibling is not None and sibling[0] <= max_distance:  # a near duplicate of an image new in this batch
+            results[index] = IngestResult(IngestOutcome.NEAR_DUPLICATE, sibling[1], distance=sibling[0])
+            continue
+        new.append((index, image, boxes))
+        new_by_sha[image.sha256] = image
+    for index, _image, _boxes in new:
+        prepared = requests[index].prepared
+        if not default_storage.exists(prepared.storage_key):  # removed by a failed ingest of the same bytes
+            default_storage.save(prepared.storage_key, ContentFile(prepared.content))
+    Image.objects.bulk_create([image for _, image, _ in new])
+    for index, image, boxes in new:
+        results[index] = IngestResult(IngestOutcome.STORED, image, people=_people_on(image, boxes))
+    for index, sha, boxes in twins:
+        results[index] = IngestResult(IngestOutcome.EXACT_DUPLICATE, new_by_sha[sha], people=_people_on(new_by_sha[sha], boxes))
+    return new

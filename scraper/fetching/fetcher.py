@@ -145,6 +145,9 @@ class PoliteFetcher:
             address_policy, pool_connections=max(10, max_total), pool_maxsize=max_per_host, max_retries=retry
         )
         self.session = requests.Session()
+        # No proxies from the environment: a proxy would hide the destination from the address
+        # guard (and reading the environment on every request costs more CPU than the request).
+        self.session.trust_env = False
         self.session.headers.update({"User-Agent": user_agent, "Accept": "image/*,text/html;q=0.8,*/*;q=0.5"})
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)

@@ -2,29 +2,33 @@
 
 Threads do what waits on the network or the CPU and touches no database:
 fetch (or read the local file), validate and hash, write the content-addressed
-file. The calling thread, which owns the database connection, then commits
-each result and records it on its item. A failure on one item is recorded on
-that item; the chunk goes on.
+file. The calling thread, which owns the database connection, commits
+whatever has arrived as one batch (one transaction, one lock) and records the
+outcome on each item. A failure on one item is recorded on that item; the
+chunk goes on.
 """
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from annotator.models import Image
 from scraper.fetching import FetchRejected, PoliteFetcher
 from scraper.imaging import ImageRejected, PreparedImage, prepare_image
 from scraper.ingest import (
     IngestOutcome,
+    IngestRequest,
+    IngestResult,
     Provenance,
-    commit_prepared_image,
+    commit_prepared_images,
     discard_blob_if_unreferenced,
     write_blob,
 )
@@ -86,19 +90,37 @@ def _acquire(work: _Work, fetcher: PoliteFetcher) -> _Acquired:
     return acquired
 
 
-def _finish(item: CrawlItem, state: str, *, image: Image | None = None, reason: str = "", detail: str = "") -> None:
+OUTCOME_FIELDS = ["state", "image", "reason", "detail", "claimed_until", "http_headers", "fetched_at", "updated_at"]
+
+
+def _set_outcome(item: CrawlItem, state: str, *, image: Image | None = None, reason: str = "", detail: str = "") -> None:
+    """Record what became of the item on the instance; the caller saves it."""
     item.state, item.image, item.reason, item.detail = state, image, reason, detail[:1000]
-    item.claimed_until = None
-    item.save(
-        update_fields=["state", "image", "reason", "detail", "claimed_until", "http_headers", "fetched_at", "updated_at"]
-    )
+    item.claimed_until, item.updated_at = None, timezone.now()
     if state == CrawlItem.State.REJECTED:
         logger.info("job %s: %s rejected (%s): %s", item.job_id, item.key, reason, detail)
 
 
-def _commit(item: CrawlItem, acquired: _Acquired) -> None:
-    prepared = acquired.prepared
-    assert prepared is not None
+def _set_result(item: CrawlItem, result: IngestResult, notes: list[str] = ()) -> None:
+    if result.outcome == IngestOutcome.REJECTED:
+        _set_outcome(item, CrawlItem.State.REJECTED, reason=result.reason, detail=result.detail)
+    elif result.outcome == IngestOutcome.NEAR_DUPLICATE:
+        detail = f"near duplicate of image {result.image.pk} (distance {result.distance})"
+        if item.people:
+            detail += "; its people and annotations were not imported (the boxes belong to other pixels)"
+        _set_outcome(item, result.outcome, image=result.image, detail=detail)
+    else:
+        _set_outcome(item, result.outcome, image=result.image, detail="; ".join(notes))
+
+
+def _leave_for_later(item: CrawlItem, error: Exception) -> None:
+    """The item stays pending for another attempt; its attempts count stops endless retries."""
+    item.claimed_until = None
+    item.detail = f"attempt {item.attempts} failed: {error}"[:1000]
+    item.save(update_fields=["claimed_until", "detail", "updated_at"])
+
+
+def _request(item: CrawlItem, acquired: _Acquired) -> IngestRequest:
     provenance = Provenance(
         source=item.source,
         original_database=item.original_database,
@@ -112,26 +134,47 @@ def _commit(item: CrawlItem, acquired: _Acquired) -> None:
         fetched_at=acquired.fetched_at,
     )
     boxes = [tuple(box) for box in item.people]
+    return IngestRequest(acquired.prepared, provenance, boxes, acquired.blob_written)
+
+
+def _commit_with_labels(item: CrawlItem, acquired: _Acquired) -> bool:
+    """An EMOTIC item: the image and its original labels go in together or not at all."""
+    request = _request(item, acquired)
     try:
         with transaction.atomic():
-            result = commit_prepared_image(prepared, provenance, boxes, blob_written=acquired.blob_written)
+            (result,) = commit_prepared_images([request])
             notes = _import_original_labels(item, result)
-    except Exception as error:  # the item stays pending; its attempts count stops endless retries
+    except Exception as error:
         logger.exception("job %s: %s could not be committed", item.job_id, item.key)
-        discard_blob_if_unreferenced(prepared.storage_key)
-        item.claimed_until = None
-        item.detail = f"attempt {item.attempts} failed: {error}"[:1000]
-        item.save(update_fields=["claimed_until", "detail", "updated_at"])
-        return
-    if result.outcome == IngestOutcome.REJECTED:
-        _finish(item, CrawlItem.State.REJECTED, reason=result.reason, detail=result.detail)
-    elif result.outcome == IngestOutcome.NEAR_DUPLICATE:
-        detail = f"near duplicate of image {result.image.pk} (distance {result.distance})"
-        if item.people:
-            detail += "; its people and annotations were not imported (the boxes belong to other pixels)"
-        _finish(item, result.outcome, image=result.image, detail=detail)
-    else:
-        _finish(item, result.outcome, image=result.image, detail="; ".join(notes))
+        discard_blob_if_unreferenced(request.prepared.storage_key)
+        _leave_for_later(item, error)
+        return False
+    _set_result(item, result, notes)
+    return True
+
+
+def _commit_batch(arrivals: list[tuple[CrawlItem, _Acquired]]) -> list[CrawlItem]:
+    """Commit the arrivals in one transaction; if that fails, one by one, so one bad item spoils nothing else."""
+    if not arrivals:
+        return []
+    try:
+        results = commit_prepared_images([_request(item, acquired) for item, acquired in arrivals])
+    except Exception:
+        results = None
+    finished = []
+    for position, (item, acquired) in enumerate(arrivals):
+        if results is None:
+            try:
+                (result,) = commit_prepared_images([_request(item, acquired)])
+            except Exception as error:
+                logger.exception("job %s: %s could not be committed", item.job_id, item.key)
+                _leave_for_later(item, error)
+                continue
+        else:
+            result = results[position]
+        _set_result(item, result)
+        finished.append(item)
+    return finished
 
 
 def _import_original_labels(item: CrawlItem, result) -> list[str]:
@@ -149,42 +192,53 @@ def _import_original_labels(item: CrawlItem, result) -> list[str]:
 def _resolve_known_urls(items: list[CrawlItem]) -> list[CrawlItem]:
     """Items whose URL an earlier crawl already stored are duplicates without a download; return the rest."""
     urls = {item.image_url for item in items if item.image_url and not item.local_path}
-    known = dict(Image.objects.filter(source_url__in=urls).values_list("source_url", "id")) if urls else {}
-    remaining = []
+    known = {image.source_url: image for image in Image.objects.filter(source_url__in=urls)} if urls else {}
+    remaining, finished = [], []
     for item in items:
-        image_id = known.get(item.image_url) if not item.local_path else None
-        if image_id is None:
+        image = known.get(item.image_url) if not item.local_path else None
+        if image is None:
             remaining.append(item)
         else:
-            _finish(item, CrawlItem.State.EXACT_DUPLICATE, image=Image.objects.get(id=image_id), detail="already stored from this URL")
+            _set_outcome(item, CrawlItem.State.EXACT_DUPLICATE, image=image, detail="already stored from this URL")
+            finished.append(item)
+    CrawlItem.objects.bulk_update(finished, OUTCOME_FIELDS)
     return remaining
 
 
+def _record(arrivals: list[tuple[CrawlItem, Future]]) -> None:
+    """Record the items whose acquisition has finished, committing the good ones as one batch."""
+    finished: list[CrawlItem] = []
+    batch: list[tuple[CrawlItem, _Acquired]] = []
+    for item, future in arrivals:
+        try:
+            acquired = future.result()
+        except Exception as error:  # storage unreachable, or a bug: leave the item for a later attempt
+            logger.exception("job %s: %s could not be acquired", item.job_id, item.key)
+            _leave_for_later(item, error)
+            continue
+        item.http_headers, item.fetched_at = acquired.http_headers or {}, acquired.fetched_at
+        if acquired.rejection is not None:
+            reason, detail = acquired.rejection
+            _set_outcome(item, CrawlItem.State.REJECTED, reason=reason, detail=detail)
+            finished.append(item)
+        elif item.annotations or item.extra.get("split"):
+            if _commit_with_labels(item, acquired):
+                finished.append(item)
+        else:
+            batch.append((item, acquired))
+    finished += _commit_batch(batch)
+    CrawlItem.objects.bulk_update(finished, OUTCOME_FIELDS)
+
+
 def process_items(items: list[CrawlItem], fetcher: PoliteFetcher) -> None:
-    """Acquire the items in parallel and commit each as it arrives."""
+    """Acquire the items in parallel; commit whatever has arrived, batch by batch, as it arrives."""
     items = _resolve_known_urls(items)
     if not items:
         return
-    by_id = {item.id: item for item in items}
     workers = min(len(items), settings.SCRAPER_MAX_CONCURRENT_REQUESTS)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scraper-fetch") as pool:
-        futures = {
-            pool.submit(_acquire, _Work(item.id, item.image_url, item.local_path), fetcher): item.id for item in items
-        }
-        for future in as_completed(futures):
-            item = by_id[futures[future]]
-            try:
-                acquired = future.result()
-            except Exception as error:  # storage unreachable, or a bug: leave the item for a later attempt
-                logger.exception("job %s: %s could not be acquired", item.job_id, item.key)
-                item.claimed_until = None
-                item.detail = f"attempt {item.attempts} failed: {error}"[:1000]
-                item.save(update_fields=["claimed_until", "detail", "updated_at"])
-                continue
-            item.http_headers = acquired.http_headers or {}
-            item.fetched_at = acquired.fetched_at
-            if acquired.rejection is not None:
-                reason, detail = acquired.rejection
-                _finish(item, CrawlItem.State.REJECTED, reason=reason, detail=detail)
-            else:
-                _commit(item, acquired)
+        futures = {pool.submit(_acquire, _Work(item.id, item.image_url, item.local_path), fetcher): item for item in items}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            _record([(futures[future], future) for future in done])

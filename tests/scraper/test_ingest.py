@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import pytest
 from django.core.files.storage import default_storage
@@ -12,7 +13,7 @@ from PIL import Image as PILImage
 from annotator.models import Image, Person
 from scraper.dedup import phash_index
 from scraper.imaging import prepare_image
-from scraper.ingest import IngestOutcome, ingest_image_bytes
+from scraper.ingest import IngestOutcome, IngestRequest, Provenance, commit_prepared_images, ingest_image_bytes, write_blob
 from scraper.models import Source
 from tests.scraper.images import encode, jpeg, photo
 
@@ -95,7 +96,7 @@ def test_different_photos_are_not_near_duplicates(folder_source):
 
 
 def test_the_near_duplicate_distance_is_a_setting(folder_source, settings):
-    original, degraded = jpeg(15, (640, 480)), jpeg(15, (200, 150), quality=30, noise=12)
+    original, degraded = jpeg(15, (640, 480)), jpeg(15, (160, 120), quality=50)
     first = ingest(original, folder_source).image
     copy = prepare_image(degraded, max_pixels=10**8, min_side=1)
     distance = bin(int(first.phash, 16) ^ int(copy.phash, 16)).count("1")
@@ -158,3 +159,24 @@ def test_a_database_failure_leaves_neither_row_nor_file(folder_source, media_in_
         ingest(jpeg(31), folder_source)
     assert list(Image.objects.values_list("pk", flat=True)) == [kept.pk]
     assert stored_files(media_in_tmp) == [kept.storage_key]
+
+
+def _request(data: bytes, source: Source, **fields) -> IngestRequest:
+    prepared = prepare_image(data, max_pixels=10**8, min_side=64)
+    return IngestRequest(prepared, Provenance(source=source, original_database="web", **fields))
+
+
+def test_a_batch_stores_the_first_of_twins_and_finds_near_duplicates_within_it(folder_source, media_in_tmp):
+    batch = [
+        _request(jpeg(40), folder_source),
+        _request(jpeg(40), folder_source),  # the same bytes again
+        _request(jpeg(40, (200, 150), quality=60), folder_source),  # a resized copy
+        _request(jpeg(41), folder_source),
+    ]
+    for request in batch:  # as the pipeline's fetch threads do
+        write_blob(request.prepared)
+    results = commit_prepared_images([replace(r, blob_written=True) for r in batch])
+    assert [r.outcome for r in results] == ["stored", "exact_duplicate", "near_duplicate", "stored"]
+    assert results[1].image == results[2].image == results[0].image
+    assert Image.objects.count() == 2
+    assert sorted(stored_files(media_in_tmp)) == sorted(i.storage_key for i in Image.objects.all())  # the copy's file is gone

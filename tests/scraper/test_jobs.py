@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -265,3 +266,25 @@ def test_a_cancelled_job_stops_and_keeps_what_it_stored(tmp_path, crawl_settings
     job.refresh_from_db()
     assert (job.state, job.stored, job.items.filter(state="pending").count()) == ("cancelled", 4, 2)
     assert run_crawl_job(resume_crawl_job(job)).stored == 6
+
+
+def test_an_item_the_database_refuses_does_not_spoil_its_batch(tmp_path, crawl_settings):
+    from django.db import connection
+
+    crawl_settings.SCRAPER_MAX_ITEM_ATTEMPTS = 2
+    for i, name in enumerate(["a.jpg", "bad.jpg", "c.jpg"]):
+        (tmp_path / name).write_bytes(jpeg(110 + i))
+    with connection.cursor() as cursor:  # the database refuses this one row, and only it
+        cursor.execute(
+            "CREATE FUNCTION refuse_bad() RETURNS trigger AS $$ BEGIN "
+            "IF NEW.filename = 'bad.jpg' THEN RAISE EXCEPTION 'no room for bad.jpg'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute("CREATE TRIGGER refuse_bad BEFORE INSERT ON annotator_image FOR EACH ROW EXECUTE FUNCTION refuse_bad()")
+    job = run_crawl_job(create_crawl_job("folder", {"path": str(tmp_path)}))
+    assert (job.state, job.stored, job.rejected_by_reason) == ("done", 2, {"gave_up": 1})
+    bad = job.items.get(key="bad.jpg")
+    assert "no room for bad.jpg" in bad.detail and bad.attempts == 3
+    assert sorted(Image.objects.values_list("filename", flat=True)) == ["a.jpg", "c.jpg"]
+    stored_keys = set(Image.objects.values_list("storage_key", flat=True))
+    files = {str(p.relative_to(crawl_settings.MEDIA_ROOT)) for p in Path(crawl_settings.MEDIA_ROOT).rglob("*") if p.is_file()}
+    assert files == stored_keys  # bad.jpg's file was removed each time

@@ -1,0 +1,240 @@
+"""Ingest throughput of the scraper, end to end, against local HTTP servers on loopback.
+
+    .venv/bin/python bench/bench_scraper.py [--images 2000] [--hosts 16] [--sequential-sample 300]
+
+Serves N distinct JPEGs of 50-300 KB from ``--hosts`` loopback addresses
+(127.0.0.2, 127.0.0.3, ...: a crawl spreads over many sites, and the per-host
+limit is part of the politeness being measured), each answer delayed 20-100 ms.
+The servers run in their own process so they do not share the GIL with the
+crawler. Then, in a fresh PostgreSQL database and a fresh media folder:
+
+1. a plain sequential download of the same URLs (one requests.Session, one at a time);
+2. the scraper's own pipeline with concurrency 1 on a sample (fetch, validate, hash, store, rows);
+3. the scraper's pipeline at the default settings on the whole set, as ``import_dataset --format urls`` runs it.
+
+It prints images per second for each, the ratio of (3) to (1) and (2), and the
+crawler's CPU seconds per image, so the per-core figure can be compared with
+published bulk downloaders. Nothing here is a test: it only prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import multiprocessing
+import os
+import random
+import resource
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+# --- the images and the servers (no Django here) ----------------------------------
+def make_jpeg(index: int) -> bytes:
+    """A distinct photo-like JPEG of roughly 50-300 KB (distinct pHash: no near duplicates)."""
+    rng = np.random.default_rng(index)
+    width, height = [(800, 600), (1024, 768), (640, 480), (960, 720)][index % 4]
+    coarse = rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8)
+    base = np.asarray(Image.fromarray(coarse, "RGB").resize((width, height), Image.Resampling.BICUBIC), dtype=np.int16)
+    noise = rng.normal(0, rng.uniform(2, 14), size=base.shape).astype(np.int16)
+    pixels = np.clip(base + noise, 0, 255).astype(np.uint8)
+    output = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(output, "JPEG", quality=int(rng.integers(80, 93)))
+    return output.getvalue()
+
+
+def write_images(folder: Path, count: int) -> list[int]:
+    with multiprocessing.Pool() as pool:
+        blobs = pool.map(make_jpeg, range(count), chunksize=20)
+    for index, blob in enumerate(blobs):
+        (folder / f"{index}.jpg").write_bytes(blob)
+    return [len(b) for b in blobs]
+
+
+def serve(folder: str, hosts: list[str], ready, ports) -> None:
+    """Serve the folder from every host; each answer waits 20-100 ms first."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):  # noqa: N802
+            time.sleep(random.uniform(0.020, 0.100))
+            path = Path(folder) / self.path.lstrip("/").split("?")[0]
+            if self.path == "/robots.txt" or not path.is_file():
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = path.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    servers = []
+    for host in hosts:
+        server = ThreadingHTTPServer((host, 0), Handler)
+        server.daemon_threads = True
+        server.request_queue_size = 128
+        servers.append(server)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    for server in servers:
+        ports.append(server.server_address[1])
+    ready.set()
+    threading.Event().wait()
+
+
+# --- the database ------------------------------------------------------------------
+def fresh_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_pipeline(urls: list[str], list_path: Path, label: str) -> tuple[float, float, object]:
+    from scraper.services.jobs import create_crawl_job, run_crawl_job
+
+    list_path.write_text("\n".join(urls))
+    job = create_crawl_job("urls", {"path": str(list_path)})
+    cpu, start = cpu_seconds(), time.perf_counter()
+    job = run_crawl_job(job)
+    elapsed, cpu_used = time.perf_counter() - start, cpu_seconds() - cpu
+    print(
+        f"{label}: {len(urls)} images in {elapsed:.1f} s = {len(urls) / elapsed:.1f} images/s "
+        f"(stored {job.stored}, duplicates {job.exact_duplicates + job.near_duplicates}, rejected {job.rejected} {job.rejected_by_reason}; "
+        f"crawler CPU {cpu_used:.1f} s = {1000 * cpu_used / len(urls):.1f} ms per image)"
+    )
+    return elapsed, cpu_used, job
+
+
+def reset_store(media: Path) -> None:
+    from annotator.models import Image as ImageRow
+    from scraper.models import CrawlItem, CrawlJob, Source
+
+    CrawlItem.objects.all().delete()
+    CrawlJob.objects.all().delete()
+    ImageRow.objects.all().delete()
+    Source.objects.all().delete()
+    shutil.rmtree(media)
+    media.mkdir()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--hosts", type=int, default=16)
+    parser.add_argument("--sequential-sample", type=int, default=300, help="images for the concurrency-1 pipeline run")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench_scraper_"))
+    images, media = work / "images", work / "media"
+    images.mkdir()
+    media.mkdir()
+    database = f"bench_scraper_{os.getpid()}"
+    try:
+        started = time.perf_counter()
+        sizes = write_images(images, args.images)
+        print(
+            f"{args.images} JPEGs, {min(sizes) // 1024}-{max(sizes) // 1024} KB (mean {sum(sizes) // len(sizes) // 1024} KB), "
+            f"made in {time.perf_counter() - started:.0f} s; {args.hosts} hosts, 20-100 ms latency per answer"
+        )
+        hosts = [f"127.0.0.{2 + i}" for i in range(args.hosts)]
+        manager = multiprocessing.Manager()
+        ready, ports = manager.Event(), manager.list()
+        server = multiprocessing.Process(target=serve, args=(str(images), hosts, ready, ports), daemon=True)
+        server.start()
+        ready.wait(30)
+        urls = [f"http://{hosts[i % len(hosts)]}:{ports[i % len(hosts)]}/{i}.jpg" for i in range(args.images)]
+
+        fresh_database(database)
+        os.environ.update(
+            DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{database}",
+            MEDIA_ROOT=str(media),
+            SCRAPER_ALLOW_PRIVATE_ADDRESSES="true",  # the servers are on loopback
+            DJANGO_SETTINGS_MODULE="config.settings.base",
+            LOG_LEVEL="WARNING",
+        )
+        import django
+
+        django.setup()
+        from django.conf import settings
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+
+        import requests
+
+        with requests.Session() as session:
+            start = time.perf_counter()
+            for url in urls:
+                session.get(url, timeout=30).raise_for_status()
+            sequential = time.perf_counter() - start
+        sequential_rate = len(urls) / sequential
+        print(f"plain sequential download: {len(urls)} images in {sequential:.1f} s = {sequential_rate:.1f} images/s")
+
+        sample = urls[: args.sequential_sample]
+        concurrency = settings.SCRAPER_MAX_CONCURRENT_REQUESTS
+        settings.SCRAPER_MAX_CONCURRENT_REQUESTS = 1
+        one_elapsed, _, _ = run_pipeline(sample, work / "sample.txt", "scraper pipeline, concurrency 1")
+        settings.SCRAPER_MAX_CONCURRENT_REQUESTS = concurrency
+        reset_store(media)
+
+        elapsed, cpu_used, job = run_pipeline(
+            urls,
+            work / "all.txt",
+            f"scraper pipeline, defaults ({concurrency} requests, {settings.SCRAPER_MAX_REQUESTS_PER_HOST} per host, "
+            f"chunks of {settings.SCRAPER_CHUNK_SIZE})",
+        )
+        rate = len(urls) / elapsed
+        print(f"speed-up over the plain sequential download: {rate / sequential_rate:.1f}x")
+        print(f"speed-up over the pipeline at concurrency 1: {rate / (len(sample) / one_elapsed):.1f}x")
+        cores = os.cpu_count() or 1
+        print(
+            f"per core: {rate / cores:.1f} images/s per core of this {cores}-core machine "
+            f"(load from other processes included); {len(urls) / cpu_used:.1f} images per CPU-second of the crawler"
+        )
+        files = sum(1 for p in media.rglob("*") if p.is_file())
+        print(f"check: {job.stored} rows, {files} files in storage")
+        server.terminate()
+    finally:
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:
+            pass
+        drop_database(database)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
