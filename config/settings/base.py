@@ -338,3 +338,30 @@ CELERY_BEAT_SCHEDULE["recompute-quality"] = {
     "task": "annotator.quality.tasks.recompute_quality",
     "schedule": timedelta(minutes=QUALITY_RECOMPUTE_MINUTES),
 }
+
+# --- Security: shared cache, log-in and API throttling, request sizes -------
+# Throttle counters live in the cache, so every gunicorn process and machine
+# must share it: Redis through CACHE_URL in production (docker-compose sets it);
+# without it, a per-process memory cache (fine for the demo and the tests).
+CACHE_URL = env.str("CACHE_URL", default="").strip()
+if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://")):
+    raise SettingError("CACHE_URL", f"must be a redis:// or rediss:// URL, got {CACHE_URL.split(':', 1)[0]!r}")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL, "KEY_PREFIX": "emotic"}
+    if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "emotic"}
+}
+# After this many failed log-ins for one username from one address, that pair
+# is refused (429 with Retry-After) for LOGIN_LOCKOUT_SECONDS: config/throttling.py.
+LOGIN_FAILURES_ALLOWED = get_int("LOGIN_FAILURES_ALLOWED", 5, minimum=1)
+LOGIN_LOCKOUT_SECONDS = get_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+AUTHENTICATION_BACKENDS = ["config.throttling.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
+MIDDLEWARE.append("config.throttling.LoginThrottleMiddleware")
+# The worker API uses annotator.api.WorkerThrottle (rate API_THROTTLE_WORKER);
+# anything else of the API (the schema) is throttled per address for anonymous callers.
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["rest_framework.throttling.AnonRateThrottle"]
+# No page takes file uploads; JSON and form bodies are small. Bodies above this are
+# refused with 413 before anything reads them (DRF reads JSON past Django's own limit).
+REQUEST_MAX_BODY_BYTES = get_int("REQUEST_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BODY_BYTES
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "config.request_limits.RequestBodyLimitMiddleware")
