@@ -3,8 +3,10 @@
 Every stored image's 64-bit pHash is held in memory as a numpy array, loaded
 once per process and topped up with the rows added since (by id), so one
 lookup is a vectorised XOR and popcount over all images rather than a
-database scan. A match is confirmed against the database before it is
-trusted: a row deleted (or rolled back) since it was loaded triggers a reload.
+database scan. Topping up by id is complete because images are inserted
+under the ingest lock, so ids are handed out in commit order. A match is
+confirmed against the database before it is trusted: a row deleted (or rolled
+back) since it was loaded triggers a reload.
 """
 
 from __future__ import annotations

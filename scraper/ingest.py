@@ -1,9 +1,9 @@
 """Ingest: validated bytes become one stored file and one Image row, at most once.
 
-``ingest_image_bytes`` is the one entry point for a single image (the demo
-loader and the importers call it); the crawl pipeline calls the two halves
-itself, ``prepare_image`` in fetch threads and ``commit_prepared_image`` in
-the thread that owns the database connection.
+``ingest_image_bytes`` is the entry point for a single image (the demo
+loader calls it). The crawl pipeline calls the halves itself: ``prepare_image``
+and ``write_blob`` in fetch threads, then ``commit_prepared_images`` for a
+batch in the thread that owns the database connection.
 
 Storage is content-addressed, so writing a file twice is harmless. The rules
 that keep storage and database consistent: a row is inserted only under the
@@ -285,10 +285,9 @@ def commit_prepared_images(requests: Sequence[IngestRequest]) -> list[IngestResu
             results[index] = IngestResult.rejected(RejectReason.BAD_RECORD, problems)
             continue
         plans.append((index, image, boxes))
-    inserted: list[tuple[int, Image, list[Box]]] = []
     try:
         with ingest_lock():
-            inserted = _decide_and_insert(requests, plans, results)
+            _decide_and_insert(requests, plans, results)
     except Exception:
         logger.exception("a batch of %d images could not be committed; removing their new files", len(plans))
         for index, _image, _boxes in plans:
@@ -300,7 +299,9 @@ def commit_prepared_images(requests: Sequence[IngestRequest]) -> list[IngestResu
     return results  # type: ignore[return-value]
 
 
-def _decide_and_insert(requests, plans, results) -> list[tuple[int, Image, list[Box]]]:
+def _decide_and_insert(
+    requests: Sequence[IngestRequest], plans: list[tuple[int, Image, list[Box]]], results: list[IngestResult | None]
+) -> None:
     """Under the lock: sort each plan into exact duplicate, near duplicate or new, and write the new rows."""
     max_distance = settings.SCRAPER_NEAR_DUPLICATE_DISTANCE
     stored = {image.sha256: image for image in Image.objects.filter(sha256__in={image.sha256 for _, image, _ in plans})}
@@ -334,4 +335,3 @@ def _decide_and_insert(requests, plans, results) -> list[tuple[int, Image, list[
         results[index] = IngestResult(IngestOutcome.STORED, image, people=_people_on(image, boxes))
     for index, sha, boxes in twins:
         results[index] = IngestResult(IngestOutcome.EXACT_DUPLICATE, new_by_sha[sha], people=_people_on(new_by_sha[sha], boxes))
-    return new
