@@ -71,9 +71,6 @@ class DatasetSnapshotAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.readonly_fields
 
-    def has_change_permission(self, request, obj=None):
-        return obj is None or super().has_change_permission(request, obj)
-
     def save_model(self, request, obj, form, change):
         if change:  # snapshots are immutable
             return

@@ -1,4 +1,5 @@
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -7,6 +8,7 @@ from emotic_export.models import DatasetSnapshot
 
 
 @staff_member_required
+@permission_required("emotic_export.view_datasetsnapshot", raise_exception=True)
 def download_snapshot(request: HttpRequest, pk: int) -> HttpResponse:
     """The snapshot's archive: a short-lived signed URL on S3, streamed from local disk otherwise."""
     snapshot = get_object_or_404(DatasetSnapshot, pk=pk)
@@ -18,6 +20,7 @@ def download_snapshot(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @staff_member_required
+@permission_required("emotic_export.view_datasetsnapshot", raise_exception=True)
 def snapshot_status(request: HttpRequest, pk: int) -> JsonResponse:
     snapshot = get_object_or_404(DatasetSnapshot, pk=pk)
     return JsonResponse(

@@ -1,4 +1,5 @@
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -8,6 +9,7 @@ from training.services import REPORT_FILES
 
 
 @staff_member_required
+@permission_required("training.view_trainingrun", raise_exception=True)
 def run_status(request: HttpRequest, pk: int) -> JsonResponse:
     run = get_object_or_404(TrainingRun, pk=pk)
     return JsonResponse(
@@ -17,6 +19,7 @@ def run_status(request: HttpRequest, pk: int) -> JsonResponse:
 
 
 @staff_member_required
+@permission_required("training.view_trainingrun", raise_exception=True)
 def report_file(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     run = get_object_or_404(TrainingRun, pk=pk)
     if name not in REPORT_FILES or not run.report_key:

@@ -1,0 +1,271 @@
+"""Every URL of the project against every role: each gets exactly what it should.
+
+The routes come from the resolver, so a new endpoint without an expectation
+here fails ``test_every_route_has_an_expectation``. The admin is one family:
+every registered model's standard pages follow one rule (checked on every
+model), and the admin's own and custom pages are listed one by one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.contenttypes.models import ContentType
+
+from annotator.models import ApiToken
+from tests.security.conftest import ROLES, World
+from tests.security.url_patterns import all_routes
+
+
+@dataclass(frozen=True)
+class Status:
+    code: int
+
+    def check(self, response) -> str | None:
+        if response.status_code != self.code:
+            return f"expected {self.code}, got {response.status_code} {response.get('Location', '')}".strip()
+        return None
+
+
+@dataclass(frozen=True)
+class Redirect:
+    to: str  # the path of the Location, query string left out
+    prefix: bool = False  # True: the path only starts with ``to``
+
+    def check(self, response) -> str | None:
+        location = response.get("Location", "")
+        path = location.split("?", 1)[0]
+        if response.status_code != 302 or not (path.startswith(self.to) if self.prefix else path == self.to):
+            return f"expected a redirect to {self.to}, got {response.status_code} {location}".strip()
+        return None
+
+
+OK, CREATED = Status(200), Status(201)
+FORBIDDEN, NOT_FOUND = Status(403), Status(404)
+LOGIN, ADMIN_LOGIN = Redirect("/accounts/login/"), Redirect("/admin/login/")
+
+
+def roles(anonymous, worker_a, worker_b, blocked, unqualified, staff, superuser) -> dict:
+    return dict(zip(ROLES, (anonymous, worker_a, worker_b, blocked, unqualified, staff, superuser)))
+
+
+def everyone(outcome) -> dict:
+    return dict.fromkeys(ROLES, outcome)
+
+
+def signed_in(anonymous, others) -> dict:
+    return {**dict.fromkeys(ROLES, others), "anonymous": anonymous}
+
+
+def admin_page(staff, superuser=OK) -> dict:
+    """Anyone who is not staff is sent to the admin's log-in page."""
+    return roles(ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, staff, superuser)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    route: str
+    method: str  # "get", "post" (form) or "json" (POST with a JSON body)
+    url: Callable[[World], str]
+    expected: dict
+    body: dict = field(default_factory=dict)
+
+
+ANSWER = {
+    "submission_id": "6f1c2b4e-1f2a-4c3b-9d8e-0a1b2c3d4e5f", "categories": ["Happiness"],
+    "valence": 5, "arousal": 5, "dominance": 5, "gender": "Female", "age": "Adult",
+}
+OTHERS_TASK = roles(FORBIDDEN, None, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND)
+
+
+def task_url(action: str) -> Callable[[World], str]:
+    return lambda w: f"/api/tasks/{w.objects['task_a'].pk}/{action}/"
+
+
+def obj(name: str, suffix: str, prefix: str) -> Callable[[World], str]:
+    return lambda w: f"{prefix}{w.objects[name].pk}/{suffix}"
+
+
+SITE_ENDPOINTS = [
+    Endpoint("", "get", lambda w: "/", everyone(OK)),
+    Endpoint("healthz", "get", lambda w: "/healthz", everyone(OK)),
+    Endpoint("accounts/login/", "get", lambda w: "/accounts/login/", everyone(OK)),
+    Endpoint("accounts/logout/", "post", lambda w: "/accounts/logout/", everyone(Redirect("/"))),
+    Endpoint("accounts/signup/", "get", lambda w: "/accounts/signup/", signed_in(OK, Redirect("/work/"))),
+    Endpoint("work/", "get", lambda w: "/work/", signed_in(LOGIN, OK)),
+    Endpoint("work/annotate/", "get", lambda w: "/work/annotate/", {**signed_in(LOGIN, OK), "blocked": Redirect("/work/")}),
+    Endpoint("work/history/", "get", lambda w: "/work/history/", signed_in(LOGIN, OK)),
+    Endpoint("work/api-tokens/", "get", lambda w: "/work/api-tokens/", signed_in(LOGIN, OK)),
+    # Revoking another worker's token changes nothing (test_privacy checks the token survives).
+    Endpoint("work/api-tokens/<int:token_id>/revoke/", "post", obj("token_b", "revoke/", "/work/api-tokens/"),
+             signed_in(LOGIN, Redirect("/work/api-tokens/"))),
+    Endpoint("api/tasks/next/", "get", lambda w: "/api/tasks/next/", {**signed_in(FORBIDDEN, OK), "blocked": FORBIDDEN}),
+    Endpoint("api/tasks/<int:task_id>/submit/", "json", task_url("submit"), {**OTHERS_TASK, "worker_a": CREATED}, ANSWER),
+    Endpoint("api/tasks/<int:task_id>/skip/", "json", task_url("skip"), {**OTHERS_TASK, "worker_a": OK}, {"reason": "unsure"}),
+    Endpoint("api/tasks/<int:task_id>/report/", "json", task_url("report"), {**OTHERS_TASK, "worker_a": OK}, {"reason": "blurry"}),
+    Endpoint("api/tasks/<int:task_id>/image/", "get", task_url("image"), {**OTHERS_TASK, "worker_a": OK}),
+    Endpoint("api/me/", "get", lambda w: "/api/me/", signed_in(FORBIDDEN, OK)),
+    Endpoint("api/history/", "get", lambda w: "/api/history/", signed_in(FORBIDDEN, OK)),
+    Endpoint("api/schema/", "get", lambda w: "/api/schema/", everyone(OK)),
+    Endpoint("api/docs/", "get", lambda w: "/api/docs/", everyone(OK)),
+    # Staff pages outside the admin site: staff without the model's view permission get 403.
+    Endpoint("admin/exports/snapshots/<int:pk>/download/", "get", obj("snapshot", "download/", "/admin/exports/snapshots/"),
+             admin_page(FORBIDDEN)),
+    Endpoint("admin/exports/snapshots/<int:pk>/status/", "get", obj("snapshot", "status/", "/admin/exports/snapshots/"),
+             admin_page(FORBIDDEN)),
+    Endpoint("admin/training/runs/<int:pk>/status/", "get", obj("run", "status/", "/admin/training/runs/"), admin_page(FORBIDDEN)),
+    Endpoint("admin/training/runs/<int:pk>/report/<str:name>", "get", obj("run", "report/report.json", "/admin/training/runs/"),
+             admin_page(FORBIDDEN)),
+]
+
+ADMIN_SITE_ENDPOINTS = [
+    Endpoint("admin/", "get", lambda w: "/admin/", admin_page(OK)),
+    Endpoint("admin/login/", "get", lambda w: "/admin/login/",
+             {**everyone(OK), "staff": Redirect("/admin/"), "superuser": Redirect("/admin/")}),
+    Endpoint("admin/logout/", "post", lambda w: "/admin/logout/",
+             {**everyone(Redirect("/admin/")), "staff": Redirect("/"), "superuser": Redirect("/")}),
+    Endpoint("admin/password_change/", "get", lambda w: "/admin/password_change/", admin_page(OK)),
+    Endpoint("admin/password_change/done/", "get", lambda w: "/admin/password_change/done/", admin_page(OK)),
+    Endpoint("admin/autocomplete/", "get", lambda w: "/admin/autocomplete/", admin_page(FORBIDDEN, FORBIDDEN)),
+    Endpoint("admin/jsi18n/", "get", lambda w: "/admin/jsi18n/", admin_page(OK)),
+    Endpoint("admin/r/<path:content_type_id>/<path:object_id>/", "get",
+             lambda w: f"/admin/r/{ContentType.objects.get_for_model(w.objects['image']).pk}/{w.objects['image'].pk}/",
+             admin_page(NOT_FOUND, NOT_FOUND)),
+    Endpoint(r"admin/^(?P<app_label>auth|scraper|annotator|emotic_export|training)/$", "get", lambda w: "/admin/annotator/",
+             admin_page(NOT_FOUND)),
+    Endpoint("admin/(?P<url>.*)$", "get", lambda w: "/admin/no-such-page/", admin_page(NOT_FOUND, NOT_FOUND)),
+    Endpoint("admin/auth/user/<id>/password/", "get", obj("user", "password/", "/admin/auth/user/"), admin_page(FORBIDDEN)),
+    # The quality review's own pages: each checks the model permission it needs.
+    Endpoint("admin/annotator/image/<path:object_id>/review/", "get", obj("image", "review/", "/admin/annotator/image/"),
+             admin_page(FORBIDDEN)),
+    Endpoint("admin/annotator/image/<path:object_id>/picture/", "get", obj("image", "picture/", "/admin/annotator/image/"),
+             admin_page(FORBIDDEN)),
+    Endpoint("admin/annotator/worker/<path:object_id>/trust/", "post", obj("worker", "trust/", "/admin/annotator/worker/"),
+             admin_page(FORBIDDEN, Redirect("/admin/annotator/worker/", prefix=True)), {"action": "block", "reason": "copied answers"}),
+    Endpoint("admin/annotator/worker/<path:object_id>/gold.png", "get", obj("worker", "gold.png", "/admin/annotator/worker/"),
+             admin_page(FORBIDDEN)),
+    Endpoint("admin/annotator/qualityreport/plot/<slug:name>.png", "get",
+             lambda w: "/admin/annotator/qualityreport/plot/person-kappa.png", admin_page(FORBIDDEN)),
+    Endpoint("admin/annotator/qualityreport/csv/<slug:name>.csv", "get",
+             lambda w: "/admin/annotator/qualityreport/csv/worker-accuracy.csv", admin_page(FORBIDDEN)),
+    Endpoint("admin/annotator/qualityreport/recompute/", "post", lambda w: "/admin/annotator/qualityreport/recompute/",
+             admin_page(FORBIDDEN, Redirect("/admin/annotator/qualityreport/"))),
+]
+
+# Every registered model's standard admin pages, by suffix of /admin/<app>/<model>/.
+MODEL_ADMIN_PAGES = ("", "add/", "<path:object_id>/change/", "<path:object_id>/history/", "<path:object_id>/delete/",
+                     "<path:object_id>/")
+# Rows made only by services, never by hand: the admin offers no "add" page for them.
+NO_ADD_PAGE = {"scraper.crawlitem", "annotator.personagreement", "annotator.qualityreport"}
+# Served by Django's static view only when DEBUG is on (the demo); checked in test_dev_media_is_debug_only.
+DEBUG_ONLY_ROUTES = {"^media/(?P<path>.*)$"}
+
+
+def model_admin_endpoints() -> list[Endpoint]:
+    endpoints = []
+    for model in admin.site._registry:
+        label = f"{model._meta.app_label}.{model._meta.model_name}"
+        base = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+
+        def with_object(suffix, base=base, model=model):
+            def url(w: World) -> str:
+                row = model._default_manager.order_by("pk").first()
+                assert row is not None, f"the world fixture has no {model.__name__}: add one to tests/security/conftest.py"
+                return f"{base}{row.pk}/{suffix}"
+            return url
+
+        endpoints += [
+            Endpoint(f"admin{base[6:]}", "get", lambda w, base=base: base, admin_page(FORBIDDEN)),
+            Endpoint(f"admin{base[6:]}add/", "get", lambda w, base=base: f"{base}add/",
+                     admin_page(FORBIDDEN, FORBIDDEN if label in NO_ADD_PAGE else OK)),
+            Endpoint(f"admin{base[6:]}<path:object_id>/change/", "get", with_object("change/"), admin_page(FORBIDDEN)),
+            Endpoint(f"admin{base[6:]}<path:object_id>/history/", "get", with_object("history/"), admin_page(FORBIDDEN)),
+            Endpoint(f"admin{base[6:]}<path:object_id>/delete/", "get", with_object("delete/"), admin_page(FORBIDDEN)),
+            # Django's redirect from the old object URL to its change page (which then checks permissions).
+            Endpoint(f"admin{base[6:]}<path:object_id>/", "get", with_object(""),
+                     admin_page(Redirect(base, prefix=True), Redirect(base, prefix=True))),
+        ]
+    return endpoints
+
+
+def all_endpoints() -> list[Endpoint]:
+    return SITE_ENDPOINTS + ADMIN_SITE_ENDPOINTS + model_admin_endpoints()
+
+
+def test_every_route_has_an_expectation():
+    expected_routes = {endpoint.route for endpoint in all_endpoints()} | DEBUG_ONLY_ROUTES
+    routes = {route.route for route in all_routes()}
+    missing = sorted(routes - expected_routes)
+    assert not missing, f"routes with no expectation in tests/security/test_url_matrix.py: {missing}"
+    stale = sorted(expected_routes - routes - DEBUG_ONLY_ROUTES)
+    assert not stale, f"expectations for routes that no longer exist: {stale}"
+
+
+def test_the_matrix_covers_every_role_of_every_endpoint():
+    for endpoint in all_endpoints():
+        assert set(endpoint.expected) == set(ROLES), endpoint.route
+
+
+def request(world: World, role: str, endpoint: Endpoint):
+    client = world.client(role)
+    url = endpoint.url(world)
+    if endpoint.method == "get":
+        return client.get(url)
+    if endpoint.method == "json":
+        return client.post(url, endpoint.body, content_type="application/json")
+    return client.post(url, endpoint.body)
+
+
+def check_endpoint(world: World, endpoint: Endpoint) -> list[str]:
+    # Worker A goes last: its requests may close the task the others were refused.
+    order = [role for role in ROLES if role != "worker_a"] + ["worker_a"]
+    problems = []
+    for role in order:
+        response = request(world, role, endpoint)
+        problem = endpoint.expected[role].check(response)
+        if problem:
+            problems.append(f"{endpoint.method.upper()} {endpoint.url(world)} as {role}: {problem}")
+    return problems
+
+
+@pytest.mark.parametrize("endpoint", SITE_ENDPOINTS + ADMIN_SITE_ENDPOINTS, ids=lambda e: f"{e.method} {e.route}")
+def test_site_endpoint(world, endpoint):
+    assert check_endpoint(world, endpoint) == []
+
+
+def test_every_registered_model_admin_page(world):
+    problems = [problem for endpoint in model_admin_endpoints() for problem in check_endpoint(world, endpoint)]
+    assert problems == []
+
+
+def urlconf_patterns(settings, debug: bool) -> list[str]:
+    """The project's URL list as ``config/urls.py`` builds it with DEBUG on or off (a fresh copy of the module)."""
+    settings.DEBUG = debug
+    spec = importlib.util.spec_from_file_location("urls_probe", settings.BASE_DIR / "config" / "urls.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [str(pattern.pattern) for pattern in module.urlpatterns]
+
+
+def test_dev_media_is_debug_only(settings):
+    """``/media/`` is served by Django only in DEBUG (the demo); production serves files from storage."""
+    assert DEBUG_ONLY_ROUTES <= set(urlconf_patterns(settings, debug=True))
+    assert not DEBUG_ONLY_ROUTES & set(urlconf_patterns(settings, debug=False))
+
+
+def test_another_workers_token_survives_every_revoke_attempt(world):
+    token_b = world.objects["token_b"]
+    for role in ("worker_a", "blocked", "unqualified", "staff", "superuser"):
+        world.client(role).post(f"/work/api-tokens/{token_b.pk}/revoke/")
+        assert ApiToken.objects.filter(pk=token_b.pk).exists(), f"{role} revoked worker B's token"
+    world.client("worker_b").post(f"/work/api-tokens/{token_b.pk}/revoke/")
+    assert not ApiToken.objects.filter(pk=token_b.pk).exists()
+
+
+def test_settings_debug_is_off_while_testing():
+    assert settings.DEBUG is False
