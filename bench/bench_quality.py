@@ -191,7 +191,7 @@ def fill_database(n_people: int, n_workers: int, annotators: tuple[int, int], se
     }
 
 
-def all_figures() -> dict:
+def all_figures(methods: tuple[str, ...] = ("union", "majority", "dawid_skene")) -> dict:
     """From PostgreSQL to every figure, stored nowhere: what the recomputation computes."""
     from annotator.quality import selectors
     from annotator.quality.figures import combined_labels, dataset_figures, person_figures, subset_labels
@@ -199,7 +199,7 @@ def all_figures() -> dict:
     from annotator.quality.worker_figures import compute_worker_figures
 
     people = selectors.counted_people_arrays()
-    labels = combined_labels(people)
+    labels = combined_labels(people, methods)
     scopes = {}
     for scope in REPORT_SCOPES:
         rows = scope_rows(people, scope)
@@ -216,6 +216,8 @@ def bench_figures(figures: dict) -> dict:
 
     with timed(figures, "figures, end to end (PostgreSQL -> all figures)"):
         result = all_figures()
+    with timed(figures, "the same without Dawid-Skene labels"):
+        all_figures(("union", "majority"))
     print("  of which:")
     with timed(figures, "  load counted answers into arrays"):
         people = selectors.counted_people_arrays()
@@ -237,18 +239,24 @@ def bench_references(result: dict, figures: dict) -> None:
     from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss_kappa
 
     from emotic.agreement import person_kappa
-    from emotic.krippendorff_alpha import interval_alpha, nominal_alpha
+    from emotic.krippendorff_alpha import interval_alpha, nominal_alpha, nominal_alpha_from_counts
 
     arrays = result["people"].arrays
     choices = np.where(arrays.present[:, :, None], arrays.choices, np.nan).astype(float)
     vad = np.where(arrays.present[:, :, None], arrays.vad, np.nan)
 
     with timed(figures, "emotic: nominal alpha, 26 categories"):
-        ours = nominal_alpha(choices)
+        # As agreement_summary computes it: from chosen / not chosen counts per person.
+        chosen = arrays.choices.sum(axis=1)
+        raters = arrays.present.sum(axis=1)
+        ours = nominal_alpha_from_counts(np.stack([chosen, raters[:, None] - chosen], axis=1))
+    with timed(figures, "emotic: nominal alpha from raw values, 26 categories"):
+        from_values = nominal_alpha(choices)
     with timed(figures, "krippendorff package: nominal alpha, 26 categories"):
         theirs = np.array([krippendorff.alpha(reliability_data=choices[:, :, c].T, level_of_measurement="nominal")
                            for c in range(choices.shape[2])])
-    figures["nominal alpha: largest difference"] = float(np.nanmax(np.abs(ours - theirs)))
+    figures["nominal alpha: largest difference"] = float(
+        max(np.nanmax(np.abs(ours - theirs)), np.nanmax(np.abs(from_values - theirs))))
     with timed(figures, "emotic: interval alpha, 3 VAD dimensions"):
         ours = interval_alpha(vad)
     with timed(figures, "krippendorff package: interval alpha, 3 VAD dimensions"):
@@ -258,8 +266,6 @@ def bench_references(result: dict, figures: dict) -> None:
 
     with timed(figures, "emotic: Fleiss' kappa per person"):
         ours = person_kappa(arrays.choices, arrays.present)
-    chosen = arrays.choices.sum(axis=1)
-    raters = arrays.present.sum(axis=1)
     with timed(figures, "statsmodels: Fleiss' kappa per person (a loop)"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         theirs = np.array([statsmodels_fleiss_kappa(np.stack([chosen[p], raters[p] - chosen[p]], axis=1))
