@@ -42,16 +42,24 @@ sys.path.insert(0, str(ROOT))
 
 # --- the images and the servers (no Django here) ----------------------------------
 def make_jpeg(index: int) -> bytes:
-    """A distinct photo-like JPEG of roughly 50-300 KB (distinct pHash: no near duplicates)."""
+    """A distinct photo-like JPEG of 50-300 KB (distinct pHash: no near duplicates among them)."""
     rng = np.random.default_rng(index)
-    width, height = [(800, 600), (1024, 768), (640, 480), (960, 720)][index % 4]
+    width, height = [(800, 600), (1024, 768), (960, 720), (1200, 900)][index % 4]
     coarse = rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8)
     base = np.asarray(Image.fromarray(coarse, "RGB").resize((width, height), Image.Resampling.BICUBIC), dtype=np.int16)
-    noise = rng.normal(0, rng.uniform(2, 14), size=base.shape).astype(np.int16)
-    pixels = np.clip(base + noise, 0, 255).astype(np.uint8)
-    output = io.BytesIO()
-    Image.fromarray(pixels, "RGB").save(output, "JPEG", quality=int(rng.integers(80, 93)))
-    return output.getvalue()
+    unit_noise = rng.normal(0, 1, size=base.shape)
+    sigma, quality = rng.uniform(3, 8), int(rng.integers(80, 93))
+    while True:
+        pixels = np.clip(base + (unit_noise * sigma).astype(np.int16), 0, 255).astype(np.uint8)
+        output = io.BytesIO()
+        Image.fromarray(pixels, "RGB").save(output, "JPEG", quality=quality)
+        size = len(output.getvalue())
+        if size < 50 * 1024:
+            sigma += 1.5
+        elif size > 300 * 1024:
+            quality -= 4
+        else:
+            return output.getvalue()
 
 
 def write_images(folder: Path, count: int) -> list[int]:

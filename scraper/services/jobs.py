@@ -66,13 +66,9 @@ def create_crawl_job(kind: str, params: dict, *, created_by: str = "") -> CrawlJ
         raise SourceError(f"kind: must be one of {', '.join(CrawlJob.Kind.values)}, got {kind!r}")
     if kind == CrawlJob.Kind.SEARCH:
         params = {**params, "queries": [q.as_json() if isinstance(q, SearchQuery) else q for q in params.get("queries", [])]}
-    build_source(kind, params, fetcher=None if kind != CrawlJob.Kind.SEARCH else _validation_fetcher())
+    build_source(kind, params, shared_fetcher())  # raises SourceError naming the parameter
     with transaction.atomic():
         return CrawlJob.objects.create(kind=kind, params=params, source=_source_row(kind, params), created_by=created_by)
-
-
-def _validation_fetcher() -> PoliteFetcher:
-    return shared_fetcher()
 
 
 # --- the fetcher, one per process ---------------------------------------------------

@@ -42,7 +42,6 @@ logger = logging.getLogger(__name__)
 class _Work:
     """What a thread needs to know about an item (plain values: threads never touch the ORM)."""
 
-    item_id: int
     image_url: str
     local_path: str
 
@@ -90,7 +89,7 @@ def _acquire(work: _Work, fetcher: PoliteFetcher) -> _Acquired:
     return acquired
 
 
-OUTCOME_FIELDS = ["state", "image", "reason", "detail", "claimed_until", "http_headers", "fetched_at", "updated_at"]
+OUTCOME_FIELDS = ["state", "image", "reason", "detail", "claimed_until", "http_headers", "fetched_at", "extra", "updated_at"]
 
 
 def _set_outcome(item: CrawlItem, state: str, *, image: Image | None = None, reason: str = "", detail: str = "") -> None:
@@ -217,6 +216,8 @@ def _record(arrivals: list[tuple[CrawlItem, Future]]) -> None:
             _leave_for_later(item, error)
             continue
         item.http_headers, item.fetched_at = acquired.http_headers or {}, acquired.fetched_at
+        if acquired.final_url and acquired.final_url != item.image_url:  # redirected: keep where the bytes came from
+            item.extra = {**item.extra, "final_url": acquired.final_url}
         if acquired.rejection is not None:
             reason, detail = acquired.rejection
             _set_outcome(item, CrawlItem.State.REJECTED, reason=reason, detail=detail)
@@ -237,7 +238,7 @@ def process_items(items: list[CrawlItem], fetcher: PoliteFetcher) -> None:
         return
     workers = min(len(items), settings.SCRAPER_MAX_CONCURRENT_REQUESTS)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scraper-fetch") as pool:
-        futures = {pool.submit(_acquire, _Work(item.id, item.image_url, item.local_path), fetcher): item for item in items}
+        futures = {pool.submit(_acquire, _Work(item.image_url, item.local_path), fetcher): item for item in items}
         pending = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)

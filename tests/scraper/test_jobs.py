@@ -288,3 +288,13 @@ def test_an_item_the_database_refuses_does_not_spoil_its_batch(tmp_path, crawl_s
     stored_keys = set(Image.objects.values_list("storage_key", flat=True))
     files = {str(p.relative_to(crawl_settings.MEDIA_ROOT)) for p in Path(crawl_settings.MEDIA_ROOT).rglob("*") if p.is_file()}
     assert files == stored_keys  # bad.jpg's file was removed each time
+
+
+def test_a_redirected_image_keeps_both_urls(web, crawl_settings):
+    web.routes["/img/moved.jpg"] = Route(status=301, headers={"Location": "/cdn/final.jpg"})
+    web.routes["/cdn/final.jpg"] = Route(jpeg(120))
+    serve_search(web, "q", ["/img/moved.jpg"])
+    job = run_crawl_job(create_crawl_job("search", {"engine": "bing", "queries": search_queries(queries=["q"]), "limit": 5}))
+    item = job.items.get()
+    assert item.state == "stored" and item.extra["final_url"] == web.url("/cdn/final.jpg")
+    assert item.image.source_url == web.url("/img/moved.jpg")  # the URL the result page gave
