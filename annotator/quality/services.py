@@ -40,7 +40,7 @@ PERSON_FIGURES = (
 WORKER_FIGURES = ("gold_accuracy", "gold_answered", "median_seconds_per_task", "skip_rate", "consensus_agreement")
 
 
-def _changed(model, stored_rows: Iterable[tuple], computed: dict[int, tuple]) -> list[int]:
+def _changed(stored_rows: Iterable[tuple], computed: dict[int, tuple]) -> list[int]:
     """Primary keys whose computed figures differ from the stored ones (or that have none stored).
 
     Writing only those keeps a steady-state run cheap: most figures do not move between runs.
@@ -72,7 +72,7 @@ def store_person_figures(
     now = timezone.now()
     rows = [
         PersonAgreement(person_id=pk, computed_at=now, **dict(zip(PERSON_FIGURES, computed[pk])))
-        for pk in _changed(PersonAgreement, stored.iterator(chunk_size=BATCH), computed)
+        for pk in _changed(stored.iterator(chunk_size=BATCH), computed)
     ]
     PersonAgreement.objects.bulk_create(
         rows, batch_size=BATCH, update_conflicts=True, unique_fields=["person"],
@@ -118,7 +118,7 @@ def store_worker_figures(figures: WorkerFigures) -> int:
             defined_or_none(figures.skip_rate[i]),
             stored[worker_id][5] if stored[worker_id][6] else consensus,
         )
-    changed = _changed(Worker, (row[:6] for row in stored.values()), computed)
+    changed = _changed((row[:6] for row in stored.values()), computed)
     workers = [Worker(pk=pk, **dict(zip(WORKER_FIGURES, computed[pk]))) for pk in changed]
     Worker.objects.bulk_update(workers, WORKER_FIGURES, batch_size=500)
     return len(workers)
