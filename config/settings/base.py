@@ -7,6 +7,7 @@ tightens this for the open internet.
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -257,8 +258,6 @@ SCRAPER_MIN_IMAGE_SIDE = get_int("SCRAPER_MIN_IMAGE_SIDE", 200, minimum=1)
 SCRAPER_NEAR_DUPLICATE_DISTANCE = get_int("SCRAPER_NEAR_DUPLICATE_DISTANCE", 6, minimum=0)
 # Pillow's decompression-bomb guard, in pixels.
 MAX_IMAGE_PIXELS = get_int("MAX_IMAGE_PIXELS", 89_478_485, minimum=1)
-import ipaddress  # noqa: E402  (kept inside the scraper block it serves)
-
 # Networks fetched even when private addresses are refused (an in-house mirror), as CIDR.
 SCRAPER_ALLOWED_NETWORKS = get_list("SCRAPER_ALLOWED_NETWORKS", [])
 for _network in SCRAPER_ALLOWED_NETWORKS:
@@ -282,8 +281,8 @@ SCRAPER_MAX_PAGE_BYTES = get_int("SCRAPER_MAX_PAGE_BYTES", 5 * 1024 * 1024, mini
 SCRAPER_ROBOTS_CACHE_SECONDS = get_int("SCRAPER_ROBOTS_CACHE_SECONDS", 24 * 3600, minimum=0)
 # Search engines: result pages are fetched from these base URLs.
 SCRAPER_ENGINE_BASE_URLS = {
-    engine: env.str(f"SCRAPER_{engine.upper()}_BASE_URL", default=default).rstrip("/")
-    for engine, default in (("bing", "https://www.bing.com"), ("google", "https://www.google.com"))
+    "bing": env.str("SCRAPER_BING_BASE_URL", default="https://www.bing.com").rstrip("/"),
+    "google": env.str("SCRAPER_GOOGLE_BASE_URL", default="https://www.google.com").rstrip("/"),
 }
 for _engine, _url in SCRAPER_ENGINE_BASE_URLS.items():
     if not _url.startswith(("http://", "https://")):

@@ -21,7 +21,6 @@ from training.models import TrainingRun
 from training.services import TrainingRunError, request_cancel, start_training_run
 
 ROOT = Path(__file__).resolve().parents[2]
-BROKER = "redis://127.0.0.1:6379/12"
 TINY = {"epochs": 2, "batch_size": 4, "num_workers": 0, "device": "cpu", "learning_rate": 0.001, "seed": 1}
 
 
@@ -33,34 +32,39 @@ def stored_snapshot(media: Path, name: str = "synthetic", formats=("npy",)) -> D
 
 
 @pytest.fixture
-def celery_worker(media_in_tmp, tmp_path, monkeypatch):
-    """A real worker process on the training queue, sharing the test database and media folder."""
-    redis.Redis.from_url(BROKER).flushdb()
-    monkeypatch.setenv("CELERY_BROKER_URL", BROKER)  # the test's client publishes there too
+def celery_worker(media_in_tmp, tmp_path):
+    """A real worker process on the training queue, sharing the test database, broker and media folder.
+
+    It listens on the broker this test process already publishes to (the app's
+    connection pool is set up once per process), with stale training messages
+    of earlier runs removed first.
+    """
     from config.celery import app
 
-    app.conf.broker_url = BROKER
+    broker = app.conf.broker_url
+    redis.Redis.from_url(broker).delete("training")
     database = settings.DATABASES["default"]
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.base",
         "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-        "CELERY_BROKER_URL": BROKER,
+        "CELERY_BROKER_URL": broker,
         "MEDIA_ROOT": str(media_in_tmp),
         "TRAINING_WORK_DIR": str(tmp_path / "training-work"),
     }
+    log = (tmp_path / "worker.log").open("w")  # a file, not a pipe: a full pipe would stall the worker
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "training", "--pool=solo",
          "--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel=INFO"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     yield worker
     worker.terminate()
     try:
-        worker.communicate(timeout=30)
+        worker.wait(timeout=30)
     except subprocess.TimeoutExpired:
         worker.kill()
-    app.conf.broker_url = settings.CELERY_BROKER_URL
+    log.close()
 
 
 def wait_for(run_id: int, states: set[str], timeout: float = 300) -> TrainingRun:
