@@ -43,15 +43,35 @@ def image_review_page(request: HttpRequest, object_id: str, model_admin) -> Http
     if request.method == "POST":
         _require(request, model_admin, change=True)
         return _apply_review(request, image)
+    review = image_review(image)
+    models = model_predictions(request, image)
+    for person in review.people:
+        person.prediction = models["predictions"].get(person.person.pk)
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
         "title": f"Review {image}",
-        "review": image_review(image),
+        "review": review,
         "picture_url": reverse("admin:annotator_image_picture", args=[image.pk]),
         "low_agreement_kappa": settings.QUALITY_LOW_AGREEMENT_KAPPA,
+        **models,
     }
     return TemplateResponse(request, "admin/annotator/quality/image_review.html", context)
+
+
+def model_predictions(request: HttpRequest, image: Image) -> dict:
+    """The trained models to choose from and, for the chosen one (``?model=<run id>``), its predictions."""
+    from training.predictions import PredictionUnavailable, predictions_for_image, usable_runs
+
+    runs = list(usable_runs())
+    chosen = next((run for run in runs if str(run.pk) == request.GET.get("model", "")), None)
+    context = {"model_runs": runs, "chosen_run": chosen, "predictions": {}, "prediction_error": ""}
+    if chosen is not None:
+        try:
+            context["predictions"] = predictions_for_image(chosen, image)
+        except PredictionUnavailable as error:
+            context["prediction_error"] = str(error)
+    return context
 
 
 def _apply_review(request: HttpRequest, image: Image) -> HttpResponse:

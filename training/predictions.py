@@ -1,0 +1,84 @@
+"""Show a trained model's predictions for the people of an image (the admin review pages).
+
+Checkpoints live in storage; each web process keeps the last few loaded
+predictors, so paging through images does not reload the weights.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from PIL import Image as PILImage
+
+from annotator.models import Image
+from training.models import TrainingRun
+
+_CACHE_SIZE = 2
+_predictors: OrderedDict = OrderedDict()
+_lock = threading.Lock()
+
+
+class PredictionUnavailable(Exception):
+    """Why no prediction can be shown; the message is for the admin."""
+
+
+def usable_runs():
+    return TrainingRun.objects.filter(state=TrainingRun.State.SUCCEEDED).exclude(checkpoint_key="").select_related("snapshot")
+
+
+def _checkpoint_path(run: TrainingRun) -> Path:
+    try:
+        return Path(default_storage.path(run.checkpoint_key))
+    except NotImplementedError:
+        local = Path(settings.TRAINING_WORK_DIR) / "predictors" / f"run-{run.pk}.pt"
+        if not local.exists():
+            local.parent.mkdir(parents=True, exist_ok=True)
+            partial = local.with_suffix(".partial")
+            with default_storage.open(run.checkpoint_key, "rb") as source, partial.open("wb") as target:
+                shutil.copyfileobj(source, target)
+            partial.rename(local)
+        return local
+
+
+def predictor_for(run: TrainingRun):
+    try:
+        from training.predict import load_predictor
+    except ImportError as error:
+        raise PredictionUnavailable(
+            f"the training requirements are not installed on this web server ({error.name} is missing)"
+        ) from None
+    with _lock:
+        if run.pk in _predictors:
+            _predictors.move_to_end(run.pk)
+            return _predictors[run.pk]
+    if not default_storage.exists(run.checkpoint_key):
+        raise PredictionUnavailable(f"the checkpoint {run.checkpoint_key} of run {run.pk} is missing from storage")
+    predictor = load_predictor(_checkpoint_path(run), device="cpu")
+    with _lock:
+        _predictors[run.pk] = predictor
+        while len(_predictors) > _CACHE_SIZE:
+            _predictors.popitem(last=False)
+    return predictor
+
+
+def predictions_for_image(run: TrainingRun, image: Image) -> dict[int, dict]:
+    """Person id -> {"categories", "scores", "vad"} for every person of ``image``."""
+    predictor = predictor_for(run)
+    with default_storage.open(image.storage_key, "rb") as handle:
+        picture = PILImage.open(handle)
+        picture.load()
+    picture = picture.convert("RGB")
+    results = {}
+    for person in image.people.order_by("id"):
+        prediction = predictor.predict(picture, [person.x1, person.y1, person.x2, person.y2])
+        results[person.pk] = {
+            "categories": prediction.categories,
+            "vad": {name: round(value, 2) for name, value in prediction.vad.items()},
+            "top": sorted(prediction.scores.items(), key=lambda item: -item[1])[:3],
+        }
+    return results
