@@ -112,6 +112,14 @@ def _set_result(item: CrawlItem, result: IngestResult, notes: list[str] = ()) ->
         _set_outcome(item, result.outcome, image=result.image, detail="; ".join(notes))
 
 
+def _save_outcomes(items: list[CrawlItem]) -> None:
+    """One UPDATE per item in one transaction (Django's bulk_update builds CASE expressions
+    that cost more CPU than the whole ingest of an image)."""
+    with transaction.atomic():
+        for item in items:
+            item.save(update_fields=OUTCOME_FIELDS)
+
+
 def _leave_for_later(item: CrawlItem, error: Exception) -> None:
     """The item stays pending for another attempt; its attempts count stops endless retries."""
     item.claimed_until = None
@@ -200,7 +208,7 @@ def _resolve_known_urls(items: list[CrawlItem]) -> list[CrawlItem]:
         else:
             _set_outcome(item, CrawlItem.State.EXACT_DUPLICATE, image=image, detail="already stored from this URL")
             finished.append(item)
-    CrawlItem.objects.bulk_update(finished, OUTCOME_FIELDS)
+    _save_outcomes(finished)
     return remaining
 
 
@@ -228,7 +236,7 @@ def _record(arrivals: list[tuple[CrawlItem, Future]]) -> None:
         else:
             batch.append((item, acquired))
     finished += _commit_batch(batch)
-    CrawlItem.objects.bulk_update(finished, OUTCOME_FIELDS)
+    _save_outcomes(finished)
 
 
 def process_items(items: list[CrawlItem], fetcher: PoliteFetcher) -> None:
