@@ -27,6 +27,11 @@ def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _id(value: object) -> bool:
+    """COCO ids are integers (or strings in some exports); anything else names nothing."""
+    return isinstance(value, int | str) and not isinstance(value, bool)
+
+
 def coco_box(bbox: object) -> list[int]:
     """``[x, y, w, h]`` floats to the covering ``[x1, y1, x2, y2]`` integers; ValueError names the problem."""
     if not isinstance(bbox, list) or len(bbox) != 4 or not all(_number(v) for v in bbox):
@@ -70,7 +75,7 @@ class CocoSource(CrawlSource):
         return f"COCO {self.path.name}"
 
     def _person_category_ids(self, categories: list) -> set[int]:
-        ids = {c.get("id") for c in categories if isinstance(c, dict) and c.get("name") == "person"}
+        ids = {c.get("id") for c in categories if isinstance(c, dict) and c.get("name") == "person" and _id(c.get("id"))}
         if not ids:
             raise SourceError(f"categories: {self.path} has no category named 'person'")
         return ids
@@ -82,9 +87,11 @@ class CocoSource(CrawlSource):
         for index, annotation in enumerate(annotations):
             if not isinstance(annotation, dict):
                 continue
-            if annotation.get("category_id") not in person_ids:
+            if not _id(annotation.get("category_id")) or annotation.get("category_id") not in person_ids:
                 continue
             image_id = annotation.get("image_id")
+            if not _id(image_id):
+                continue  # belongs to no image record (an image's id must be an integer)
             where = f"annotations[{index}] (id {annotation.get('id')!r})"
             if annotation.get("iscrowd", 0) not in (0, 1, False, True):
                 problems.setdefault(image_id, f"{where}: iscrowd: must be 0 or 1, got {annotation.get('iscrowd')!r}")
