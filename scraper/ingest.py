@@ -81,6 +81,7 @@ class Provenance:
     license: str = ""
     http_headers: dict = field(default_factory=dict)
     fetched_at: datetime | None = None
+    boxes_final: bool = False  # the people boxes come from a trusted dataset: no box-drawing stage needed
 
 
 def ingest_image_bytes(
@@ -97,13 +98,16 @@ def ingest_image_bytes(
     http_headers: dict | None = None,
     people_boxes: Sequence[Box] = (),
     fetched_at: datetime | None = None,
+    boxes_final: bool = False,
 ) -> IngestResult:
     """Validate, deduplicate and store one image with its provenance. Idempotent.
 
     ``people_boxes`` are [x1, y1, x2, y2) on the pixels as decoded, before EXIF
     orientation (the frame COCO, ADE20K and EMOTIC annotate in); they turn with
-    the image and become imported people. An empty ``filename`` means one is
-    made from the content hash.
+    the image and become imported people. ``boxes_final`` says they are all the
+    people (a trusted dataset's boxes): the image skips the box-drawing stage
+    and its people go straight to emotion tasks. An empty ``filename`` means
+    one is made from the content hash.
     """
     try:
         prepared = prepare_image(data, max_pixels=settings.MAX_IMAGE_PIXELS, min_side=settings.SCRAPER_MIN_IMAGE_SIDE)
@@ -120,6 +124,7 @@ def ingest_image_bytes(
         license=license,
         http_headers=dict(http_headers or {}),
         fetched_at=fetched_at,
+        boxes_final=boxes_final,
     )
     return commit_prepared_image(prepared, provenance, people_boxes)
 
@@ -171,7 +176,7 @@ def _upright_boxes(prepared: PreparedImage, boxes: Sequence[Box]) -> list[Box] |
     return result
 
 
-def _new_image(prepared: PreparedImage, provenance: Provenance) -> Image:
+def _new_image(prepared: PreparedImage, provenance: Provenance, provenance_boxes: Sequence[Box] = ()) -> Image:
     return Image(
         source=provenance.source,
         storage_key=prepared.storage_key,
@@ -189,6 +194,7 @@ def _new_image(prepared: PreparedImage, provenance: Provenance) -> Image:
         license=provenance.license,
         http_headers=provenance.http_headers,
         fetched_at=provenance.fetched_at or timezone.now(),
+        boxes_confirmed=provenance.boxes_final and bool(provenance_boxes),
     )
 
 
@@ -199,6 +205,13 @@ def _field_errors(image: Image) -> str | None:
     except ValidationError as error:
         return "; ".join(f"{name}: {' '.join(messages)}" for name, messages in error.message_dict.items())
     return None
+
+
+def _confirm_trusted_boxes(image: Image, provenance: Provenance, boxes: list[Box]) -> None:
+    """A trusted dataset's boxes on an image found before (say by a search) end its box stage, unless workers are on it."""
+    if provenance.boxes_final and boxes and not image.boxes_confirmed:
+        if Image.objects.filter(pk=image.pk, boxes_confirmed=False, box_slots_taken=0).update(boxes_confirmed=True):
+            image.boxes_confirmed = True
 
 
 def _people_on(image: Image, boxes: list[Box]) -> tuple[Person, ...]:
@@ -257,6 +270,7 @@ def _duplicate_before_writing(prepared: PreparedImage, provenance: Provenance, p
         if boxes:
             with ingest_lock():  # two imports of the same box must make one person
                 people = _people_on(existing, boxes)
+                _confirm_trusted_boxes(existing, provenance, boxes)
         return IngestResult(IngestOutcome.EXACT_DUPLICATE, existing, people=people)
     near = phash_index.nearest(prepared.phash, settings.SCRAPER_NEAR_DUPLICATE_DISTANCE)
     if near is not None:
@@ -279,7 +293,7 @@ def commit_prepared_images(requests: Sequence[IngestRequest]) -> list[IngestResu
         if isinstance(boxes, IngestResult):
             results[index] = boxes
             continue
-        image = _new_image(request.prepared, request.provenance)
+        image = _new_image(request.prepared, request.provenance, boxes)
         problems = _field_errors(image)
         if problems:
             results[index] = IngestResult.rejected(RejectReason.BAD_RECORD, problems)
@@ -311,7 +325,9 @@ def _decide_and_insert(
     twins: list[tuple[int, str, list[Box]]] = []  # exact duplicates of an image new in this batch
     for index, image, boxes in plans:
         if image.sha256 in stored:
-            results[index] = IngestResult(IngestOutcome.EXACT_DUPLICATE, stored[image.sha256], people=_people_on(stored[image.sha256], boxes))
+            earlier = stored[image.sha256]
+            results[index] = IngestResult(IngestOutcome.EXACT_DUPLICATE, earlier, people=_people_on(earlier, boxes))
+            _confirm_trusted_boxes(earlier, requests[index].provenance, boxes)
             continue
         if image.sha256 in new_by_sha:
             twins.append((index, image.sha256, boxes))
@@ -335,3 +351,4 @@ def _decide_and_insert(
         results[index] = IngestResult(IngestOutcome.STORED, image, people=_people_on(image, boxes))
     for index, sha, boxes in twins:
         results[index] = IngestResult(IngestOutcome.EXACT_DUPLICATE, new_by_sha[sha], people=_people_on(new_by_sha[sha], boxes))
+        _confirm_trusted_boxes(new_by_sha[sha], requests[index].provenance, boxes)

@@ -37,6 +37,9 @@ from scraper.services.emotic_annotations import import_original_answers, keep_or
 
 logger = logging.getLogger(__name__)
 
+# Datasets whose person boxes are final: their people go straight to emotion tasks.
+TRUSTED_BOX_KINDS = frozenset({CrawlJob.Kind.COCO, CrawlJob.Kind.ADE20K, CrawlJob.Kind.EMOTIC})
+
 
 @dataclass(frozen=True)
 class _Work:
@@ -139,6 +142,7 @@ def _request(item: CrawlItem, acquired: _Acquired) -> IngestRequest:
         license=item.license,
         http_headers=acquired.http_headers or {},
         fetched_at=acquired.fetched_at,
+        boxes_final=item.job.kind in TRUSTED_BOX_KINDS,
     )
     boxes = [tuple(box) for box in item.people]
     return IngestRequest(acquired.prepared, provenance, boxes, acquired.blob_written)

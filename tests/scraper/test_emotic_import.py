@@ -55,6 +55,7 @@ def test_an_emotic_file_is_imported_with_people_answers_and_splits(tmp_path):
 
     coco = Image.objects.get(filename="COCO_1.jpg")
     assert (coco.original_database, coco.folder, coco.split, coco.split_locked) == ("mscoco", "mscoco/images", "train", True)
+    assert coco.boxes_confirmed  # EMOTIC's people are final: they can be annotated again at once
     (train_person,) = coco.people.all()
     assert train_person.box == (10, 20, 200, 400) and train_person.box_origin == Person.BoxOrigin.IMPORTED
     (answer,) = train_person.annotations.all()

@@ -10,6 +10,7 @@ from django.utils import timezone
 from PIL import Image as PILImage
 
 from annotator.models import Image
+from annotator.services.assignment import emotion_pool
 from scraper.models import CrawlItem, CrawlJob, Source
 from scraper.services.discovery import discover_items
 from scraper.services.jobs import (
@@ -218,6 +219,21 @@ def test_a_coco_import_makes_people_ready_for_emotion_tasks(tmp_path, crawl_sett
     assert sorted(p.box for p in image.people.all()) == [(10, 10, 60, 110), (200, 20, 280, 170)]
     assert {p.box_origin for p in image.people.all()} == {"imported"}
     assert image.source.dataset == "mscoco" and image.source_record == "coco image 5"
+    # COCO's boxes are final: no box-drawing stage, the people go straight to emotion tasks.
+    assert image.boxes_confirmed
+    assert set(emotion_pool()) == set(image.people.all())
+
+
+def test_images_without_trusted_boxes_wait_for_workers_to_draw_them(tmp_path, crawl_settings):
+    coco = write_coco(tmp_path / "coco", [{"id": 1, "seed": 97}], [coco_person(1, 1, [10, 10, 100, 200])])
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes((tmp_path / "coco" / "val2017" / "000000000001.jpg").read_bytes())
+    (folder / "b.jpg").write_bytes(jpeg(98))
+    run_crawl_job(create_crawl_job("folder", {"path": str(folder)}))
+    assert not Image.objects.filter(boxes_confirmed=True).exists()
+    run_crawl_job(create_crawl_job("coco", {"path": str(coco)}))  # the same photo, with COCO's boxes
+    assert list(Image.objects.filter(boxes_confirmed=True).values_list("filename", flat=True)) == ["a.jpg"]
 
 
 def test_a_missing_file_in_a_dataset_is_counted_and_the_rest_imported(tmp_path, crawl_settings):
