@@ -1,4 +1,4 @@
-"""``Annotations.mat``: the official EMOTIC annotation file (MATLAB v5, ``scipy.io.savemat``).
+"""``Annotations.mat``: the official EMOTIC annotation file (MATLAB v5, read by ``scipy.io.loadmat``).
 
 Layout (DESIGN.md): keys ``train``, ``val``, ``test``, each a 1xN struct array
 of images with fields ``filename``, ``folder``, ``image_size`` (``n_col``,
@@ -21,9 +21,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-from scipy.io import loadmat, savemat
+from scipy.io import loadmat
 
 from emotic.formats.common import FormatError, atomic_file, group_by_split, records_at
+from emotic.formats.mat5 import Cell, Struct, write_mat5
 from emotic.records import AnnotatorAnswer, ImageRecord, PersonRecord
 from emotic.taxonomy import CATEGORY_INDEX, SPLITS, VAD_DIMENSIONS, validate_age, validate_gender, validate_vad
 
@@ -46,27 +47,10 @@ EVAL_PERSON_FIELDS = (
 def write_annotations_mat(path: Path | str, images: Iterable[ImageRecord]) -> Path:
     """Write all three splits to ``path`` atomically; returns the path."""
     path = Path(path)
-    arrays = {split: _image_array(split, split_images) for split, split_images in group_by_split(images).items()}
+    variables = {split: _image_array(split, split_images) for split, split_images in group_by_split(images).items()}
     with atomic_file(path) as temporary, temporary.open("wb") as stream:
-        savemat(stream, arrays, do_compression=True, oned_as="row")
+        write_mat5(stream, variables)
     return path
-
-
-def _struct_array(fields: tuple[str, ...], rows: list[dict]) -> np.ndarray:
-    """A 1xN MATLAB struct array with the fields in this order."""
-    array = np.empty((1, len(rows)), dtype=[(name, object) for name in fields])
-    for i, row in enumerate(rows):
-        for name in fields:
-            array[0, i][name] = row[name]
-    return array
-
-
-def _cell(strings: Iterable[str]) -> np.ndarray:
-    strings = list(strings)
-    cell = np.empty((1, len(strings)), dtype=object)
-    for i, text in enumerate(strings):
-        cell[0, i] = text
-    return cell
 
 
 def _vad_struct(values: Iterable[float | None] | None) -> dict[str, float]:
@@ -74,37 +58,35 @@ def _vad_struct(values: Iterable[float | None] | None) -> dict[str, float]:
     return {d: math.nan if v is None else float(v) for d, v in zip(VAD_DIMENSIONS, values)}
 
 
-def _image_array(split: str, images: list[ImageRecord]) -> np.ndarray:
+def _image_array(split: str, images: list[ImageRecord]) -> Struct:
     rows = []
+    fields = TRAIN_PERSON_FIELDS if split == "train" else EVAL_PERSON_FIELDS
     for i, image in enumerate(images):
         people = [_person_row(split, f"{split}[{i}].person[{j}]", p) for j, p in enumerate(image.people)]
-        fields = TRAIN_PERSON_FIELDS if split == "train" else EVAL_PERSON_FIELDS
         rows.append(
             {
                 "filename": image.filename,
                 "folder": image.folder,
                 "image_size": {"n_col": float(image.width), "n_row": float(image.height)},
                 "original_database": {"name": image.original_database},
-                "person": _struct_array(fields, people),
+                "person": Struct(fields, people),
             }
         )
-    return _struct_array(IMAGE_FIELDS, rows)
+    return Struct(IMAGE_FIELDS, rows)
 
 
 def _person_row(split: str, where: str, person: PersonRecord) -> dict:
     row = {
-        "body_bbox": np.array(person.body_bbox, dtype=np.float64),
+        "body_bbox": tuple(float(v) for v in person.body_bbox),
         "gender": person.combined_gender,
         "age": person.combined_age,
     }
     if split == "train":
         row.update(_train_annotation(where, person))
         return row
-    row["annotations_categories"] = _struct_array(
-        ("categories",), [{"categories": _cell(a.categories)} for a in person.answers]
-    )
-    row["combined_categories"] = _cell(person.combined_categories)
-    row["annotations_continuous"] = _struct_array(VAD_DIMENSIONS, [_vad_struct(a.vad) for a in person.answers])
+    row["annotations_categories"] = Struct(("categories",), [{"categories": Cell(a.categories)} for a in person.answers])
+    row["combined_categories"] = Cell(person.combined_categories)
+    row["annotations_continuous"] = Struct(VAD_DIMENSIONS, [_vad_struct(a.vad) for a in person.answers])
     row["combined_continuous"] = _vad_struct(person.combined_continuous)
     return row
 
@@ -125,7 +107,7 @@ def _train_annotation(where: str, person: PersonRecord) -> dict:
         if given is not None and given != getattr(person, f"combined_{name}"):
             raise FormatError(f"{where}.combined_{name}: differs from the single train annotation's {name}")
     return {
-        "annotations_categories": {"categories": _cell(answer.categories)},
+        "annotations_categories": {"categories": Cell(answer.categories)},
         "annotations_continuous": _vad_struct(answer.vad),
     }
 

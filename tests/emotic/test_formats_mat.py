@@ -313,11 +313,11 @@ def test_a_writer_dying_mid_file_keeps_the_previous_file(tmp_path, sample_images
     path = write_annotations_mat(tmp_path / "out" / "Annotations.mat", sample_images)
     before = path.read_bytes()
 
-    def savemat_that_dies(stream, *args, **kwargs):
+    def writer_that_dies(stream, *args, **kwargs):
         stream.write(b"MATLAB 5.0 MAT-file, half of it")
         raise OSError("No space left on device")
 
-    monkeypatch.setattr("emotic.formats.mat.savemat", savemat_that_dies)
+    monkeypatch.setattr("emotic.formats.mat.write_mat5", writer_that_dies)
     with pytest.raises(OSError, match="No space left"):
         write_annotations_mat(path, sample_images[:2])
     assert path.read_bytes() == before
