@@ -14,6 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -148,6 +149,7 @@ class PoliteFetcher:
         # No proxies from the environment: a proxy would hide the destination from the address
         # guard (and reading the environment on every request costs more CPU than the request).
         self.session.trust_env = False
+        self.session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))  # a crawler keeps no cookies
         self.session.headers.update({"User-Agent": user_agent, "Accept": "image/*,text/html;q=0.8,*/*;q=0.5"})
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)

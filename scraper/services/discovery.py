@@ -8,6 +8,7 @@ seen twice (the same URL from two queries) is stored once.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from django.db import transaction
@@ -89,8 +90,18 @@ def _save_batch(job: CrawlJob, batch: DiscoveryBatch, search_sources: _SearchSou
         job.save(update_fields=["discovery_cursor", "page_errors", "found", "updated_at"])
 
 
-def discover_items(job: CrawlJob, fetcher: PoliteFetcher, on_batch: Callable[[CrawlJob], None] | None = None) -> None:
-    """Run the job's discovery to the end, from its saved cursor. Raises SourceError for a bad source."""
+def discover_items(
+    job: CrawlJob,
+    fetcher: PoliteFetcher,
+    on_batch: Callable[[CrawlJob], None] | None = None,
+    *,
+    max_seconds: float | None = None,
+) -> bool:
+    """Discover from the job's saved cursor, to the end or until ``max_seconds`` have passed.
+
+    Returns True when discovery is complete. Raises SourceError for a source that cannot be read.
+    """
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
     source = build_source(job.kind, job.params, fetcher)
     search_sources = _SearchSources(job.params["engine"]) if job.kind == CrawlJob.Kind.SEARCH else None
     cursor = {k: v for k, v in job.discovery_cursor.items() if k != NEXT_POSITION}
@@ -98,5 +109,8 @@ def discover_items(job: CrawlJob, fetcher: PoliteFetcher, on_batch: Callable[[Cr
         _save_batch(job, batch, search_sources)
         if on_batch is not None:
             on_batch(job)
+        if deadline is not None and time.monotonic() > deadline:
+            return False  # the cursor is saved: the next step goes on from here
     job.discovery_done = True
     job.save(update_fields=["discovery_done", "updated_at"])
+    return True

@@ -1,7 +1,8 @@
 """Crawl jobs: create, advance step by step, cancel, resume.
 
-A job advances in steps, each short enough to be one Celery task: first
-discovery (resumable from its cursor), then one chunk of items per step.
+A job advances in steps, each short enough to be one Celery task: a chunk
+of the items found so far, or else a spell of discovery (resumable from its
+cursor).
 Items are claimed for a limited time, so the chunk of a worker that died is
 taken over once its claim expires, and an item that keeps killing workers is
 given up after a few attempts. Counts are recomputed from the items, never
@@ -34,6 +35,8 @@ FINISHED_STATES = (CrawlJob.State.DONE, CrawlJob.State.FAILED, CrawlJob.State.CA
 _DATASET_NAMES = {CrawlJob.Kind.COCO: "mscoco", CrawlJob.Kind.ADE20K: "ade20k", CrawlJob.Kind.EMOTIC: "emotic"}
 # Seconds before another step when discovery is busy in another worker.
 BUSY_RETRY_SECONDS = 5.0
+# Discovery runs in steps of about this long, between chunks of fetching.
+DISCOVERY_STEP_SECONDS = 60.0
 
 ProgressCallback = Callable[[CrawlJob], None]
 
@@ -160,7 +163,12 @@ def _fail(job: CrawlJob, error: str) -> None:
 def advance_crawl_job(
     job_id: int, *, fetcher: PoliteFetcher | None = None, on_progress: ProgressCallback | None = None
 ) -> float | None:
-    """Do one step of the job. Returns seconds to wait before the next step, or None when it is over."""
+    """Do one step of the job. Returns seconds to wait before the next step, or None when it is over.
+
+    A step processes one chunk of the items found so far, or, when none is
+    waiting, discovers more for at most ``DISCOVERY_STEP_SECONDS``; so a long
+    search starts storing images before all its result pages are read.
+    """
     job = CrawlJob.objects.get(pk=job_id)
     if job.state in FINISHED_STATES:
         return None
@@ -168,34 +176,38 @@ def advance_crawl_job(
         job.state, job.started_at = CrawlJob.State.RUNNING, job.started_at or timezone.now()
         job.save(update_fields=["state", "started_at", "updated_at"])
     fetcher = fetcher or shared_fetcher()
-    if not job.discovery_done:
-        with _discovery_lock(job) as mine:
-            if not mine:
-                return BUSY_RETRY_SECONDS
-            job.refresh_from_db()
-            if not job.discovery_done:
-                try:
-                    discover_items(job, fetcher, on_batch=on_progress)
-                except (SourceError, OSError) as error:
-                    _fail(job, str(error))
-                    return None
-        return 0.0
     items = claim_items(job, settings.SCRAPER_CHUNK_SIZE)
-    process_items(items, fetcher)
-    refresh_job_counts(job)
-    if on_progress is not None:
-        on_progress(job)
     if items:
+        process_items(items, fetcher)
+        refresh_job_counts(job)
+        if on_progress is not None:
+            on_progress(job)
         return 0.0
+    if not job.discovery_done:
+        return _discover_step(job, fetcher, on_progress)
     pending = job.items.filter(state=CrawlItem.State.PENDING).aggregate(n=Count("id"), until=Min("claimed_until"))
+    refresh_job_counts(job)
     if pending["n"]:  # held by another worker, or by one that died: look again when the claim runs out
-        job.refresh_from_db()
         return max(1.0, (pending["until"] - timezone.now()).total_seconds()) if pending["until"] else 1.0
     job.refresh_from_db()
     if job.state == CrawlJob.State.RUNNING:
         job.state, job.finished_at = CrawlJob.State.DONE, timezone.now()
         job.save(update_fields=["state", "finished_at", "updated_at"])
     return None
+
+
+def _discover_step(job: CrawlJob, fetcher: PoliteFetcher, on_progress: ProgressCallback | None) -> float | None:
+    with _discovery_lock(job) as mine:
+        if not mine:
+            return BUSY_RETRY_SECONDS
+        job.refresh_from_db()
+        if not job.discovery_done:
+            try:
+                discover_items(job, fetcher, on_batch=on_progress, max_seconds=DISCOVERY_STEP_SECONDS)
+            except (SourceError, OSError) as error:
+                _fail(job, str(error))
+                return None
+    return 0.0
 
 
 def run_crawl_job(job: CrawlJob, *, on_progress: ProgressCallback | None = None, fetcher: PoliteFetcher | None = None) -> CrawlJob:

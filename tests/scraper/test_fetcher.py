@@ -255,3 +255,10 @@ def test_requests_overall_are_limited(web):
     with make_fetcher(max_per_host=4, max_total=3) as fetcher, ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda url: fetcher.fetch_image(url, max_bytes=10**6), urls))
     assert web.max_in_flight == 3
+
+
+def test_the_crawler_sends_back_no_cookies(web, fetcher):
+    web.routes["/a.jpg"] = Route(JPEG, headers={"Set-Cookie": "tracker=1; Path=/"})
+    fetcher.fetch_image(web.url("/a.jpg"), max_bytes=10**6)
+    fetcher.fetch_image(web.url("/a.jpg"), max_bytes=10**6)
+    assert [headers.get("Cookie") for path, headers in web.requests if path == "/a.jpg"] == [None, None]

@@ -314,3 +314,16 @@ def test_a_redirected_image_keeps_both_urls(web, crawl_settings):
     item = job.items.get()
     assert item.state == "stored" and item.extra["final_url"] == web.url("/cdn/final.jpg")
     assert item.image.source_url == web.url("/img/moved.jpg")  # the URL the result page gave
+
+
+def test_images_are_stored_while_discovery_is_still_going(web, crawl_settings):
+    for query in ("one", "two"):
+        web.routes[f"/img/{query}.jpg"] = Route(jpeg(130 if query == "one" else 131))
+        serve_search(web, query, [f"/img/{query}.jpg"])
+    job = create_crawl_job("search", {"engine": "bing", "queries": search_queries(queries=["one", "two"]), "limit": 5})
+    assert discover_items(job, shared_fetcher(), max_seconds=0) is False  # a spell of discovery ran out after one batch
+    advance_crawl_job(job.pk)  # the next step fetches what was found so far
+    job.refresh_from_db()
+    assert (job.stored, job.discovery_done) == (1, False)
+    job = run_crawl_job(job)
+    assert (job.state, job.stored) == ("done", 2)
