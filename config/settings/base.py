@@ -342,12 +342,14 @@ CELERY_BEAT_SCHEDULE["recompute-quality"] = {
 # Throttle counters live in the cache, so every gunicorn process and machine
 # must share it: Redis through CACHE_URL in production (docker-compose sets it);
 # without it, a per-process memory cache (fine for the demo and the tests).
+from config.cache import redis_cache  # noqa: E402  (kept inside the block it serves)
+
 CACHE_URL = env.str("CACHE_URL", default="").strip()
 if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://")):
     raise SettingError("CACHE_URL", f"must be a redis:// or rediss:// URL, got {CACHE_URL.split(':', 1)[0]!r}")
+# Redis fails open (config/cache.py): with Redis down, throttles count nothing rather than fail requests.
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL, "KEY_PREFIX": "emotic"}
-    if CACHE_URL
+    "default": redis_cache(CACHE_URL) if CACHE_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "emotic"}
 }
 # After this many failed log-ins for one username from one address, that pair

@@ -65,8 +65,8 @@ class PrivateRedis:
             self.process.kill()
             self.process.wait(timeout=10)
 
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port)
+    def client(self, db: int = 0) -> redis.Redis:
+        return redis.Redis(port=self.port, db=db)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from annotator.api import WorkerThrottle
+from config.cache import redis_cache
 from tests.factories import PASSWORD, WorkerFactory
 from tests.security.url_patterns import all_routes
 
@@ -31,9 +32,7 @@ def cache_backend(request, settings):
         yield request.param
         return
     prefix = f"security-test-{uuid.uuid4().hex}"  # parallel runs never share counters
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_CACHE_URL, "KEY_PREFIX": prefix}
-    }
+    settings.CACHES = {"default": {**redis_cache(REDIS_CACHE_URL), "KEY_PREFIX": prefix}}
     yield request.param
     server = redis.Redis.from_url(REDIS_CACHE_URL)
     for key in server.scan_iter(f"{prefix}:*"):
@@ -160,7 +159,7 @@ def settings_in_subprocess(environment: dict) -> subprocess.CompletedProcess:
 
 
 def test_cache_url_chooses_redis_and_a_bad_one_is_named():
-    assert settings_in_subprocess({"CACHE_URL": REDIS_CACHE_URL}).stdout.strip().endswith("RedisCache")
+    assert settings_in_subprocess({"CACHE_URL": REDIS_CACHE_URL}).stdout.strip() == "config.cache.FailOpenRedisCache"
     assert settings_in_subprocess({"CACHE_URL": ""}).stdout.strip().endswith("LocMemCache")
     bad = settings_in_subprocess({"CACHE_URL": "memcached://127.0.0.1:11211"})
     assert bad.returncode != 0 and "CACHE_URL: must be a redis:// or rediss:// URL, got 'memcached'" in bad.stderr
