@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from annotator.models import EmotionAnnotation, Image
+from annotator.models import Image
 from emotic.aggregation import METHODS, combine_labels
 from emotic.annotation_arrays import AnnotationArrays, EmotionAnswer
 from emotic.records import AnnotatorAnswer, ImageRecord, PersonRecord
-from emotic.taxonomy import CATEGORY_NAMES, VAD_DIMENSIONS
+from emotic.taxonomy import CATEGORY_NAMES, VAD_DIMENSIONS, mask_to_categories
+from emotic_export.selectors import AnswerRow
 
 LABEL_RULES = {"union-mean": "union", "majority": "majority", "dawid-skene": "dawid_skene"}
 assert set(LABEL_RULES.values()) <= set(METHODS)
@@ -31,9 +32,9 @@ class BuiltDataset:
     answers_by_split: dict[str, list[list[EmotionAnswer]]]  # for the agreement figures
 
 
-def _answer(annotation: EmotionAnnotation) -> AnnotatorAnswer:
+def _answer(annotation: AnswerRow) -> AnnotatorAnswer:
     return AnnotatorAnswer(
-        categories=annotation.categories,
+        categories=mask_to_categories(annotation.categories_mask),
         valence=annotation.valence,
         arousal=annotation.arousal,
         dominance=annotation.dominance,
@@ -43,7 +44,7 @@ def _answer(annotation: EmotionAnnotation) -> AnnotatorAnswer:
     )
 
 
-def _emotion_answer(annotation: EmotionAnnotation) -> EmotionAnswer:
+def _emotion_answer(annotation: AnswerRow) -> EmotionAnswer:
     return EmotionAnswer(
         worker=annotation.worker_id,
         categories=annotation.categories_mask,
@@ -70,19 +71,21 @@ def _relative_paths(images: list[Image]) -> dict[int, tuple[str, str]]:
 
 
 def build_dataset(
-    images: Iterable[Image], annotations: Iterable[EmotionAnnotation], splits: dict[int, str], label_rule: str
+    images: Iterable[Image], annotations: Iterable[AnswerRow], splits: dict[int, str], label_rule: str
 ) -> BuiltDataset:
     """Records for ``images`` (each with its split) from ``annotations``, labels combined by ``label_rule``."""
     method = LABEL_RULES[label_rule]
     images = list(images)
-    by_person: dict[int, list[EmotionAnnotation]] = defaultdict(list)
-    people = {}
+    by_person: dict[int, list[AnswerRow]] = defaultdict(list)
+    boxes: dict[int, tuple[int, int, int, int]] = {}
+    image_of: dict[int, int] = {}
     for annotation in annotations:
         by_person[annotation.person_id].append(annotation)
-        people[annotation.person_id] = annotation.person
+        boxes[annotation.person_id] = annotation.box
+        image_of[annotation.person_id] = annotation.image_id
     people_by_image: dict[int, list[int]] = defaultdict(list)
-    for person_id, person in sorted(people.items()):
-        people_by_image[person.image_id].append(person_id)
+    for person_id in sorted(image_of):
+        people_by_image[image_of[person_id]].append(person_id)
 
     # Combine labels once per split over all its multi-annotated people (Dawid-Skene needs them together).
     combined: dict[int, dict] = {}
@@ -111,11 +114,10 @@ def build_dataset(
     for image in images:
         person_records = []
         for person_id in people_by_image[image.id]:
-            person = people[person_id]
             label = combined[person_id]
             person_records.append(
                 PersonRecord(
-                    body_bbox=person.box,
+                    body_bbox=boxes[person_id],
                     answers=tuple(_answer(a) for a in by_person[person_id]),
                     combined_categories=label["categories"],
                     combined_continuous=label["vad"],
@@ -139,14 +141,14 @@ def build_dataset(
     return BuiltDataset(records, ids, dict(answers_by_split))
 
 
-def category_counts_per_image(dataset_images: list[Image], annotations: Iterable[EmotionAnnotation]) -> np.ndarray:
+def category_counts_per_image(dataset_images: list[Image], annotations: Iterable[AnswerRow]) -> np.ndarray:
     """(images, 26): how many people in each image carry each category (union over annotators)."""
     row_of = {image.id: i for i, image in enumerate(dataset_images)}
     masks: dict[int, int] = defaultdict(int)
     image_of: dict[int, int] = {}
     for annotation in annotations:
         masks[annotation.person_id] |= annotation.categories_mask
-        image_of[annotation.person_id] = annotation.person.image_id
+        image_of[annotation.person_id] = annotation.image_id
     counts = np.zeros((len(dataset_images), len(CATEGORY_NAMES)), dtype=np.int64)
     for person_id, mask in masks.items():
         row = row_of.get(image_of[person_id])

@@ -8,6 +8,8 @@ they are not data).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from django.db.models import QuerySet
 
 from annotator.models import AnnotationStatus, EmotionAnnotation, Image
@@ -31,3 +33,27 @@ def exportable_annotations(*, require_review: bool = False) -> QuerySet[EmotionA
 def images_with_exportable_people(*, require_review: bool = False) -> QuerySet[Image]:
     ids = exportable_annotations(require_review=require_review).values("person__image_id")
     return Image.objects.filter(id__in=ids).defer("http_headers").order_by("id")
+
+
+class AnswerRow(NamedTuple):
+    """One exportable answer with its person's box: plain values, no model instances."""
+
+    person_id: int
+    image_id: int
+    box: tuple[int, int, int, int]
+    worker_id: int
+    categories_mask: int
+    valence: int
+    arousal: int
+    dominance: int
+    gender: str
+    age: str
+
+
+def exportable_answer_rows(*, require_review: bool = False) -> list[AnswerRow]:
+    """The same answers as ``exportable_annotations``, in the same order, as tuples (fast at EMOTIC's size)."""
+    rows = exportable_annotations(require_review=require_review).values_list(
+        "person_id", "person__image_id", "person__x1", "person__y1", "person__x2", "person__y2",
+        "worker_id", "categories_mask", "valence", "arousal", "dominance", "gender", "age",
+    )
+    return [AnswerRow(p, i, (x1, y1, x2, y2), *rest) for p, i, x1, y1, x2, y2, *rest in rows.iterator(chunk_size=5000)]

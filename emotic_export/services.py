@@ -33,7 +33,7 @@ from emotic.taxonomy import SPLITS
 from emotic_export.building import LABEL_RULES, BuiltDataset, build_dataset, category_counts_per_image
 from emotic_export.files import FORMATS, agreement_figures, write_snapshot_folder
 from emotic_export.models import DatasetSnapshot
-from emotic_export.selectors import exportable_annotations, images_with_exportable_people
+from emotic_export.selectors import exportable_answer_rows, images_with_exportable_people
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
@@ -93,7 +93,7 @@ def assign_splits(images: list[Image], annotations, *, ratios: Mapping[str, floa
 
 def collect_dataset(options: ExportOptions) -> BuiltDataset:
     images = list(images_with_exportable_people(require_review=options.require_review))
-    annotations = list(exportable_annotations(require_review=options.require_review))
+    annotations = exportable_answer_rows(require_review=options.require_review)
     if not images:
         raise ExportError("annotations: there are no exportable annotations yet (none submitted, or all rejected)")
     splits = assign_splits(images, annotations, ratios=options.ratios, seed=options.seed)
