@@ -25,7 +25,7 @@ CREDENTIAL_FORMATS = {
     "GitHub token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"),
     "Slack token": re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
     "Stripe live key": re.compile(r"\b[sr]k_live_[A-Za-z0-9]{16,}"),
-    "Django secret key": re.compile(r"django-insecure-[^\s\"']+"),
+    "Django secret key": re.compile(r"django-insecure-[A-Za-z0-9!@#$%^&*()_+=-]{20,}"),
 }
 # In the application code (not tests): a secret-looking name given a literal value.
 SECRET_ASSIGNMENT = re.compile(
