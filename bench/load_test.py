@@ -276,11 +276,11 @@ def main() -> None:
         results = Results()
         try:
             # Log-ins first (the password hasher is slow on purpose), then the clock starts.
-            sessions = [session_for(base, name, key, n % 2 == 1) for n, (name, key) in enumerate(zip(names, keys))]
+            sessions = [session_for(base, name, key, n % 2 == 1) for n, (name, key) in enumerate(zip(names, keys, strict=True))]
             deadline = time.perf_counter() + args.seconds
             threads = [
                 threading.Thread(target=simulated_worker, args=(base, session, name, deadline, results))
-                for session, name in zip(sessions, names)
+                for session, name in zip(sessions, names, strict=True)
             ]
             started = time.perf_counter()
             for thread in threads:

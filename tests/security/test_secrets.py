@@ -98,7 +98,7 @@ def test_settings_take_every_secret_from_the_environment():
                 if names and names != ["INSECURE_DEV_SECRET_KEY"] and not _from_environment(node.value):
                     problems.append(f"{path.name}: {ast.unparse(node)[:120]}")
             if isinstance(node, ast.Dict):
-                for key, value in zip(node.keys, node.values):
+                for key, value in zip(node.keys, node.values, strict=True):
                     if isinstance(key, ast.Constant) and isinstance(key.value, str) and SECRET_NAME.search(key.value):
                         if not _from_environment(value):
                             problems.append(f"{path.name}: {key.value!r}: {ast.unparse(value)[:80]}")

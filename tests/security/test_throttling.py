@@ -49,7 +49,7 @@ def logged_in(client: Client) -> bool:
 
 def test_repeated_failures_lock_the_username_from_that_address(cache_backend, settings):
     settings.LOGIN_FAILURES_ALLOWED = 3
-    worker = WorkerFactory(user__username="target")
+    WorkerFactory(user__username="target")
     attacker = Client(REMOTE_ADDR="203.0.113.7")
     for _ in range(3):
         assert log_in(attacker, "target", "guess").status_code == 200  # the form again, with its error
@@ -64,7 +64,6 @@ def test_repeated_failures_lock_the_username_from_that_address(cache_backend, se
 
     elsewhere = Client(REMOTE_ADDR="198.51.100.20")
     assert log_in(elsewhere, "target", PASSWORD).status_code == 302 and logged_in(elsewhere)
-    assert worker.user.username == "target"
 
 
 def test_a_successful_log_in_clears_the_count(cache_backend, settings):

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.contenttypes.models import ContentType
 
@@ -51,7 +50,7 @@ LOGIN, ADMIN_LOGIN = Redirect("/accounts/login/"), Redirect("/admin/login/")
 
 
 def roles(anonymous, worker_a, worker_b, blocked, unqualified, staff, superuser) -> dict:
-    return dict(zip(ROLES, (anonymous, worker_a, worker_b, blocked, unqualified, staff, superuser)))
+    return dict(zip(ROLES, (anonymous, worker_a, worker_b, blocked, unqualified, staff, superuser), strict=True))
 
 
 def everyone(outcome) -> dict:
@@ -266,6 +265,3 @@ def test_another_workers_token_survives_every_revoke_attempt(world):
     world.client("worker_b").post(f"/work/api-tokens/{token_b.pk}/revoke/")
     assert not ApiToken.objects.filter(pk=token_b.pk).exists()
 
-
-def test_settings_debug_is_off_while_testing():
-    assert settings.DEBUG is False
