@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import secrets
 import shutil
 import subprocess
 import sys
@@ -42,7 +43,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from bench_assignment import ANSWER, SPLITS_70_10_20, report, serve  # noqa: E402
 
-PASSWORD = "load-test-password-8e1f"
+PASSWORD = secrets.token_urlsafe(16)  # of the throwaway workers in the throwaway database, made per run
 
 
 def parse_args() -> argparse.Namespace:
