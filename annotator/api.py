@@ -6,6 +6,7 @@ Thin: parse, call a service or selector, render. Every 4xx body is
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 
 from django.conf import settings
@@ -25,12 +26,15 @@ from annotator import selectors, serializers
 from annotator.authentication import WorkerTokenAuthentication
 from annotator.models import Worker
 from annotator.services.assignment import assign_next_task
-from annotator.services.errors import AnnotationError, AnswerInvalid, TaskNotFound
+from annotator.services.errors import AnnotationError, AnswerInvalid, ImageFileMissing, TaskNotFound
 from annotator.services.renditions import ensure_rendition
 from annotator.services.submission import report_task, skip_task, submit_task
 from annotator.services.workers import worker_for
 
 ERRORS = {code: OpenApiResponse(serializers.ErrorSerializer) for code in (400, 403, 404, 409)}
+
+
+logger = logging.getLogger(__name__)
 
 
 class WorkerThrottle(UserRateThrottle):
@@ -180,9 +184,13 @@ class TaskImageView(WorkerAPIView):
         if etag in request.headers.get("If-None-Match", ""):
             response = HttpResponseNotModified()
         else:
-            key = image.storage_key if size == "original" else ensure_rendition(image)
-            content_type = "image/jpeg" if key != image.storage_key else f"image/{image.format.lower()}"
-            response = FileResponse(default_storage.open(key, "rb"), content_type=content_type)
+            try:
+                key = image.storage_key if size == "original" else ensure_rendition(image)
+                content_type = "image/jpeg" if key != image.storage_key else f"image/{image.format.lower()}"
+                response = FileResponse(default_storage.open(key, "rb"), content_type=content_type)
+            except FileNotFoundError:
+                logger.error("image %s of task %s is missing from storage (%s)", image.pk, task_id, image.storage_key)
+                return error_response(ImageFileMissing(task_id))
         response["ETag"] = etag
         # Private: only this worker may see it. The pixels never change, so caching long is safe.
         patch_cache_control(response, private=True, max_age=settings.IMAGE_CACHE_SECONDS)

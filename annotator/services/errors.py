@@ -58,3 +58,13 @@ class WorkerNotEligible(AnnotationError):
     def __init__(self, code: str, reason: str):
         self.code = code
         super().__init__("worker", reason)
+
+
+class ImageFileMissing(AnnotationError):
+    """The task's image file is gone from storage (deleted or lost); the worker can skip or report it."""
+
+    status_code = 404
+    code = "image_missing"
+
+    def __init__(self, task_id: object):
+        super().__init__("image", f"the image file of task {task_id} is missing from storage; skip or report this task")

@@ -163,6 +163,12 @@ if not CELERY_BROKER_URL:
     }
 elif not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://", "filesystem://", "memory://")):
     raise SettingError("CELERY_BROKER_URL", f"unsupported broker {CELERY_BROKER_URL.split(':', 1)[0]!r} (use redis://host:port/db)")
+# Redis redelivers an unacknowledged task (its worker died: acks_late) after this
+# long. It must exceed the longest task (a training run), or a live task would
+# be handed to a second worker; the cost is a slower pick-up after a crash.
+CELERY_VISIBILITY_TIMEOUT_SECONDS = get_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 24 * 3600, minimum=60)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS}
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
 CELERY_TASK_ALWAYS_EAGER = get_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True  # a killed worker's job is redelivered, not lost

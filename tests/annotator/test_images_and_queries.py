@@ -101,3 +101,15 @@ def test_submit_runs_a_fixed_number_of_queries(client_for, django_assert_num_que
         }
         with django_assert_num_queries(SUBMIT_QUERIES):
             assert client.post_json(f"/api/tasks/{task['id']}/submit/", body).status_code == 201
+
+
+@pytest.mark.parametrize("size", ["display", "original"])
+def test_an_image_missing_from_storage_is_a_clear_404_not_a_server_error(client_for, size):
+    image = ImageFactory(file=True)
+    client = client_for()
+    task = TaskAssignmentFactory(worker=client.worker, person=PersonFactory(image=image))
+    default_storage.delete(image.storage_key)
+    response = client.get(f"/api/tasks/{task.pk}/image/?size={size}")
+    assert response.status_code == 404
+    assert response.json()["code"] == "image_missing"
+    assert "missing from storage; skip or report" in response.json()["errors"]["image"][0]

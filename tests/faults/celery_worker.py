@@ -2,7 +2,8 @@
 
 The only difference from production is Redis's visibility timeout, the time
 after which a task that a dead worker took but never acknowledged is given to
-another worker: seconds here (FAULT_VISIBILITY_TIMEOUT), an hour by default,
+another worker: seconds here (FAULT_VISIBILITY_TIMEOUT), a day by default
+(CELERY_VISIBILITY_TIMEOUT_SECONDS),
 and how often workers look for such tasks.
 """
 

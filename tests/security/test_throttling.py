@@ -57,6 +57,7 @@ def test_repeated_failures_lock_the_username_from_that_address(cache_backend, se
     assert locked.status_code == 429
     assert int(locked["Retry-After"]) == settings.LOGIN_LOCKOUT_SECONDS
     assert b"Too many failed log-ins" in locked.content
+    assert b"match" not in locked.content  # only the lockout is explained, not a wrong password
 
     right_password = log_in(attacker, "target", PASSWORD)
     assert right_password.status_code == 429 and not logged_in(attacker)  # refused before the password is checked
