@@ -31,6 +31,13 @@ def _check_pair(labels: np.ndarray, scores: np.ndarray, width: int, name: str) -
     labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
     if labels.shape != scores.shape or labels.ndim != 2 or labels.shape[1] != width:
         raise MetricError(f"{name}: labels {labels.shape} and predictions {scores.shape} must both be (N, {width})")
+    non_finite = int((~np.isfinite(scores)).sum())
+    if non_finite:
+        # A diverged model; scikit-learn would stop with a bare "Input contains NaN".
+        raise MetricError(
+            f"{name}: predictions hold {non_finite} NaN or infinite values; the model has diverged "
+            "(try a lower learning_rate)"
+        )
     return labels, scores
 
 
