@@ -171,7 +171,6 @@ def ready_emotions_task(page: Page, live_server):
 
 
 def test_a_submission_that_fails_on_the_network_is_retried_and_stored_once(page: Page, live_server):
-    worker = ready_emotions_task(page, live_server)
     attempts = []
 
     def flaky_network(route):
@@ -181,7 +180,8 @@ def test_a_submission_that_fails_on_the_network_is_retried_and_stored_once(page:
         else:
             route.continue_()
 
-    page.route("**/api/tasks/*/submit/", flaky_network)
+    page.route("**/api/tasks/*/submit/", flaky_network)  # before the page loads: no race with its requests
+    worker = ready_emotions_task(page, live_server)
     page.keyboard.press("Control+Enter")
     expect(page.locator("#status-text")).to_contain_text("Could not reach the server")
     expect(page.locator("#count-total")).to_have_text("1")
@@ -190,7 +190,6 @@ def test_a_submission_that_fails_on_the_network_is_retried_and_stored_once(page:
 
 
 def test_an_answer_whose_response_was_lost_is_stored_once(page: Page, live_server):
-    worker = ready_emotions_task(page, live_server)
     attempts = []
 
     def lose_first_response(route):
@@ -201,7 +200,8 @@ def test_an_answer_whose_response_was_lost_is_stored_once(page: Page, live_serve
         else:
             route.continue_()
 
-    page.route("**/api/tasks/*/submit/", lose_first_response)
+    page.route("**/api/tasks/*/submit/", lose_first_response)  # before the page loads
+    worker = ready_emotions_task(page, live_server)
     page.keyboard.press("Control+Enter")
     expect(page.locator("#count-total")).to_have_text("1")
     assert len(attempts) == 2
@@ -209,8 +209,8 @@ def test_an_answer_whose_response_was_lost_is_stored_once(page: Page, live_serve
 
 
 def test_when_the_server_stays_unreachable_the_answer_is_kept_and_sent_later(page: Page, live_server):
+    page.route("**/api/tasks/*/submit/", lambda route: route.abort("internetdisconnected"))  # before the page loads
     worker = ready_emotions_task(page, live_server)
-    page.route("**/api/tasks/*/submit/", lambda route: route.abort("internetdisconnected"))
     page.keyboard.press("Control+Enter")
     expect(page.locator("#status-text")).to_contain_text("could not be sent", timeout=20_000)
     assert "submission_id" in page.evaluate("localStorage.getItem('emotic.unsent')")
