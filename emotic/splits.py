@@ -19,7 +19,7 @@ DEFAULT_RATIOS: dict[str, float] = {"train": 0.7, "val": 0.1, "test": 0.2}
 
 
 class SplitError(ValueError):
-    pass
+    """Bad split arguments; the message starts with the argument's name."""
 
 
 def validate_ratios(ratios: Mapping[str, float]) -> np.ndarray:
