@@ -18,7 +18,7 @@ do), which keeps workers better than chance on the right side of 0.5.
 counts (a Beta(1 + smoothing, 1 + smoothing) prior, i.e. MAP-EM): without it
 a worker with few answers gets s or t of exactly 0 or 1, and a single answer
 then overrides everyone else. All categories and workers update at once in
-arrays of shape (P, A, C) and (W, C); nothing loops over people.
+tables of shape (W, C) and (P, C); nothing loops over people or answers.
 """
 
 from __future__ import annotations
@@ -86,29 +86,39 @@ def dawid_skene(
 
 
 class _Answers:
-    """The K given answers as a flat list, with sparse 0/1 matrices that sum them per worker or per person."""
+    """The K given answers, kept sparse: per-worker and per-person sums without (K, C) temporaries.
+
+    Each answer chooses only a few of the C categories, so the chosen
+    (answer, category) pairs are few; everything about the unchosen ones
+    follows from per-worker totals. An EM iteration then costs two sparse
+    products with K non-zeros and two ``bincount`` calls over the chosen
+    pairs, instead of a dozen dense (K, C) arrays.
+    """
 
     def __init__(self, votes: np.ndarray, index: np.ndarray, n_workers: int) -> None:
         present = index >= 0
         person, _ = np.nonzero(present)
         worker = index[present]
-        k = np.arange(len(worker))
-        ones = np.ones(len(worker))
-        self.votes_shape = (votes.shape[0], votes.shape[2])
-        self.person = person
-        self.worker = worker
-        self.votes = votes[present].astype(float)  # (K, C)
-        self.by_worker = csr_matrix((ones, (worker, k)), shape=(n_workers, len(k)))
-        self.by_person = csr_matrix((ones, (person, k)), shape=(votes.shape[0], len(k)))
-        self.person_worker = csr_matrix((ones, (person, worker)), shape=(votes.shape[0], n_workers))
+        n_people, n_categories = votes.shape[0], votes.shape[2]
+        answer, category = np.nonzero(votes[present])  # the chosen (answer, category) pairs
+        self.votes_shape = (n_people, n_categories)
+        self.n_workers = n_workers
+        self.person_worker = csr_matrix(
+            (np.ones(len(worker)), (person, worker)), shape=(n_people, n_workers)
+        )  # answers of person p by worker w (1, or more if the arrays repeat a worker)
+        self.worker_person = self.person_worker.T.tocsr()
+        self.chosen_at_person = person[answer] * n_categories + category  # flat (P, C) index
+        self.chosen_at_worker = worker[answer] * n_categories + category  # flat (W, C) index
+        self.answers_per_worker = np.bincount(worker, minlength=n_workers).astype(float)[:, None]
+        self.chosen_per_worker = self._per_worker(None)
 
     def worker_rates(self, posterior: np.ndarray, smoothing: float) -> tuple[np.ndarray, np.ndarray]:
         """M-step: sensitivity and specificity (W, C) from the soft labels, with pseudo-counts."""
-        truth = posterior[self.person]  # (K, C) soft true label behind each answer
-        hits = self.by_worker @ (truth * self.votes)
-        positives = self.by_worker @ truth
-        rejections = self.by_worker @ ((1 - truth) * (1 - self.votes))
-        negatives = self.by_worker @ (1 - truth)
+        positives = self.worker_person @ posterior  # sum of T over each worker's answers
+        hits = self._per_worker(posterior.ravel()[self.chosen_at_person])  # sum of T * y
+        negatives = self.answers_per_worker - positives  # sum of (1 - T)
+        # sum of (1 - T)(1 - y) = sum (1 - T) - sum (1 - T) y; clipped against rounding below 0.
+        rejections = np.maximum(negatives - (self.chosen_per_worker - hits), 0.0)
         # 0.5 (uninformative) where a worker has no evidence at all: no answers and no smoothing.
         sensitivity = _ratio(hits + smoothing, positives + 2 * smoothing)
         specificity = _ratio(rejections + smoothing, negatives + 2 * smoothing)
@@ -119,13 +129,21 @@ class _Answers:
         # Log-likelihood ratio false:true of one answer, on the small (W, C) tables.
         unchosen = np.log(specificity) - np.log1p(-sensitivity)
         chosen = np.log1p(-specificity) - np.log(sensitivity)
-        log_odds_false = (
-            self.person_worker @ unchosen
-            + self.by_person @ (self.votes * (chosen - unchosen)[self.worker])
-            + np.log1p(-prevalence)
-            - np.log(prevalence)
-        )
+        # Every answer counted as unchosen, then the chosen pairs corrected.
+        correction = np.bincount(
+            self.chosen_at_person,
+            weights=(chosen - unchosen).ravel()[self.chosen_at_worker],
+            minlength=self.votes_shape[0] * self.votes_shape[1],
+        ).reshape(self.votes_shape)
+        log_odds_false = self.person_worker @ unchosen + correction + (np.log1p(-prevalence) - np.log(prevalence))
         return 1 / (1 + np.exp(np.clip(log_odds_false, -700, 700)))
+
+    def _per_worker(self, weights: np.ndarray | None) -> np.ndarray:
+        """Sum ``weights`` (one per chosen pair; 1 when None) into a (W, C) table."""
+        n_categories = self.votes_shape[1]
+        return np.bincount(
+            self.chosen_at_worker, weights=weights, minlength=self.n_workers * n_categories
+        ).astype(float).reshape(self.n_workers, n_categories)
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

@@ -122,7 +122,21 @@ def read_annotations_mat(path: Path | str) -> dict[str, list[ImageRecord]]:
     (one person, one annotator, one category), no combined fields in train
     (combined labels are then the annotation itself), NaN VAD (``None``), and
     boxes reaching past the image border (clamped to it, as the common
-    baseline's loader does).
+    baseline's loader does). The first malformed record stops the read.
+    """
+    splits = read_annotations_mat_records(path)
+    for records in splits.values():
+        for record in records:
+            if isinstance(record, FormatError):
+                raise record
+    return splits  # type: ignore[return-value]
+
+
+def read_annotations_mat_records(path: Path | str) -> dict[str, list[ImageRecord | FormatError]]:
+    """Like ``read_annotations_mat``, but a malformed image record stays in its place as its FormatError.
+
+    For importers that count a bad record and go on with the rest. A file
+    that is not MATLAB, or lacks a split, is still an error for the whole file.
     """
     path = Path(path)
     try:
@@ -135,9 +149,16 @@ def read_annotations_mat(path: Path | str) -> dict[str, list[ImageRecord]]:
             keys = ", ".join(k for k in mat if not k.startswith("__"))
             raise FormatError(f"{path.name}: no {split!r} split (keys: {keys})")
         result[split] = [
-            _read_image(f"{path.name} {split}[{i}]", split, item) for i, item in enumerate(_items(mat[split]))
+            _read_image_or_error(f"{path.name} {split}[{i}]", split, item) for i, item in enumerate(_items(mat[split]))
         ]
     return result
+
+
+def _read_image_or_error(where: str, split: str, item: object) -> ImageRecord | FormatError:
+    try:
+        return _read_image(where, split, item)
+    except FormatError as error:
+        return error
 
 
 def _items(value: object) -> list:

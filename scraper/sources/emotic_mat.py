@@ -1,8 +1,10 @@
 """An EMOTIC ``Annotations.mat``: its images, people and original annotations.
 
-The file is read by ``emotic.formats.mat.read_annotations_mat`` (one reader
-for the whole project); a malformed file stops the import before anything is
-written, with the reader's message naming the split, record and field.
+The file is read by ``emotic.formats.mat`` (one reader for the whole
+project). A file that is not MATLAB or lacks a split stops the import before
+anything is written; a malformed image record is rejected as a bad record,
+with the reader's message naming the split, record and field, and the rest
+of the file is imported.
 Images lie at ``<images root>/<folder>/<filename>``; EMOTIC ships them in an
 ``emotic/`` folder beside ``Annotations/``, which is the default root.
 Each person's answers travel with the item and are stored as the answers of
@@ -15,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from emotic.formats.common import FormatError
-from emotic.formats.mat import read_annotations_mat
+from emotic.formats.mat import read_annotations_mat_records
 from emotic.records import ImageRecord, PersonRecord
 from emotic.taxonomy import SPLITS
 from scraper.sources.base import CrawlSource, DiscoveredItem, DiscoveryBatch, SourceError, existing_path, path_inside
@@ -59,7 +61,11 @@ class EmoticSource(CrawlSource):
                 return candidate
         return None
 
-    def _item(self, split: str, index: int, record: ImageRecord) -> DiscoveredItem:
+    def _item(self, split: str, index: int, record: ImageRecord | FormatError) -> DiscoveredItem:
+        if isinstance(record, FormatError):
+            return DiscoveredItem.bad_record(
+                f"{split}[{index}]", "emotic", str(record), source_record=f"{self.path.name} {split}[{index}]"
+            )
         key = f"{split}[{index}] {record.relative_path}"
         known = dict(
             source_record=f"{self.path.name} {split}[{index}]",
@@ -86,7 +92,7 @@ class EmoticSource(CrawlSource):
 
     def discover(self, cursor: dict) -> Iterator[DiscoveryBatch]:
         try:
-            splits = read_annotations_mat(self.path)
+            splits = read_annotations_mat_records(self.path)
         except FormatError as error:
             raise SourceError(f"path: {error}") from None
         entries = [(split, i, record) for split in SPLITS for i, record in enumerate(splits[split])]

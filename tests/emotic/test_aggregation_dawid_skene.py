@@ -116,3 +116,48 @@ def test_bad_options_are_rejected(kwargs, field):
     chosen = np.zeros((2, 2, 26), bool)
     with pytest.raises(AnnotationArrayError, match=field):
         dawid_skene(chosen, np.array([[0, 1], [2, 3]]), **kwargs)
+
+
+def reference_dawid_skene(chosen, worker_index, n_workers, iterations, smoothing):
+    """The textbook EM written answer by answer in plain Python loops, to check the sparse arrays against."""
+    people, slots, categories = chosen.shape
+    answers = [(p, int(worker_index[p, a]), chosen[p, a]) for p in range(people) for a in range(slots) if worker_index[p, a] >= 0]
+    counts = np.zeros(people)
+    posterior = np.full((people, categories), 0.5)
+    votes = np.zeros((people, categories))
+    for p, _, y in answers:
+        counts[p] += 1
+        votes[p] += y
+    posterior[counts > 0] = votes[counts > 0] / counts[counts > 0, None]
+    for _ in range(iterations):
+        prevalence = np.clip(posterior[counts > 0].mean(axis=0), 1e-6, 1 - 1e-6)
+        tallies = np.zeros((n_workers, 4, categories))  # T*y, T, (1-T)(1-y), 1-T
+        for p, w, y in answers:
+            t = posterior[p]
+            tallies[w] += [t * y, t, (1 - t) * (1 - y), 1 - t]
+        rates = []
+        for hits, total in ((tallies[:, 0], tallies[:, 1]), (tallies[:, 2], tallies[:, 3])):
+            rate = np.full(hits.shape, 0.5)  # a worker without answers (worker 9) stays uninformative
+            np.divide(hits + smoothing, total + 2 * smoothing, out=rate, where=total + 2 * smoothing > 0)
+            rates.append(np.clip(rate, 1e-6, 1 - 1e-6))
+        sensitivity, specificity = rates
+        log_true = np.tile(np.log(prevalence), (people, 1))
+        log_false = np.tile(np.log1p(-prevalence), (people, 1))
+        for p, w, y in answers:
+            log_true[p] += np.where(y, np.log(sensitivity[w]), np.log1p(-sensitivity[w]))
+            log_false[p] += np.where(y, np.log1p(-specificity[w]), np.log(specificity[w]))
+        posterior = 1 / (1 + np.exp(log_false - log_true))
+    return posterior, sensitivity, specificity
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 1.0])
+def test_matches_the_textbook_em_written_answer_by_answer(smoothing):
+    _, chosen, worker_index, _ = simulate(seed=7, people=60, slots=4, workers=9, categories=5)
+    worker_index[::7, 3] = -1  # some people with fewer answers
+    worker_index[5] = -1  # and one with none
+    result = dawid_skene(chosen, worker_index, n_workers=10, max_iter=6, tol=1e-15, smoothing=smoothing)
+    posterior, sensitivity, specificity = reference_dawid_skene(chosen, worker_index, 10, 6, smoothing)
+    assert result.iterations == 6
+    np.testing.assert_allclose(result.posterior, posterior, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(result.sensitivity, sensitivity, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(result.specificity, specificity, rtol=0, atol=1e-10)

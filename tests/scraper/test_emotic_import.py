@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from annotator.models import EmotionAnnotation, Image, Person, Worker
+from emotic.formats import mat as mat_format
 from emotic.formats.mat import write_annotations_mat
+from emotic.formats.mat5 import write_mat5
 from emotic.records import AnnotatorAnswer, ImageRecord, PersonRecord
 from emotic.taxonomy import categories_to_mask
 from scraper.services.jobs import create_crawl_job, run_crawl_job
@@ -116,3 +118,22 @@ def test_a_malformed_annotations_file_fails_the_job_naming_the_problem(tmp_path)
     job = run_crawl_job(create_crawl_job("emotic", {"path": str(path)}))
     assert job.state == "failed" and job.error.startswith("path: Annotations.mat: not a readable MATLAB file")
     assert not Image.objects.exists()
+
+
+def test_a_malformed_image_record_is_rejected_naming_it_and_the_rest_imported(tmp_path):
+    answer = AnnotatorAnswer(("Happiness",), 7, 5, 6, "Male", "Adult")
+    good = train_image("good.jpg", [person((1, 1, 60, 60), [answer])])
+    bad = train_image("bad.jpg", [person((1, 1, 60, 60), [answer])])
+    path = write_emotic(tmp_path, [(good, 540), (bad, 541)])
+    # Rewrite the file with the second image's person given a gender outside the taxonomy.
+    train = mat_format._image_array("train", [good, bad])
+    train.rows[1]["person"].rows[0]["gender"] = "Robot"
+    empty = {split: mat_format._image_array(split, []) for split in ("val", "test")}
+    with path.open("wb") as stream:
+        write_mat5(stream, {"train": train, **empty})
+
+    job = run_crawl_job(create_crawl_job("emotic", {"path": str(path)}))
+    assert (job.state, job.stored, job.rejected_by_reason) == ("done", 1, {"bad_record": 1})
+    rejected = job.items.get(state="rejected")
+    assert rejected.detail.startswith("Annotations.mat train[1].person[0].gender:") and "Robot" in rejected.detail
+    assert list(Image.objects.values_list("filename", flat=True)) == ["good.jpg"]
