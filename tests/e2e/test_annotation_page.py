@@ -7,6 +7,7 @@ mouse, touch and keyboard, and checks the rows the server stored.
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -45,14 +46,23 @@ def drag(page: Page, start, end) -> None:
 
 
 def touch_drag(page: Page, start, end) -> None:
-    """A one-finger drag, sent as real touch input through the DevTools protocol."""
+    """A one-finger drag, sent as real touch input through the DevTools protocol.
+
+    The finger rests at the end before it lifts, as a person's does: a finger
+    lifted while still moving starts a fling, and Chromium then swallows the
+    next tap (it only stops the fling), so a later button tap would do nothing.
+    """
     cdp = page.context.new_cdp_session(page)
     cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": start[0], "y": start[1]}]})
     for step in range(1, 9):
         x = start[0] + (end[0] - start[0]) * step / 8
         y = start[1] + (end[1] - start[1]) * step / 8
         cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+    for _ in range(3):
+        time.sleep(0.05)
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": end[0], "y": end[1]}]})
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
 
 
 def task_ready(page: Page, after: str | None = None) -> str:
@@ -145,6 +155,30 @@ def test_boxes_are_drawn_by_touch_moved_resized_and_deleted_by_mouse_and_keys(pa
 
     (x1, y1, x2, y2), = BoxAnnotation.objects.get(worker=worker).boxes
     assert [abs(v - e) <= 5 for v, e in zip((x1, y1, x2, y2), (160, 40, 360, 360))] == [True] * 4, (x1, y1, x2, y2)
+    assert list(Person.objects.filter(image=image).values_list("box_origin", flat=True)) == ["worker"]
+
+
+def test_boxes_are_drawn_moved_resized_and_deleted_by_touch_alone(page: Page, live_server):
+    image = ImageFactory(boxes_confirmed=False, width=800, height=400, file=True)
+    PersonFactory(image=image, x1=600, y1=100, x2=700, y2=300)  # imported: deleted with a tap
+    worker = WorkerFactory()
+    log_in(page, live_server, worker)
+    expect(page.locator("#box-list li")).to_have_count(1)
+
+    touch_drag(page, image_point(page, 0.1, 0.1), image_point(page, 0.3, 0.6))
+    expect(page.locator("#box-list li")).to_have_count(2)
+    # Move the new box with a finger on its middle, 10 % of the width to the right and 5 % down.
+    touch_drag(page, image_point(page, 0.2, 0.35), image_point(page, 0.3, 0.4))
+    # Resize it by its top-left corner, now at (0.2, 0.15), out to (0.15, 0.05).
+    touch_drag(page, image_point(page, 0.2, 0.15), image_point(page, 0.15, 0.05))
+    page.get_by_role("button", name="Delete box 1").tap()  # a finger tap (the context has touch)
+    expect(page.locator("#box-list li")).to_have_count(1)
+    page.locator("#submit-button").tap()
+    expect(page.locator("#count-total")).to_have_text("1")
+
+    (box,) = BoxAnnotation.objects.get(worker=worker).boxes
+    # Drawn 80..240 x 40..240, moved by (80, 20), top-left corner dragged to (120, 20).
+    assert all(abs(v - e) <= 5 for v, e in zip(box, (120, 20, 320, 260))), box
     assert list(Person.objects.filter(image=image).values_list("box_origin", flat=True)) == ["worker"]
 
 
