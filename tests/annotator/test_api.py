@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from rest_framework.test import APIClient
 
-from annotator.models import BoxAnnotation, EmotionAnnotation, TaskAssignment
+from annotator.models import ApiToken, BoxAnnotation, EmotionAnnotation, TaskAssignment
 from annotator.services.workers import create_api_token
 from tests.factories import GoldItemFactory, ImageFactory, PersonFactory, TaskAssignmentFactory, WorkerFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_hidden_controls")]
 
 NEXT = "/api/tasks/next/"
+HISTORY = "/api/history/"
 TASK_FIELDS = {
     "id",
     "kind",
@@ -269,6 +271,22 @@ def test_programs_use_a_token_without_csrf():
     assert EmotionAnnotation.objects.get().worker == worker
     worker.api_tokens.get().refresh_from_db()
     assert worker.api_tokens.get().last_used_at is not None
+
+
+def test_a_token_records_its_use_to_the_minute_without_writing_on_every_request():
+    PersonFactory()
+    worker = WorkerFactory()
+    token, key = create_api_token(worker, "busy program")
+    program = APIClient()
+    program.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    program.get(HISTORY)
+    first_use = ApiToken.objects.get(pk=token.pk).last_used_at
+    assert first_use is not None
+    program.get(HISTORY)
+    assert ApiToken.objects.get(pk=token.pk).last_used_at == first_use  # within the minute: not rewritten
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=first_use - timedelta(minutes=2))
+    program.get(HISTORY)
+    assert ApiToken.objects.get(pk=token.pk).last_used_at > first_use
 
 
 def test_an_unknown_token_is_refused():

@@ -8,9 +8,11 @@ import uuid
 import pytest
 from django.core.files.storage import default_storage
 from PIL import Image as PILImage
+from rest_framework.test import APIClient
 
 from annotator.services.renditions import rendition_key
-from tests.factories import ImageFactory, PersonFactory, TaskAssignmentFactory
+from annotator.services.workers import create_api_token
+from tests.factories import ImageFactory, PersonFactory, TaskAssignmentFactory, WorkerFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_hidden_controls")]
 
@@ -101,6 +103,26 @@ def test_submit_runs_a_fixed_number_of_queries(client_for, django_assert_num_que
         }
         with django_assert_num_queries(SUBMIT_QUERIES):
             assert client.post_json(f"/api/tasks/{task['id']}/submit/", body).status_code == 201
+
+
+# A program with a token: one query finds the token with its worker and user
+# (its time of use is written at most once a minute) instead of the three above.
+TOKEN_NEXT_TASK_QUERIES = NEXT_TASK_QUERIES - 2
+TOKEN_SUBMIT_QUERIES = SUBMIT_QUERIES - 2
+
+
+def test_with_a_token_the_cycle_runs_a_fixed_number_of_queries(django_assert_num_queries):
+    PersonFactory.create_batch(5)
+    _, key = create_api_token(WorkerFactory(), "program")
+    program = APIClient()
+    program.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    program.get("/api/history/")  # the first use of the token is written down
+    for _ in range(2):
+        with django_assert_num_queries(TOKEN_NEXT_TASK_QUERIES):
+            task = program.get("/api/tasks/next/").json()
+        body = {"submission_id": str(uuid.uuid4()), "categories": ["Peace"], "valence": 7, "arousal": 3, "dominance": 6, "gender": "Male", "age": "Kid"}
+        with django_assert_num_queries(TOKEN_SUBMIT_QUERIES):
+            assert program.post(f"/api/tasks/{task['id']}/submit/", body, format="json").status_code == 201
 
 
 @pytest.mark.parametrize("size", ["display", "original"])
