@@ -8,7 +8,8 @@ It creates (or reuses) the database named by ``--database-url``, fills it with
 ``--people`` people (two per image, splits 70/10/20, boxes final), clears
 earlier runs' tasks, serves the app with gunicorn, and lets ``--workers``
 simulated workers (threads with API tokens) loop GET /api/tasks/next/ then
-POST /api/tasks/<id>/submit/. It prints assignments per second and the
+POST /api/tasks/<id>/submit/ (with ``--think-ms``, pausing between cycles as a
+person looking at the next image does). It prints assignments per second and the
 p50/p95/p99 latencies of each request and of the whole cycle, then the same
 for a trivial JSON view (/healthz, one SELECT 1) served the same way, and the
 ratio of the two p50s.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -42,9 +44,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=30.0, help="how long each phase runs")
     parser.add_argument("--gunicorn-workers", type=int, default=4)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=0.0,
+        help="mean pause of a simulated worker between cycles (uniform from half to one and a half times it); "
+        "0, the default, is a closed loop that saturates the server",
+    )
     args = parser.parse_args()
     if args.people < 1 or args.workers < 1 or args.seconds <= 0:
         parser.error("--people, --workers and --seconds must be positive")
+    if args.think_ms < 0:
+        parser.error("--think-ms must be 0 or more")
     return args
 
 
@@ -152,9 +163,12 @@ def run_phase(args, keys, cycle) -> dict[str, list[float]]:
         session = requests.Session()
         session.headers["Authorization"] = f"Token {key}"
         mine: dict[str, list[float]] = {}
+        pause = random.Random(key)
         while time.perf_counter() < deadline:
             if not cycle(session, mine):
                 break
+            if args.think_ms:  # a person reading the next image: the server sees an open, paced load
+                time.sleep(pause.uniform(0.5, 1.5) * args.think_ms / 1000)
         with lock:
             for name, values in mine.items():
                 timings.setdefault(name, []).extend(values)
@@ -222,7 +236,8 @@ def main() -> None:
     server = serve(args)
     base = f"http://127.0.0.1:{args.port}"
     try:
-        print(f"{args.workers} workers, {args.people} people, gunicorn x{args.gunicorn_workers}, {args.seconds:.0f} s per phase")
+        pacing = f", {args.think_ms:.0f} ms mean think time" if args.think_ms else ", closed loop (no think time)"
+        print(f"{args.workers} workers, {args.people} people, gunicorn x{args.gunicorn_workers}, {args.seconds:.0f} s per phase{pacing}")
         cycle = run_phase(args, keys, annotation_cycle(base))
         trivial = run_phase(args, keys, trivial_cycle(base))
     finally:
