@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from annotator.models import Image
@@ -116,11 +116,24 @@ def _set_result(item: CrawlItem, result: IngestResult, notes: list[str] = ()) ->
 
 
 def _save_outcomes(items: list[CrawlItem]) -> None:
-    """One UPDATE per item in one transaction (Django's bulk_update builds CASE expressions
-    that cost more CPU than the whole ingest of an image)."""
-    with transaction.atomic():
-        for item in items:
-            item.save(update_fields=OUTCOME_FIELDS)
+    """Write the outcome fields of the items in one transaction, as one ``executemany``.
+
+    psycopg sends the statements in one pipeline on PostgreSQL; Model.save
+    per item, or bulk_update's CASE expressions, cost more CPU in this thread
+    (the one every fetched image waits on) than the rest of an image's ingest.
+    """
+    if not items:
+        return
+    fields = [CrawlItem._meta.get_field(name) for name in OUTCOME_FIELDS]
+    quote = connection.ops.quote_name
+    sql = "UPDATE {} SET {} WHERE {} = %s".format(
+        quote(CrawlItem._meta.db_table),
+        ", ".join(f"{quote(field.column)} = %s" for field in fields),
+        quote(CrawlItem._meta.pk.column),
+    )
+    rows = [[field.get_db_prep_save(getattr(item, field.attname), connection) for field in fields] + [item.pk] for item in items]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def _leave_for_later(item: CrawlItem, error: Exception) -> None:
