@@ -58,7 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train on a snapshot's train split, select on val")
-    train.add_argument("--snapshot", required=True, type=Path, help="folder holding the {split}_*_arr.npy files")
+    train.add_argument(
+        "--snapshot",
+        required=True,
+        type=Path,
+        help="folder holding the {split}_*_arr.npy files (or arrays/ with them), or an EMOTIC folder with "
+        "Annotations/Annotations.mat and emotic/<folder>/<filename>, whose arrays are then written once into arrays/",
+    )
     train.add_argument("--out", required=True, type=Path, help="folder for checkpoints and history")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from last.pt, with its settings unless options say otherwise")

@@ -7,6 +7,9 @@ The arrays are those of the common PyTorch baseline (Tandon-A/emotic), written b
 ``{split}_cat_arr.npy`` (N,26 one-hot in ``emotic.taxonomy.CATEGORY_NAMES`` order)
 and ``{split}_cont_arr.npy`` (N,3 valence, arousal, dominance on 1-10). They are
 memory-mapped, so a snapshot larger than memory trains without loading it whole.
+A folder that holds only ``Annotations/Annotations.mat`` and the images (the
+official EMOTIC download) gets its arrays written once, by the same writer, the
+first time a split is opened (``build_arrays_from_mat``).
 
 VAD scaling, the baseline's: targets are divided by ``VAD_SCALE`` (10) on the way
 in, so the network predicts values near 0.1-1; losses multiply both sides back by
@@ -17,6 +20,7 @@ clipped to 1-10 by ``vad_to_scale``.
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +31,19 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.v2 import functional as TF
 
-from emotic.formats.arrays import BODY_SIZE, CONTEXT_SIZE, RESAMPLE, array_names
+from emotic.formats.arrays import BODY_SIZE, CONTEXT_SIZE, RESAMPLE, array_names, write_split_arrays
+from emotic.formats.common import FormatError
+from emotic.formats.images import folder_opener
+from emotic.formats.mat import read_annotations_mat
 from emotic.taxonomy import NUM_CATEGORIES, VAD_MAX, VAD_MIN
 from training.hyperparameters import Hyperparameters
 
 ARRAYS_SUBFOLDER = "arrays"  # where an exported snapshot keeps them
+MAT_PATH = Path("Annotations") / "Annotations.mat"  # EMOTIC's layout, and our snapshots'
+IMAGES_SUBFOLDER = "emotic"  # the images beside Annotations/: emotic/<folder>/<filename>
 VAD_SCALE = 10.0
+
+logger = logging.getLogger(__name__)
 
 # Per-channel RGB mean and std (0-1 scale) of EMOTIC context images and body crops,
 # the values the common PyTorch baseline normalises with: Tandon-A/emotic, main.py
@@ -83,6 +94,33 @@ def arrays_dir(snapshot_dir: str | Path) -> Path:
     return nested if nested.is_dir() else root
 
 
+def build_arrays_from_mat(snapshot_dir: str | Path, split: str) -> Path:
+    """Write one split's arrays from ``Annotations/Annotations.mat`` and the images beside it.
+
+    For a folder laid out as EMOTIC ships (and as our snapshots are):
+    ``Annotations/Annotations.mat`` and ``emotic/<folder>/<filename>``. The
+    arrays go to ``<snapshot>/arrays/`` once, with the exporter's own writer
+    (the baseline's preprocessing), and every later run reads them from there.
+    Returns the arrays folder.
+    """
+    root = Path(snapshot_dir)
+    mat = root / MAT_PATH
+    images = root / IMAGES_SUBFOLDER
+    if not images.is_dir():
+        raise SnapshotError(f"{images}: {mat} is here but not the images folder beside it (emotic/<folder>/<filename>)")
+    try:
+        records = read_annotations_mat(mat)[split]
+        target = root / ARRAYS_SUBFOLDER
+        target.mkdir(exist_ok=True)
+        written = write_split_arrays(target, split, records, folder_opener(images))
+    except FormatError as error:
+        raise SnapshotError(f"{mat}: {error}") from None
+    except OSError as error:
+        raise SnapshotError(f"{root / ARRAYS_SUBFOLDER}: cannot write the {split} arrays ({error})") from None
+    logger.info("%s: wrote the %s arrays (%d people) from %s", target, split, written.rows, mat)
+    return target
+
+
 def open_split(snapshot_dir: str | Path, split: str, streams: tuple[str, ...] = ("body", "context")) -> SplitFiles:
     """Check one split's arrays (presence, shapes, dtypes, label ranges) and return their paths.
 
@@ -91,6 +129,8 @@ def open_split(snapshot_dir: str | Path, split: str, streams: tuple[str, ...] = 
     """
     root = arrays_dir(snapshot_dir)
     names = array_names(split)
+    if not (root / names["categories"]).exists() and (Path(snapshot_dir) / MAT_PATH).is_file():
+        root = build_arrays_from_mat(snapshot_dir, split)
     paths = {
         "context": root / names["context"],
         "body": root / names["body"],
