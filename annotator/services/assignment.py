@@ -219,14 +219,24 @@ def _assign_boxes(worker: Worker, now: datetime) -> TaskAssignment | None:
     return _new_assignment(worker, now, kind=TaskKind.BOXES, image=image)
 
 
-def close_assignment(assignment: TaskAssignment, state: str, now: datetime, *, reason: str = "") -> None:
-    """End a live assignment without an answer (skip, report, expiry) and free its slot."""
-    assignment.state = state
-    assignment.finished_at = now
-    assignment.skip_reason = reason[:300]
-    assignment.save(update_fields=["state", "finished_at", "skip_reason"])
+def close_assignment(assignment: TaskAssignment, state: str, now: datetime, *, reason: str = "") -> bool:
+    """End a live assignment without an answer (skip, report, expiry) and free its slot.
+
+    The row is closed only if it is still live, in the same UPDATE that checks
+    it, and the slot is freed only by the call that closed it: the expiry beat
+    and the worker's own next request may both find the same expired row, and
+    freeing its slot twice would give the person one annotator too many.
+    Returns whether this call closed it.
+    """
+    closed = TaskAssignment.objects.filter(pk=assignment.pk, state=State.ASSIGNED).update(
+        state=state, finished_at=now, skip_reason=reason[:300]
+    )
+    if not closed:
+        assignment.refresh_from_db(fields=["state", "finished_at", "skip_reason"])
+        return False
+    assignment.state, assignment.finished_at, assignment.skip_reason = state, now, reason[:300]
     if assignment.gold_item_id is not None:
-        return  # gold items take no slot in the pool
+        return True  # gold items take no slot in the pool
     if assignment.person_id is not None:
         Person.objects.filter(pk=assignment.person_id, annotation_slots_taken__gt=0).update(
             annotation_slots_taken=F("annotation_slots_taken") - 1
@@ -235,6 +245,7 @@ def close_assignment(assignment: TaskAssignment, state: str, now: datetime, *, r
         Image.objects.filter(pk=assignment.image_id, box_slots_taken__gt=0).update(
             box_slots_taken=F("box_slots_taken") - 1
         )
+    return True
 
 
 def expire_stale_assignments(now: datetime | None = None) -> int:
@@ -250,9 +261,7 @@ def expire_stale_assignments(now: datetime | None = None) -> int:
         stale = TaskAssignment.objects.filter(state=State.ASSIGNED, expires_at__lte=now)
         if connection.features.has_select_for_update_skip_locked:
             stale = stale.select_for_update(skip_locked=True)
-        expired = list(stale)
-        for assignment in expired:
-            close_assignment(assignment, State.EXPIRED, now)
+        expired = [assignment for assignment in stale if close_assignment(assignment, State.EXPIRED, now)]
         for worker_id in {a.worker_id for a in expired if a.is_qualification}:
             evaluate_qualification_if_complete(Worker.objects.get(pk=worker_id))
     if expired:

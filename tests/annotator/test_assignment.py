@@ -6,7 +6,13 @@ import pytest
 from django.utils import timezone
 
 from annotator.models import TaskAssignment, TaskKind, Worker
-from annotator.services.assignment import assign_next_task, control_is_due, expire_stale_assignments, recount_slots
+from annotator.services.assignment import (
+    assign_next_task,
+    close_assignment,
+    control_is_due,
+    expire_stale_assignments,
+    recount_slots,
+)
 from annotator.services.errors import WorkerNotEligible
 from annotator.services.submission import skip_task, submit_task
 from tests.factories import (
@@ -152,6 +158,26 @@ def test_an_expired_assignment_returns_its_person_to_the_pool():
     late.refresh_from_db()
     assert late.state == "expired"
     assert assign_next_task(WorkerFactory()).person == person
+
+
+def test_an_expired_task_found_by_the_beat_and_by_its_worker_at_once_frees_one_slot_only():
+    # Both read the row while it is live (the expiry beat and the worker's next request),
+    # then both close it: the person must get back one slot, not two.
+    person = PersonFactory(image__split="val")  # five annotators
+    workers = WorkerFactory.create_batch(3)
+    tasks = [assign_next_task(worker) for worker in workers]
+    person.refresh_from_db()
+    assert person.annotation_slots_taken == 3
+    later = timezone.now() + expired_deadline()
+    seen_by_beat, seen_by_worker = (TaskAssignment.objects.get(pk=tasks[0].pk) for _ in range(2))
+    assert close_assignment(seen_by_beat, TaskAssignment.State.EXPIRED, later) is True
+    assert close_assignment(seen_by_worker, TaskAssignment.State.EXPIRED, later) is False
+    assert seen_by_worker.state == "expired"
+    person.refresh_from_db()
+    assert person.annotation_slots_taken == 2 == TaskAssignment.objects.filter(person=person, state="assigned").count()
+    assert expire_stale_assignments(now=later) == 2  # the two still live; the closed one is not counted again
+    person.refresh_from_db()
+    assert person.annotation_slots_taken == 0
 
 
 def test_expiry_leaves_assignments_within_their_time_alone():
