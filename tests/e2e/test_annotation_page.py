@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from annotator.models import BoxAnnotation, EmotionAnnotation, Person, TaskAssignment, Worker
+from annotator.services.assignment import expire_stale_assignments
 from tests.factories import PASSWORD, GoldItemFactory, ImageFactory, PersonFactory, WorkerFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -254,6 +257,24 @@ def test_when_the_server_stays_unreachable_the_answer_is_kept_and_sent_later(pag
     page.get_by_role("button", name="Send again").click()
     expect(page.locator("#count-total")).to_have_text("1")
     assert EmotionAnnotation.objects.filter(worker=worker).count() == 1
+    assert page.evaluate("localStorage.getItem('emotic.unsent')") == "[]"
+
+
+def test_a_kept_answer_the_server_refuses_later_is_named_never_reported_as_sent(page: Page, live_server):
+    page.route("**/api/tasks/*/submit/", lambda route: route.abort("internetdisconnected"))
+    worker = ready_emotions_task(page, live_server)
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#status-text")).to_contain_text("could not be sent", timeout=20_000)
+    # While the worker was offline the task ran out of time and went back to the pool.
+    assert expire_stale_assignments(now=timezone.now() + timedelta(days=1)) == 1
+
+    page.unroute("**/api/tasks/*/submit/")
+    page.get_by_role("button", name="Send again").click()
+    status = page.locator("#status-text")
+    expect(status).to_contain_text("1 could not be stored and were dropped")
+    expect(status).to_contain_text("expired")
+    expect(status).not_to_contain_text("were sent")
+    assert not EmotionAnnotation.objects.exists()
     assert page.evaluate("localStorage.getItem('emotic.unsent')") == "[]"
 
 

@@ -333,15 +333,28 @@ async function sendUnsent() {
   const waiting = unsentRequests();
   if (!waiting.length) return true;
   showStatus(`Sending ${waiting.length} answer(s) saved in this browser…`);
+  let sent = 0;
+  const refused = [];
   for (const { url, body } of waiting) {
     try {
       const result = await send(url, body);
       updateCounter(result);
+      sent += 1;
     } catch (error) {
       if (error instanceof UnsentError) return false;
+      if (error instanceof RefusedError && [401, 403].includes(error.status)) {
+        showStatus("Answers are saved in this browser: log in again to send them.");
+        return false;
+      }
+      refused.push(error.message); // the server will never take this one: say so, never claim it was sent
     }
   }
-  showStatus("Answers saved in this browser were sent.");
+  if (refused.length) {
+    const sentPart = sent ? `${sent} answer(s) saved in this browser were sent. ` : "";
+    showStatus(`${sentPart}${refused.length} could not be stored and were dropped: ${refused.join("; ")}`);
+  } else {
+    showStatus("Answers saved in this browser were sent.");
+  }
   return true;
 }
 
