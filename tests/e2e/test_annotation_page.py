@@ -331,6 +331,21 @@ def test_a_new_worker_signs_up_passes_the_qualification_and_gets_real_work(page:
     assert TaskAssignment.objects.get(worker=worker, state="assigned").person == real
 
 
+def test_skipping_by_key_asks_first_when_the_answer_is_filled_in(page: Page, live_server):
+    ready_emotions_task(page, live_server)  # categories, sliders, gender and age chosen
+    first = page.locator("#workspace").get_attribute("data-task-id")
+    questions = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    page.keyboard.press("s")
+    expect(page.locator("#workspace")).to_have_attribute("data-task-id", first)  # kept
+    assert questions == ["Skip this task? What you have entered for it will be lost."]
+    assert TaskAssignment.objects.get().state == "assigned"
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.keyboard.press("s")
+    expect(page.locator("#task-title")).to_have_text("No task right now")
+    assert TaskAssignment.objects.get().state == "skipped"
+
+
 def test_skip_and_report_from_the_keyboard(page: Page, live_server):
     skipped, reported = PersonFactory(image=ImageFactory(file=True)), PersonFactory(image=ImageFactory(file=True))
     worker = WorkerFactory()

@@ -410,7 +410,9 @@ function commonKey(key) {
   if (key === "?") {
     toggleKeyMap();
   } else if (key === "s" || key === "S") {
-    closeTask("skip", "");
+    // One stray key must not throw away a filled-in answer: ask first when there is one.
+    const started = task && localStorage.getItem(DRAFT_PREFIX + task.id) !== null;
+    if (!started || window.confirm("Skip this task? What you have entered for it will be lost.")) closeTask("skip", "");
   } else if (key === "r" || key === "R") {
     openReport();
   } else {
