@@ -97,3 +97,25 @@ def test_a_finished_run_is_not_overwritten_or_resumed_with_other_settings(
     assert (tmp_path / "run" / "last.pt").read_bytes() == before
     again = train_model(training_snapshot, tmp_path / "run", hyperparameters, resume=True)
     assert again.status == "completed" and again.history == first.history
+
+
+def test_sgd_with_momentum_and_the_step_schedule_decay_the_rate_as_asked(training_snapshot, tmp_path, tiny_hyperparameters):
+    hyperparameters = tiny_hyperparameters.replace(
+        optimizer="sgd", learning_rate=0.02, momentum=0.8, scheduler="step", step_size=2, gamma=0.5, epochs=3, patience=10
+    )
+    result = train_model(training_snapshot, tmp_path / "run", hyperparameters)
+    assert result.epochs_completed == 3
+    last = load_checkpoint(tmp_path / "run" / "last.pt")
+    (group,) = last["optimizer"]["param_groups"]
+    assert group["momentum"] == 0.8 and "betas" not in group  # SGD, not AdamW
+    assert all("momentum_buffer" in state for state in last["optimizer"]["state"].values())
+    # Stepped after each epoch: halved after epochs 2 (and would be again after 4).
+    assert group["lr"] == pytest.approx(0.01)
+    assert last["scheduler"]["last_epoch"] == 3
+
+
+def test_the_cosine_schedule_reaches_zero_at_the_last_epoch(training_snapshot, tmp_path, tiny_hyperparameters):
+    hyperparameters = tiny_hyperparameters.replace(scheduler="cosine", learning_rate=0.004, epochs=2, patience=10)
+    train_model(training_snapshot, tmp_path / "run", hyperparameters)
+    (group,) = load_checkpoint(tmp_path / "run" / "last.pt")["optimizer"]["param_groups"]
+    assert group["lr"] == pytest.approx(0.0, abs=1e-12) and "betas" in group  # AdamW, annealed to 0
