@@ -108,16 +108,25 @@ def test_the_admin_flow_from_start_to_finished_metrics_with_a_real_worker(client
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_running_run_can_be_cancelled(media_in_tmp, celery_worker):
+def test_a_running_run_is_cancelled_from_the_admin_and_shows_live_progress(client, media_in_tmp, celery_worker):
     snapshot = stored_snapshot(media_in_tmp)
     run = start_training_run(snapshot=snapshot, mode="body", hyperparameters={**TINY, "epochs": 200})
     wait_for(run.pk, {"running"})
     deadline = time.monotonic() + 120
     while TrainingRun.objects.get(pk=run.pk).step == 0 and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert request_cancel(run)
+    client.force_login(UserFactory(username="admin", is_staff=True, is_superuser=True))
+    status = client.get(reverse("training:status", args=[run.pk])).json()  # what the admin page polls
+    assert status["state"] == "running" and status["step"] > 0
+    response = client.post(
+        reverse("admin:training_trainingrun_changelist"),
+        {"action": "cancel_runs", "_selected_action": [run.pk]},
+        follow=True,
+    )
+    assert "Asked 1 run(s) to stop." in response.content.decode()
     run = wait_for(run.pk, {"cancelled", "failed", "succeeded"})
     assert run.state == "cancelled" and run.epoch < 200
+    assert not request_cancel(run)  # a finished run cannot be asked again
 
 
 @pytest.mark.django_db
