@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from rest_framework.test import APIClient
 
 from annotator.models import ApiToken, BoxAnnotation, EmotionAnnotation, TaskAssignment
@@ -15,6 +17,7 @@ from tests.factories import GoldItemFactory, ImageFactory, PersonFactory, TaskAs
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_hidden_controls")]
 
 NEXT = "/api/tasks/next/"
+MAX_BOXES = django_settings.MAX_BOXES_PER_IMAGE
 HISTORY = "/api/history/"
 TASK_FIELDS = {
     "id",
@@ -149,6 +152,7 @@ def test_boxes_are_submitted_as_pixel_lists(client_for):
         ({"age": "Elder"}, "age", "Kid, Teenager, Adult"),
         ({"submission_id": "not-a-uuid"}, "submission_id", "UUID"),
         ({"seconds_spent": -1}, "seconds_spent", "from 0"),
+        ({"seconds_spent": 24 * 3600 + 0.5}, "seconds_spent", "from 0 to 86400, got 86400.5"),
     ],
 )
 def test_each_bad_emotions_field_gets_a_400_naming_it(client_for, changes, field, words):
@@ -178,25 +182,134 @@ def test_each_missing_emotions_field_gets_a_400_naming_it(client_for, missing):
     assert not EmotionAnnotation.objects.exists()
 
 
+def boxes_answer(**changes):
+    return {"submission_id": str(uuid.uuid4()), "boxes": [[10, 10, 50, 50]], **changes}
+
+
+def post_raw(client, path, raw):
+    """``raw`` sent as it is, as an application/json body."""
+    return client.post(path, raw, content_type="application/json", HTTP_X_CSRFTOKEN=client.csrf_token)
+
+
+def assert_refused(response, status, field, words):
+    """A 4xx whose body names ``field`` and says why, in both the detail and the errors."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert field in body["errors"], body
+    assert words in " ".join(body["errors"][field]), body
+    assert body["detail"].startswith(f"{field}: "), body
+
+
 @pytest.mark.parametrize(
-    ("boxes", "field", "words"),
+    ("changes", "field", "words"),
     [
-        ([[600, 10, 641, 50]], "boxes[0]", "outside the image"),
-        ([[10, 10, 50, 50], [10, 470, 50, 481]], "boxes[1]", "outside the image"),
-        ([[10, 10, 10, 50]], "boxes[0]", "no area"),
-        ([[10, 10, 50]], "boxes[0]", "four integer"),
-        ([[10, 10, 50.5, 60]], "boxes[0][2]", "valid integer"),
-        ([], "boxes", "at least one box"),
+        ({"boxes": [[600, 10, 641, 50]]}, "boxes[0]", "outside the image"),
+        ({"boxes": [[10, 10, 50, 50], [10, 470, 50, 481]]}, "boxes[1]", "outside the image"),
+        ({"boxes": [[10, 10, 10, 50]]}, "boxes[0]", "no area"),
+        ({"boxes": [[10, 10, 50]]}, "boxes[0]", "four integer"),
+        ({"boxes": [[10, 10, 50.5, 60]]}, "boxes[0][2]", "valid integer"),
+        ({"boxes": []}, "boxes", "at least one box"),
+        ({"no_people": True}, "no_people", "cannot be true when boxes are drawn"),
+        ({"no_people": "maybe"}, "no_people", "valid boolean"),
+        ({"no_people": 2}, "no_people", "valid boolean"),
+        ({"no_people": None}, "no_people", "may not be null"),
+        ({"boxes": [[1, 1, 9, 9], [5, 5, 20, 20], [1, 1, 9, 9]]}, "boxes[2]", "same box as boxes[0]"),
+        ({"boxes": [[x, 0, x + 1, 1] for x in range(MAX_BOXES + 1)]}, "boxes", f"at most {MAX_BOXES} boxes, got"),
+        ({"seconds_spent": 24 * 3600 + 1}, "seconds_spent", "from 0 to 86400"),
     ],
 )
-def test_each_bad_box_gets_a_400_naming_it(client_for, boxes, field, words):
+def test_each_bad_box_answer_gets_a_400_naming_it_and_changes_nothing(client_for, changes, field, words):
+    image = ImageFactory(boxes_confirmed=False)
+    client = client_for()
+    task = client.get(NEXT).json()
+    assert_refused(client.post_json(submit_url(task["id"]), boxes_answer(**changes)), 400, field, words)
+    assert not BoxAnnotation.objects.exists()
+    image.refresh_from_db()
+    assert (image.boxes_confirmed, image.people.exists()) == (False, False)
+    assert TaskAssignment.objects.get().state == "assigned"
+
+
+def test_as_many_boxes_as_allowed_are_accepted(client_for, settings):
+    settings.MAX_BOXES_PER_IMAGE = 3
     ImageFactory(boxes_confirmed=False)
     client = client_for()
     task = client.get(NEXT).json()
-    response = client.post_json(submit_url(task["id"]), {"submission_id": str(uuid.uuid4()), "boxes": boxes})
-    assert response.status_code == 400
-    assert words in " ".join(response.json()["errors"][field]), response.json()
-    assert not BoxAnnotation.objects.exists()
+    boxes = [[1, 1, 9, 9], [5, 5, 20, 20], [30, 30, 60, 60]]
+    assert client.post_json(submit_url(task["id"]), boxes_answer(boxes=boxes)).status_code == 201
+    assert BoxAnnotation.objects.get().boxes == boxes
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e999"])
+@pytest.mark.parametrize(
+    ("kind", "body", "field"),
+    [
+        ("emotions", emotions(seconds_spent="@"), "seconds_spent"),
+        ("boxes", boxes_answer(seconds_spent="@"), "seconds_spent"),
+        ("emotions", emotions(valence="@"), "valence"),
+        ("boxes", boxes_answer(boxes=[[10, 10, "@", 50]]), "boxes[0][2]"),
+    ],
+    ids=["emotions seconds_spent", "boxes seconds_spent", "valence", "box coordinate"],
+)
+def test_a_number_json_cannot_hold_is_refused_naming_its_field(client_for, token, kind, body, field):
+    """Python's json reads NaN and Infinity (and 1e999 as infinity); JSON allows none of them."""
+    if kind == "emotions":
+        PersonFactory()
+    else:
+        ImageFactory(boxes_confirmed=False)
+    client = client_for()
+    task = client.get(NEXT).json()
+    raw = json.dumps(body).replace('"@"', token)
+    assert token in raw
+    assert_refused(post_raw(client, submit_url(task["id"]), raw), 400, field, "finite number")
+    assert not EmotionAnnotation.objects.exists() and not BoxAnnotation.objects.exists()
+    assert TaskAssignment.objects.get().state == "assigned"
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "words"),
+    [("NaN", "body", "finite number, got NaN"), ("[" * 5000 + "]" * 5000, "body", "nested too deeply")],
+    ids=["a bare NaN", "deep nesting"],
+)
+def test_a_body_the_api_cannot_read_is_a_400_naming_the_body_not_a_crash(client_for, raw, field, words):
+    client = client_for()
+    task = TaskAssignmentFactory(worker=client.worker)
+    assert_refused(post_raw(client, submit_url(task.pk), raw), 400, field, words)
+    assert not EmotionAnnotation.objects.exists()
+
+
+@pytest.mark.parametrize("other_worker", [False, True], ids=["own task", "another workers task"])
+def test_a_submission_id_already_used_for_another_task_is_409_and_changes_nothing(client_for, other_worker):
+    client = client_for()
+    first = TaskAssignmentFactory(worker=WorkerFactory() if other_worker else client.worker)
+    second = TaskAssignmentFactory(worker=client.worker)
+    used = emotions(valence=2)
+    first_client = client_for(first.worker) if other_worker else client
+    assert first_client.post_json(submit_url(first.pk), used).status_code == 201
+    response = client.post_json(submit_url(second.pk), emotions(submission_id=used["submission_id"], valence=9))
+    assert_refused(response, 409, "submission_id", "already used for a different task")
+    assert response.json()["code"] == "submission_conflict"
+    assert list(EmotionAnnotation.objects.values_list("assignment", "valence")) == [(first.pk, 2)]
+    second.refresh_from_db()
+    client.worker.refresh_from_db()
+    assert (second.state, second.finished_at) == ("assigned", None)
+    assert client.worker.tasks_submitted == (0 if other_worker else 1)
+
+
+@pytest.mark.parametrize("action", ["skip", "report"])
+def test_a_reason_longer_than_300_characters_is_refused_and_changes_nothing(client_for, action):
+    client = client_for()
+    task = TaskAssignmentFactory(worker=client.worker)
+    response = client.post_json(f"/api/tasks/{task.pk}/{action}/", {"reason": "x" * 301})
+    assert_refused(response, 400, "reason", "no more than 300 characters")
+    task.refresh_from_db()
+    task.person.image.refresh_from_db()
+    task.person.refresh_from_db()
+    assert (task.state, task.skip_reason, task.finished_at) == ("assigned", "", None)
+    assert (task.person.image.reported_count, task.person.annotation_slots_taken) == (0, 1)
+    accepted = client.post_json(f"/api/tasks/{task.pk}/{action}/", {"reason": "y" * 300})
+    assert accepted.status_code == 200
+    task.refresh_from_db()
+    assert task.skip_reason == "y" * 300
 
 
 def test_submitting_another_workers_task_is_404_and_changes_nothing(client_for):

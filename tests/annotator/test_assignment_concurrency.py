@@ -1,4 +1,4 @@
-"""Workers asking at the same moment never over-allocate a person.
+"""Workers asking at the same moment never over-allocate a person, or an image waiting for boxes.
 
 PostgreSQL: threads with their own connections, released together by a
 barrier, against ``SELECT ... FOR UPDATE SKIP LOCKED``. SQLite: the same race
@@ -10,12 +10,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connection
 
-from annotator.models import EmotionAnnotation, TaskAssignment
+from annotator.models import BoxAnnotation, EmotionAnnotation, Image, TaskAssignment
 from tests.annotator.assignment_race import race, summary
 from tests.factories import ImageFactory, PersonFactory, WorkerFactory
 
@@ -51,6 +55,76 @@ def test_a_crowd_of_workers_fills_every_slot_exactly_once():
         stored = EmotionAnnotation.objects.filter(person=person).count()
         assert stored == needed[person.image.split], person
     assert result["counters"] == result["truth"]
+    assert not TaskAssignment.objects.filter(state="assigned").exists()
+
+
+def box_race(workers, *, rounds: int, answer: bool) -> list[tuple[int, int]]:
+    """Every worker asks for up to ``rounds`` box tasks, all starting together; (worker id, image id) per task.
+
+    With ``answer`` each task is answered "no people" (the image then ends stage 1
+    with nobody in it, so no emotions task follows); without, each worker keeps
+    its one live task and asks once.
+    """
+    from annotator.services.assignment import assign_next_task
+    from annotator.services.submission import submit_task
+
+    start = threading.Barrier(len(workers))
+    given: list[tuple[int, int]] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def work(worker):
+        try:
+            start.wait()
+            for _ in range(rounds if answer else 1):
+                task = assign_next_task(worker)
+                if task is None:
+                    break
+                assert task.kind == "boxes", task.kind
+                with lock:
+                    given.append((worker.pk, task.image_id))
+                if answer:
+                    submit_task(worker, task.pk, uuid.uuid4(), {"boxes": [], "no_people": True})
+        except BaseException as error:  # reported to the test, never swallowed
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return given
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_image_waiting_for_boxes_goes_to_exactly_one_of_many_workers_asking_at_once(settings):
+    assert django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    settings.BOX_ANNOTATORS_PER_IMAGE = 1
+    image = ImageFactory(boxes_confirmed=False)
+    given = box_race(WorkerFactory.create_batch(12), rounds=1, answer=False)
+    assert given == [(given[0][0], image.pk)]
+    image.refresh_from_db()
+    assert image.box_slots_taken == 1
+    assert TaskAssignment.objects.filter(image=image, state="assigned").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_crowd_of_workers_fills_every_box_slot_exactly_once(settings):
+    settings.BOX_ANNOTATORS_PER_IMAGE = 3
+    images = ImageFactory.create_batch(4, boxes_confirmed=False)
+    workers = WorkerFactory.create_batch(10)
+    given = box_race(workers, rounds=10, answer=True)
+    # A claimer that finds every free row locked gets nothing this time; then each asks again, one at a time.
+    given += [pair for worker in workers for pair in box_race([worker], rounds=10, answer=True)]
+    assert len(given) == len(set(given)), "a worker got the same image twice"
+    assert Counter(image for _, image in given) == {image.pk: 3 for image in images}
+    answers = Counter(BoxAnnotation.objects.values_list("image", flat=True))
+    for image in Image.objects.filter(pk__in=[image.pk for image in images]):
+        assert (answers[image.pk], image.box_slots_taken, image.boxes_confirmed) == (3, 3, True), image.pk
     assert not TaskAssignment.objects.filter(state="assigned").exists()
 
 
