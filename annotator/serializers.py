@@ -13,6 +13,15 @@ from annotator.models import TaskKind, Worker
 from emotic.taxonomy import AGES, CATEGORY_NAMES, GENDERS, VAD_MAX, VAD_MIN
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true or false only: DRF's own also takes "yes", "on", 1 and the like, which no client should send."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return data
+        self.fail("invalid", input=data)
+
+
 class TaskSerializer(serializers.Serializer):
     """A task as the worker sees it. Gold items look exactly the same."""
 
@@ -52,7 +61,7 @@ class SubmissionSerializer(serializers.Serializer):
         required=False,
         help_text="[[x1, y1, x2, y2], ...] in original image pixels, inside the image, with positive area.",
     )
-    no_people = serializers.BooleanField(required=False, help_text="True: nobody is visible in the image.")
+    no_people = StrictBooleanField(required=False, help_text="True: nobody is visible in the image.")
     seconds_spent = serializers.FloatField(required=False, help_text="Time the worker spent on the task.")
 
 

@@ -212,6 +212,8 @@ def assert_refused(response, status, field, words):
         ({"no_people": True}, "no_people", "cannot be true when boxes are drawn"),
         ({"no_people": "maybe"}, "no_people", "valid boolean"),
         ({"no_people": 2}, "no_people", "valid boolean"),
+        ({"no_people": "yes"}, "no_people", "valid boolean"),
+        ({"no_people": 1}, "no_people", "valid boolean"),
         ({"no_people": None}, "no_people", "may not be null"),
         ({"boxes": [[1, 1, 9, 9], [5, 5, 20, 20], [1, 1, 9, 9]]}, "boxes[2]", "same box as boxes[0]"),
         ({"boxes": [[x, 0, x + 1, 1] for x in range(MAX_BOXES + 1)]}, "boxes", f"at most {MAX_BOXES} boxes, got"),
