@@ -86,7 +86,7 @@ class CrawlJobAdmin(admin.ModelAdmin):
     readonly_fields = (
         "kind", "params", "source", "state", "progress_bar", "found", "fetched", "stored", "exact_duplicates", "near_duplicates",
         "rejected", "rejected_by_reason", "items_link", "page_errors", "error", "discovery_done", "discovery_cursor",
-        "created_by", "created_at", "started_at", "finished_at",
+        "run_by_workers", "stalled_requeues", "created_by", "created_at", "started_at", "finished_at",
     )  # fmt: skip
 
     def get_fields(self, request, obj=None):

@@ -122,6 +122,12 @@ class CrawlJob(models.Model):
     near_duplicates = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
     rejected_by_reason = models.JSONField(default=dict, blank=True)
+    run_by_workers = models.BooleanField(
+        default=False, help_text="Queued for the Celery workers, not run in a terminal: if it stalls, it is queued again."
+    )
+    stalled_requeues = models.PositiveIntegerField(
+        default=0, help_text="Times its next step was queued again because no worker was moving it (a worker died)."
+    )
     created_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

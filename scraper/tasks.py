@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from scraper.services.jobs import advance_crawl_job
+from scraper.services.jobs import advance_crawl_job, requeue_stalled_crawl_jobs
 
 
 @shared_task(name="scraper.run_crawl_job", acks_late=True, reject_on_worker_lost=True)
@@ -13,3 +13,9 @@ def run_crawl_job_task(job_id: int) -> None:
     wait = advance_crawl_job(job_id)
     if wait is not None:
         run_crawl_job_task.apply_async((job_id,), countdown=wait)
+
+
+@shared_task(name="scraper.requeue_stalled_crawl_jobs")
+def requeue_stalled_crawl_jobs_task() -> list[int]:
+    """Beat: a job whose worker died with its next step gets that step queued again."""
+    return requeue_stalled_crawl_jobs()

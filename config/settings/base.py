@@ -300,6 +300,20 @@ SCRAPER_MAX_RESULT_PAGES = get_int("SCRAPER_MAX_RESULT_PAGES", 50, minimum=1)
 SCRAPER_CHUNK_SIZE = get_int("SCRAPER_CHUNK_SIZE", 200, minimum=1)
 SCRAPER_CLAIM_TIMEOUT_SECONDS = get_int("SCRAPER_CLAIM_TIMEOUT_SECONDS", 900, minimum=1)
 SCRAPER_MAX_ITEM_ATTEMPTS = get_int("SCRAPER_MAX_ITEM_ATTEMPTS", 3, minimum=1)
+# A job the workers run that nothing has moved for this long lost its worker with
+# its next step: the beat queues that step again. Longer than the claim timeout,
+# since a live job may sit out a dead worker's claim before its next step.
+SCRAPER_STALLED_JOB_SECONDS = get_int("SCRAPER_STALLED_JOB_SECONDS", SCRAPER_CLAIM_TIMEOUT_SECONDS + 300, minimum=60)
+if SCRAPER_STALLED_JOB_SECONDS <= SCRAPER_CLAIM_TIMEOUT_SECONDS:
+    raise SettingError(
+        "SCRAPER_STALLED_JOB_SECONDS",
+        f"must exceed SCRAPER_CLAIM_TIMEOUT_SECONDS ({SCRAPER_CLAIM_TIMEOUT_SECONDS}), got {SCRAPER_STALLED_JOB_SECONDS}: "
+        "a job waiting out a claim would be queued twice",
+    )
+CELERY_BEAT_SCHEDULE["requeue-stalled-crawl-jobs"] = {
+    "task": "scraper.requeue_stalled_crawl_jobs",
+    "schedule": timedelta(minutes=1),
+}
 
 # --- Logging ----------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()

@@ -6,7 +6,8 @@ cursor).
 Items are claimed for a limited time, so the chunk of a worker that died is
 taken over once its claim expires, and an item that keeps killing workers is
 given up after a few attempts. Counts are recomputed from the items, never
-incremented, so a retried step cannot count anything twice.
+incremented, so a retried step cannot count anything twice. A job the workers
+run whose next step was lost with its worker is queued again by the beat.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Min, Q
+from django.db.models import Count, Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
 from scraper.fetching import PoliteFetcher
@@ -37,6 +38,8 @@ _DATASET_NAMES = {CrawlJob.Kind.COCO: "mscoco", CrawlJob.Kind.ADE20K: "ade20k", 
 BUSY_RETRY_SECONDS = 5.0
 # Discovery runs in steps of about this long, between chunks of fetching.
 DISCOVERY_STEP_SECONDS = 60.0
+# PostgreSQL advisory lock (this key, job id) held by the worker discovering a job's items.
+_DISCOVERY_LOCK_KEY = 0x5343
 
 ProgressCallback = Callable[[CrawlJob], None]
 
@@ -144,14 +147,14 @@ def _discovery_lock(job: CrawlJob) -> Iterator[bool]:
         yield True
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [0x5343, job.pk])
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_DISCOVERY_LOCK_KEY, job.pk])
         acquired = cursor.fetchone()[0]
     try:
         yield acquired
     finally:
         if acquired:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [0x5343, job.pk])
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_DISCOVERY_LOCK_KEY, job.pk])
 
 
 def _fail(job: CrawlJob, error: str) -> None:
@@ -212,6 +215,7 @@ def _discover_step(job: CrawlJob, fetcher: PoliteFetcher, on_progress: ProgressC
 
 def run_crawl_job(job: CrawlJob, *, on_progress: ProgressCallback | None = None, fetcher: PoliteFetcher | None = None) -> CrawlJob:
     """Run a job to the end in this process (the command line does this)."""
+    CrawlJob.objects.filter(pk=job.pk).update(run_by_workers=False)  # its terminal, not the beat, decides when to go on
     while (wait := advance_crawl_job(job.pk, fetcher=fetcher, on_progress=on_progress)) is not None:
         if wait > 0:
             logger.info("job %s: waiting %.0f s for items held by another worker", job.pk, wait)
@@ -243,9 +247,64 @@ def resume_crawl_job(job: CrawlJob, *, retry_transient: bool = True) -> CrawlJob
 
 def enqueue_crawl_job(job: CrawlJob) -> None:
     """Hand the job to Celery once the surrounding transaction commits."""
+    job.run_by_workers = True
+    CrawlJob.objects.filter(pk=job.pk).update(run_by_workers=True, updated_at=timezone.now())
+    _queue_next_step(job.pk)
+
+
+def _queue_next_step(job_id: int) -> None:
     from scraper.tasks import run_crawl_job_task
 
-    transaction.on_commit(lambda: run_crawl_job_task.delay(job.pk))
+    transaction.on_commit(lambda: run_crawl_job_task.delay(job_id))
+
+
+def _discovering_elsewhere(job_id: int) -> bool:
+    """A live database session holds the job's discovery lock: a worker is reading a long batch."""
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND classid = %s::oid AND objid = %s::oid AND objsubid = 2)",
+            [_DISCOVERY_LOCK_KEY, job_id],
+        )
+        return cursor.fetchone()[0]
+
+
+def requeue_stalled_crawl_jobs(now: datetime | None = None) -> list[int]:
+    """Queue the next step again of worker-run jobs that nothing has moved for ``SCRAPER_STALLED_JOB_SECONDS``.
+
+    Every step re-queues the next one, so a worker that dies mid-step takes the
+    job's only message with it (the filesystem broker never redelivers, Redis
+    only after its visibility timeout). Stalled means: pending or running,
+    queued for the workers, its row untouched (each step, discovery batch and
+    wait touches it) and no live claim on its items nor a held discovery lock.
+    Touching the row here means one stalled job is queued once per period, not
+    on every beat. Were its old worker alive after all, the two task chains
+    still do no item twice: items are claimed under row locks, discovery under
+    the advisory lock, and counts are recomputed from the items.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.SCRAPER_STALLED_JOB_SECONDS)
+    live_claims = CrawlItem.objects.filter(job=OuterRef("pk"), state=CrawlItem.State.PENDING, claimed_until__gt=now)
+    requeued = []
+    with transaction.atomic():
+        stalled = (
+            CrawlJob.objects.select_for_update(skip_locked=True)
+            .filter(state__in=[CrawlJob.State.PENDING, CrawlJob.State.RUNNING], run_by_workers=True, updated_at__lt=cutoff)
+            .exclude(Exists(live_claims))
+            .order_by("pk")
+        )
+        for job in stalled:
+            if _discovering_elsewhere(job.pk):
+                continue
+            CrawlJob.objects.filter(pk=job.pk).update(updated_at=now, stalled_requeues=F("stalled_requeues") + 1)
+            logger.warning(
+                "job %s: %s with no progress since %s; its next step is queued again", job.pk, job.state, job.updated_at.isoformat()
+            )
+            _queue_next_step(job.pk)
+            requeued.append(job.pk)
+    return requeued
 
 
 def release_claims(job: CrawlJob) -> int:

@@ -1,9 +1,10 @@
-"""Fixtures for the scraper: a live HTTP server on loopback, fast-failing fetch settings, a source row."""
+"""Fixtures for the scraper: a live HTTP server on loopback, fast-failing fetch settings, eager Celery, a source row."""
 
 from __future__ import annotations
 
 import pytest
 
+from config.celery import app as celery_app
 from scraper.fetching import AddressPolicy, PoliteFetcher
 from scraper.models import Source
 from tests.scraper.local_server import LocalServer
@@ -44,6 +45,15 @@ def make_fetcher(**overrides) -> PoliteFetcher:
 def fetcher():
     with make_fetcher() as instance:
         yield instance
+
+
+@pytest.fixture
+def eager_celery():
+    """Tasks run in the test's process, each re-queued step included."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
 
 
 @pytest.fixture

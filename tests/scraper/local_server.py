@@ -3,7 +3,8 @@
 Routes map a path (query string included, or the bare path as a fallback) to
 a ``Route`` or to a function of the request count that returns one, so a test
 can serve a page that fails twice and then answers. The server records every
-request and the most requests it ever had in flight.
+request, when it arrived (``time.monotonic()``), and the most requests it
+ever had in flight.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class LocalServer:
     def __init__(self, host: str = "127.0.0.1"):
         self.routes: dict[str, RouteSpec] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.arrivals: list[tuple[str, float]] = []
         self.counts: dict[str, int] = {}
         self.in_flight = 0
         self.max_in_flight = 0
@@ -68,6 +70,11 @@ class LocalServer:
         with self._lock:
             return self.counts.get(path, 0)
 
+    def arrival_times(self, path: str) -> list[float]:
+        """When each request for ``path`` arrived, in ``time.monotonic()`` seconds."""
+        with self._lock:
+            return [at for requested, at in self.arrivals if requested == path]
+
     def _route_for(self, path: str) -> tuple[RouteSpec | None, int]:
         with self._lock:
             key = path if path in self.routes else path.split("?", 1)[0]
@@ -84,8 +91,10 @@ class LocalServer:
                 pass
 
             def do_GET(self):  # noqa: N802 - http.server's name
+                arrived = time.monotonic()
                 with server._lock:
                     server.requests.append((self.path, dict(self.headers)))
+                    server.arrivals.append((self.path, arrived))
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:

@@ -6,22 +6,13 @@ import pytest
 from django.urls import reverse
 
 from annotator.models import Image
-from config.celery import app as celery_app
 from scraper.models import CrawlJob
 from scraper.services.jobs import advance_crawl_job, create_crawl_job
 from scraper.tasks import run_crawl_job_task
 from tests.scraper.images import jpeg
+from tests.scraper.local_server import Route
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def eager_celery():
-    """Tasks run in the test's process, each re-queued step included."""
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
 
 
 @pytest.fixture
@@ -39,12 +30,36 @@ def test_the_task_runs_a_job_to_the_end_step_by_step(photos, eager_celery, setti
     assert (job.state, job.stored) == ("done", 3)
 
 
-def test_a_redelivered_task_does_nothing_twice(photos, eager_celery):
-    job = create_crawl_job("folder", {"path": str(photos)})
-    run_crawl_job_task.delay(job.pk)
-    run_crawl_job_task.delay(job.pk)  # the broker hands the same message out again after a worker restart
+def test_a_redelivered_task_does_nothing_twice(web, tmp_path, settings, eager_celery):
+    """acks_late: a worker that finishes a step and dies before acknowledging it has its message handed out again.
+
+    Steps run one at a time here (``advance_crawl_job`` is the whole task but
+    for queueing the next step), so the redelivered step meets a finished chunk.
+    """
+    settings.SCRAPER_CHUNK_SIZE = 2
+    urls = [web.url(f"/img/{i}.jpg") for i in range(4)]
+    for i in range(4):
+        web.routes[f"/img/{i}.jpg"] = Route(jpeg(310 + i), headers={"Content-Type": "image/jpeg"})
+    (tmp_path / "urls.txt").write_text("\n".join(urls) + "\n")
+    job = create_crawl_job("urls", {"path": str(tmp_path / "urls.txt")})
+    advance_crawl_job(job.pk)  # discovery
+    advance_crawl_job(job.pk)  # worker A stores the first chunk, then dies before acknowledging the step
+    first_chunk = list(job.items.filter(position__lt=2).values_list("key", "state", "image_id", "attempts"))
+    assert [state for _, state, _, _ in first_chunk] == ["stored", "stored"]
+
+    advance_crawl_job(job.pk)  # worker B gets the same message: the finished chunk is not taken again
+    assert list(job.items.filter(position__lt=2).values_list("key", "state", "image_id", "attempts")) == first_chunk
     job.refresh_from_db()
-    assert (job.state, job.stored, job.found) == ("done", 3, 3) and Image.objects.count() == 3
+    assert (job.found, job.stored, job.exact_duplicates, job.rejected) == (4, 4, 0, 0)
+    assert advance_crawl_job(job.pk) is None  # and the job is over
+    job.refresh_from_db()
+    done = (job.state, job.finished_at, job.stored, job.exact_duplicates)
+
+    run_crawl_job_task.delay(job.pk)  # the last step's message, redelivered after the job is done
+    job.refresh_from_db()
+    assert (job.state, job.finished_at, job.stored, job.exact_duplicates) == done
+    assert Image.objects.count() == 4
+    assert [web.hits(f"/img/{i}.jpg") for i in range(4)] == [1, 1, 1, 1]  # each image downloaded once
 
 
 def test_a_job_is_started_from_the_admin(admin_client, photos, eager_celery, django_capture_on_commit_callbacks):

@@ -131,11 +131,22 @@ def flaky(status: int, failures: int, headers: dict | None = None):
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
-def test_server_errors_are_retried_with_backoff(web, status):
+def test_server_errors_are_retried(web, status):
     web.routes["/a.jpg"] = flaky(status, failures=2)
     with make_fetcher(retries=3) as fetcher:
         assert fetcher.fetch_image(web.url("/a.jpg"), max_bytes=10**6).content == JPEG
     assert web.hits("/a.jpg") == 3
+
+
+def test_retries_of_server_errors_back_off_exponentially(web):
+    """urllib3's Retry: the first retry at once, then backoff * 2**(n - 1) seconds after the n-th failure in a row."""
+    web.routes["/a.jpg"] = flaky(500, failures=3)
+    with make_fetcher(retries=3, backoff=0.1) as fetcher:
+        assert fetcher.fetch_image(web.url("/a.jpg"), max_bytes=10**6).content == JPEG
+    arrivals = web.arrival_times("/a.jpg")
+    gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:], strict=False)]
+    assert len(gaps) == 3
+    assert gaps[1] >= 0.2 and gaps[2] >= 0.4  # the waits before the 3rd and 4th attempts
 
 
 def test_a_429_is_retried_after_the_time_the_server_asks(web):

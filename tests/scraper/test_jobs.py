@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from scraper.sources import SourceError
 from scraper.sources.search_engines import BingImages
 from tests.scraper.datasets import coco_person, write_coco
 from tests.scraper.images import encode, jpeg, photo
-from tests.scraper.local_server import Route
+from tests.scraper.local_server import LocalServer, Route
 from tests.scraper.search_pages import bing_page
 
 pytestmark = pytest.mark.django_db
@@ -117,6 +118,54 @@ def test_a_search_job_stores_good_images_and_counts_every_rejection_by_reason(we
     assert set(twins) == {"stored", "exact_duplicate"}
     assert twins["exact_duplicate"].image == twins["stored"].image
     assert twins["stored"].image.source_url == twins["stored"].image_url
+
+
+def run_url_list(tmp_path, urls: list[str]) -> CrawlJob:
+    (tmp_path / "urls.txt").write_text("\n".join(urls) + "\n")
+    return run_crawl_job(create_crawl_job("urls", {"path": str(tmp_path / "urls.txt")}))
+
+
+def rejection_log(caplog, job: CrawlJob) -> list[tuple[int, str]]:
+    """The level and text of each rejection the job logged."""
+    return [(r.levelno, r.getMessage()) for r in caplog.records if r.getMessage().startswith(f"job {job.pk}: ") and " rejected (" in r.getMessage()]
+
+
+def test_a_hanging_server_is_a_timeout_logged_and_counted_on_the_job(web, tmp_path, crawl_settings, caplog):
+    crawl_settings.SCRAPER_READ_TIMEOUT_SECONDS = 0.3
+    web.routes["/hang.jpg"] = Route(jpeg(64), delay=2)  # answers long after the read timeout
+    web.routes["/ok.jpg"] = Route(jpeg(65))
+    caplog.set_level(logging.INFO, logger="scraper")
+
+    job = run_url_list(tmp_path, [web.url("/hang.jpg"), web.url("/ok.jpg")])
+
+    assert (job.state, job.stored, job.rejected_by_reason) == ("done", 1, {"timeout": 1})
+    item = job.items.get(key=web.url("/hang.jpg"))
+    assert item.reason == "timeout" and "timed out" in item.detail.lower()
+    assert rejection_log(caplog, job) == [(logging.INFO, f"job {job.pk}: {item.key} rejected (timeout): {item.detail}")]
+    assert web.hits("/hang.jpg") == 2  # SCRAPER_RETRIES=1: tried again once
+
+
+def test_a_redirect_to_a_private_address_is_refused_logged_and_counted_on_the_job(web, tmp_path, crawl_settings, caplog):
+    internal = LocalServer("127.0.0.2").start()  # plays an internal service; `web` plays a public site
+    try:
+        crawl_settings.SCRAPER_ALLOW_PRIVATE_ADDRESSES = False
+        crawl_settings.SCRAPER_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+        web.routes["/moved.jpg"] = Route(status=302, headers={"Location": internal.url("/secret.jpg")})
+        web.routes["/ok.jpg"] = Route(jpeg(66))
+        internal.routes["/secret.jpg"] = Route(jpeg(67))
+        caplog.set_level(logging.INFO, logger="scraper")
+
+        job = run_url_list(tmp_path, [web.url("/moved.jpg"), web.url("/ok.jpg")])
+
+        assert (job.state, job.stored, job.rejected_by_reason) == ("done", 1, {"private_address": 1})
+        item = job.items.get(key=web.url("/moved.jpg"))
+        assert item.reason == "private_address" and "127.0.0.2" in item.detail
+        assert rejection_log(caplog, job) == [
+            (logging.INFO, f"job {job.pk}: {item.key} rejected (private_address): {item.detail}")
+        ]
+        assert internal.requests == []  # the internal service was never asked
+    finally:
+        internal.stop()
 
 
 def test_rerunning_a_job_skips_what_is_done_and_retries_transient_failures(web, crawl_settings):
