@@ -39,7 +39,9 @@ def task_view(assignment: TaskAssignment) -> TaskView:
     image = assignment.image if assignment.kind == TaskKind.BOXES else assignment.person.image
     image_url = reverse("annotator-api:task-image", args=[assignment.pk])
     if assignment.kind == TaskKind.BOXES:
-        person_box, suggested = None, [list(p.box) for p in image.people.all()]
+        # A control's (or qualification item's) image may hold people imported with it: they are its answer.
+        hidden_answer = assignment.gold_item_id is not None
+        person_box, suggested = None, [] if hidden_answer else [list(p.box) for p in image.people.all()]
     else:
         person_box, suggested = list(assignment.person.box), []
     return TaskView(

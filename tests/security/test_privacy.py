@@ -75,6 +75,16 @@ def test_a_box_control_does_not_suggest_its_expected_boxes(settings):
     assert_no_gold_in(str(task).lower())
 
 
+def test_a_box_control_on_an_image_with_imported_people_suggests_none_of_them(settings):
+    # The people imported with the image (from COCO, say) are the answer: suggesting them gives it away.
+    settings.GOLD_RATE, settings.GOLD_BLOCK_SIZE = 1.0, 1
+    gold = GoldItemFactory(boxes=True, image__file=True, expected_boxes=[[120, 60, 310, 420]])
+    PersonFactory(image=gold.image, x1=120, y1=60, x2=310, y2=420)
+    task = WorkerClient(WorkerFactory()).get("/api/tasks/next/").json()
+    assert TaskAssignment.objects.get(pk=task["id"]).gold_item == gold
+    assert task["kind"] == "boxes" and task["suggested_boxes"] == []
+
+
 def test_qualification_shows_the_explanation_of_a_failed_item_but_never_the_answers(settings):
     settings.QUALIFICATION_ITEMS = 1
     GoldItemFactory(
