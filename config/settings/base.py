@@ -274,6 +274,11 @@ for _network in SCRAPER_ALLOWED_NETWORKS:
 # Politeness and robustness of the fetcher (Scrapy-like defaults).
 SCRAPER_MAX_CONCURRENT_REQUESTS = get_int("SCRAPER_MAX_CONCURRENT_REQUESTS", 32, minimum=1)
 SCRAPER_MAX_REQUESTS_PER_HOST = get_int("SCRAPER_MAX_REQUESTS_PER_HOST", 8, minimum=1)
+# Redis URL holding the fetch limits above for every crawl process together; empty: each process
+# keeps its own (several Celery processes then multiply them).
+SCRAPER_SHARED_LIMITS_URL = env.str("SCRAPER_SHARED_LIMITS_URL", default="")
+if SCRAPER_SHARED_LIMITS_URL and not SCRAPER_SHARED_LIMITS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise SettingError("SCRAPER_SHARED_LIMITS_URL", f"must be a redis:// or rediss:// URL, got {SCRAPER_SHARED_LIMITS_URL!r}")
 SCRAPER_PER_HOST_DELAY_SECONDS = get_float("SCRAPER_PER_HOST_DELAY_SECONDS", 0.0, minimum=0.0, maximum=3600.0)
 SCRAPER_CONNECT_TIMEOUT_SECONDS = get_float("SCRAPER_CONNECT_TIMEOUT_SECONDS", 5.0, minimum=0.01, maximum=600.0)
 SCRAPER_READ_TIMEOUT_SECONDS = get_float("SCRAPER_READ_TIMEOUT_SECONDS", 20.0, minimum=0.01, maximum=600.0)

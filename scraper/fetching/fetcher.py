@@ -24,6 +24,7 @@ from urllib3.util.retry import Retry
 
 from scraper.fetching.address_guard import AddressNotAllowed, AddressPolicy, guarded_pool_classes
 from scraper.fetching.limiter import ConcurrencyLimiter
+from scraper.fetching.shared_limiter import SharedConcurrencyLimiter
 from scraper.fetching.robots import ROBOTS_MAX_BYTES, RobotsCache, RobotsUnavailable
 from scraper.fetching.x_robots_tag import refusing_directives
 from scraper.models import RejectReason
@@ -118,6 +119,7 @@ class PoliteFetcher:
         retry_after_cap: float = 60.0,
         max_redirects: int = 5,
         robots_ttl: float = 86400.0,
+        shared_limits_url: str = "",
     ):
         self.user_agent = user_agent
         self.address_policy = address_policy
@@ -127,7 +129,15 @@ class PoliteFetcher:
         self.timeout = (connect_timeout, read_timeout)
         self.download_deadline = download_deadline
         self.max_redirects = max_redirects
-        self.limiter = ConcurrencyLimiter(total=max_total, per_host=max_per_host)
+        if shared_limits_url:  # the limits bind every crawl process that uses this Redis
+            self.limiter = SharedConcurrencyLimiter(
+                shared_limits_url,
+                total=max_total,
+                per_host=max_per_host,
+                lease_seconds=connect_timeout + download_deadline + 30,  # a slot outlives no download
+            )
+        else:
+            self.limiter = ConcurrencyLimiter(total=max_total, per_host=max_per_host)
         retry_class = type("CappedRetry", (CappedRetry,), {"retry_after_cap": retry_after_cap})
         retry = retry_class(
             total=retries,
@@ -177,10 +187,13 @@ class PoliteFetcher:
             retry_after_cap=settings.SCRAPER_RETRY_AFTER_CAP_SECONDS,
             max_redirects=settings.SCRAPER_MAX_REDIRECTS,
             robots_ttl=settings.SCRAPER_ROBOTS_CACHE_SECONDS,
+            shared_limits_url=settings.SCRAPER_SHARED_LIMITS_URL,
         )
 
     def close(self) -> None:
         self.session.close()
+        if isinstance(self.limiter, SharedConcurrencyLimiter):
+            self.limiter.close()
 
     def __enter__(self) -> PoliteFetcher:
         return self

@@ -79,6 +79,7 @@ def test_services_are_chosen_by_the_environment():
         ({"ANNOTATORS_PER_TEST": "0"}, "ANNOTATORS_PER_TEST", "must be at least 1"),
         ({"GOLD_RATE": "lots"}, "GOLD_RATE", "must be a number"),
         ({"CELERY_BROKER_URL": "kafka://x"}, "CELERY_BROKER_URL", "unsupported broker 'kafka'"),
+        ({"SCRAPER_SHARED_LIMITS_URL": "memcached://x"}, "SCRAPER_SHARED_LIMITS_URL", "must be a redis:// or rediss:// URL"),
     ],
 )
 def test_bad_setting_stops_start_up_with_one_line_naming_it(env, variable, reason):
