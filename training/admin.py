@@ -87,8 +87,9 @@ class TrainingRunAdmin(admin.ModelAdmin):
         return format_html(
             '<span id="run-progress">{} (epoch {}, step {})</span>'
             "<script>(function poll(){{fetch('{}').then(r=>r.json()).then(s=>{{"
+            "const f=v=>(v===null||v===undefined)?'-':v.toFixed(4);const last=s.history.length?s.history[s.history.length-1]:{{}};"
             "document.getElementById('run-progress').textContent=s.state+' (epoch '+s.epoch+', step '+s.step+"
-            "', loss '+(s.loss===null?'-':s.loss.toFixed(4))+', best val mAP '+(s.best_val_map===null?'-':s.best_val_map.toFixed(4))+')';"
+            "', loss '+f(s.loss)+', val mAP of the last epoch '+f(last.val_map)+', best '+f(s.best_val_map)+')';"
             "if(s.state==='queued'||s.state==='running'){{setTimeout(poll,2000);}}else{{location.reload();}}}});}})();</script>",
             obj.get_state_display(), obj.epoch, obj.step, status_url,
         )
