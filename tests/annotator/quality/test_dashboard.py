@@ -80,6 +80,14 @@ def test_the_page_shows_the_figures_of_the_chosen_split(review_data, admin_clien
 
 def test_plots_are_png_for_every_split(review_data, admin_client):
     recompute_quality()
+    html = admin_client.get(reverse(DASHBOARD), {"split": "val"}).content.decode()
+    shown = re.findall(r'<img src="([^"]+)"', html)
+    assert shown == [
+        f"{reverse('admin:annotator_qualityreport_plot', args=[name])}?split=val"
+        for name in ("category-kappa", "person-kappa", "vad-spread", "worker-accuracy")
+    ]
+    for src in shown:  # every picture on the page is one the server draws
+        assert admin_client.get(src).content.startswith(PNG)
     for split in ("all", "val", "train"):
         for name in ("category-kappa", "person-kappa", "vad-spread", "worker-accuracy"):
             response = admin_client.get(reverse("admin:annotator_qualityreport_plot", args=[name]), {"split": split})
