@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 
 from annotator.models import BoxAnnotation, EmotionAnnotation, GoldItem, Image, Person, TaskAssignment, Worker
 
@@ -16,6 +17,7 @@ class ImageAdmin(admin.ModelAdmin):
     search_fields = ("filename", "sha256", "source_url")
     readonly_fields = ("sha256", "phash", "width", "height", "storage_key", "fetched_at", "http_headers")
     inlines = [PersonInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a bare host typed in is https
 
 
 @admin.register(Person)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -152,6 +153,7 @@ class CrawlItemAdmin(admin.ModelAdmin):
     search_fields = ("key", "image_url", "page_url", "query", "source_record")
     list_select_related = ("job", "image")
     raw_id_fields = ("job", "source", "image")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def has_add_permission(self, request):
         return False
