@@ -303,6 +303,8 @@ SCRAPER_MAX_RESULT_PAGES = get_int("SCRAPER_MAX_RESULT_PAGES", 50, minimum=1)
 # Jobs: items are processed in chunks of this many; a claim older than the
 # timeout belongs to a dead worker and is taken over.
 SCRAPER_CHUNK_SIZE = get_int("SCRAPER_CHUNK_SIZE", 200, minimum=1)
+# Chains of steps one job runs at once on the Celery workers (each a chunk at a time).
+SCRAPER_PARALLEL_STEPS = get_int("SCRAPER_PARALLEL_STEPS", 1, minimum=1)
 SCRAPER_CLAIM_TIMEOUT_SECONDS = get_int("SCRAPER_CLAIM_TIMEOUT_SECONDS", 900, minimum=1)
 SCRAPER_MAX_ITEM_ATTEMPTS = get_int("SCRAPER_MAX_ITEM_ATTEMPTS", 3, minimum=1)
 # A job the workers run that nothing has moved for this long lost its worker with

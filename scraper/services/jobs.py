@@ -35,7 +35,10 @@ logger = logging.getLogger(__name__)
 FINISHED_STATES = (CrawlJob.State.DONE, CrawlJob.State.FAILED, CrawlJob.State.CANCELLED)
 _DATASET_NAMES = {CrawlJob.Kind.COCO: "mscoco", CrawlJob.Kind.ADE20K: "ade20k", CrawlJob.Kind.EMOTIC: "emotic"}
 # Seconds before another step when discovery is busy in another worker.
-BUSY_RETRY_SECONDS = 5.0
+BUSY_RETRY_SECONDS = 1.0
+# Longest wait before looking again at items another worker holds: it may be a parallel
+# step that finishes soon (then this step ends the job), or a dead worker whose claims run out.
+HELD_POLL_SECONDS = 2.0
 # Discovery runs in steps of about this long, between chunks of fetching.
 DISCOVERY_STEP_SECONDS = 60.0
 # PostgreSQL advisory lock (this key, job id) held by the worker discovering a job's items.
@@ -190,8 +193,9 @@ def advance_crawl_job(
         return _discover_step(job, fetcher, on_progress)
     pending = job.items.filter(state=CrawlItem.State.PENDING).aggregate(n=Count("id"), until=Min("claimed_until"))
     refresh_job_counts(job)
-    if pending["n"]:  # held by another worker, or by one that died: look again when the claim runs out
-        return max(1.0, (pending["until"] - timezone.now()).total_seconds()) if pending["until"] else 1.0
+    if pending["n"]:  # held by another step, or by a worker that died: look again soon
+        remaining = (pending["until"] - timezone.now()).total_seconds() if pending["until"] else 0.0
+        return min(HELD_POLL_SECONDS, max(0.5, remaining))
     job.refresh_from_db()
     if job.state == CrawlJob.State.RUNNING:
         job.state, job.finished_at = CrawlJob.State.DONE, timezone.now()
@@ -246,10 +250,18 @@ def resume_crawl_job(job: CrawlJob, *, retry_transient: bool = True) -> CrawlJob
 
 
 def enqueue_crawl_job(job: CrawlJob) -> None:
-    """Hand the job to Celery once the surrounding transaction commits."""
+    """Hand the job to Celery once the surrounding transaction commits.
+
+    ``SCRAPER_PARALLEL_STEPS`` chains of steps start at once, so one job keeps
+    that many worker processes busy: each claims its own chunk (claims are
+    row-locked), one discovers at a time (the discovery lock), and whichever
+    finds nothing left ends the job. With ``SCRAPER_SHARED_LIMITS_URL`` the
+    fetch limits stay those of one crawler however many run.
+    """
     job.run_by_workers = True
     CrawlJob.objects.filter(pk=job.pk).update(run_by_workers=True, updated_at=timezone.now())
-    _queue_next_step(job.pk)
+    for _ in range(settings.SCRAPER_PARALLEL_STEPS):
+        _queue_next_step(job.pk)
 
 
 def _queue_next_step(job_id: int) -> None:
