@@ -10,7 +10,11 @@ crawler. Then, in a fresh PostgreSQL database and a fresh media folder:
 
 1. a plain sequential download of the same URLs (one requests.Session, one at a time);
 2. the scraper's own pipeline with concurrency 1 on a sample (fetch, validate, hash, store, rows);
-3. the scraper's pipeline at the default settings on the whole set, as ``import_dataset --format urls`` runs it.
+3. the scraper's pipeline at the default settings on the whole set, as ``import_dataset --format urls`` runs it;
+4. the same job run by two processes at once (two Celery workers with ``SCRAPER_PARALLEL_STEPS=2``),
+   their fetch limits shared in Redis (``SCRAPER_SHARED_LIMITS_URL``), so still 32 requests in flight overall.
+
+Django runs with ``DEBUG=false``, as in production.
 
 It prints images per second for each, the ratio of (3) to (1) and (2), and the
 crawler's CPU seconds per image, so the per-core figure can be compared with
@@ -146,6 +150,33 @@ def run_pipeline(urls: list[str], list_path: Path, label: str) -> tuple[float, f
     return elapsed, cpu_used, job
 
 
+SHARED_LIMITS = "redis://127.0.0.1:6379/12"
+
+
+def run_in_two_processes(urls: list[str], list_path: Path, settings) -> tuple[float, object]:
+    """Two processes each run the same job, as two Celery workers do; time until the job is done."""
+    import redis
+    from django.db import connections
+
+    from scraper.services.jobs import create_crawl_job, run_crawl_job
+
+    redis.Redis.from_url(SHARED_LIMITS).flushdb()
+    settings.SCRAPER_SHARED_LIMITS_URL = SHARED_LIMITS
+    list_path.write_text("\n".join(urls))
+    job = create_crawl_job("urls", {"path": str(list_path)})
+    connections.close_all()  # each process opens its own
+    context = multiprocessing.get_context("fork")
+    start = time.time()
+    steps = [context.Process(target=run_crawl_job, args=(job,)) for _ in range(2)]
+    for step in steps:
+        step.start()
+    for step in steps:
+        step.join()
+    job.refresh_from_db()
+    settings.SCRAPER_SHARED_LIMITS_URL = ""
+    return job.finished_at.timestamp() - start, job
+
+
 def reset_store(media: Path) -> None:
     from annotator.models import Image as ImageRow
     from scraper.models import CrawlItem, CrawlJob, Source
@@ -191,6 +222,7 @@ def main() -> None:
             SCRAPER_ALLOW_PRIVATE_ADDRESSES="true",  # the servers are on loopback
             DJANGO_SETTINGS_MODULE="config.settings.base",
             LOG_LEVEL="WARNING",
+            DEBUG="false",  # as in production (DEBUG keeps every query in memory)
         )
         import django
 
@@ -233,6 +265,15 @@ def main() -> None:
         )
         files = sum(1 for p in media.rglob("*") if p.is_file())
         print(f"check: {job.stored} rows, {files} files in storage")
+
+        reset_store(media)
+        two_elapsed, two_job = run_in_two_processes(urls, work / "two.txt", settings)
+        print(
+            f"scraper pipeline, one job in two processes sharing the limits in Redis ({concurrency} requests overall): "
+            f"{len(urls)} images in {two_elapsed:.1f} s = {len(urls) / two_elapsed:.1f} images/s "
+            f"(stored {two_job.stored}, rejected {two_job.rejected}); "
+            f"{len(urls) / two_elapsed / sequential_rate:.1f}x the sequential download"
+        )
         server.terminate()
     finally:
         try:
