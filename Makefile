@@ -45,7 +45,11 @@ chromium:
 check-services: | $(PY)
 	@$(PY) -c "import socket,sys; bad=[n for n,p in (('PostgreSQL',5432),('Redis',6379)) if socket.socket().connect_ex(('127.0.0.1',p))]; bad and sys.exit('missing services on 127.0.0.1: '+', '.join(bad))"
 
-test: $(VENV)/.dev-installed chromium check-services
+# Mistakes a reader should not have to find: undefined or unused names, syntax errors.
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+
+test: $(VENV)/.dev-installed chromium check-services lint
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from emotic.records import AnnotatorAnswer, ImageRecord, PersonRecord  # noqa: E402
-from emotic.taxonomy import AGES, CATEGORY_NAMES, GENDERS, SPLITS  # noqa: E402
+from emotic.taxonomy import AGES, CATEGORY_NAMES, GENDERS  # noqa: E402
 
 # EMOTIC (Kosti et al., TPAMI 2019): images and people per split, annotators per person.
 # The split image counts sum to 23,554; the paper's total of 23,571 counts 17 images more.

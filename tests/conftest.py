@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 
 import pytest
-from django.conf import settings
 
 
 def _reachable(host: str, port: int) -> bool:

@@ -262,7 +262,7 @@ def test_when_the_server_stays_unreachable_the_answer_is_kept_and_sent_later(pag
 
 def test_a_kept_answer_the_server_refuses_later_is_named_never_reported_as_sent(page: Page, live_server):
     page.route("**/api/tasks/*/submit/", lambda route: route.abort("internetdisconnected"))
-    worker = ready_emotions_task(page, live_server)
+    ready_emotions_task(page, live_server)
     page.keyboard.press("Control+Enter")
     expect(page.locator("#status-text")).to_contain_text("could not be sent", timeout=20_000)
     # While the worker was offline the task ran out of time and went back to the pool.

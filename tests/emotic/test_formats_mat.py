@@ -19,7 +19,7 @@ from emotic.formats.mat import (
 from emotic.records import ImageRecord
 from emotic.taxonomy import CATEGORY_NAMES, SPLITS
 
-from .conftest import answer, train_person
+from .conftest import answer
 
 
 def _as_the_layout_keeps_it(image: ImageRecord) -> ImageRecord:

@@ -58,7 +58,7 @@ def test_image_page_shows_boxes_answers_combined_labels_and_agreement(review_dat
         answers, arrays = counted_arrays(person)
         kappa = person_kappa(arrays.choices, arrays.present)[0]
         spread = vad_spread(arrays.vad)[0]
-        assert f'<b class="kappa' in section and f">{display(kappa)}</b>" in section
+        assert '<b class="kappa' in section and f">{display(kappa)}</b>" in section
         assert f"V <b>{display(spread[0])}</b>, A <b>{display(spread[1])}</b>, D <b>{display(spread[2])}</b>" in section
         assert f'<b class="annotators">{answers.count()}</b>' in section
         loo = leave_one_out_agreement(arrays.choices, arrays.vad, arrays.worker_index)
