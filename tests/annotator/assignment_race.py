@@ -18,14 +18,12 @@ from django.db import connection
 ANSWER = {"categories": ["Peace"], "valence": 5, "arousal": 4, "dominance": 6, "gender": "Female", "age": "Adult"}
 
 
-def race(workers, *, rounds: int) -> list[tuple[int, int]]:
-    """Every worker asks for and answers up to ``rounds`` tasks, all starting together.
+def run_together(workers, turns) -> list[tuple[int, int]]:
+    """Run ``turns(worker)`` for every worker in a thread of its own, all starting at the same moment.
 
-    Returns (worker id, person id) for every task handed out.
+    ``turns`` yields a (worker id, target id) pair for each task handed out;
+    the pairs of all threads are returned. A failure in any thread is raised here.
     """
-    from annotator.services.assignment import assign_next_task
-    from annotator.services.submission import submit_task
-
     start = threading.Barrier(len(workers))
     given: list[tuple[int, int]] = []
     errors: list[BaseException] = []
@@ -34,13 +32,9 @@ def race(workers, *, rounds: int) -> list[tuple[int, int]]:
     def work(worker):
         try:
             start.wait()
-            for _ in range(rounds):
-                task = assign_next_task(worker)
-                if task is None:
-                    break
+            for pair in turns(worker):
                 with lock:
-                    given.append((worker.pk, task.person_id))
-                submit_task(worker, task.pk, uuid.uuid4(), ANSWER)
+                    given.append(pair)
         except BaseException as error:  # reported to the test, never swallowed
             errors.append(error)
         finally:
@@ -54,6 +48,25 @@ def race(workers, *, rounds: int) -> list[tuple[int, int]]:
     if errors:
         raise errors[0]
     return given
+
+
+def race(workers, *, rounds: int) -> list[tuple[int, int]]:
+    """Every worker asks for and answers up to ``rounds`` tasks, all starting together.
+
+    Returns (worker id, person id) for every task handed out.
+    """
+    from annotator.services.assignment import assign_next_task
+    from annotator.services.submission import submit_task
+
+    def turns(worker):
+        for _ in range(rounds):
+            task = assign_next_task(worker)
+            if task is None:
+                return
+            yield worker.pk, task.person_id
+            submit_task(worker, task.pk, uuid.uuid4(), ANSWER)
+
+    return run_together(workers, turns)
 
 
 def summary(given: list[tuple[int, int]]) -> dict:

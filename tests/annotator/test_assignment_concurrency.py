@@ -10,17 +10,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection
 
 from annotator.models import BoxAnnotation, EmotionAnnotation, Image, TaskAssignment
-from tests.annotator.assignment_race import race, summary
+from tests.annotator.assignment_race import race, run_together, summary
 from tests.factories import ImageFactory, PersonFactory, WorkerFactory
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,36 +66,17 @@ def box_race(workers, *, rounds: int, answer: bool) -> list[tuple[int, int]]:
     from annotator.services.assignment import assign_next_task
     from annotator.services.submission import submit_task
 
-    start = threading.Barrier(len(workers))
-    given: list[tuple[int, int]] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
+    def turns(worker):
+        for _ in range(rounds if answer else 1):
+            task = assign_next_task(worker)
+            if task is None:
+                return
+            assert task.kind == "boxes", task.kind
+            yield worker.pk, task.image_id
+            if answer:
+                submit_task(worker, task.pk, uuid.uuid4(), {"boxes": [], "no_people": True})
 
-    def work(worker):
-        try:
-            start.wait()
-            for _ in range(rounds if answer else 1):
-                task = assign_next_task(worker)
-                if task is None:
-                    break
-                assert task.kind == "boxes", task.kind
-                with lock:
-                    given.append((worker.pk, task.image_id))
-                if answer:
-                    submit_task(worker, task.pk, uuid.uuid4(), {"boxes": [], "no_people": True})
-        except BaseException as error:  # reported to the test, never swallowed
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work, args=(worker,)) for worker in workers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return given
+    return run_together(workers, turns)
 
 
 @pytest.mark.django_db(transaction=True)
