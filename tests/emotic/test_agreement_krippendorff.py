@@ -26,6 +26,9 @@ def sparse_ratings(seed, units, coders, low, high, missing_share):
     return values
 
 
+# The package divides 0 by 0 where alpha is undefined (no disagreement is possible) and warns;
+# ours returns NaN there without a warning, and the comparison below checks both are NaN.
+@pytest.mark.filterwarnings("ignore:invalid value encountered in scalar divide:RuntimeWarning:krippendorff")
 @settings(max_examples=60, deadline=None)
 @given(
     units=st.integers(1, 15),
