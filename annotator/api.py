@@ -11,7 +11,7 @@ from dataclasses import asdict
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpResponseNotModified
+from django.http import FileResponse, HttpResponseNotModified, HttpResponseRedirect
 from django.utils.cache import patch_cache_control
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -29,7 +29,7 @@ from annotator.models import Worker
 from annotator.parsers import FiniteJSONParser
 from annotator.services.assignment import assign_next_task
 from annotator.services.errors import AnnotationError, AnswerInvalid, ImageFileMissing, TaskNotFound
-from annotator.services.renditions import ensure_rendition
+from annotator.services.renditions import ensure_rendition, forget_rendition, rendition_key
 from annotator.services.submission import report_task, skip_task, submit_task
 from annotator.services.workers import worker_for
 
@@ -184,19 +184,27 @@ class TaskImageView(WorkerAPIView):
         if size not in ("display", "original"):
             return error_response(AnswerInvalid("size", f"must be display or original, got {size!r}"))
         etag = f'"{image.sha256}-{size}-{settings.IMAGE_RENDITION_MAX_SIDE}"'
+        max_age = settings.IMAGE_CACHE_SECONDS
         if etag in request.headers.get("If-None-Match", ""):
             response = HttpResponseNotModified()
         else:
             try:
                 key = image.storage_key if size == "original" else ensure_rendition(image)
-                content_type = "image/jpeg" if key != image.storage_key else f"image/{image.format.lower()}"
-                response = FileResponse(default_storage.open(key, "rb"), content_type=content_type)
+                if settings.IMAGE_REDIRECT_TO_STORAGE:
+                    # The browser fetches the bytes from storage itself; the signed URL expires,
+                    # so the redirect is cached for half its life at most.
+                    response = HttpResponseRedirect(default_storage.url(key))
+                    max_age = min(max_age, settings.STORAGE_URL_EXPIRY_SECONDS // 2)
+                else:
+                    content_type = "image/jpeg" if key != image.storage_key else f"image/{image.format.lower()}"
+                    response = FileResponse(default_storage.open(key, "rb"), content_type=content_type)
             except FileNotFoundError:
                 logger.error("image %s of task %s is missing from storage (%s)", image.pk, task_id, image.storage_key)
+                forget_rendition(rendition_key(image, settings.IMAGE_RENDITION_MAX_SIDE))
                 return error_response(ImageFileMissing(task_id))
         response["ETag"] = etag
         # Private: only this worker may see it. The pixels never change, so caching long is safe.
-        patch_cache_control(response, private=True, max_age=settings.IMAGE_CACHE_SECONDS)
+        patch_cache_control(response, private=True, max_age=max_age)
         return response
 
 

@@ -12,6 +12,7 @@ import io
 import logging
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image as PILImage
@@ -21,6 +22,18 @@ from annotator.models import Image
 logger = logging.getLogger(__name__)
 
 JPEG_QUALITY = 85
+RENDITION_KNOWN_SECONDS = 24 * 3600
+
+
+def _known_key(key: str) -> str:
+    """Cache key saying the rendition is in this storage (bucket or folder: tests and deployments differ)."""
+    where = getattr(default_storage, "bucket_name", None) or getattr(default_storage, "location", "")
+    return f"rendition-stored:{where}:{key}"
+
+
+def forget_rendition(key: str) -> None:
+    """The rendition turned out to be missing: the next request checks storage again."""
+    cache.delete(_known_key(key))
 
 
 def rendition_key(image: Image, max_side: int) -> str:
@@ -39,7 +52,9 @@ def ensure_rendition(image: Image, max_side: int | None = None) -> str:
     if max(image.width, image.height) <= max_side:
         return image.storage_key
     key = rendition_key(image, max_side)
-    if default_storage.exists(key):
+    known = _known_key(key)
+    if cache.get(known) or default_storage.exists(key):  # on S3 exists() is a request: remembered
+        cache.set(known, True, RENDITION_KNOWN_SECONDS)
         return key
     with default_storage.open(image.storage_key, "rb") as original:
         picture = PILImage.open(original)
@@ -49,5 +64,6 @@ def ensure_rendition(image: Image, max_side: int | None = None) -> str:
     buffer = io.BytesIO()
     picture.save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True)
     saved = default_storage.save(key, ContentFile(buffer.getvalue()))
+    cache.set(known, True, RENDITION_KNOWN_SECONDS)
     logger.info("made rendition %s of image %s", saved, image.pk)
     return saved

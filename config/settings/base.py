@@ -110,6 +110,7 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or VAR_DIR / "media")
 
 STORAGE_BUCKET = env.str("STORAGE_BUCKET", default="").strip()
+STORAGE_URL_EXPIRY_SECONDS = get_int("STORAGE_URL_EXPIRY_SECONDS", 3600, minimum=60)  # signed S3 URLs
 STORAGE_BACKEND = get_choice("STORAGE_BACKEND", "s3" if STORAGE_BUCKET else "local", ("local", "s3"))
 if STORAGE_BACKEND == "s3":
     if not STORAGE_BUCKET:
@@ -127,7 +128,7 @@ if STORAGE_BACKEND == "s3":
             "default_acl": None,
             "file_overwrite": False,
             "querystring_auth": True,
-            "querystring_expire": get_int("STORAGE_URL_EXPIRY_SECONDS", 3600, minimum=1),
+            "querystring_expire": STORAGE_URL_EXPIRY_SECONDS,
             "addressing_style": get_choice("STORAGE_ADDRESSING_STYLE", "path", ("path", "virtual", "auto")),
         },
     }
@@ -228,6 +229,9 @@ QUALIFICATION_PASS_RATE = get_float("QUALIFICATION_PASS_RATE", 0.8, minimum=0.0,
 # Images are shown as JPEG renditions of at most this many pixels per side, cached in storage.
 IMAGE_RENDITION_MAX_SIDE = get_int("IMAGE_RENDITION_MAX_SIDE", 1280, minimum=64)
 IMAGE_CACHE_SECONDS = get_int("IMAGE_CACHE_SECONDS", 86400, minimum=0)
+# Workers' images by a redirect to a short-lived signed storage URL (the bytes never pass
+# through the web process), instead of streamed by Django. Default: on with S3 storage.
+IMAGE_REDIRECT_TO_STORAGE = get_bool("IMAGE_REDIRECT_TO_STORAGE", STORAGE_BACKEND == "s3")
 # SQLite has no row locks: transactions take its write lock at BEGIN, so two
 # requests never read the same free slot and both write (and never deadlock
 # upgrading a read lock). The assignment service relies on this fallback.

@@ -6,6 +6,7 @@ import io
 import uuid
 
 import pytest
+import requests
 from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 from rest_framework.test import APIClient
@@ -135,3 +136,29 @@ def test_an_image_missing_from_storage_is_a_clear_404_not_a_server_error(client_
     assert response.status_code == 404
     assert response.json()["code"] == "image_missing"
     assert "missing from storage; skip or report" in response.json()["errors"]["image"][0]
+
+
+def test_with_s3_the_page_is_sent_to_a_signed_storage_url_and_never_streams_the_bytes(
+    s3_storage, client_for, settings, monkeypatch
+):
+    settings.IMAGE_RENDITION_MAX_SIDE = 320
+    settings.IMAGE_REDIRECT_TO_STORAGE = True
+    settings.STORAGE_URL_EXPIRY_SECONDS = 600
+    image = ImageFactory(width=640, height=480, file=True)
+    client = client_for()
+    task = TaskAssignmentFactory(worker=client.worker, person=PersonFactory(image=image))
+
+    response = client.get(f"/api/tasks/{task.pk}/image/")
+    assert response.status_code == 302
+    signed = response["Location"]
+    _, bucket = s3_storage
+    assert f"/{bucket}/{rendition_key(image, 320)}?" in signed and "Signature=" in signed
+    assert "private" in response["Cache-Control"] and "max-age=300" in response["Cache-Control"]  # half the URL's life
+    fetched = requests.get(signed, timeout=10)  # what the browser does: no session, no cookies
+    assert fetched.status_code == 200 and PILImage.open(io.BytesIO(fetched.content)).size == (320, 240)
+
+    # The rendition is known to be there now: no request to storage to check it again.
+    monkeypatch.setattr(type(default_storage._wrapped), "exists", lambda *args: pytest.fail("asked storage again"))
+    assert client.get(f"/api/tasks/{task.pk}/image/")["Location"].split("?")[0] == signed.split("?")[0]
+    original = client.get(f"/api/tasks/{task.pk}/image/", {"size": "original"})
+    assert original.status_code == 302 and f"/{bucket}/{image.storage_key}?" in original["Location"]
