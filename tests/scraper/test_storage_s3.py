@@ -17,23 +17,12 @@ pytestmark = pytest.mark.django_db
 BUCKET = "emotic-images"
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def s3(s3_endpoint, settings, media_in_tmp, monkeypatch):
+def s3(s3_server, settings, media_in_tmp, monkeypatch):
     """A fresh bucket, and the default storage pointed at it (after the suite's local-disk fixture)."""
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     client = boto3.client(
-        "s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+        "s3", endpoint_url=s3_server, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
     )
     client.create_bucket(Bucket=BUCKET)
     settings.STORAGES = {
@@ -42,7 +31,7 @@ def s3(s3_endpoint, settings, media_in_tmp, monkeypatch):
             "BACKEND": "storages.backends.s3.S3Storage",
             "OPTIONS": {
                 "bucket_name": BUCKET,
-                "endpoint_url": s3_endpoint,
+                "endpoint_url": s3_server,
                 "region_name": "us-east-1",
                 "access_key": "test",
                 "secret_key": "test",
