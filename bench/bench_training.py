@@ -97,43 +97,43 @@ def time_compute_only(model, loss, optimizer, scaler, batch, device, amp, warmup
     return Timing(steps * len(batch["categories"]), time.perf_counter() - started, 0.0)
 
 
+def timed_batches(loader, waits: list[float]):
+    """The loader's batches, adding to ``waits`` how long each took to arrive (the loader's share)."""
+    batches = iter(loader)
+    while True:
+        asked = time.perf_counter()
+        batch = next(batches, None)
+        waits.append(time.perf_counter() - asked)
+        if batch is None:
+            return
+        yield batch
+
+
 def time_training(model, loss, optimizer, scaler, files, hyperparameters, device, amp, epochs: int) -> Timing:
     """Whole epochs, a new loader each (worker start-up included, as in ``train_model``)."""
-    samples, waiting = 0, 0.0
+    samples, waits = 0, []
     started = time.perf_counter()
     for epoch in range(1, epochs + 1):
-        batches = iter(make_loader(files, hyperparameters, device, train=True, epoch=epoch))
-        while True:
-            asked = time.perf_counter()
-            batch = next(batches, None)
-            waiting += time.perf_counter() - asked
-            if batch is None:
-                break
+        for batch in timed_batches(make_loader(files, hyperparameters, device, train=True, epoch=epoch), waits):
             train_step(model, batch, loss, optimizer, scaler, device, amp)
             synchronise(device)
             samples += len(batch["categories"])
-    return Timing(samples, time.perf_counter() - started, waiting)
+    return Timing(samples, time.perf_counter() - started, sum(waits))
 
 
 @torch.no_grad()
 def time_evaluation(model: EmoticNet, files, hyperparameters, device, amp) -> Timing:
     """One pass over the test split as ``predict_arrays`` makes it: forward, scores back to the host."""
     model.eval()
-    samples, waiting = 0, 0.0
+    samples, waits = 0, []
     started = time.perf_counter()
-    batches = iter(make_loader(files, hyperparameters, device, train=False))
-    while True:
-        asked = time.perf_counter()
-        batch = next(batches, None)
-        waiting += time.perf_counter() - asked
-        if batch is None:
-            break
+    for batch in timed_batches(make_loader(files, hyperparameters, device, train=False), waits):
         inputs = {stream: batch[stream].to(device, non_blocking=True) for stream in model.streams}
         with autocast_context(device, amp):
             scores, vad = model(**inputs)
         scores.float().cpu(), vad.float().cpu()  # the copy back synchronises
         samples += len(batch["categories"])
-    return Timing(samples, time.perf_counter() - started, waiting)
+    return Timing(samples, time.perf_counter() - started, sum(waits))
 
 
 def bench_mode(mode: str, snapshot: Path, args: argparse.Namespace, device: torch.device) -> dict[str, Timing]:
