@@ -13,7 +13,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import urlencode, urljoin
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 from bs4 import BeautifulSoup
 
@@ -83,7 +83,13 @@ class BingImages(SearchEngine):
 
 
 class GoogleImages(SearchEngine):
-    """Google image search, classic markup: ``<div class="rg_meta">{"ou":…,"ru":…,"pt":…}</div>``."""
+    """Google image search, in either of the markups it serves to clients without JavaScript.
+
+    The classic page keeps each result's metadata in ``<div class="rg_meta">{"ou":…,"ru":…,"pt":…}</div>``;
+    the basic-HTML page (``gbv=1``) links each thumbnail to
+    ``/imgres?imgurl=<image>&imgrefurl=<page>``. A page with ``rg_meta`` blocks is read from them only,
+    since its thumbnails link to the same results.
+    """
 
     name = "google"
 
@@ -92,8 +98,16 @@ class GoogleImages(SearchEngine):
         return f"{self.base_url}/search?{urlencode(params)}"
 
     def parse(self, html: str, page_url: str) -> list[SearchResult]:
+        soup = BeautifulSoup(html, "html.parser")
+        blocks = soup.select("div.rg_meta")
+        if blocks:
+            return self._parse_classic(blocks, page_url)
+        return self._parse_basic(soup, page_url)
+
+    @staticmethod
+    def _parse_classic(blocks, page_url: str) -> list[SearchResult]:
         results = []
-        for block in BeautifulSoup(html, "html.parser").select("div.rg_meta"):
+        for block in blocks:
             meta = _json_attribute(block.get_text(), page_url)
             if meta and meta.get("ou"):
                 results.append(
@@ -103,6 +117,30 @@ class GoogleImages(SearchEngine):
                         title=str(meta.get("pt", ""))[:500],
                     )
                 )
+        return results
+
+    @staticmethod
+    def _parse_basic(soup: BeautifulSoup, page_url: str) -> list[SearchResult]:
+        results, seen = [], set()
+        for anchor in soup.find_all("a", href=True):
+            link = urlsplit(urljoin(page_url, anchor["href"]))
+            if not link.path.endswith("/imgres"):
+                continue
+            params = parse_qs(link.query)
+            image_url = (params.get("imgurl") or [""])[0]
+            if not image_url or image_url in seen:
+                continue
+            seen.add(image_url)
+            image = anchor.find("img")
+            title = anchor.get_text(" ", strip=True) or (image.get("alt", "") if image else "")
+            referrer = (params.get("imgrefurl") or [""])[0]
+            results.append(
+                SearchResult(
+                    image_url=urljoin(page_url, image_url),
+                    page_url=urljoin(page_url, referrer) if referrer else "",
+                    title=str(title)[:500],
+                )
+            )
         return results
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+from urllib.parse import urlencode
 
 
 def bing_page(results: list[dict]) -> bytes:
@@ -32,3 +33,19 @@ def google_page(results: list[dict]) -> bytes:
             f'<div class="rg_meta notranslate">{html.escape(meta)}</div></div>'
         )
     return f'<html><body><div id="rg_s">{"".join(tiles)}</div></body></html>'.encode()
+
+
+def google_basic_page(results: list[dict]) -> bytes:
+    """Google's basic-HTML image results (``gbv=1``): each thumbnail links to ``/imgres?imgurl=…&imgrefurl=…``."""
+    cells = []
+    for r in results:
+        query = urlencode({"imgurl": r["image_url"], "imgrefurl": r.get("page_url", ""), "h": 600, "w": 800, "sa": "X"})
+        cells.append(
+            f'<td><a href="/imgres?{html.escape(query)}"><img src="https://encrypted-tbn0.test/images?q=tbn:{len(cells)}" '
+            f'alt="{html.escape(r.get("title", ""))}" width="150"></a><br>'
+            f'<a href="/url?q={html.escape(r.get("page_url", ""))}&amp;sa=U">{html.escape(r.get("title", ""))}</a></td>'
+        )
+    return (
+        '<html><body><a href="/search?q=x&amp;tbm=isch&amp;start=20">Next</a>'
+        f'<table class="images_table"><tr>{"".join(cells)}</tr></table></body></html>'
+    ).encode()

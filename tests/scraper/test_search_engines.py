@@ -7,9 +7,13 @@ import pytest
 from scraper.sources.queries import SearchQuery, expand_template
 from scraper.sources.search_engines import BingImages, GoogleImages, SearchSource, engine_named
 from tests.scraper.local_server import Route
-from tests.scraper.search_pages import bing_page, google_page
+from tests.scraper.search_pages import bing_page, google_basic_page, google_page
 
-ENGINES = {"bing": (BingImages, bing_page), "google": (GoogleImages, google_page)}
+ENGINES = {
+    "bing": (BingImages, bing_page),
+    "google": (GoogleImages, google_page),
+    "google-basic-html": (GoogleImages, google_basic_page),
+}
 
 
 def results(prefix: str, count: int, start: int = 0) -> list[dict]:
@@ -53,6 +57,18 @@ def test_bing_metadata_that_is_not_json_is_skipped():
 def test_relative_image_urls_are_resolved_against_the_page():
     html = google_page([{"image_url": "/media/1.jpg"}]).decode()
     assert GoogleImages("http://s").parse(html, "http://mirror.test/search?q=x")[0].image_url == "http://mirror.test/media/1.jpg"
+
+
+def test_google_basic_html_results_are_read_once_each_and_other_links_are_ignored():
+    page = google_basic_page(results("park", 2) + results("park", 1)).decode()
+    parsed = GoogleImages("http://g.test").parse(page, "http://g.test/search?q=park")
+    assert [r.image_url for r in parsed] == ["http://img.example.org/park/0.jpg", "http://img.example.org/park/1.jpg"]
+
+
+def test_google_classic_page_is_read_from_its_metadata_not_its_thumbnail_links():
+    # The classic page's thumbnails also link to /imgres; those links must not add results.
+    page = google_page(results("cafe", 2)).decode()
+    assert len(GoogleImages("http://g.test").parse(page, "http://g.test/search?q=cafe")) == 2
 
 
 def test_page_urls_carry_the_query_and_the_page_offset():
