@@ -30,6 +30,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.databases import ensure_database  # noqa: E402
 
 BENCH_BROKER = "redis://127.0.0.1:6379/13"
 SPLITS_70_10_20 = ["train"] * 7 + ["val"] + ["test"] * 2
@@ -57,18 +58,6 @@ def parse_args() -> argparse.Namespace:
     if args.think_ms < 0:
         parser.error("--think-ms must be 0 or more")
     return args
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = url.rsplit("/", 1)[-1]
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if not exists:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def prepare(args: argparse.Namespace) -> list[str]:

@@ -36,6 +36,7 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.databases import local_database_url, recreate_database, start_django  # noqa: E402
 
 from emotic.records import AnnotatorAnswer, ImageRecord, PersonRecord  # noqa: E402
 from emotic.taxonomy import AGES, CATEGORY_NAMES, GENDERS  # noqa: E402
@@ -102,26 +103,6 @@ def people_per_image(rng: np.random.Generator, images: int, people: int) -> np.n
 
 
 # ---------------------------------------------------------------- metadata part
-
-
-def create_database(name: str) -> str:
-    import psycopg
-
-    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return f"postgres://postgres@127.0.0.1:5432/{name}"
-
-
-def start_django(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["DEBUG"] = "false"  # DEBUG keeps every query in memory
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.base"
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 def fill_database(scale: float, seed: int) -> dict[str, int]:
@@ -193,7 +174,7 @@ def bench_metadata(args: argparse.Namespace) -> dict[str, float]:
     figures: dict[str, float] = {}
     print(f"metadata: database {args.database}, scale {args.scale}", flush=True)
     with timed(figures, "create + migrate database (setup)"):
-        start_django(create_database(args.database))
+        start_django(recreate_database(local_database_url(args.database)))
     with timed(figures, "bulk insert (setup)"):
         counts = fill_database(args.scale, args.seed)
     print(f"  {counts['images']} images, {counts['people']} people, {counts['annotations']} annotations")

@@ -40,6 +40,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.databases import local_database_url, recreate_database, start_django  # noqa: E402
 
 from emotic.taxonomy import AGES, CATEGORY_NAMES, GENDERS  # noqa: E402
 
@@ -63,27 +64,6 @@ def timed(figures: dict, name: str):
     yield
     figures[name] = time.perf_counter() - start
     print(f"  {name:<52} {figures[name]:8.2f} s", flush=True)
-
-
-def create_database(name: str) -> str:
-    import psycopg
-
-    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return f"postgres://postgres@127.0.0.1:5432/{name}"
-
-
-def start_django(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["DEBUG"] = "false"  # DEBUG keeps every query in memory
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.base"
-    os.environ.setdefault("CELERY_BROKER_URL", "memory://")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 def mask_of(chosen: np.ndarray) -> int:
@@ -304,14 +284,14 @@ def main() -> None:
     print(f"quality: database {args.database}, {args.people} people, {args.workers} workers, "
           f"{args.min_annotators}-{args.max_annotators} annotators", flush=True)
     if args.reuse:
-        start_django(f"postgres://postgres@127.0.0.1:5432/{args.database}")
+        start_django(local_database_url(args.database))
         from annotator.quality.models import QualityReport
 
         QualityReport.objects.all().delete()
         print("  reusing the database as a previous run left it (careless workers already blocked)")
     else:
         with timed(figures, "create + migrate database (setup)"):
-            start_django(create_database(args.database))
+            start_django(recreate_database(local_database_url(args.database)))
         with timed(figures, "bulk insert + ANALYZE (setup)"):
             counts = fill_database(args.people, args.workers, (args.min_annotators, args.max_annotators), args.seed)
             from django.db import connection

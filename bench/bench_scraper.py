@@ -42,6 +42,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.databases import drop_database, local_database_url, recreate_database  # noqa: E402
 
 
 # --- the images and the servers (no Django here) ----------------------------------
@@ -114,21 +115,6 @@ def serve(folder: str, hosts: list[str], ready, ports) -> None:
 
 
 # --- the database ------------------------------------------------------------------
-def fresh_database(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -215,9 +201,9 @@ def main() -> None:
         ready.wait(30)
         urls = [f"http://{hosts[i % len(hosts)]}:{ports[i % len(hosts)]}/{i}.jpg" for i in range(args.images)]
 
-        fresh_database(database)
+        recreate_database(local_database_url(database))
         os.environ.update(
-            DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{database}",
+            DATABASE_URL=local_database_url(database),
             MEDIA_ROOT=str(media),
             SCRAPER_ALLOW_PRIVATE_ADDRESSES="true",  # the servers are on loopback
             DJANGO_SETTINGS_MODULE="config.settings.base",
@@ -282,7 +268,7 @@ def main() -> None:
             connections.close_all()
         except Exception:
             pass
-        drop_database(database)
+        drop_database(local_database_url(database))
         shutil.rmtree(work, ignore_errors=True)
 
 

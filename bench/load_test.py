@@ -40,6 +40,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
+from bench.databases import recreate_database  # noqa: E402
 
 from bench_assignment import ANSWER, SPLITS_70_10_20, report, serve  # noqa: E402
 
@@ -58,16 +59,6 @@ def parse_args() -> argparse.Namespace:
     if min(args.people, args.workers) < 1 or args.seconds <= 0:
         parser.error("--people, --workers and --seconds must be positive")
     return args
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = url.rsplit("/", 1)[-1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as connection:
-        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def start_redis() -> tuple[subprocess.Popen, int]:

@@ -58,6 +58,15 @@ def _json_attribute(raw: str | None, where: str) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
+def _result(results_page: str, image_url: str, source_page: str, title: str) -> SearchResult:
+    """One result, its URLs resolved against the result page they were read from."""
+    return SearchResult(
+        image_url=urljoin(results_page, image_url),
+        page_url=urljoin(results_page, source_page) if source_page else "",
+        title=title[:500],
+    )
+
+
 class BingImages(SearchEngine):
     """Bing image search: each result is ``<a class="iusc" m='{"murl":…,"purl":…,"t":…}'>``."""
 
@@ -72,13 +81,7 @@ class BingImages(SearchEngine):
         for anchor in BeautifulSoup(html, "html.parser").select("a.iusc"):
             meta = _json_attribute(anchor.get("m"), page_url)
             if meta and meta.get("murl"):
-                results.append(
-                    SearchResult(
-                        image_url=urljoin(page_url, str(meta["murl"])),
-                        page_url=urljoin(page_url, str(meta.get("purl", ""))) if meta.get("purl") else "",
-                        title=str(meta.get("t", ""))[:500],
-                    )
-                )
+                results.append(_result(page_url, str(meta["murl"]), str(meta.get("purl") or ""), str(meta.get("t", ""))))
         return results
 
 
@@ -110,13 +113,7 @@ class GoogleImages(SearchEngine):
         for block in blocks:
             meta = _json_attribute(block.get_text(), page_url)
             if meta and meta.get("ou"):
-                results.append(
-                    SearchResult(
-                        image_url=urljoin(page_url, str(meta["ou"])),
-                        page_url=urljoin(page_url, str(meta.get("ru", ""))) if meta.get("ru") else "",
-                        title=str(meta.get("pt", ""))[:500],
-                    )
-                )
+                results.append(_result(page_url, str(meta["ou"]), str(meta.get("ru") or ""), str(meta.get("pt", ""))))
         return results
 
     @staticmethod
@@ -133,14 +130,7 @@ class GoogleImages(SearchEngine):
             seen.add(image_url)
             image = anchor.find("img")
             title = anchor.get_text(" ", strip=True) or (image.get("alt", "") if image else "")
-            referrer = (params.get("imgrefurl") or [""])[0]
-            results.append(
-                SearchResult(
-                    image_url=urljoin(page_url, image_url),
-                    page_url=urljoin(page_url, referrer) if referrer else "",
-                    title=str(title)[:500],
-                )
-            )
+            results.append(_result(page_url, image_url, (params.get("imgrefurl") or [""])[0], str(title)))
         return results
 
 
