@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from emotic.formats.common import atomic_file
 from training.hyperparameters import HyperparameterError, Hyperparameters
 from training.model import EmoticNet
 
@@ -82,18 +82,8 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 def save_checkpoint(contents: dict[str, Any], path: str | Path) -> None:
     """Write atomically: the file at ``path`` is either the old checkpoint or the whole new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            torch.save({"format": CHECKPOINT_FORMAT, **contents}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as temporary:
+        torch.save({"format": CHECKPOINT_FORMAT, **contents}, temporary)
 
 
 def load_checkpoint(path: str | Path, required: tuple[str, ...] = ("model", "hyperparameters")) -> dict[str, Any]:
@@ -113,18 +103,8 @@ def load_checkpoint(path: str | Path, required: tuple[str, ...] = ("model", "hyp
 
 
 def write_text_atomically(text: str, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
 
 
 def model_from_checkpoint(contents: dict[str, Any], path: str | Path) -> tuple[EmoticNet, Hyperparameters]:

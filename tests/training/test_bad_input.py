@@ -184,3 +184,19 @@ def test_a_cuda_request_without_cuda_is_refused_everywhere(tmp_path, tiny_hyperp
                  "--epochs", "1", "--num-workers", "0"]) == 1
     assert f"error: {expected}" in capsys.readouterr().err
     assert not (tmp_path / "run").exists() and not (tmp_path / "report").exists()
+
+
+def test_a_checkpoint_write_that_fails_half_way_leaves_the_previous_checkpoint_whole(tmp_path):
+    (tmp_path / "run").mkdir()
+    path = _best_checkpoint(tmp_path / "run" / "last.pt")
+    before = path.read_bytes()
+
+    class Unsaveable:  # pickled after the tensors have been written, so the failure comes mid-file
+        def __reduce__(self):
+            raise RuntimeError("disk gone")
+
+    with pytest.raises(RuntimeError, match="disk gone"):
+        save_checkpoint({"model": EmoticNet("body").state_dict(), "hyperparameters": {}, "z": Unsaveable()}, path)
+    assert path.read_bytes() == before
+    assert load_checkpoint(path)["kind"] == "best"
+    assert [p.name for p in path.parent.iterdir()] == ["last.pt"]  # no partial file left beside it
