@@ -20,6 +20,7 @@ from training import hyperparameters as hp
 from training.checkpoint import LAST_CHECKPOINT, CheckpointError, load_checkpoint
 from training.data import SnapshotError
 from training.devices import DeviceError
+from training.distributed import launched_processes
 from training.evaluate import evaluate_checkpoint
 from training.metrics import MetricError
 from training.hyperparameters import HyperparameterError, Hyperparameters
@@ -137,9 +138,15 @@ def _print_progress(progress) -> None:
         )
 
 
-def run_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
+def run_train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any] | None:
+    """Train; under ``torchrun`` every process trains its share and rank 0 alone answers (None elsewhere)."""
     hyperparameters = hyperparameters_from_args(parser, args)
-    result = train_model(args.snapshot, args.out, hyperparameters, resume=args.resume, progress=_print_progress)
+    with launched_processes(hyperparameters.device) as group:
+        result = train_model(
+            args.snapshot, args.out, hyperparameters, resume=args.resume, progress=_print_progress, group=group
+        )
+    if not group.is_main:
+        return None
     return {
         "status": result.status,
         "epochs_completed": result.epochs_completed,
@@ -185,5 +192,6 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(json.dumps(summary, indent=2))
+    if summary is not None:
+        print(json.dumps(summary, indent=2))
     return 0

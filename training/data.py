@@ -36,6 +36,7 @@ from emotic.formats.common import FormatError
 from emotic.formats.images import folder_opener
 from emotic.formats.mat import read_annotations_mat
 from emotic.taxonomy import NUM_CATEGORIES, VAD_MAX, VAD_MIN
+from training.distributed import SINGLE_PROCESS, GlobalBatchShards, ProcessGroup
 from training.hyperparameters import Hyperparameters
 
 ARRAYS_SUBFOLDER = "arrays"  # where an exported snapshot keeps them
@@ -291,13 +292,19 @@ class EmoticArrays(Dataset):
 
 
 def make_loader(
-    files: SplitFiles, hyperparameters: Hyperparameters, device: torch.device, train: bool, epoch: int = 0
+    files: SplitFiles,
+    hyperparameters: Hyperparameters,
+    device: torch.device,
+    train: bool,
+    epoch: int = 0,
+    group: ProcessGroup = SINGLE_PROCESS,
 ) -> DataLoader:
     """A loader for one epoch. Training: augmented, shuffled by a generator seeded with (seed, epoch).
 
     Seeding the order by epoch, not by a running generator, makes epoch k the same
     whether or not the run was resumed before it. A lone leftover training sample
-    is dropped: BatchNorm cannot train on a batch of one.
+    is dropped: BatchNorm cannot train on a batch of one. Among several training
+    processes each loads its share of every batch (``GlobalBatchShards``).
     """
     dataset = EmoticArrays(
         files,
@@ -309,20 +316,28 @@ def make_loader(
         seed=hyperparameters.seed,
     )
     dataset.set_epoch(epoch)
-    generator = None
-    if train:
-        epoch_seed = np.random.SeedSequence([hyperparameters.seed, epoch]).generate_state(1, dtype=np.uint64)[0]
-        generator = torch.Generator().manual_seed(int(epoch_seed))
+    common = dict(num_workers=hyperparameters.num_workers, pin_memory=device.type == "cuda", worker_init_fn=seed_worker)
+    if not train:
+        return DataLoader(dataset, batch_size=hyperparameters.batch_size, shuffle=False, **common)
+    generator = epoch_generator(hyperparameters.seed, epoch)
+    if group.distributed:
+        # The loader draws its worker seed from the generator before the order, as a shuffling loader does.
+        shards = GlobalBatchShards(len(dataset), hyperparameters.batch_size, group, generator)
+        return DataLoader(dataset, batch_sampler=shards, generator=generator, **common)
     return DataLoader(
         dataset,
         batch_size=hyperparameters.batch_size,
-        shuffle=train,
-        drop_last=train and len(dataset) % hyperparameters.batch_size == 1,
-        num_workers=hyperparameters.num_workers,
-        pin_memory=device.type == "cuda",
+        shuffle=True,
+        drop_last=len(dataset) % hyperparameters.batch_size == 1,
         generator=generator,
-        worker_init_fn=seed_worker,
+        **common,
     )
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The generator that orders the training samples of ``epoch``."""
+    epoch_seed = np.random.SeedSequence([seed, epoch]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(epoch_seed))
 
 
 def seed_worker(worker_id: int) -> None:

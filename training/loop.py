@@ -34,6 +34,14 @@ from training.checkpoint import (
 )
 from training.data import SnapshotError, make_loader, open_split, split_fingerprint
 from training.devices import autocast_context, resolve_device, uses_mixed_precision
+from training.distributed import (
+    SINGLE_PROCESS,
+    ProcessGroup,
+    per_process_batch_size,
+    reseed_for_epoch,
+    unwrapped,
+    wrap_for_processes,
+)
 from training.evaluate import predict_arrays, summarise
 from training.hyperparameters import Hyperparameters, differences_blocking_resume
 from training.losses import EmoticLoss, LossParts
@@ -117,15 +125,18 @@ def train_step(
     scaler: torch.amp.GradScaler,
     device: torch.device,
     mixed_precision: bool,
+    group: ProcessGroup = SINGLE_PROCESS,
 ) -> LossParts:
-    """One optimiser step on one batch (the model must be in training mode)."""
-    inputs = {stream: batch[stream].to(device, non_blocking=True) for stream in model.streams}
+    """One optimiser step on one batch, or on this process's share of it (the model must be in training mode)."""
+    inputs = {stream: batch[stream].to(device, non_blocking=True) for stream in unwrapped(model).streams}
     category_targets = batch["categories"].to(device, non_blocking=True)
     vad_targets = batch["vad"].to(device, non_blocking=True)
+    # The category weights come from the whole batch: its positives summed over the processes' shares.
+    whole_batch_counts = group.total(category_targets.sum(dim=0)) if group.distributed else None
     optimizer.zero_grad(set_to_none=True)
     with autocast_context(device, mixed_precision):
         scores, vad = model(**inputs)
-    parts = loss(scores, vad, category_targets, vad_targets)
+    parts = loss(scores, vad, category_targets, vad_targets, whole_batch_counts)
     scaler.scale(parts.total).backward()
     scaler.step(optimizer)
     scaler.update()
@@ -140,6 +151,7 @@ def train_model(
     resume: bool = False,
     progress: Callable[[TrainingProgress], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    group: ProcessGroup = SINGLE_PROCESS,
 ) -> TrainingResult:
     """Train on the snapshot's train split, select on its val split, write checkpoints into ``out_dir``.
 
@@ -148,10 +160,17 @@ def train_model(
     precision=recall thresholds: what ``evaluate`` and ``predict`` read) and
     ``history.json``. A folder that already holds a run is refused unless
     ``resume`` is true, so a finished run is never overwritten by accident.
+    ``group``: this process's place among the processes torchrun started
+    (``training.distributed``); only its rank 0 writes files and reports progress.
     """
     out_dir = Path(out_dir)
     last_path, best_path = out_dir / LAST_CHECKPOINT, out_dir / BEST_CHECKPOINT
-    device = resolve_device(hyperparameters.device)
+    device = group.device or resolve_device(hyperparameters.device)
+    if group.distributed:
+        try:
+            per_process_batch_size(hyperparameters.batch_size, group)
+        except ValueError as error:
+            raise TrainingError(str(error)) from None
     mixed_precision = uses_mixed_precision(device, hyperparameters.mixed_precision)
     seed_everything(hyperparameters.seed, hyperparameters.deterministic)
 
@@ -166,23 +185,25 @@ def train_model(
     resuming = resume and last_path.exists()
     if not resume and (last_path.exists() or best_path.exists()):
         raise TrainingError(f"out: {out_dir} already holds a training run; resume it or choose another folder")
-    model = (
+    network = (
         EmoticNet(hyperparameters.mode)
         if resuming  # every weight comes from the checkpoint
         else build_model(
             hyperparameters.mode, hyperparameters.weights_for("body"), hyperparameters.weights_for("context")
         )
     ).to(device)
-    optimizer = build_optimizer(model, hyperparameters)
+    model = wrap_for_processes(network, group)  # DDP across processes; ``network`` itself for one
+    network = unwrapped(model)  # with SyncBatchNorm layers when converted on CUDA
+    optimizer = build_optimizer(network, hyperparameters)
     scheduler = build_scheduler(optimizer, hyperparameters)
     scaler = torch.amp.GradScaler("cuda", enabled=mixed_precision)
     loss = build_loss(hyperparameters)
     state = _RunState()
     if resuming:
-        state = _restore(last_path, hyperparameters, fingerprint, model, optimizer, scheduler, scaler)
+        state = _restore(last_path, hyperparameters, fingerprint, network, optimizer, scheduler, scaler)
 
     def report(**values: Any) -> None:
-        if progress is not None:
+        if progress is not None and group.is_main:
             progress(TrainingProgress(best_val_map=state.best_val_map, **values))
 
     def cancelled() -> bool:
@@ -203,13 +224,18 @@ def train_model(
         return result("early_stopped")
     while state.epoch < hyperparameters.epochs:
         epoch = state.epoch + 1
+        if group.distributed:
+            reseed_for_epoch(hyperparameters.seed, epoch, group)
         model.train()
         train_losses = []
-        for batch in make_loader(train_files, hyperparameters, device, train=True, epoch=epoch):
-            if cancelled():
+        for batch in make_loader(train_files, hyperparameters, device, train=True, epoch=epoch, group=group):
+            if not group.distributed and cancelled():
                 return result("cancelled")
-            parts = train_step(model, batch, loss, optimizer, scaler, device, mixed_precision)
-            batch_loss = parts.total.item()
+            parts = train_step(model, batch, loss, optimizer, scaler, device, mixed_precision, group)
+            # Across processes, a stop asked for by any of them is taken after this step by all.
+            batch_loss, stop = group.step_summary(parts.total.detach(), group.distributed and cancelled())
+            if stop:
+                return result("cancelled")
             if not math.isfinite(batch_loss):
                 raise TrainingError(
                     f"loss became {batch_loss} at epoch {epoch}, step {state.step + 1}; try a lower learning_rate"
@@ -217,35 +243,44 @@ def train_model(
             train_losses.append(batch_loss)
             state.step += 1
             report(epoch=epoch, step=state.step, loss=batch_loss, val_map=None, epoch_finished=False)
-        if cancelled():
+        if group.any(cancelled()):
             return result("cancelled")
         scheduler.step()
 
-        validation = predict_arrays(model, make_loader(val_files, hyperparameters, device, train=False), device,
-                                    mixed_precision, loss)
-        metrics = summarise(validation)
-        val_map = metrics["mean_average_precision"]
+        metrics = None
+        if group.is_main:  # the others wait for its figures
+            validation = predict_arrays(network, make_loader(val_files, hyperparameters, device, train=False), device,
+                                        mixed_precision, loss)
+            metrics = summarise(validation)
+        figures = group.from_main(
+            None if metrics is None else {
+                "val_loss": validation["loss"],
+                "val_map": metrics["mean_average_precision"],
+                "val_vad_mae": metrics["vad_mean_absolute_error_mean"],
+            }
+        )
+        val_map = figures["val_map"]
         improved = state.best_val_map is None or val_map > state.best_val_map + hyperparameters.min_delta
         state.epoch = epoch
         state.history.append(
             {
                 "epoch": epoch,
                 "train_loss": float(np.mean(train_losses)),
-                "val_loss": validation["loss"],
-                "val_map": val_map,
-                "val_vad_mae": metrics["vad_mean_absolute_error_mean"],
+                **figures,
                 "learning_rate": optimizer.param_groups[0]["lr"],
             }
         )
         if improved:
             state.best_val_map, state.best_epoch, state.epochs_without_improvement = val_map, epoch, 0
-            save_checkpoint(_best_contents(model, hyperparameters, state, metrics, fingerprint), best_path)
         else:
             state.epochs_without_improvement += 1
-        save_checkpoint(
-            _last_contents(model, optimizer, scheduler, scaler, hyperparameters, state, fingerprint), last_path
-        )
-        write_text_atomically(json.dumps(state.history, indent=2), out_dir / HISTORY_FILE)
+        if group.is_main:
+            if improved:
+                save_checkpoint(_best_contents(network, hyperparameters, state, metrics, fingerprint), best_path)
+            save_checkpoint(
+                _last_contents(network, optimizer, scheduler, scaler, hyperparameters, state, fingerprint), last_path
+            )
+            write_text_atomically(json.dumps(state.history, indent=2), out_dir / HISTORY_FILE)
         report(epoch=epoch, step=state.step, loss=state.history[-1]["train_loss"], val_map=val_map,
                epoch_finished=True, history=tuple(state.history))
         if state.epochs_without_improvement >= hyperparameters.patience:

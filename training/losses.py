@@ -28,17 +28,23 @@ from training.data import VAD_SCALE
 DYNAMIC_WEIGHT_OFFSET = 1.2
 
 
-def dynamic_category_weights(targets: torch.Tensor, zero_count_weight: float = 1e-4) -> torch.Tensor:
-    """Per-category weights (26,) from the positives of each category in this batch."""
-    counts = targets.sum(dim=0)
+def dynamic_category_weights(
+    targets: torch.Tensor, zero_count_weight: float = 1e-4, counts: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Per-category weights (26,) from the positives of each category in this batch.
+
+    ``counts`` gives those positives when ``targets`` is only part of the batch
+    (one training process's share): the weights must be the whole batch's.
+    """
+    counts = targets.sum(dim=0) if counts is None else counts
     weights = 1.0 / torch.log(counts + DYNAMIC_WEIGHT_OFFSET)
     return torch.where(counts > 0, weights, torch.full_like(weights, zero_count_weight))
 
 
 def weighted_category_loss(
-    scores: torch.Tensor, targets: torch.Tensor, zero_count_weight: float = 1e-4
+    scores: torch.Tensor, targets: torch.Tensor, zero_count_weight: float = 1e-4, counts: torch.Tensor | None = None
 ) -> torch.Tensor:
-    weights = dynamic_category_weights(targets, zero_count_weight)
+    weights = dynamic_category_weights(targets, zero_count_weight, counts)
     return (((scores - targets) ** 2) * weights).sum(dim=1).mean()
 
 
@@ -84,10 +90,18 @@ class EmoticLoss:
             raise ValueError(f"vad_loss_weight: must lie in [0, 1], got {self.vad_weight}")
 
     def __call__(
-        self, scores: torch.Tensor, vad: torch.Tensor, category_targets: torch.Tensor, vad_targets: torch.Tensor
+        self,
+        scores: torch.Tensor,
+        vad: torch.Tensor,
+        category_targets: torch.Tensor,
+        vad_targets: torch.Tensor,
+        category_counts: torch.Tensor | None = None,
     ) -> LossParts:
+        """``category_counts``: the whole batch's positives per category, when the targets are a share of it."""
         # Computed in float32 even under autocast: squared errors overflow half precision easily.
-        category_part = weighted_category_loss(scores.float(), category_targets.float(), self.zero_count_weight)
+        category_part = weighted_category_loss(
+            scores.float(), category_targets.float(), self.zero_count_weight, category_counts
+        )
         vad_part = VAD_LOSS_FUNCTIONS[self.vad_loss](vad.float(), vad_targets.float(), self.vad_margin)
         total = (1.0 - self.vad_weight) * category_part + self.vad_weight * vad_part
         return LossParts(total, category_part, vad_part)
