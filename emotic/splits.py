@@ -5,10 +5,15 @@ stratified with the iterative stratification of Sechidis, Tsoumakas and
 Vlahavas (ECML PKDD 2011), so each split gets a similar category
 distribution. Images that already have a split keep it: they count towards
 their split's quota and only the remaining images are placed.
+
+Before any answer exists there is nothing to stratify by: ``drawn_split`` then
+places one image by a seeded hash of a stable key (its sha256), so the draw is
+the same whenever and wherever it is made.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -30,6 +35,15 @@ def validate_ratios(ratios: Mapping[str, float]) -> np.ndarray:
     if (values < 0).any() or not np.isclose(values.sum(), 1.0):
         raise SplitError(f"ratios: must be non-negative and sum to 1, got {dict(zip(SPLITS, values.tolist()))}")
     return values
+
+
+def drawn_split(key: str, ratios: Mapping[str, float] = DEFAULT_RATIOS, seed: int = 0) -> str:
+    """The split of the item named ``key``, drawn with the given ratios from a hash of (seed, key)."""
+    ratio = validate_ratios(ratios)
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    uniform = int.from_bytes(digest[:8], "big") / 2**64
+    index = int(np.searchsorted(np.cumsum(ratio), uniform, side="right"))
+    return SPLITS[min(index, len(SPLITS) - 1)]
 
 
 def stratified_split(

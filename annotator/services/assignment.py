@@ -5,6 +5,8 @@ the same image) twice; each person gets as many annotators as its split needs
 (``settings.ANNOTATORS_PER_SPLIT``), counting submitted answers and live
 assignments; hidden gold items are mixed in at ``settings.GOLD_RATE``;
 an assignment not submitted in time expires and its slot returns to the pool.
+An image without a split is placed in one when its first person is handed out
+(``settings.SPLIT_IMAGES_AT``), so the count is its split's from the start.
 
 Concurrency: the counters ``Person.annotation_slots_taken`` and
 ``Image.box_slots_taken`` are read in the WHERE clause and written in the same
@@ -40,6 +42,7 @@ from annotator.models import (
     Worker,
 )
 from annotator.services.errors import WorkerNotEligible
+from emotic.splits import drawn_split
 
 logger = logging.getLogger(__name__)
 
@@ -207,8 +210,22 @@ def _assign_emotions(worker: Worker, now: datetime) -> TaskAssignment | None:
     )
     if person is None:
         return None
+    if not person.image.split and settings.SPLIT_IMAGES_AT == "annotation":
+        _place_in_split(person.image)
     Person.objects.filter(pk=person.pk).update(annotation_slots_taken=F("annotation_slots_taken") + 1)
     return _new_assignment(worker, now, kind=TaskKind.EMOTIONS, person=person)
+
+
+def _place_in_split(image: Image) -> None:
+    """Draw the split of an image whose first person is being handed out (see SPLIT_IMAGES_AT).
+
+    From then on its people need their split's number of annotators. The draw
+    depends only on the image's sha256 and the settings, so two workers placing
+    the same image at once write the same split; a split set meanwhile is kept.
+    """
+    split = drawn_split(image.sha256, settings.SPLIT_RATIOS, settings.SPLIT_SEED)
+    if Image.objects.filter(pk=image.pk, split="").update(split=split):
+        image.split = split
 
 
 def _assign_boxes(worker: Worker, now: datetime) -> TaskAssignment | None:

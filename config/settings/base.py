@@ -22,6 +22,7 @@ from config.env import (
     get_int,
     get_list,
 )
+from emotic.splits import DEFAULT_RATIOS as DEFAULT_SPLIT_RATIOS, SplitError, validate_ratios as validate_split_ratios
 from emotic.taxonomy import DEFAULT_ANNOTATORS_PER_SPLIT
 
 VAR_DIR = BASE_DIR / "var"
@@ -215,10 +216,26 @@ GOLD_RATE = get_float("GOLD_RATE", 0.1, minimum=0.0, maximum=1.0)
 # Controls are placed at unpredictable positions inside each block of this many
 # tasks, so a block always holds round(GOLD_RATE * GOLD_BLOCK_SIZE) of them.
 GOLD_BLOCK_SIZE = get_int("GOLD_BLOCK_SIZE", 20, minimum=1)
-# People in images not yet given a split get this many annotators.
+# People in images not yet given a split get this many annotators (SPLIT_IMAGES_AT=export).
 ANNOTATORS_PER_UNSPLIT_PERSON = get_int(
     "ANNOTATORS_PER_UNSPLIT_PERSON", DEFAULT_ANNOTATORS_PER_SPLIT["train"], minimum=1
 )
+# When an image gets its split, and so its people their number of annotators:
+# "annotation" draws it (SPLIT_RATIO_*, SPLIT_SEED, a hash of the image's sha256) when its
+# first person is handed out, so val and test people get their 5 and 3 annotators from the
+# start, as in EMOTIC; "export" leaves images unsplit until an export stratifies them by their
+# answers (better balanced splits, but ANNOTATORS_PER_UNSPLIT_PERSON annotators until then).
+SPLIT_IMAGES_AT = get_choice("SPLIT_IMAGES_AT", "annotation", ("annotation", "export"))
+SPLIT_RATIOS = {
+    "train": get_float("SPLIT_RATIO_TRAIN", DEFAULT_SPLIT_RATIOS["train"], minimum=0.0, maximum=1.0),
+    "val": get_float("SPLIT_RATIO_VAL", DEFAULT_SPLIT_RATIOS["val"], minimum=0.0, maximum=1.0),
+    "test": get_float("SPLIT_RATIO_TEST", DEFAULT_SPLIT_RATIOS["test"], minimum=0.0, maximum=1.0),
+}
+try:
+    validate_split_ratios(SPLIT_RATIOS)
+except SplitError as error:
+    raise SettingError("SPLIT_RATIO_TRAIN, SPLIT_RATIO_VAL, SPLIT_RATIO_TEST", str(error).removeprefix("ratios: "))
+SPLIT_SEED = get_int("SPLIT_SEED", 0, minimum=0)
 # Workers drawing person boxes on each image (stage 1); more than one: consensus boxes.
 BOX_ANNOTATORS_PER_IMAGE = get_int("BOX_ANNOTATORS_PER_IMAGE", 1, minimum=1)
 MAX_BOXES_PER_IMAGE = get_int("MAX_BOXES_PER_IMAGE", 100, minimum=1)

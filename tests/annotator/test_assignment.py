@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from annotator.models import TaskAssignment, TaskKind, Worker
+from annotator.models import Image, TaskAssignment, TaskKind, Worker
 from annotator.services.assignment import (
     assign_next_task,
     close_assignment,
@@ -15,6 +15,7 @@ from annotator.services.assignment import (
 )
 from annotator.services.errors import WorkerNotEligible
 from annotator.services.submission import skip_task, submit_task
+from emotic.splits import drawn_split
 from tests.factories import (
     EmotionAnnotationFactory,
     GoldItemFactory,
@@ -84,11 +85,44 @@ def test_the_split_counts_are_configurable(settings):
     assert [a is not None for a in given] == [True, True, False]
 
 
-def test_people_of_images_without_a_split_get_the_configured_count(settings):
+def test_people_of_images_left_unsplit_until_export_get_the_configured_count(settings):
+    settings.SPLIT_IMAGES_AT = "export"
     settings.ANNOTATORS_PER_UNSPLIT_PERSON = 2
-    PersonFactory(image=ImageFactory(split=""))
+    image = ImageFactory(split="")
+    PersonFactory(image=image)
     given = [assign_next_task(WorkerFactory()) for _ in range(3)]
     assert [a is not None for a in given] == [True, True, False]
+    image.refresh_from_db()
+    assert image.split == ""
+
+
+@pytest.mark.parametrize(("split", "annotators"), [("val", 5), ("test", 3), ("train", 1)])
+def test_an_unsplit_image_is_placed_when_its_first_person_is_handed_out_and_then_needs_its_splits_count(
+    settings, split, annotators
+):
+    settings.SPLIT_RATIOS = {s: float(s == split) for s in ("train", "val", "test")}
+    image = ImageFactory(split="")
+    person, other = PersonFactory(image=image), PersonFactory(image=image)
+    given = [assign_next_task(WorkerFactory()) for _ in range(2 * annotators + 1)]
+    image.refresh_from_db()
+    assert image.split == split and not image.split_locked  # an admin may still move it
+    assert [a.person for a in given if a is not None].count(person) == annotators
+    assert [a.person for a in given if a is not None].count(other) == annotators
+    assert given[-1] is None
+
+
+def test_the_drawn_split_follows_the_ratios_and_the_seed_and_never_moves_a_placed_image(settings):
+    settings.SPLIT_RATIOS, settings.SPLIT_SEED = {"train": 0.5, "val": 0.0, "test": 0.5}, 7
+    images = ImageFactory.create_batch(40, split="")
+    placed = ImageFactory(split="val")
+    for image in [*images, placed]:
+        PersonFactory(image=image)
+    while assign_next_task(WorkerFactory()) is not None:
+        pass
+    splits = dict(Image.objects.values_list("sha256", "split"))
+    assert splits[placed.sha256] == "val"
+    assert {splits[i.sha256] for i in images} == {"train", "test"}
+    assert all(splits[i.sha256] == drawn_split(i.sha256, settings.SPLIT_RATIOS, 7) for i in images)
 
 
 def test_submitted_answers_and_live_assignments_both_fill_a_persons_slots():

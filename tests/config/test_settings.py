@@ -80,6 +80,8 @@ def test_services_are_chosen_by_the_environment():
         ({"GOLD_RATE": "lots"}, "GOLD_RATE", "must be a number"),
         ({"CELERY_BROKER_URL": "kafka://x"}, "CELERY_BROKER_URL", "unsupported broker 'kafka'"),
         ({"SCRAPER_SHARED_LIMITS_URL": "memcached://x"}, "SCRAPER_SHARED_LIMITS_URL", "must be a redis:// or rediss:// URL"),
+        ({"SPLIT_IMAGES_AT": "never"}, "SPLIT_IMAGES_AT", "must be one of annotation, export, got 'never'"),
+        ({"SPLIT_RATIO_VAL": "0.3"}, "SPLIT_RATIO_TRAIN, SPLIT_RATIO_VAL, SPLIT_RATIO_TEST", "must be non-negative and sum to 1"),
     ],
 )
 def test_bad_setting_stops_start_up_with_one_line_naming_it(env, variable, reason):

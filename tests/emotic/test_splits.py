@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from emotic.splits import SplitError, stratified_split
+from emotic.splits import SplitError, drawn_split, stratified_split
 from emotic.taxonomy import NUM_CATEGORIES
 
 
@@ -78,3 +78,20 @@ def test_bad_arguments_are_named(kwargs, message):
 def test_labels_must_match_the_images():
     with pytest.raises(SplitError, match=r"labels: expected shape \(3, categories\)"):
         stratified_split([0, 1, 2], np.zeros((2, NUM_CATEGORIES)))
+
+
+def test_a_drawn_split_follows_the_ratios_and_depends_only_on_the_key_and_the_seed():
+    keys = [f"{i:064x}" for i in range(20_000)]
+    drawn = [drawn_split(key, {"train": 0.7, "val": 0.1, "test": 0.2}) for key in keys]
+    shares = {split: drawn.count(split) / len(keys) for split in ("train", "val", "test")}
+    assert shares == pytest.approx({"train": 0.7, "val": 0.1, "test": 0.2}, abs=0.01)
+    assert drawn[:100] == [drawn_split(key) for key in keys[:100]]  # the default ratios are EMOTIC's 70/10/20
+    reseeded = [drawn_split(key, seed=1) for key in keys[:1000]]
+    assert reseeded != drawn[:1000]
+
+
+def test_a_split_with_no_share_is_never_drawn_and_bad_ratios_are_named():
+    assert {drawn_split(str(i), {"train": 0.5, "test": 0.5}) for i in range(500)} == {"train", "test"}
+    assert {drawn_split(str(i), {"val": 1.0}) for i in range(50)} == {"val"}
+    with pytest.raises(SplitError, match="ratios: must be non-negative and sum to 1"):
+        drawn_split("x", {"train": 0.7, "val": 0.7})
