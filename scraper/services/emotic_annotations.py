@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from django.contrib.auth import get_user_model
 
 from annotator.models import AnnotationStatus, EmotionAnnotation, Image, Person, Worker
+from annotator.services.assignment import recount_slots
 from emotic.taxonomy import TaxonomyError, categories_to_mask, validate_age, validate_gender, validate_vad
 
 WORKER_PREFIX = "emotic-original-"
@@ -43,8 +44,9 @@ def _answer_fields(answer: dict) -> dict:
 def import_original_answers(people: Sequence[Person], answers_per_person: Sequence[Sequence[dict]]) -> list[str]:
     """Store each person's answers once (re-imports change nothing); return notes on answers left out.
 
-    An answer the platform cannot hold (no category, or no valence/arousal/
-    dominance, which EMOTIC sometimes lacks) is left out with a note.
+    The people's pool counters are recounted with them. An answer the platform
+    cannot hold (no category, or no valence/arousal/dominance, which EMOTIC
+    sometimes lacks) is left out with a note.
     """
     notes = []
     for person_index, (person, answers) in enumerate(zip(people, answers_per_person, strict=False)):
@@ -63,6 +65,9 @@ def import_original_answers(people: Sequence[Person], answers_per_person: Sequen
                 worker=original_annotator(number),
                 defaults={**fields, "status": AnnotationStatus.ACCEPTED},
             )
+    # The original answers count towards each person's annotators, as any answer does:
+    # a val person with 3 of them gets 2 more from the crowd, a train person none.
+    recount_slots(person_ids=[person.pk for person in people], image_ids=[])
     return notes
 
 

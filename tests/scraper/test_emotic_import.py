@@ -12,7 +12,9 @@ from emotic.formats.mat import write_annotations_mat
 from emotic.formats.mat5 import write_mat5
 from emotic.records import AnnotatorAnswer, ImageRecord, PersonRecord
 from emotic.taxonomy import categories_to_mask
+from annotator.services.assignment import assign_next_task
 from scraper.services.jobs import create_crawl_job, run_crawl_job
+from tests.factories import WorkerFactory
 from tests.scraper.datasets import coco_person, write_coco
 from tests.scraper.images import jpeg
 
@@ -57,7 +59,7 @@ def test_an_emotic_file_is_imported_with_people_answers_and_splits(tmp_path):
 
     coco = Image.objects.get(filename="COCO_1.jpg")
     assert (coco.original_database, coco.folder, coco.split, coco.split_locked) == ("mscoco", "mscoco/images", "train", True)
-    assert coco.boxes_confirmed  # EMOTIC's people are final: they can be annotated again at once
+    assert coco.boxes_confirmed  # EMOTIC's people are final: they go straight to emotion tasks
     (train_person,) = coco.people.all()
     assert train_person.box == (10, 20, 200, 400) and train_person.box_origin == Person.BoxOrigin.IMPORTED
     (answer,) = train_person.annotations.all()
@@ -137,3 +139,22 @@ def test_a_malformed_image_record_is_rejected_naming_it_and_the_rest_imported(tm
     rejected = job.items.get(state="rejected")
     assert rejected.detail.startswith("Annotations.mat train[1].person[0].gender:") and "Robot" in rejected.detail
     assert list(Image.objects.values_list("filename", flat=True)) == ["good.jpg"]
+
+
+def test_original_answers_count_towards_each_persons_annotators(tmp_path, settings):
+    settings.GOLD_RATE = 0
+    answer = AnnotatorAnswer(("Peace",), 6, 3, 6, "Male", "Adult")
+    path = write_emotic(
+        tmp_path,
+        [
+            (train_image("t.jpg", [person((10, 10, 200, 200), [answer])]), 520),  # train: 1 of 1
+            (ImageRecord("v.jpg", "framesdb/images", 640, 480, "framesdb", "val",
+                         (person((5, 5, 300, 300), [answer, answer, answer]),)), 521),  # val: 3 of 5
+        ],
+    )
+    run_crawl_job(create_crawl_job("emotic", {"path": str(path)}))
+    assert dict(Person.objects.values_list("image__filename", "annotation_slots_taken")) == {"t.jpg": 1, "v.jpg": 3}
+
+    given = [assign_next_task(WorkerFactory()) for _ in range(3)]
+    assert [task.person.image.filename for task in given if task] == ["v.jpg", "v.jpg"]
+    assert given[-1] is None
