@@ -69,13 +69,49 @@ class FetchedResource:
 
 
 class CappedRetry(Retry):
-    """urllib3's Retry, but a server cannot make us sleep longer than ``retry_after_cap`` seconds."""
+    """urllib3's Retry, but a server cannot make us sleep longer than ``retry_after_cap`` seconds.
+
+    Each retry is logged here, with its cause and wait: urllib3 logs them only
+    at DEBUG, and a crawl's operator needs to see a server that keeps failing.
+    """
 
     retry_after_cap: float = 60.0
 
     def get_retry_after(self, response):  # noqa: ANN001, ANN201 - urllib3's signature
         retry_after = super().get_retry_after(response)
         return None if retry_after is None else min(retry_after, self.retry_after_cap)
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):  # noqa: ANN001, ANN201
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)  # raises when none are left
+        attempt = len(retry.history)
+        limit = f" of {attempt + retry.total + 1}" if type(retry.total) is int else ""
+        cause = f"HTTP {response.status}" if error is None and response is not None else _short(error)
+        logger.warning(
+            "%s %s: %s on attempt %d%s; retrying in %.2f s",
+            method,
+            _full_url(_pool, url),
+            cause,
+            attempt,
+            limit,
+            retry._next_wait(response),
+        )
+        return retry
+
+    def _next_wait(self, response) -> float:  # noqa: ANN001
+        """What urllib3's ``sleep`` will wait: Retry-After (capped) when the answer has one, else the backoff."""
+        if self.respect_retry_after_header and response is not None:
+            retry_after = self.get_retry_after(response)
+            if retry_after:
+                return retry_after
+        return self.get_backoff_time()
+
+
+def _full_url(pool, url: str | None) -> str:  # noqa: ANN001
+    """urllib3 hands Retry the path only; the pool knows the scheme, host and port."""
+    if pool is None or not url or not url.startswith("/"):
+        return str(url)
+    host = f"[{pool.host}]" if ":" in pool.host else pool.host
+    return f"{pool.scheme}://{host}:{pool.port}{url}" if pool.port else f"{pool.scheme}://{host}{url}"
 
 
 class _GuardedAdapter(HTTPAdapter):

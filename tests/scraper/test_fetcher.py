@@ -273,3 +273,47 @@ def test_the_crawler_sends_back_no_cookies(web, fetcher):
     fetcher.fetch_image(web.url("/a.jpg"), max_bytes=10**6)
     fetcher.fetch_image(web.url("/a.jpg"), max_bytes=10**6)
     assert [headers.get("Cookie") for path, headers in web.requests if path == "/a.jpg"] == [None, None]
+
+
+# --- retries are logged by the scraper ---------------------------------------------
+FETCHER_LOG = "scraper.fetching.fetcher"
+
+
+def retry_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == FETCHER_LOG and "retrying in" in r.getMessage()]
+
+
+def test_each_retry_of_a_server_error_is_logged_with_the_url_status_attempt_and_wait(web, caplog):
+    """urllib3 logs its retries only at DEBUG; a crawl's operator sees them as warnings from the scraper."""
+    web.routes["/a.jpg"] = flaky(500, failures=3)
+    url = web.url("/a.jpg")
+    with caplog.at_level("WARNING", logger=FETCHER_LOG), make_fetcher(retries=3, backoff=0.1) as fetcher:
+        assert fetcher.fetch_image(url, max_bytes=10**6).content == JPEG
+    assert retry_lines(caplog) == [
+        f"GET {url}: HTTP 500 on attempt 1 of 4; retrying in 0.00 s",
+        f"GET {url}: HTTP 500 on attempt 2 of 4; retrying in 0.20 s",
+        f"GET {url}: HTTP 500 on attempt 3 of 4; retrying in 0.40 s",
+    ]
+    assert {r.levelname for r in caplog.records if r.name == FETCHER_LOG} == {"WARNING"}
+
+
+def test_a_429_retry_is_logged_with_the_capped_wait_the_server_asked_for_and_the_last_failure_is_not(web, caplog):
+    web.routes["/a.jpg"] = Route(b"no", status=429, headers={"Retry-After": "3600"})
+    url = web.url("/a.jpg")
+    with caplog.at_level("WARNING", logger=FETCHER_LOG), make_fetcher(retries=2, retry_after_cap=0.05) as fetcher:
+        assert rejected(lambda: fetcher.fetch_image(url, max_bytes=10**6)).reason == "rate_limited"
+    assert retry_lines(caplog) == [
+        f"GET {url}: HTTP 429 on attempt 1 of 3; retrying in 0.05 s",
+        f"GET {url}: HTTP 429 on attempt 2 of 3; retrying in 0.05 s",
+    ]
+    assert web.hits("/a.jpg") == 3  # the third failure is the reason, not a retry
+
+
+def test_a_retry_after_a_timeout_is_logged_with_the_error(web, caplog):
+    web.routes["/hang.jpg"] = Route(JPEG, delay=1)
+    url = web.url("/hang.jpg")
+    with caplog.at_level("WARNING", logger=FETCHER_LOG), make_fetcher(read_timeout=0.2, retries=1) as fetcher:
+        assert rejected(lambda: fetcher.fetch_image(url, max_bytes=10**6)).reason == "timeout"
+    [line] = retry_lines(caplog)
+    assert line.startswith(f"GET {url}: ") and "Read timed out" in line
+    assert line.endswith("on attempt 1 of 2; retrying in 0.00 s")
