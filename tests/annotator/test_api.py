@@ -8,11 +8,20 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from annotator.models import ApiToken, BoxAnnotation, EmotionAnnotation, TaskAssignment
+from annotator.services.assignment import expire_stale_assignments
 from annotator.services.workers import create_api_token
-from tests.factories import GoldItemFactory, ImageFactory, PersonFactory, TaskAssignmentFactory, WorkerFactory
+from tests.factories import (
+    GoldItemFactory,
+    ImageFactory,
+    PersonFactory,
+    TaskAssignmentFactory,
+    WorkerFactory,
+    expired_deadline,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_hidden_controls")]
 
@@ -206,6 +215,12 @@ def assert_refused(response, status, field, words):
         ({"boxes": [[600, 10, 641, 50]]}, "boxes[0]", "outside the image"),
         ({"boxes": [[10, 10, 50, 50], [10, 470, 50, 481]]}, "boxes[1]", "outside the image"),
         ({"boxes": [[10, 10, 10, 50]]}, "boxes[0]", "no area"),
+        ({"boxes": [[-5, -5, 50, 50]]}, "boxes[0]", "[-5, -5, 50, 50] lies outside the image (640 x 480 pixels)"),
+        ({"boxes": [[-1, 10, 50, 50]]}, "boxes[0]", "outside the image"),
+        ({"boxes": [[10, 10, 50, 50], [10, -1, 50, 50]]}, "boxes[1]", "outside the image"),
+        ({"boxes": [[50, 60, 10, 20]]}, "boxes[0]", "[50, 60, 10, 20] has no area: need x1 < x2 and y1 < y2"),
+        ({"boxes": [[10, 10, 50, 50], [50, 10, 10, 50]]}, "boxes[1]", "no area: need x1 < x2"),
+        ({"boxes": [[10, 50, 50, 10]]}, "boxes[0]", "no area: need x1 < x2 and y1 < y2"),
         ({"boxes": [[10, 10, 50]]}, "boxes[0]", "four integer"),
         ({"boxes": [[10, 10, 50.5, 60]]}, "boxes[0][2]", "valid integer"),
         ({"boxes": []}, "boxes", "at least one box"),
@@ -322,19 +337,115 @@ def test_submitting_another_workers_task_is_404_and_changes_nothing(client_for):
     assert not EmotionAnnotation.objects.exists()
 
 
-def test_submitting_an_expired_task_is_409(client_for):
-    from django.utils import timezone
-
-    from tests.factories import expired_deadline
-
-    client = client_for()
-    task = TaskAssignmentFactory(worker=client.worker)
+def past_its_deadline(task):
+    """The task's deadline passed; the expiry beat has not run yet, so its row still reads assigned."""
     TaskAssignment.objects.filter(pk=task.pk).update(
         assigned_at=timezone.now() - 2 * expired_deadline(), expires_at=timezone.now() - expired_deadline()
     )
+
+
+def stored_state(task):
+    """What a refused request must leave as it was: the task, its person's slot and image, answers, the counter."""
+    task = TaskAssignment.objects.select_related("person__image", "worker").get(pk=task.pk)
+    return {
+        "task": (task.state, task.finished_at, task.skip_reason, task.expires_at),
+        "slots_taken": task.person.annotation_slots_taken,
+        "reported_count": task.person.image.reported_count,
+        "answers": list(EmotionAnnotation.objects.values_list("assignment", "submission_id", "valence")),
+        "tasks_submitted": task.worker.tasks_submitted,
+    }
+
+
+def test_submitting_an_expired_task_is_409_and_changes_nothing(client_for):
+    client = client_for()
+    task = TaskAssignmentFactory(worker=client.worker)
+    past_its_deadline(task)
+    before = stored_state(task)
     response = client.post_json(submit_url(task.pk), emotions())
-    assert response.status_code == 409
-    assert "expired" in response.json()["errors"]["task"][0]
+    assert_refused(response, 409, "task", "expired: it was not submitted in time")
+    assert response.json()["code"] == "task_closed"
+    assert stored_state(task) == before
+    assert before["task"][0] == "assigned" and before["answers"] == []
+
+
+@pytest.mark.parametrize(
+    ("close", "body", "words"),
+    [("skip", {"reason": "too dark"}, "was skipped"), ("report", {"reason": "a cartoon"}, "was reported as a bad image")],
+)
+def test_submitting_a_skipped_or_reported_task_is_409_with_the_reason_and_changes_nothing(client_for, close, body, words):
+    client = client_for()
+    task = TaskAssignmentFactory(worker=client.worker)
+    assert client.post_json(f"/api/tasks/{task.pk}/{close}/", body).status_code == 200
+    before = stored_state(task)
+    response = client.post_json(submit_url(task.pk), emotions())
+    assert_refused(response, 409, "task", words)
+    assert response.json()["code"] == "task_closed"
+    assert stored_state(task) == before
+    assert before["answers"] == [] and before["tasks_submitted"] == 0
+
+
+def submitted(client, task):
+    assert client.post_json(submit_url(task.pk), emotions(valence=2)).status_code == 201
+
+
+def skipped(client, task):
+    assert client.post_json(f"/api/tasks/{task.pk}/skip/", {"reason": "too dark"}).status_code == 200
+
+
+def reported(client, task):
+    assert client.post_json(f"/api/tasks/{task.pk}/report/", {"reason": "a cartoon"}).status_code == 200
+
+
+def returned_to_the_pool(client, task):
+    past_its_deadline(task)
+    assert expire_stale_assignments() == 1
+
+
+@pytest.mark.parametrize("action", ["skip", "report"])
+@pytest.mark.parametrize(
+    ("close", "words"),
+    [
+        (lambda client, task: past_its_deadline(task), "expired: it was not submitted in time"),
+        (returned_to_the_pool, "expired: it was not submitted in time"),
+        (submitted, "was already submitted"),
+    ],
+    ids=["past its deadline", "expired by the beat", "already submitted"],
+)
+def test_skipping_or_reporting_a_task_no_longer_open_is_409_with_the_reason_and_changes_nothing(
+    client_for, action, close, words
+):
+    client = client_for()
+    task = TaskAssignmentFactory(worker=client.worker)
+    close(client, task)
+    before = stored_state(task)
+    response = client.post_json(f"/api/tasks/{task.pk}/{action}/", {"reason": "a cartoon"})
+    assert_refused(response, 409, "task", words)
+    assert response.json()["code"] == "task_closed"
+    assert stored_state(task) == before
+
+
+@pytest.mark.parametrize(
+    ("close", "action", "words"),
+    [(skipped, "report", "was skipped"), (reported, "skip", "was reported as a bad image")],
+    ids=["report a skipped task", "skip a reported task"],
+)
+def test_a_skipped_task_cannot_be_reported_nor_a_reported_one_skipped(client_for, close, action, words):
+    client = client_for()
+    task = TaskAssignmentFactory(worker=client.worker)
+    close(client, task)
+    before = stored_state(task)
+    assert_refused(client.post_json(f"/api/tasks/{task.pk}/{action}/", {"reason": "other"}), 409, "task", words)
+    assert stored_state(task) == before
+
+
+@pytest.mark.parametrize("action", ["skip", "report"])
+def test_skipping_or_reporting_another_workers_task_is_404_and_changes_nothing(client_for, action):
+    task = TaskAssignmentFactory()
+    before = stored_state(task)
+    response = client_for().post_json(f"/api/tasks/{task.pk}/{action}/", {"reason": "a cartoon"})
+    assert_refused(response, 404, "task", f"no task {task.pk} is assigned to you")
+    assert stored_state(task) == before
+    assert before["task"][0] == "assigned" and before["slots_taken"] == 1
 
 
 def test_a_second_answer_to_a_submitted_task_is_409_and_the_first_stays(client_for):

@@ -256,3 +256,47 @@ def test_a_submitted_task_can_no_longer_be_skipped():
     submit_task(task.worker, task.pk, uuid.uuid4(), EMOTIONS)
     with pytest.raises(TaskNotOpen):
         skip_task(task.worker, task.pk)
+
+
+@pytest.mark.parametrize(
+    ("close", "words"),
+    [
+        (lambda task: skip_task(task.worker, task.pk, "too dark"), "was skipped"),
+        (lambda task: report_task(task.worker, task.pk, "a cartoon"), "was reported as a bad image"),
+    ],
+    ids=["skipped", "reported"],
+)
+def test_a_skipped_or_reported_task_cannot_be_submitted(close, words):
+    task = TaskAssignmentFactory()
+    close(task)
+    with pytest.raises(TaskNotOpen, match=words) as raised:
+        submit_task(task.worker, task.pk, uuid.uuid4(), EMOTIONS)
+    assert raised.value.field == "task"
+    assert not EmotionAnnotation.objects.exists()
+    task.worker.refresh_from_db()
+    assert task.worker.tasks_submitted == 0
+
+
+@pytest.mark.parametrize("close", [skip_task, report_task], ids=["skip", "report"])
+def test_a_task_past_its_deadline_cannot_be_skipped_or_reported(close):
+    task = TaskAssignmentFactory()
+    TaskAssignment.objects.filter(pk=task.pk).update(
+        assigned_at=timezone.now() - expired_deadline() * 2, expires_at=timezone.now() - expired_deadline()
+    )
+    with pytest.raises(TaskNotOpen, match="expired"):
+        close(task.worker, task.pk, "a cartoon")
+    task.refresh_from_db()
+    task.person.refresh_from_db()
+    task.person.image.refresh_from_db()
+    assert (task.state, task.finished_at, task.skip_reason) == ("assigned", None, "")
+    assert (task.person.annotation_slots_taken, task.person.image.reported_count) == (1, 0)
+
+
+@pytest.mark.parametrize("close", [skip_task, report_task], ids=["skip", "report"])
+def test_another_workers_task_cannot_be_skipped_or_reported(close):
+    task = TaskAssignmentFactory()
+    with pytest.raises(TaskNotFound):
+        close(WorkerFactory(), task.pk, "a cartoon")
+    task.refresh_from_db()
+    task.person.image.refresh_from_db()
+    assert (task.state, task.person.image.reported_count) == ("assigned", 0)
