@@ -41,18 +41,34 @@ class TaskAssignmentAdmin(admin.ModelAdmin):
     raw_id_fields = ("worker", "person", "image", "gold_item")
 
 
+class CrowdAnswerAdmin(admin.ModelAdmin):
+    """A worker's answer is a record: shown, never edited, added or deleted here.
+
+    Its review status changes through the review actions and its exclusion
+    through blocking the worker, services that also refresh the figures and
+    the pool; an edit made here would do neither.
+    """
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(EmotionAnnotation)
-class EmotionAnnotationAdmin(admin.ModelAdmin):
+class EmotionAnnotationAdmin(CrowdAnswerAdmin):
     list_display = ("id", "person", "worker", "valence", "arousal", "dominance", "gender", "age", "status", "excluded")
     list_filter = ("status", "excluded", "is_gold", "gender", "age")
-    raw_id_fields = ("person", "worker", "assignment")
 
 
 @admin.register(BoxAnnotation)
-class BoxAnnotationAdmin(admin.ModelAdmin):
+class BoxAnnotationAdmin(CrowdAnswerAdmin):
     list_display = ("id", "image", "worker", "no_people", "status", "excluded")
     list_filter = ("status", "excluded", "no_people")
-    raw_id_fields = ("image", "worker", "assignment")
 
 
 @admin.register(GoldItem)

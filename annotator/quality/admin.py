@@ -189,7 +189,6 @@ class EmotionAnnotationReviewAdmin(base.EmotionAnnotationAdmin):
         LowAgreementAnswerFilter, FlaggedWorkerAnswerFilter,
     )
     list_select_related = ("person__image", "person__agreement", "worker__user")
-    readonly_fields = (*base.EmotionAnnotationAdmin.readonly_fields, "excluded")
     actions = ("accept_selected", "reject_selected", "reopen_selected")
 
     @admin.display(description="categories")

@@ -160,7 +160,11 @@ ADMIN_SITE_ENDPOINTS = [
 MODEL_ADMIN_PAGES = ("", "add/", "<path:object_id>/change/", "<path:object_id>/history/", "<path:object_id>/delete/",
                      "<path:object_id>/")
 # Rows made only by services, never by hand: the admin offers no "add" page for them.
-NO_ADD_PAGE = {"scraper.crawlitem", "annotator.personagreement", "annotator.qualityreport"}
+NO_ADD_PAGE = {
+    "scraper.crawlitem", "annotator.personagreement", "annotator.qualityreport",
+    "annotator.emotionannotation", "annotator.boxannotation",  # workers' answers: shown, never added or deleted
+}
+NO_DELETE_PAGE = {"annotator.emotionannotation", "annotator.boxannotation"}
 # Served by Django's static view only when DEBUG is on (the demo); checked in test_dev_media_is_debug_only.
 DEBUG_ONLY_ROUTES = {"^media/(?P<path>.*)$"}
 
@@ -184,7 +188,8 @@ def model_admin_endpoints() -> list[Endpoint]:
                      admin_page(FORBIDDEN, FORBIDDEN if label in NO_ADD_PAGE else OK)),
             Endpoint(f"admin{base[6:]}<path:object_id>/change/", "get", with_object("change/"), admin_page(FORBIDDEN)),
             Endpoint(f"admin{base[6:]}<path:object_id>/history/", "get", with_object("history/"), admin_page(FORBIDDEN)),
-            Endpoint(f"admin{base[6:]}<path:object_id>/delete/", "get", with_object("delete/"), admin_page(FORBIDDEN)),
+            Endpoint(f"admin{base[6:]}<path:object_id>/delete/", "get", with_object("delete/"),
+                     admin_page(FORBIDDEN, FORBIDDEN if label in NO_DELETE_PAGE else OK)),
             # Django's redirect from the old object URL to its change page (which then checks permissions).
             Endpoint(f"admin{base[6:]}<path:object_id>/", "get", with_object(""),
                      admin_page(Redirect(base, prefix=True), Redirect(base, prefix=True))),

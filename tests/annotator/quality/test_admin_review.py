@@ -5,7 +5,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from annotator.models import EmotionAnnotation, Image, Worker
+from annotator.models import BoxAnnotation, EmotionAnnotation, Image, Worker
 from annotator.quality.figures import display
 from annotator.quality.models import PersonAgreement
 from annotator.quality.services import recompute_quality
@@ -14,7 +14,7 @@ from emotic.taxonomy import mask_to_categories
 from emotic.annotation_arrays import AnnotationArrays, EmotionAnswer
 from emotic.worker_quality import leave_one_out_agreement
 from tests.annotator.quality.conftest import control_answers
-from tests.factories import ImageFactory, WorkerFactory
+from tests.factories import BoxAnnotationFactory, ImageFactory, WorkerFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -230,6 +230,23 @@ def test_trust_fields_cannot_be_edited_around_the_service(review_data, admin_cli
     answer = EmotionAnnotation.objects.filter(worker=worker).first()
     response = admin_client.get(reverse("admin:annotator_emotionannotation_change", args=[answer.pk]))
     assert "excluded" not in response.context["adminform"].form.fields
+
+
+@pytest.mark.parametrize("model", [EmotionAnnotation, BoxAnnotation])
+def test_a_workers_answer_is_shown_but_cannot_be_edited_added_or_deleted_in_the_admin(review_data, admin_client, model):
+    """Review status goes through the review actions, exclusion through blocking: both refresh figures and pool."""
+    answer = model.objects.first() or BoxAnnotationFactory()
+    name = model._meta.model_name
+    page = admin_client.get(reverse(f"admin:annotator_{name}_change", args=[answer.pk]))
+    assert page.status_code == 200 and page.context["adminform"].form.fields == {}
+    before = model.objects.filter(pk=answer.pk).values().get()
+    posted = admin_client.post(reverse(f"admin:annotator_{name}_change", args=[answer.pk]),
+                               {"status": "rejected", "excluded": "on", "valence": "1"})
+    assert posted.status_code in (200, 302, 403)
+    assert model.objects.filter(pk=answer.pk).values().get() == before
+    assert admin_client.get(reverse(f"admin:annotator_{name}_add")).status_code == 403
+    assert admin_client.post(reverse(f"admin:annotator_{name}_delete", args=[answer.pk]), {"post": "yes"}).status_code == 403
+    assert model.objects.filter(pk=answer.pk).exists()
 
 
 def test_answer_list_bulk_review_and_filters(review_data, admin_client, settings):
