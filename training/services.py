@@ -1,9 +1,11 @@
 """Training runs from Django: start, run in a Celery worker, report progress, cancel.
 
 The training itself is ``training.loop.train_model`` (no Django); this module
-fetches the snapshot's arrays from storage, feeds progress into the
-``TrainingRun`` row, evaluates the best checkpoint on the test split and
-stores the checkpoint and report through the storage backend.
+fetches the snapshot's arrays from storage (or its ``Annotations.mat`` and
+images, from which the core builds the arrays once), feeds progress into the
+``TrainingRun`` row, evaluates the best checkpoint on the test split (on val,
+with a note saying so, when the snapshot has no test samples) and stores the
+checkpoint and report through the storage backend.
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from emotic.taxonomy import SPLITS
 from emotic_export.models import DatasetSnapshot
 from emotic_export.services import snapshot_prefix
 from training.hyperparameters import HyperparameterError, Hyperparameters
@@ -28,6 +33,7 @@ from training.models import TrainingRun
 
 logger = logging.getLogger(__name__)
 REPORT_FILES = ("report.json", "loss_curves.png", "average_precision.png", "precision_recall.png")
+TRAINABLE_FORMATS = {"npy", "mat"}  # the arrays themselves, or the .mat and images they are built from
 DB_UPDATE_SECONDS = 2.0
 
 
@@ -50,8 +56,11 @@ def validated_hyperparameters(mode: str, hyperparameters: dict) -> Hyperparamete
 def start_training_run(*, snapshot: DatasetSnapshot, mode: str, hyperparameters: dict | None = None, created_by=None) -> TrainingRun:
     if snapshot.state != DatasetSnapshot.State.COMPLETE:
         raise TrainingRunError(f"snapshot: {snapshot.name} is {snapshot.state}; train on a complete snapshot")
-    if "npy" not in snapshot.formats:
-        raise TrainingRunError(f"snapshot: {snapshot.name} has no baseline arrays (export it with the npy format)")
+    if not TRAINABLE_FORMATS & set(snapshot.formats):
+        raise TrainingRunError(
+            f"snapshot: {snapshot.name} has neither the baseline arrays (npy) nor Annotations.mat with its images "
+            f"(mat), only {', '.join(snapshot.formats) or 'no format'}; export a new snapshot with the npy or mat format"
+        )
     checked = validated_hyperparameters(mode, hyperparameters or {})
     run = TrainingRun.objects.create(
         snapshot=snapshot, mode=mode, hyperparameters=checked.to_dict(), created_by=created_by
@@ -71,26 +80,67 @@ def request_cancel(run: TrainingRun) -> bool:
 
 
 def _local_snapshot_arrays(snapshot: DatasetSnapshot) -> Path:
-    """The snapshot's ``arrays/`` on this machine: in place on local disk, else fetched once into a cache."""
-    prefix = f"{snapshot_prefix(snapshot)}/arrays"
-    try:
-        return Path(default_storage.path(prefix))
-    except NotImplementedError:
-        pass
+    """The snapshot's arrays on this machine: in place on local disk, else fetched once into a cache.
+
+    A snapshot exported without arrays has its ``Annotations.mat`` and images
+    fetched instead and the core builds the arrays from them, once; the cache
+    holds only the arrays, and appears whole or not at all.
+    """
+    prefix = snapshot_prefix(snapshot)
+    if "npy" in snapshot.formats:
+        try:
+            return Path(default_storage.path(f"{prefix}/arrays"))
+        except NotImplementedError:
+            pass
     cache = Path(settings.TRAINING_WORK_DIR) / "snapshots" / snapshot.name / "arrays"
     if cache.is_dir():
-        return cache
+        return cache  # snapshots are immutable, so the cache never goes stale
     staging = Path(tempfile.mkdtemp(prefix=".fetch-", dir=Path(settings.TRAINING_WORK_DIR)))
     try:
-        _, files = default_storage.listdir(prefix)
-        for name in files:
-            with default_storage.open(f"{prefix}/{name}", "rb") as source, (staging / name).open("wb") as target:
-                shutil.copyfileobj(source, target, length=8 * 1024 * 1024)
+        if "npy" in snapshot.formats:
+            _fetch_tree(f"{prefix}/arrays", staging / "arrays")
+        else:
+            from training.data import build_arrays_from_mat
+
+            _fetch_tree(f"{prefix}/Annotations", staging / "Annotations")
+            _fetch_tree(f"{prefix}/emotic", staging / "emotic")
+            for split in SPLITS:
+                build_arrays_from_mat(staging, split)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        staging.rename(cache)  # snapshots are immutable, so the cache never goes stale
+        try:
+            (staging / "arrays").rename(cache)
+        except OSError:
+            if not cache.is_dir():  # else another worker of this machine fetched it first
+                raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return cache
+
+
+def _fetch_tree(prefix: str, target: Path) -> None:
+    """Copy every stored file under ``prefix`` into ``target``, keeping the folders."""
+    target.mkdir(parents=True, exist_ok=True)
+    directories, files = default_storage.listdir(prefix)
+    for name in files:
+        with default_storage.open(f"{prefix}/{name}", "rb") as source, (target / name).open("wb") as out:
+            shutil.copyfileobj(source, out, length=8 * 1024 * 1024)
+    for name in directories:
+        _fetch_tree(f"{prefix}/{name}", target / name)
+
+
+def _evaluation_split(arrays: Path) -> tuple[str, str]:
+    """The split the final metrics are computed on, and a note when it is not the test split."""
+    test_categories = arrays / "test_cat_arr.npy"
+    if not test_categories.exists():
+        why = "has no test split (test_cat_arr.npy is missing)"
+    elif len(np.load(test_categories, mmap_mode="r")) == 0:
+        why = "has an empty test split"
+    else:
+        return "test", ""
+    return "val", (
+        f"The snapshot {why}, so these metrics are on the validation split, which also chose the best epoch "
+        "and the thresholds: they are optimistic."
+    )
 
 
 class _RunReporter:
@@ -158,9 +208,12 @@ def run_training(run_id: int) -> TrainingRun:
             TrainingRun.objects.filter(pk=run.pk).update(state=TrainingRun.State.CANCELLED, finished_at=timezone.now())
             return TrainingRun.objects.get(pk=run.pk)
         report_dir = out_dir / "report"
-        split = "test" if (arrays / "test_cat_arr.npy").exists() else "val"
+        split, note = _evaluation_split(arrays)
         report = evaluate_checkpoint(result.best_checkpoint, arrays, report_dir, split=split,
                                      device=hyperparameters.device, num_workers=hyperparameters.num_workers)
+        # The report and the run both say which split the figures are from, and why when not test.
+        report["metrics"] = {**report["metrics"], "evaluated_split": split, **({"note": note} if note else {})}
+        (report_dir / "report.json").write_text(json.dumps(report, indent=2))
         storage_dir = f"training-runs/{run.pk}"
         checkpoint_key = _store(result.best_checkpoint, f"{storage_dir}/best.pt")
         for name in REPORT_FILES:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -18,7 +20,7 @@ from emotic_export.models import DatasetSnapshot
 from tests.factories import UserFactory
 from tests.training.conftest import write_snapshot
 from training.models import TrainingRun
-from training.services import TrainingRunError, request_cancel, start_training_run
+from training.services import TrainingRunError, request_cancel, run_training, start_training_run
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = {"epochs": 2, "batch_size": 4, "num_workers": 0, "device": "cpu", "learning_rate": 0.001, "seed": 1}
@@ -130,15 +132,16 @@ def test_a_running_run_is_cancelled_from_the_admin_and_shows_live_progress(clien
 
 
 @pytest.mark.django_db
-def test_a_run_needs_a_complete_snapshot_with_arrays_and_valid_hyperparameters(media_in_tmp):
+def test_a_run_needs_a_complete_trainable_snapshot_and_valid_hyperparameters(media_in_tmp):
     building = DatasetSnapshot.objects.create(name="half", state="building")
     with pytest.raises(TrainingRunError, match="^snapshot: half is building"):
         start_training_run(snapshot=building, mode="body")
-    no_arrays = DatasetSnapshot.objects.create(
-        name="mat-only", state="complete", storage_key="snapshots/mat-only", completed_at=timezone.now(), formats=["mat"]
+    nothing_to_train_on = DatasetSnapshot.objects.create(
+        name="jsonl-only", state="complete", storage_key="snapshots/jsonl-only", completed_at=timezone.now(),
+        formats=["jsonl"],
     )
-    with pytest.raises(TrainingRunError, match="^snapshot: mat-only has no baseline arrays"):
-        start_training_run(snapshot=no_arrays, mode="body")
+    with pytest.raises(TrainingRunError, match=r"^snapshot: jsonl-only has neither the baseline arrays \(npy\) nor"):
+        start_training_run(snapshot=nothing_to_train_on, mode="body")
     ready = stored_snapshot(media_in_tmp, "ready")
     with pytest.raises(TrainingRunError, match="^epochs: "):
         start_training_run(snapshot=ready, mode="body", hyperparameters={"epochs": 0})
@@ -160,3 +163,73 @@ def test_the_admin_form_names_a_bad_hyperparameter(client, media_in_tmp):
     assert response.status_code == 200
     assert b"batch_size: " in response.content
     assert not TrainingRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_queued_run_is_cancelled_at_once_and_the_worker_that_picks_it_up_does_nothing(media_in_tmp, settings, tmp_path):
+    settings.TRAINING_WORK_DIR = tmp_path / "training-work"
+    run = start_training_run(snapshot=stored_snapshot(media_in_tmp), mode="body", hyperparameters=TINY)
+
+    assert request_cancel(run)
+    run.refresh_from_db()
+    assert run.state == "cancelled" and run.cancel_requested and run.finished_at is not None
+    finished_at = run.finished_at
+
+    picked_up = run_training(run.pk)  # the task's message, delivered after the cancel
+    assert picked_up.state == "cancelled" and picked_up.finished_at == finished_at
+    assert picked_up.started_at is None and picked_up.step == 0
+    assert not (tmp_path / "training-work" / "runs" / str(run.pk)).exists()
+
+
+@pytest.mark.django_db
+def test_cancelling_a_finished_run_changes_nothing(media_in_tmp):
+    snapshot = stored_snapshot(media_in_tmp)
+    finished_at = timezone.now()
+    for state in ("succeeded", "failed", "cancelled"):
+        run = TrainingRun.objects.create(snapshot=snapshot, mode="body", state=state, finished_at=finished_at)
+        assert not request_cancel(run)
+        run.refresh_from_db()
+        assert (run.state, run.finished_at, run.cancel_requested) == (state, finished_at, False)
+
+
+def _cancel_form(page) -> tuple[str, str] | None:
+    """The run page's cancel form: its action and CSRF token, or None when the page has none."""
+    found = re.search(r'<form method="post" action="([^"]+)" id="cancel-run">\s*'
+                      r'<input type="hidden" name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode())
+    return found.groups() if found else None
+
+
+@pytest.mark.django_db
+def test_the_run_page_cancels_the_run_with_a_csrf_protected_post(media_in_tmp):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(UserFactory(username="researcher", is_staff=True, is_superuser=True))
+    snapshot = stored_snapshot(media_in_tmp)
+    queued = start_training_run(snapshot=snapshot, mode="body", hyperparameters=TINY)
+    page_url = reverse("admin:training_trainingrun_change", args=[queued.pk])
+
+    action, token = _cancel_form(client.get(page_url))
+    assert action == reverse("admin:training_trainingrun_cancel", args=[queued.pk])
+    assert client.post(action).status_code == 403  # no token, no cancel
+    assert TrainingRun.objects.get(pk=queued.pk).state == "queued"
+
+    response = client.post(action, {"csrfmiddlewaretoken": token}, follow=True)
+    assert response.redirect_chain == [(page_url, 302)]
+    assert f"Run {queued.pk} cancelled." in response.content.decode()
+    assert TrainingRun.objects.get(pk=queued.pk).state == "cancelled"
+    assert _cancel_form(response) is None  # nothing left to cancel, so no button
+
+    running = TrainingRun.objects.create(snapshot=snapshot, mode="body", state="running")
+    action, token = _cancel_form(client.get(reverse("admin:training_trainingrun_change", args=[running.pk])))
+    response = client.post(action, {"csrfmiddlewaretoken": token}, follow=True)
+    assert f"Run {running.pk} asked to stop; it stops at its next step." in response.content.decode()
+    running.refresh_from_db()
+    assert running.state == "running" and running.cancel_requested
+
+    # A stale page's button, pressed after the run finished: nothing changes, and the page says why.
+    finished = TrainingRun.objects.create(snapshot=snapshot, mode="body", state="succeeded", finished_at=timezone.now())
+    response = client.post(reverse("admin:training_trainingrun_cancel", args=[finished.pk]),
+                           {"csrfmiddlewaretoken": token}, follow=True)
+    assert f"Run {finished.pk} has already succeeded; nothing to cancel." in response.content.decode()
+    finished.refresh_from_db()
+    assert finished.state == "succeeded" and not finished.cancel_requested
+    assert client.get(reverse("admin:training_trainingrun_cancel", args=[finished.pk])).status_code == 405
