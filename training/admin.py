@@ -4,8 +4,12 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
 from emotic_export.models import DatasetSnapshot
 from training.hyperparameters import Hyperparameters
@@ -44,6 +48,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     list_display = ("id", "snapshot", "mode", "state", "epoch", "step", "last_loss", "best_val_map", "created_at")
     list_filter = ("state", "mode")
     actions = ("cancel_runs",)
+    change_form_template = "admin/training/trainingrun/change_form.html"
     readonly_fields = (
         "snapshot", "mode", "state", "live_progress", "epoch", "step", "last_loss", "best_val_map",
         "history_table", "test_metrics", "report_plots", "checkpoint_key", "hyperparameters_pretty",
@@ -72,6 +77,26 @@ class TrainingRunAdmin(admin.ModelAdmin):
             return
         obj.pk = run.pk
         obj.refresh_from_db()
+
+    def get_urls(self):
+        cancel = self.admin_site.admin_view(require_POST(self.cancel_view))
+        return [path("<path:object_id>/cancel/", cancel, name="training_trainingrun_cancel"), *super().get_urls()]
+
+    def cancel_view(self, request, object_id):
+        """The run page's cancel button; the admin's CSRF check guards it."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        if not str(object_id).isdigit():
+            raise Http404("No such training run.")
+        run = get_object_or_404(TrainingRun, pk=object_id)
+        if not request_cancel(run):
+            self.message_user(request, f"Run {run.pk} has already {run.get_state_display().lower()}; nothing to cancel.",
+                              messages.WARNING)
+        else:
+            run.refresh_from_db()
+            done = "cancelled" if run.state == TrainingRun.State.CANCELLED else "asked to stop; it stops at its next step"
+            self.message_user(request, f"Run {run.pk} {done}.")
+        return HttpResponseRedirect(reverse("admin:training_trainingrun_change", args=[run.pk]))
 
     @admin.action(description="Cancel the selected runs")
     def cancel_runs(self, request, queryset):

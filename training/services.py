@@ -72,11 +72,17 @@ def start_training_run(*, snapshot: DatasetSnapshot, mode: str, hyperparameters:
 
 
 def request_cancel(run: TrainingRun) -> bool:
-    """Ask a queued or running run to stop; it stops at its next step."""
-    updated = TrainingRun.objects.filter(pk=run.pk, state__in=[TrainingRun.State.QUEUED, TrainingRun.State.RUNNING]).update(
-        cancel_requested=True
-    )
-    return bool(updated)
+    """Stop a run; False when it had already finished.
+
+    A queued run is cancelled at once, so the worker that picks its message up
+    later does nothing; a running one stops at its next step.
+    """
+    queued = TrainingRun.objects.filter(pk=run.pk, state=TrainingRun.State.QUEUED)
+    if queued.update(state=TrainingRun.State.CANCELLED, cancel_requested=True, finished_at=timezone.now()):
+        return True
+    # Between the two updates a worker may have taken the run: it then reads the flag.
+    running = TrainingRun.objects.filter(pk=run.pk, state=TrainingRun.State.RUNNING)
+    return bool(running.update(cancel_requested=True))
 
 
 def _local_snapshot_arrays(snapshot: DatasetSnapshot) -> Path:

@@ -154,6 +154,10 @@ ADMIN_SITE_ENDPOINTS = [
              lambda w: "/admin/annotator/qualityreport/csv/worker-accuracy.csv", admin_page(FORBIDDEN)),
     Endpoint("admin/annotator/qualityreport/recompute/", "post", lambda w: "/admin/annotator/qualityreport/recompute/",
              admin_page(FORBIDDEN, Redirect("/admin/annotator/qualityreport/"))),
+    # The run page's cancel button; the world's run has finished, so it only says so.
+    Endpoint("admin/training/trainingrun/<path:object_id>/cancel/", "post",
+             obj("run", "cancel/", "/admin/training/trainingrun/"),
+             admin_page(FORBIDDEN, Redirect("/admin/training/trainingrun/", prefix=True))),
 ]
 
 # Every registered model's standard admin pages, by suffix of /admin/<app>/<model>/.
