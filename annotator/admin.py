@@ -7,7 +7,8 @@ from annotator.models import BoxAnnotation, EmotionAnnotation, GoldItem, Image, 
 class PersonInline(admin.TabularInline):
     model = Person
     extra = 0
-    fields = ("x1", "y1", "x2", "y2", "box_origin")
+    fields = ("x1", "y1", "x2", "y2", "box_origin", "box_status")
+    readonly_fields = ("box_status",)  # changes with the drawer's trust and the image's box settlements
 
 
 @admin.register(Image)
@@ -22,9 +23,10 @@ class ImageAdmin(admin.ModelAdmin):
 
 @admin.register(Person)
 class PersonAdmin(admin.ModelAdmin):
-    list_display = ("id", "image", "x1", "y1", "x2", "y2", "box_origin")
-    list_filter = ("box_origin", "image__split")
+    list_display = ("id", "image", "x1", "y1", "x2", "y2", "box_origin", "box_status")
+    list_filter = ("box_origin", "box_status", "image__split")
     raw_id_fields = ("image",)
+    readonly_fields = ("box_status", "box_answer")
 
 
 @admin.register(Worker)

@@ -86,6 +86,13 @@ class Person(models.Model):
         WORKER = "worker", "Drawn by a worker"
         CONSENSUS = "consensus", "Consensus of workers"
 
+    class BoxStatus(models.TextChoices):
+        FINAL = "final", "Final"
+        # Drawn by a worker who was then blocked: out until an admin unblocks them.
+        EXCLUDED = "excluded", "Drawn by a blocked worker"
+        # A later settlement of the image's boxes dropped it; kept for the answers it has.
+        WITHDRAWN = "withdrawn", "Dropped when the image's boxes were drawn again"
+
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="people")
     x1 = models.IntegerField()
     y1 = models.IntegerField()
@@ -94,6 +101,20 @@ class Person(models.Model):
     image_width = models.PositiveIntegerField(editable=False)
     image_height = models.PositiveIntegerField(editable=False)
     box_origin = models.CharField(max_length=10, choices=BoxOrigin.choices)
+    box_status = models.CharField(
+        max_length=10,
+        choices=BoxStatus.choices,
+        default=BoxStatus.FINAL,
+        help_text="Only people with final boxes are annotated and exported.",
+    )
+    box_answer = models.ForeignKey(
+        "BoxAnnotation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="people",
+        help_text="The one worker's box answer this box comes from (empty for imported and consensus boxes).",
+    )
     annotation_slots_taken = models.PositiveIntegerField(
         default=0,
         editable=False,
@@ -115,6 +136,9 @@ class Person(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(box_origin__in=["imported", "worker", "consensus"]), name="person_box_origin_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(box_status__in=["final", "excluded", "withdrawn"]), name="person_box_status_valid"
             ),
         ]
 

@@ -2,8 +2,9 @@
 
 An annotation counts when it is not rejected, not excluded (blocked workers'
 work is excluded by the quality service, reversibly), its worker is not
-blocked now, and it is not an answer to a gold item (those measure workers,
-they are not data).
+blocked now, it is not an answer to a gold item (those measure workers,
+they are not data), and its person's box is final (not drawn by a blocked
+worker, not dropped when the image's boxes were drawn again).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import NamedTuple
 
 from django.db.models import QuerySet
 
-from annotator.models import AnnotationStatus, EmotionAnnotation, Image
+from annotator.models import AnnotationStatus, EmotionAnnotation, Image, Person
 
 
 # What a snapshot reads of each row (a snapshot of EMOTIC's size holds tens of thousands).
@@ -23,7 +24,13 @@ PERSON_FIELDS = ("id", "image", "x1", "y1", "x2", "y2")
 def exportable_annotations(*, require_review: bool = False) -> QuerySet[EmotionAnnotation]:
     statuses = [AnnotationStatus.ACCEPTED] if require_review else [AnnotationStatus.ACCEPTED, AnnotationStatus.SUBMITTED]
     return (
-        EmotionAnnotation.objects.filter(status__in=statuses, excluded=False, is_gold=False, worker__is_blocked=False)
+        EmotionAnnotation.objects.filter(
+            status__in=statuses,
+            excluded=False,
+            is_gold=False,
+            worker__is_blocked=False,
+            person__box_status=Person.BoxStatus.FINAL,
+        )
         .select_related("person")
         .only(*ANSWER_FIELDS, *(f"person__{f}" for f in PERSON_FIELDS))
         .order_by("person__image_id", "person_id", "created_at", "id")

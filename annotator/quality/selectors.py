@@ -3,7 +3,7 @@
 An answer *counts* (for agreement figures and combined labels) exactly when
 an export would read it (``emotic_export.selectors.exportable_annotations``):
 not rejected, not excluded, not an answer to a gold item, by a worker who is
-not blocked. Tests hold the two definitions together.
+not blocked, about a person whose box is final. Tests hold the two definitions together.
 """
 
 from __future__ import annotations
@@ -39,7 +39,11 @@ ANSWER_COLUMNS = (
 def counted_annotations() -> QuerySet[EmotionAnnotation]:
     """The answers agreement and combined labels are computed over (the ones exports read)."""
     return EmotionAnnotation.objects.filter(
-        status__in=COUNTED_STATUSES, excluded=False, is_gold=False, worker__is_blocked=False
+        status__in=COUNTED_STATUSES,
+        excluded=False,
+        is_gold=False,
+        worker__is_blocked=False,
+        person__box_status=Person.BoxStatus.FINAL,
     )
 
 

@@ -6,6 +6,13 @@ workers), expires the task they hold, and marks every answer of theirs
 exports. Unblocking (an admin's decision, never automatic) restores them, and
 restarts the worker's gold window: control answers from before count no more.
 ``excluded`` means exactly this, so the two stay in step.
+
+The people a blocked worker drew alone are their work too: their boxes are
+excluded with the answers (no more emotion tasks, left out of figures and
+exports) and their images go back to stage 1, for a trusted worker to draw.
+Unblocking restores those people and settles the images again from the
+restored answers, unless someone has drawn them again meanwhile: then the
+new boxes stand and the old people stay out (withdrawn).
 """
 
 from __future__ import annotations
@@ -18,10 +25,11 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from annotator.models import BoxAnnotation, EmotionAnnotation, TaskAssignment, Worker
+from annotator.models import BoxAnnotation, EmotionAnnotation, Image, Person, TaskAssignment, Worker
 from annotator.quality.models import WorkerTrustEvent
 from annotator.quality.worker_figures import should_block
 from annotator.services.assignment import close_assignment, recount_slots
+from annotator.services.boxes import settle_image_boxes
 
 logger = logging.getLogger(__name__)
 MAX_REASON = 300
@@ -68,6 +76,9 @@ def block_worker(
         locked.blocked_automatically = automatically
         locked.save(update_fields=["is_blocked", "blocked_reason", "blocked_at", "blocked_automatically"])
         person_ids, image_ids, changed = _set_excluded(locked, True)
+        drawn_people, drawn_images = _set_drawn_people(locked, excluded=True)
+        person_ids |= drawn_people
+        image_ids |= drawn_images
         for live in TaskAssignment.objects.select_for_update().filter(worker=locked, state=TaskAssignment.State.ASSIGNED):
             close_assignment(live, TaskAssignment.State.EXPIRED, now)
             if live.person_id:
@@ -79,6 +90,7 @@ def block_worker(
             gold_accuracy=gold_accuracy, annotations_changed=changed, by=by,
         )
         recount_slots(person_ids=sorted(person_ids), image_ids=sorted(image_ids))
+        _settle_again(drawn_images)
         refresh_people(person_ids)
     worker.refresh_from_db()
     logger.info("blocked worker %s (%s): %s; %d answers excluded", worker.pk, "auto" if automatically else "admin", reason, changed)
@@ -100,10 +112,14 @@ def unblock_worker(worker: Worker, *, by: AbstractBaseUser | None = None, note: 
         locked.blocked_automatically = False
         locked.save(update_fields=["is_blocked", "blocked_reason", "blocked_at", "blocked_automatically"])
         person_ids, image_ids, changed = _set_excluded(locked, False)
+        drawn_people, drawn_images = _set_drawn_people(locked, excluded=False)
+        person_ids |= drawn_people
+        image_ids |= drawn_images
         event = WorkerTrustEvent.objects.create(
             worker=locked, kind=WorkerTrustEvent.Kind.UNBLOCKED, reason=note, annotations_changed=changed, by=by,
         )
         recount_slots(person_ids=sorted(person_ids), image_ids=sorted(image_ids))
+        _settle_again(drawn_images)
         refresh_people(person_ids)
         refresh_workers([locked.pk], apply_blocks=False)  # the gold window starts again from here
     worker.refresh_from_db()
@@ -119,6 +135,29 @@ def _set_excluded(worker: Worker, excluded: bool) -> tuple[set[int], set[int], i
     image_ids = set(boxes.values_list("image_id", flat=True))
     changed = emotions.update(excluded=excluded) + boxes.update(excluded=excluded)
     return person_ids, image_ids, changed
+
+
+def _set_drawn_people(worker: Worker, excluded: bool) -> tuple[set[int], set[int]]:
+    """Exclude (or restore) the people whose box this worker drew alone; (people, their images).
+
+    Excluding also reopens their images' box stage: the people there are no
+    longer final, so the image needs boxes from someone trusted.
+    """
+    before, after = (Person.BoxStatus.FINAL, Person.BoxStatus.EXCLUDED) if excluded else (
+        Person.BoxStatus.EXCLUDED, Person.BoxStatus.FINAL)
+    people = Person.objects.filter(box_answer__worker=worker, box_status=before)
+    rows = list(people.values_list("pk", "image_id"))
+    Person.objects.filter(pk__in=[pk for pk, _ in rows]).update(box_status=after)
+    image_ids = {image_id for _, image_id in rows}
+    if excluded:
+        Image.objects.filter(pk__in=image_ids).update(boxes_confirmed=False)
+    return {pk for pk, _ in rows}, image_ids
+
+
+def _settle_again(image_ids: set[int]) -> None:
+    """Settle reopened images whose counted box answers suffice (after a block: the others'; after an unblock: all)."""
+    for image in Image.objects.filter(pk__in=sorted(image_ids), boxes_confirmed=False):
+        settle_image_boxes(image)
 
 
 def automatic_block_reason(accuracy: float, answers: int) -> str:

@@ -175,7 +175,11 @@ def annotators_required() -> Case:
 def emotion_pool() -> QuerySet[Person]:
     """People whose boxes are final, whose image is not withdrawn, with an open slot; gold people excluded."""
     return (
-        Person.objects.filter(image__boxes_confirmed=True, image__reported_count__lt=settings.IMAGE_REPORTS_TO_WITHDRAW)
+        Person.objects.filter(
+            box_status=Person.BoxStatus.FINAL,
+            image__boxes_confirmed=True,
+            image__reported_count__lt=settings.IMAGE_REPORTS_TO_WITHDRAW,
+        )
         .alias(required=annotators_required())
         .filter(annotation_slots_taken__lt=F("required"))
         .filter(~Exists(GoldItem.objects.filter(person=OuterRef("pk"))))

@@ -71,9 +71,11 @@ def consensus_boxes(answers: Sequence[Sequence[Box]], min_iou: float = 0.5) -> l
 def settle_image_boxes(image: Image) -> bool:
     """End stage 1 for ``image`` once it has enough box answers; True when it did.
 
-    The final boxes become ``Person`` rows: an imported box confirmed unchanged
-    keeps its row; new or adjusted boxes get new rows (drawn by a worker, or a
-    consensus of several). Imported people no longer present are deleted unless
+    The final boxes become ``Person`` rows: a box already there unchanged (an
+    imported one confirmed, or the same box drawn again) keeps its row; new or
+    adjusted boxes get new rows (drawn by a worker, linked to that answer, or a
+    consensus of several). People whose box is no longer among the final ones
+    are deleted, or withdrawn (kept, never annotated or exported again) when
     something already refers to them.
     """
     with transaction.atomic():
@@ -85,13 +87,25 @@ def settle_image_boxes(image: Image) -> bool:
             return False
         final = consensus_boxes([answer.boxes for answer in answers])
         origin = Person.BoxOrigin.WORKER if len(answers) == 1 else Person.BoxOrigin.CONSENSUS
+        drawn_from = answers[0] if len(answers) == 1 else None
         existing = {person.box: person for person in image.people.all()}
         for box in final:
-            if existing.pop(tuple(box), None) is None:
+            person = existing.pop(tuple(box), None)
+            if person is None:
                 x1, y1, x2, y2 = box
-                Person.objects.create(image=image, x1=x1, y1=y1, x2=x2, y2=y2, box_origin=origin)
+                Person.objects.create(
+                    image=image, x1=x1, y1=y1, x2=x2, y2=y2, box_origin=origin, box_answer=drawn_from
+                )
+            else:  # the same box again: it now rests on this settlement's answers
+                person.box_status = Person.BoxStatus.FINAL
+                if person.box_origin != Person.BoxOrigin.IMPORTED:
+                    person.box_origin, person.box_answer = origin, drawn_from
+                person.save(update_fields=["box_status", "box_origin", "box_answer"])
         for person in existing.values():
-            if not (person.annotations.exists() or person.assignments.exists() or hasattr(person, "gold")):
+            if person.annotations.exists() or person.assignments.exists() or hasattr(person, "gold"):
+                person.box_status = Person.BoxStatus.WITHDRAWN
+                person.save(update_fields=["box_status"])
+            else:
                 person.delete()
         image.boxes_confirmed = True
         image.save(update_fields=["boxes_confirmed"])
