@@ -1,4 +1,4 @@
-"""Incremental recomputation: every new answer queues a refresh once its transaction commits.
+"""Incremental recomputation: every new answer (or skip) queues a refresh once its transaction commits.
 
 A receiver rather than a call inside the submission service keeps quality
 out of the request path: the answer is stored whatever happens to the
@@ -13,6 +13,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from annotator.models import BoxAnnotation, EmotionAnnotation
+from annotator.signals import task_given_back
 
 
 def queue_refresh(worker_id: int, person_id: int | None) -> None:
@@ -31,3 +32,9 @@ def emotion_answer_saved(sender, instance: EmotionAnnotation, created: bool, raw
 def box_answer_saved(sender, instance: BoxAnnotation, created: bool, raw: bool = False, **kwargs) -> None:
     if created and not raw:
         queue_refresh(instance.worker_id, None)
+
+
+@receiver(task_given_back, dispatch_uid="quality_after_task_given_back")
+def task_skipped_or_reported(sender, worker_id: int, **kwargs) -> None:
+    """The worker's share of skipped tasks changed."""
+    queue_refresh(worker_id, None)

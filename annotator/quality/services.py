@@ -137,8 +137,12 @@ def refresh_workers(worker_ids: Iterable[int] | None = None, *, apply_blocks: bo
 
 
 def refresh_after_answer(worker_id: int, person_id: int | None = None) -> None:
-    """After a submission: the worker's figures and trust, then the person's agreement."""
-    refresh_workers([worker_id])
+    """After a submission: the figures and trust of the worker and of the person's other annotators
+    (their leave-one-out consensus now includes this answer), then the person's agreement."""
+    worker_ids = {worker_id}
+    if person_id is not None:
+        worker_ids |= set(selectors.counted_annotations().filter(person_id=person_id).values_list("worker_id", flat=True))
+    refresh_workers(sorted(worker_ids))
     if person_id is not None:
         refresh_people([person_id])
 

@@ -24,6 +24,7 @@ from annotator.services.boxes import settle_image_boxes
 from annotator.services.errors import AnswerInvalid, SubmissionConflict, TaskNotFound, TaskNotOpen
 from annotator.services.gold import box_answer_passes, emotion_answer_passes
 from annotator.services.qualification import evaluate_qualification_if_complete
+from annotator.signals import task_given_back
 from emotic.taxonomy import TaxonomyError, categories_to_mask, validate_age, validate_gender, validate_vad
 
 State = TaskAssignment.State
@@ -106,6 +107,9 @@ def _close_without_answer(worker: Worker, task_id: int, state: str, reason: str)
             TaskAssignment.objects.filter(pk=assignment.pk).update(gold_passed=False)
             assignment.gold_passed = False
         _after_answer(worker, assignment, now)
+        task_given_back.send(
+            sender=TaskAssignment, worker_id=worker.pk, assignment_id=assignment.pk, state=state
+        )
     return assignment
 
 

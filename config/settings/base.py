@@ -379,7 +379,7 @@ QUALITY_LOW_CONSENSUS = get_float("QUALITY_LOW_CONSENSUS", 0.2, minimum=0.0, max
 # posteriors above 0.5, and at EMOTIC's size 1e-4 gives the same labels as 1e-6
 # in 29 iterations instead of 49 (bench/bench_quality.py).
 QUALITY_DAWID_SKENE_TOLERANCE = get_float("QUALITY_DAWID_SKENE_TOLERANCE", 1e-4, minimum=1e-12, maximum=0.1)
-# Every figure is recomputed this often (Celery beat), and incrementally after each answer.
+# Every figure is recomputed this often (Celery beat), and incrementally after each answer or skip.
 QUALITY_RECOMPUTE_MINUTES = get_int("QUALITY_RECOMPUTE_MINUTES", 15, minimum=1)
 CELERY_BEAT_SCHEDULE["recompute-quality"] = {
     "task": "annotator.quality.tasks.recompute_quality",

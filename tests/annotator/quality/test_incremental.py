@@ -9,7 +9,7 @@ from annotator.models import EmotionAnnotation
 from annotator.quality.models import PersonAgreement, QualityReport
 from annotator.services.errors import WorkerNotEligible
 from annotator.services.assignment import assign_next_task
-from annotator.services.submission import submit_task
+from annotator.services.submission import skip_task, submit_task
 from config.celery import app as celery_app
 from tests.factories import GoldItemFactory, PersonFactory, TaskAssignmentFactory, WorkerFactory
 
@@ -44,6 +44,31 @@ def test_a_submission_refreshes_the_person_and_the_worker(tasks_run_inline, djan
     assert agreement.dawid_skene_mask is None  # only the full run fits Dawid-Skene
     second.refresh_from_db()
     assert second.consensus_agreement == 1.0 and second.median_seconds_per_task == 0.0
+
+
+def test_an_answer_refreshes_the_consensus_of_the_persons_earlier_annotators(
+    tasks_run_inline, django_capture_on_commit_callbacks
+):
+    person = PersonFactory()
+    first, second = WorkerFactory(), WorkerFactory()
+    submit(first, TaskAssignmentFactory(worker=first, person=person), ANSWER, django_capture_on_commit_callbacks)
+    first.refresh_from_db()
+    assert first.consensus_agreement is None  # nobody else has answered yet
+    submit(second, TaskAssignmentFactory(worker=second, person=person), WRONG, django_capture_on_commit_callbacks)
+    first.refresh_from_db()
+    assert first.consensus_agreement == 0.0  # the other answer shares no category with it
+
+
+def test_a_skip_refreshes_the_workers_share_of_skipped_tasks(tasks_run_inline, django_capture_on_commit_callbacks):
+    worker = WorkerFactory()
+    submit(worker, TaskAssignmentFactory(worker=worker), ANSWER, django_capture_on_commit_callbacks)
+    worker.refresh_from_db()
+    assert worker.skip_rate == 0.0
+    task = TaskAssignmentFactory(worker=worker)
+    with django_capture_on_commit_callbacks(execute=True):
+        skip_task(worker, task.pk, "cannot see the face")
+    worker.refresh_from_db()
+    assert worker.skip_rate == pytest.approx(0.5)
 
 
 def test_failing_hidden_controls_block_the_worker_as_they_come_in(tasks_run_inline, django_capture_on_commit_callbacks):
