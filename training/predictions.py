@@ -14,6 +14,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.storage import default_storage
 from PIL import Image as PILImage
+from PIL import UnidentifiedImageError
 
 from annotator.models import Image
 from training.models import TrainingRun
@@ -47,6 +48,7 @@ def _checkpoint_path(run: TrainingRun) -> Path:
 
 def predictor_for(run: TrainingRun):
     try:
+        from training.checkpoint import CheckpointError
         from training.predict import load_predictor
     except ImportError as error:
         raise PredictionUnavailable(
@@ -58,7 +60,10 @@ def predictor_for(run: TrainingRun):
             return _predictors[run.pk]
     if not default_storage.exists(run.checkpoint_key):
         raise PredictionUnavailable(f"the checkpoint {run.checkpoint_key} of run {run.pk} is missing from storage")
-    predictor = load_predictor(_checkpoint_path(run), device="cpu")
+    try:
+        predictor = load_predictor(_checkpoint_path(run), device="cpu")
+    except CheckpointError as error:  # corrupt, foreign, or weights that do not fit the stored mode
+        raise PredictionUnavailable(f"the checkpoint of run {run.pk} cannot be used ({error})") from None
     with _lock:
         _predictors[run.pk] = predictor
         while len(_predictors) > _CACHE_SIZE:
@@ -67,15 +72,29 @@ def predictor_for(run: TrainingRun):
 
 
 def predictions_for_image(run: TrainingRun, image: Image) -> dict[int, dict]:
-    """Person id -> {"categories", "scores", "vad"} for every person of ``image``."""
+    """Person id -> {"categories", "scores", "vad"} for every person of ``image``.
+
+    Anything the admin can fix or should know (a lost image file, a box
+    outside the picture) is a PredictionUnavailable, shown on the page.
+    """
+    from training.predict import PredictionInputError
+
     predictor = predictor_for(run)
-    with default_storage.open(image.storage_key, "rb") as handle:
-        picture = PILImage.open(handle)
-        picture.load()
+    try:
+        with default_storage.open(image.storage_key, "rb") as handle:
+            picture = PILImage.open(handle)
+            picture.load()
+    except FileNotFoundError:
+        raise PredictionUnavailable(f"the image file {image.storage_key} is missing from storage") from None
+    except (UnidentifiedImageError, OSError) as error:
+        raise PredictionUnavailable(f"the image file {image.storage_key} is not a readable image ({error})") from None
     picture = picture.convert("RGB")
     results = {}
     for person in image.people.order_by("id"):
-        prediction = predictor.predict(picture, [person.x1, person.y1, person.x2, person.y2])
+        try:
+            prediction = predictor.predict(picture, [person.x1, person.y1, person.x2, person.y2])
+        except PredictionInputError as error:
+            raise PredictionUnavailable(f"person {person.pk}: {error}") from None
         results[person.pk] = {
             "categories": prediction.categories,
             "vad": {name: round(value, 2) for name, value in prediction.vad.items()},
