@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.urls import reverse
 from django.utils import timezone
 
 from emotic_export.models import DatasetSnapshot
-from tests.factories import ImageFactory, PersonFactory, UserFactory
+from tests.factories import ImageFactory, PersonFactory, UserFactory, jpeg_bytes
 from tests.training.conftest import write_snapshot
 from training.hyperparameters import Hyperparameters
 from tests.training.test_bad_input import _best_checkpoint
@@ -145,3 +146,16 @@ def test_an_image_file_missing_from_storage_is_explained_on_the_page_not_a_crash
 
     assert page.status_code == 200
     assert f"No predictions: the image file {image.storage_key} is missing from storage".encode() in page.content
+
+
+def test_a_stored_file_smaller_than_its_boxes_is_explained_on_the_page_not_a_crash(client, trained_run):
+    image = ImageFactory(file=True, width=320, height=240)
+    person = PersonFactory(image=image, x1=20, y1=10, x2=180, y2=230)
+    default_storage.delete(image.storage_key)  # replaced behind the database's back by a smaller picture
+    default_storage.save(image.storage_key, ContentFile(jpeg_bytes(100, 80, seed=1)))
+
+    page = review_page(client, image, trained_run)
+
+    assert page.status_code == 200
+    assert f"No predictions: person {person.pk}: box: x1=20, x2=180 must satisfy 0 &lt;= x1 &lt; x2 &lt;= image width 100" \
+        in page.content.decode()
