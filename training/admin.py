@@ -49,6 +49,10 @@ class TrainingRunAdmin(admin.ModelAdmin):
     list_filter = ("state", "mode")
     actions = ("cancel_runs",)
     change_form_template = "admin/training/trainingrun/change_form.html"
+    progress_poll_ms = 2000  # how often the live line asks for the run's status
+
+    class Media:
+        js = ("training/run_progress.js",)
     readonly_fields = (
         "snapshot", "mode", "state", "live_progress", "epoch", "step", "last_loss", "best_val_map",
         "history_table", "test_metrics", "report_plots", "checkpoint_key", "hyperparameters_pretty",
@@ -105,18 +109,13 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="progress")
     def live_progress(self, obj):
-        """Polls the status endpoint while the run is queued or running."""
+        """Kept up to date by training/run_progress.js while the run is queued or running."""
         if obj.state not in ("queued", "running"):
             return f"{obj.get_state_display()} after {obj.epoch} epoch(s), {obj.step} step(s)"
-        status_url = reverse("training:status", args=[obj.pk])
         return format_html(
-            '<span id="run-progress">{} (epoch {}, step {})</span>'
-            "<script>(function poll(){{fetch('{}').then(r=>r.json()).then(s=>{{"
-            "const f=v=>(v===null||v===undefined)?'-':v.toFixed(4);const last=s.history.length?s.history[s.history.length-1]:{{}};"
-            "document.getElementById('run-progress').textContent=s.state+' (epoch '+s.epoch+', step '+s.step+"
-            "', loss '+f(s.loss)+', val mAP of the last epoch '+f(last.val_map)+', best '+f(s.best_val_map)+')';"
-            "if(s.state==='queued'||s.state==='running'){{setTimeout(poll,2000);}}else{{location.reload();}}}});}})();</script>",
-            obj.get_state_display(), obj.epoch, obj.step, status_url,
+            '<span id="run-progress" data-status-url="{}" data-poll-ms="{}">{} (epoch {}, step {})</span>',
+            reverse("training:status", args=[obj.pk]), self.progress_poll_ms, obj.get_state_display(), obj.epoch,
+            obj.step,
         )
 
     @admin.display(description="history")
