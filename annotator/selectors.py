@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from annotator.models import TaskAssignment, TaskKind, Worker
+from annotator.models import Person, TaskAssignment, TaskKind, Worker
 from annotator.services.qualification import ANSWERED_STATES, qualification_size
 from emotic.taxonomy import mask_to_categories
 
@@ -41,7 +41,8 @@ def task_view(assignment: TaskAssignment) -> TaskView:
     if assignment.kind == TaskKind.BOXES:
         # A control's (or qualification item's) image may hold people imported with it: they are its answer.
         hidden_answer = assignment.gold_item_id is not None
-        person_box, suggested = None, [] if hidden_answer else [list(p.box) for p in image.people.all()]
+        final_people = image.people.filter(box_status=Person.BoxStatus.FINAL)  # never a blocked worker's boxes
+        person_box, suggested = None, [] if hidden_answer else [list(p.box) for p in final_people]
     else:
         person_box, suggested = list(assignment.person.box), []
     return TaskView(

@@ -182,8 +182,15 @@ def train_model(
         raise SnapshotError(f"{val_files.categories}: no category has a positive label, so validation mAP is undefined")
     fingerprint = {"train": split_fingerprint(train_files), "val": split_fingerprint(val_files)}
 
-    resuming = resume and last_path.exists()
-    if not resume and (last_path.exists() or best_path.exists()):
+    if group.distributed and train_files.size < hyperparameters.batch_size:
+        raise SnapshotError(
+            f"{train_files.categories}: {train_files.size} samples make no full batch of {hyperparameters.batch_size} "
+            "to share among the training processes"
+        )
+    # What rank 0 finds in the output folder decides for all (the others may not share its disk).
+    found_last, found_any = group.from_main((last_path.exists(), last_path.exists() or best_path.exists()))
+    resuming = resume and found_last
+    if not resume and found_any:
         raise TrainingError(f"out: {out_dir} already holds a training run; resume it or choose another folder")
     network = (
         EmoticNet(hyperparameters.mode)

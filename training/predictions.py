@@ -16,7 +16,7 @@ from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
-from annotator.models import Image
+from annotator.models import Image, Person
 from training.models import TrainingRun
 
 _CACHE_SIZE = 2
@@ -90,7 +90,7 @@ def predictions_for_image(run: TrainingRun, image: Image) -> dict[int, dict]:
         raise PredictionUnavailable(f"the image file {image.storage_key} is not a readable image ({error})") from None
     picture = picture.convert("RGB")
     results = {}
-    for person in image.people.order_by("id"):
+    for person in image.people.filter(box_status=Person.BoxStatus.FINAL).order_by("id"):
         try:
             prediction = predictor.predict(picture, [person.x1, person.y1, person.x2, person.y2])
         except PredictionInputError as error:

@@ -4,16 +4,6 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
-def link_box_answers(apps, schema_editor):
-    """People drawn by one worker before this migration: link them to that worker's answer."""
-    Person = apps.get_model("annotator", "Person")
-    BoxAnnotation = apps.get_model("annotator", "BoxAnnotation")
-    for person in Person.objects.filter(box_origin="worker", box_answer__isnull=True).iterator():
-        answers = list(BoxAnnotation.objects.filter(image_id=person.image_id, is_gold=False).values_list("id", flat=True)[:2])
-        if len(answers) == 1:
-            Person.objects.filter(pk=person.pk).update(box_answer_id=answers[0])
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -35,5 +25,4 @@ class Migration(migrations.Migration):
             model_name='person',
             constraint=models.CheckConstraint(condition=models.Q(('box_status__in', ['final', 'excluded', 'withdrawn'])), name='person_box_status_valid'),
         ),
-        migrations.RunPython(link_box_answers, migrations.RunPython.noop),
     ]

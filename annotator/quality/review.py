@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 
-from annotator.models import AnnotationStatus, EmotionAnnotation, Image, TaskAssignment, Worker
+from annotator.models import AnnotationStatus, EmotionAnnotation, Image, Person, TaskAssignment, Worker
 from annotator.quality import selectors
 from annotator.quality.figures import combined_labels, display, person_figures
 from annotator.quality.models import PersonAgreement, WorkerTrustEvent
@@ -23,8 +23,12 @@ from emotic.worker_quality import leave_one_out_agreement
 BOX_COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324")
 
 
-def not_counted_because(annotation: EmotionAnnotation) -> str:
-    """Why an answer is left out of the figures and exports ("" if it counts)."""
+def not_counted_because(annotation: EmotionAnnotation, person: Person) -> str:
+    """Why an answer is left out of the figures and exports ("" if it counts); ``person`` is its person."""
+    if person.box_status == Person.BoxStatus.EXCLUDED:
+        return "box drawn by a blocked worker"
+    if person.box_status == Person.BoxStatus.WITHDRAWN:
+        return "box withdrawn"
     if annotation.is_gold:
         return "gold answer"
     if annotation.status == AnnotationStatus.REJECTED:
@@ -95,7 +99,7 @@ def image_review(image: Image) -> ImageReview:
         for annotation in by_person.get(person.pk, []):
             majority, union = agreement.get(annotation.pk, (np.nan, np.nan))
             review.answers.append(AnswerView(
-                annotation, annotation.categories, not_counted_because(annotation), display(majority), display(union)
+                annotation, annotation.categories, not_counted_because(annotation, person), display(majority), display(union)
             ))
         p = row_of.get(person.pk)
         if p is not None:

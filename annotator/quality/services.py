@@ -141,7 +141,10 @@ def refresh_after_answer(worker_id: int, person_id: int | None = None) -> None:
     (their leave-one-out consensus now includes this answer), then the person's agreement."""
     worker_ids = {worker_id}
     if person_id is not None:
-        worker_ids |= set(selectors.counted_annotations().filter(person_id=person_id).values_list("worker_id", flat=True))
+        # Not the accounts that hold imported answers (EMOTIC's originals, who can never log in): they
+        # have answered nearly every imported person, so refreshing them is a full recomputation.
+        others = selectors.counted_annotations().filter(person_id=person_id, worker__user__is_active=True)
+        worker_ids |= set(others.values_list("worker_id", flat=True))
     refresh_workers(sorted(worker_ids))
     if person_id is not None:
         refresh_people([person_id])

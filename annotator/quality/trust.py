@@ -141,13 +141,18 @@ def _set_drawn_people(worker: Worker, excluded: bool) -> tuple[set[int], set[int
     """Exclude (or restore) the people whose box this worker drew alone; (people, their images).
 
     Excluding also reopens their images' box stage: the people there are no
-    longer final, so the image needs boxes from someone trusted.
+    longer final, so the image needs boxes from someone trusted. The images are
+    locked first, in the order box settlement locks them, so a box answer
+    settling one of them at the same moment waits (and then sees the change)
+    rather than having its outcome overwritten.
     """
     before, after = (Person.BoxStatus.FINAL, Person.BoxStatus.EXCLUDED) if excluded else (
         Person.BoxStatus.EXCLUDED, Person.BoxStatus.FINAL)
-    people = Person.objects.filter(box_answer__worker=worker, box_status=before)
-    rows = list(people.values_list("pk", "image_id"))
-    Person.objects.filter(pk__in=[pk for pk, _ in rows]).update(box_status=after)
+    drawn = Person.objects.filter(box_answer__worker=worker)
+    candidates = sorted(set(drawn.filter(box_status=before).values_list("image_id", flat=True)))
+    list(Image.objects.select_for_update().filter(pk__in=candidates).order_by("pk").values_list("pk", flat=True))
+    rows = list(drawn.filter(box_status=before, image_id__in=candidates).values_list("pk", "image_id"))
+    Person.objects.filter(pk__in=[pk for pk, _ in rows], box_status=before).update(box_status=after)
     image_ids = {image_id for _, image_id in rows}
     if excluded:
         Image.objects.filter(pk__in=image_ids).update(boxes_confirmed=False)

@@ -16,7 +16,7 @@ from emotic.taxonomy import NUM_CATEGORIES
 from tests.training.conftest import write_snapshot
 from tests.training.distributed_harness import run_processes
 from training.checkpoint import load_checkpoint
-from training.data import make_loader, open_split
+from training.data import SnapshotError, make_loader, open_split
 from training.distributed import ProcessGroup, launched_processes, per_process_batch_size, wrap_for_processes
 from training.hyperparameters import Hyperparameters
 from training.loop import TrainingError, build_loss, train_model, train_step
@@ -100,6 +100,14 @@ def test_a_batch_that_does_not_split_evenly_among_the_processes_is_refused_befor
     with pytest.raises(TrainingError, match="batch_size: must be a multiple of the 3 training processes .* got 4"):
         train_model(snapshot, tmp_path / "run", Hyperparameters(mode="body", batch_size=4, device="cpu"),
                     group=ProcessGroup(rank=0, world_size=3))
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_train_split_smaller_than_one_batch_is_refused_among_several_processes(tmp_path):
+    snapshot = write_snapshot(tmp_path / "snapshot", {"train": 6, "val": 4})
+    with pytest.raises(SnapshotError, match="6 samples make no full batch of 8"):
+        train_model(snapshot, tmp_path / "run", Hyperparameters(mode="body", batch_size=8, device="cpu"),
+                    group=ProcessGroup(rank=0, world_size=2))
     assert not (tmp_path / "run").exists()
 
 

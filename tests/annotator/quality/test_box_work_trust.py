@@ -7,9 +7,11 @@ import uuid
 import pytest
 
 from annotator.models import EmotionAnnotation, Image, Person
+from annotator.quality.review import image_review
 from annotator.quality.selectors import counted_annotations
 from annotator.quality.trust import block_worker, unblock_worker
 from annotator.services.assignment import box_pool, emotion_pool
+from annotator.selectors import task_view
 from annotator.services.submission import submit_task
 from emotic_export.selectors import exportable_annotations
 from tests.factories import EmotionAnnotationFactory, ImageFactory, PersonFactory, TaskAssignmentFactory, WorkerFactory
@@ -99,3 +101,18 @@ def test_imported_people_and_other_workers_drawings_are_untouched_by_a_block(dra
     assert Person.objects.get(pk=imported.pk).box_status == "final"
     assert set(Person.objects.filter(image=other_image).values_list("box_status", flat=True)) == {"final"}
     assert Image.objects.get(pk=other_image.pk).boxes_confirmed
+
+
+def test_the_next_worker_drawing_a_reopened_image_is_not_shown_the_blocked_workers_boxes(drawn_image):
+    image, drawer, _ = drawn_image
+    imported = PersonFactory(image=image, x1=400, y1=10, x2=500, y2=100, box_origin="imported")
+    block_worker(drawer, reason="careless boxes")
+    task = TaskAssignmentFactory(boxes=True, worker=WorkerFactory(), image=image)
+    assert task_view(task).suggested_boxes == [list(imported.box)]
+
+
+def test_the_review_page_says_why_an_answer_about_an_excluded_person_does_not_count(drawn_image):
+    image, drawer, answer = drawn_image
+    block_worker(drawer, reason="careless boxes")
+    (view,) = [a for p in image_review(image).people for a in p.answers if a.annotation.pk == answer.pk]
+    assert view.not_counted == "box drawn by a blocked worker"

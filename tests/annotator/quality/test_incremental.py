@@ -11,7 +11,15 @@ from annotator.services.errors import WorkerNotEligible
 from annotator.services.assignment import assign_next_task
 from annotator.services.submission import skip_task, submit_task
 from config.celery import app as celery_app
-from tests.factories import GoldItemFactory, PersonFactory, TaskAssignmentFactory, WorkerFactory
+from emotic.taxonomy import categories_to_mask
+from scraper.services.emotic_annotations import original_annotator
+from tests.factories import (
+    EmotionAnnotationFactory,
+    GoldItemFactory,
+    PersonFactory,
+    TaskAssignmentFactory,
+    WorkerFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -57,6 +65,20 @@ def test_an_answer_refreshes_the_consensus_of_the_persons_earlier_annotators(
     submit(second, TaskAssignmentFactory(worker=second, person=person), WRONG, django_capture_on_commit_callbacks)
     first.refresh_from_db()
     assert first.consensus_agreement == 0.0  # the other answer shares no category with it
+
+
+def test_the_accounts_holding_imported_answers_are_left_to_the_periodic_run(
+    tasks_run_inline, django_capture_on_commit_callbacks
+):
+    """They have answered nearly every imported person: refreshing them after each answer would be a full run."""
+    person = PersonFactory()
+    original = original_annotator(1)
+    EmotionAnnotationFactory(person=person, worker=original, categories_mask=categories_to_mask(["Anger"]))
+    worker = WorkerFactory()
+    submit(worker, TaskAssignmentFactory(worker=worker, person=person), ANSWER, django_capture_on_commit_callbacks)
+    worker.refresh_from_db()
+    original.refresh_from_db()
+    assert worker.consensus_agreement == 0.0 and original.consensus_agreement is None
 
 
 def test_a_skip_refreshes_the_workers_share_of_skipped_tasks(tasks_run_inline, django_capture_on_commit_callbacks):
