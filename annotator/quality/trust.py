@@ -8,8 +8,9 @@ restarts the worker's gold window: control answers from before count no more.
 ``excluded`` means exactly this, so the two stay in step.
 
 The people a blocked worker drew alone are their work too: their boxes are
-excluded with the answers (no more emotion tasks, left out of figures and
-exports) and their images go back to stage 1, for a trusted worker to draw.
+excluded with the answers (no more emotion tasks, live ones ended; left out
+of figures and exports) and their images go back to stage 1, for a trusted
+worker to draw.
 Unblocking restores those people and settles the images again from the
 restored answers, unless someone has drawn them again meanwhile: then the
 new boxes stand and the old people stay out (withdrawn).
@@ -23,6 +24,7 @@ import numpy as np
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from annotator.models import BoxAnnotation, EmotionAnnotation, Image, Person, TaskAssignment, Worker
@@ -79,7 +81,12 @@ def block_worker(
         drawn_people, drawn_images = _set_drawn_people(locked, excluded=True)
         person_ids |= drawn_people
         image_ids |= drawn_images
-        for live in TaskAssignment.objects.select_for_update().filter(worker=locked, state=TaskAssignment.State.ASSIGNED):
+        # The worker's own live task, and other workers' live tasks on the people excluded with it
+        # (their answers would no longer count): ended now, rather than when the worker submits.
+        live_tasks = TaskAssignment.objects.select_for_update().filter(
+            Q(worker=locked) | Q(person_id__in=drawn_people), state=TaskAssignment.State.ASSIGNED
+        )
+        for live in live_tasks.order_by("pk"):
             close_assignment(live, TaskAssignment.State.EXPIRED, now)
             if live.person_id:
                 person_ids.add(live.person_id)

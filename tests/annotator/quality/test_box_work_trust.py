@@ -12,6 +12,7 @@ from annotator.quality.selectors import counted_annotations
 from annotator.quality.trust import block_worker, unblock_worker
 from annotator.services.assignment import box_pool, emotion_pool
 from annotator.selectors import task_view
+from annotator.services.errors import TaskNotOpen
 from annotator.services.submission import submit_task
 from emotic_export.selectors import exportable_annotations
 from tests.factories import EmotionAnnotationFactory, ImageFactory, PersonFactory, TaskAssignmentFactory, WorkerFactory
@@ -19,6 +20,7 @@ from tests.factories import EmotionAnnotationFactory, ImageFactory, PersonFactor
 pytestmark = pytest.mark.django_db
 
 DRAWN = [[10, 20, 200, 400], [300, 40, 600, 470]]
+ANSWER = {"categories": ["Peace"], "valence": 6, "arousal": 3, "dominance": 5, "gender": "Male", "age": "Adult"}
 
 
 @pytest.fixture(autouse=True)
@@ -116,3 +118,16 @@ def test_the_review_page_says_why_an_answer_about_an_excluded_person_does_not_co
     block_worker(drawer, reason="careless boxes")
     (view,) = [a for p in image_review(image).people for a in p.answers if a.annotation.pk == answer.pk]
     assert view.not_counted == "box drawn by a blocked worker"
+
+
+def test_other_workers_live_tasks_on_the_excluded_people_end_with_the_block(drawn_image):
+    image, drawer, _ = drawn_image
+    person = Person.objects.get(image=image, x1=300)
+    elsewhere = TaskAssignmentFactory(person=PersonFactory(image=ImageFactory(split="train")))
+    live = TaskAssignmentFactory(person=person)
+    block_worker(drawer, reason="careless boxes")
+    live.refresh_from_db()
+    elsewhere.refresh_from_db()
+    assert live.state == "expired" and elsewhere.state == "assigned"
+    with pytest.raises(TaskNotOpen, match="expired"):
+        submit_task(live.worker, live.pk, uuid.uuid4(), ANSWER)
