@@ -79,9 +79,3 @@ class GoldItemAdmin(admin.ModelAdmin):
     list_filter = ("kind", "for_qualification", "for_control")
     raw_id_fields = ("person", "image")
 
-
-# The quality review (annotator/quality/admin.py) extends the Image, Worker and
-# EmotionAnnotation pages above and adds the quality dashboard.
-from annotator.quality.admin import register_review_admins  # noqa: E402
-
-register_review_admins()

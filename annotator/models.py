@@ -430,6 +430,3 @@ class ApiToken(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.key_prefix}...) of {self.worker}"
 
-
-# Figures stored by the quality service (annotator/quality/models.py), part of this app.
-from annotator.quality.models import PersonAgreement, QualityReport, WorkerTrustEvent  # noqa: E402,F401

@@ -61,14 +61,14 @@ def trained_run(checkpoint) -> TrainingRun:
 
 def review_page(client, image, run):
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client.get(reverse("admin:annotator_image_review", args=[image.pk]), {"model": run.pk})
+    return client.get(reverse("admin:quality_image_review", args=[image.pk]), {"model": run.pk})
 
 
 def test_the_review_page_shows_the_chosen_models_predictions(client, trained_run):
     image = ImageFactory(file=True, width=320, height=240)
     person = PersonFactory(image=image, x1=20, y1=10, x2=180, y2=230)
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    url = reverse("admin:annotator_image_review", args=[image.pk])
+    url = reverse("admin:quality_image_review", args=[image.pk])
 
     without = client.get(url)
     assert without.status_code == 200
@@ -93,7 +93,7 @@ def test_a_missing_checkpoint_is_explained_not_a_crash(client, trained_run):
     image = ImageFactory(file=True)
     PersonFactory(image=image)
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    page = client.get(reverse("admin:annotator_image_review", args=[image.pk]), {"model": trained_run.pk})
+    page = client.get(reverse("admin:quality_image_review", args=[image.pk]), {"model": trained_run.pk})
     assert page.status_code == 200
     assert b"No predictions: the checkpoint" in page.content and b"missing from storage" in page.content
 
