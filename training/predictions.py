@@ -48,8 +48,8 @@ def _checkpoint_path(run: TrainingRun) -> Path:
 
 def predictor_for(run: TrainingRun):
     try:
-        from training.checkpoint import CheckpointError
-        from training.predict import load_predictor
+        from training.core.checkpoint import CheckpointError
+        from training.core.predict import load_predictor
     except ImportError as error:
         raise PredictionUnavailable(
             f"the training requirements are not installed on this web server ({error.name} is missing)"
@@ -77,7 +77,7 @@ def predictions_for_image(run: TrainingRun, image: Image) -> dict[int, dict]:
     Anything the admin can fix or should know (a lost image file, a box
     outside the picture) is a PredictionUnavailable, shown on the page.
     """
-    from training.predict import PredictionInputError
+    from training.core.predict import PredictionInputError
 
     predictor = predictor_for(run)
     try:

@@ -12,11 +12,11 @@ import torch
 from PIL import Image
 
 from emotic.taxonomy import CATEGORY_NAMES
-from training.checkpoint import CheckpointError, save_checkpoint
-from training.data import normalise
-from training.hyperparameters import Hyperparameters
-from training.model import EmoticNet
-from training.predict import PredictionInputError, load_predictor, predict_folder, read_box_file, validate_box
+from training.core.checkpoint import CheckpointError, save_checkpoint
+from training.core.data import normalise
+from training.core.hyperparameters import Hyperparameters
+from training.core.model import EmoticNet
+from training.core.predict import PredictionInputError, load_predictor, predict_folder, read_box_file, validate_box
 
 
 @pytest.fixture

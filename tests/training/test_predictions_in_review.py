@@ -15,12 +15,12 @@ from django.utils import timezone
 from emotic_export.models import DatasetSnapshot
 from tests.factories import ImageFactory, PersonFactory, UserFactory, jpeg_bytes
 from tests.training.conftest import write_snapshot
-from training.hyperparameters import Hyperparameters
+from training.core.hyperparameters import Hyperparameters
 from tests.training.test_bad_input import _best_checkpoint
-from training.loop import train_model
-from training.model import EmoticNet
+from training.core.loop import train_model
+from training.core.model import EmoticNet
 from training.models import TrainingRun
-from training.predict import load_predictor
+from training.core.predict import load_predictor
 from training.predictions import _checkpoint_path
 
 pytestmark = pytest.mark.django_db

@@ -1,7 +1,7 @@
 """Evaluating a checkpoint on a snapshot split: predictions, metrics, report.json and figures.
 
 The metrics and their conventions (mAP over categories with positives, the
-precision = recall thresholds) are in ``training.metrics``.
+precision = recall thresholds) are in ``training.core.metrics``.
 """
 
 from __future__ import annotations
@@ -16,18 +16,18 @@ import torch
 from torch.utils.data import DataLoader
 
 from emotic.taxonomy import CATEGORY_NAMES, VAD_DIMENSIONS
-from training.checkpoint import HISTORY_FILE, load_checkpoint, model_from_checkpoint, write_text_atomically
-from training.data import make_loader, open_split, vad_to_scale
-from training.devices import autocast_context, resolve_device
-from training.losses import EmoticLoss
-from training.metrics import (
+from training.core.checkpoint import HISTORY_FILE, load_checkpoint, model_from_checkpoint, write_text_atomically
+from training.core.data import make_loader, open_split, vad_to_scale
+from training.core.devices import autocast_context, resolve_device
+from training.core.losses import EmoticLoss
+from training.core.metrics import (
     average_precision_per_category,
     mean_average_precision,
     thresholds_where_precision_equals_recall,
     vad_mean_absolute_error,
 )
-from training.model import EmoticNet
-from training.plots import plot_average_precision, plot_loss_curves, plot_precision_recall
+from training.core.model import EmoticNet
+from training.core.plots import plot_average_precision, plot_loss_curves, plot_precision_recall
 
 
 @torch.no_grad()

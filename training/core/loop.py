@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from emotic.taxonomy import CATEGORY_NAMES
-from training.checkpoint import (
+from training.core.checkpoint import (
     BEST_CHECKPOINT,
     HISTORY_FILE,
     LAST_CHECKPOINT,
@@ -32,9 +32,9 @@ from training.checkpoint import (
     seed_everything,
     write_text_atomically,
 )
-from training.data import SnapshotError, make_loader, open_split, split_fingerprint
-from training.devices import autocast_context, resolve_device, uses_mixed_precision
-from training.distributed import (
+from training.core.data import SnapshotError, make_loader, open_split, split_fingerprint
+from training.core.devices import autocast_context, resolve_device, uses_mixed_precision
+from training.core.distributed import (
     SINGLE_PROCESS,
     ProcessGroup,
     per_process_batch_size,
@@ -42,10 +42,10 @@ from training.distributed import (
     unwrapped,
     wrap_for_processes,
 )
-from training.evaluate import predict_arrays, summarise
-from training.hyperparameters import Hyperparameters, differences_blocking_resume
-from training.losses import EmoticLoss, LossParts
-from training.model import EmoticNet, build_model
+from training.core.evaluate import predict_arrays, summarise
+from training.core.hyperparameters import Hyperparameters, differences_blocking_resume
+from training.core.losses import EmoticLoss, LossParts
+from training.core.model import EmoticNet, build_model
 
 
 class TrainingError(RuntimeError):
@@ -161,7 +161,7 @@ def train_model(
     ``history.json``. A folder that already holds a run is refused unless
     ``resume`` is true, so a finished run is never overwritten by accident.
     ``group``: this process's place among the processes torchrun started
-    (``training.distributed``); only its rank 0 writes files and reports progress.
+    (``training.core.distributed``); only its rank 0 writes files and reports progress.
     """
     out_dir = Path(out_dir)
     last_path, best_path = out_dir / LAST_CHECKPOINT, out_dir / BEST_CHECKPOINT

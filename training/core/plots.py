@@ -15,7 +15,7 @@ from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import precision_recall_curve
 
 from emotic.taxonomy import CATEGORY_NAMES
-from training.metrics import precision_equals_recall_index
+from training.core.metrics import precision_equals_recall_index
 
 
 def plot_loss_curves(history: list[dict[str, Any]], path: str | Path) -> None:

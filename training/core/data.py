@@ -36,8 +36,8 @@ from emotic.formats.common import FormatError
 from emotic.formats.images import folder_opener
 from emotic.formats.mat import read_annotations_mat
 from emotic.taxonomy import NUM_CATEGORIES, VAD_MAX, VAD_MIN
-from training.distributed import SINGLE_PROCESS, GlobalBatchShards, ProcessGroup
-from training.hyperparameters import Hyperparameters
+from training.core.distributed import SINGLE_PROCESS, GlobalBatchShards, ProcessGroup
+from training.core.hyperparameters import Hyperparameters
 
 ARRAYS_SUBFOLDER = "arrays"  # where an exported snapshot keeps them
 MAT_PATH = Path("Annotations") / "Annotations.mat"  # EMOTIC's layout, and our snapshots'

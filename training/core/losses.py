@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from training.data import VAD_SCALE
+from training.core.data import VAD_SCALE
 
 DYNAMIC_WEIGHT_OFFSET = 1.2
 

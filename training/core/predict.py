@@ -22,11 +22,11 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from emotic.taxonomy import CATEGORY_NAMES, VAD_DIMENSIONS
-from training.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, write_text_atomically
-from training.data import crop_and_resize, normalise, to_tensor, vad_to_scale
-from training.devices import resolve_device
-from training.hyperparameters import Hyperparameters
-from training.model import EmoticNet
+from training.core.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, write_text_atomically
+from training.core.data import crop_and_resize, normalise, to_tensor, vad_to_scale
+from training.core.devices import resolve_device
+from training.core.hyperparameters import Hyperparameters
+from training.core.model import EmoticNet
 
 BOX_FIELDS: tuple[str, ...] = ("x1", "y1", "x2", "y2")
 

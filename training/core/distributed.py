@@ -28,7 +28,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Sampler
 
-from training.devices import DeviceError, resolve_device
+from training.core.devices import DeviceError, resolve_device
 
 
 @dataclass(frozen=True)

@@ -16,17 +16,17 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from training import hyperparameters as hp
-from training.checkpoint import LAST_CHECKPOINT, CheckpointError, load_checkpoint
-from training.data import SnapshotError
-from training.devices import DeviceError
-from training.distributed import launched_processes
-from training.evaluate import evaluate_checkpoint
-from training.metrics import MetricError
-from training.hyperparameters import HyperparameterError, Hyperparameters
-from training.loop import TrainingError, train_model
-from training.model import PretrainedWeightsError
-from training.predict import PredictionInputError, load_predictor, predict_folder
+from training.core import hyperparameters as hp
+from training.core.checkpoint import LAST_CHECKPOINT, CheckpointError, load_checkpoint
+from training.core.data import SnapshotError
+from training.core.devices import DeviceError
+from training.core.distributed import launched_processes
+from training.core.evaluate import evaluate_checkpoint
+from training.core.metrics import MetricError
+from training.core.hyperparameters import HyperparameterError, Hyperparameters
+from training.core.loop import TrainingError, train_model
+from training.core.model import PretrainedWeightsError
+from training.core.predict import PredictionInputError, load_predictor, predict_folder
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "mode": hp.MODES,

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from emotic.formats.common import atomic_file
-from training.hyperparameters import HyperparameterError, Hyperparameters
-from training.model import EmoticNet
+from training.core.hyperparameters import HyperparameterError, Hyperparameters
+from training.core.model import EmoticNet
 
 CHECKPOINT_FORMAT = 1
 # The files of a run folder.
