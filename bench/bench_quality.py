@@ -78,8 +78,9 @@ def fill_database(n_people: int, n_workers: int, annotators: tuple[int, int], se
     from django.db import transaction
     from django.utils import timezone
 
-    from annotator.models import EmotionAnnotation, GoldItem, Image, Person, TaskAssignment, Worker
-    from scraper.models import Source
+    from annotator.models import EmotionAnnotation, GoldItem, Person, TaskAssignment, Worker
+    from catalog.models import Image
+    from catalog.models import Source
 
     rng = np.random.default_rng(seed)
     now = timezone.now()

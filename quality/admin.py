@@ -16,7 +16,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from annotator import admin as base
-from annotator.models import AnnotationStatus, EmotionAnnotation, Image, Worker
+from annotator.models import AnnotationStatus, EmotionAnnotation, Worker
+from catalog.admin import ImageAdmin
+from catalog.models import Image
 from quality import selectors, views
 from quality.figures import display
 from quality.models import PersonAgreement, QualityReport, WorkerTrustEvent
@@ -87,10 +89,11 @@ def _url(model_admin, name: str, view, pattern: str):
     return path(pattern, model_admin.admin_site.admin_view(partial(view, model_admin=model_admin)), name=name)
 
 
-class ImageReviewAdmin(base.ImageAdmin):
-    list_display = (*base.ImageAdmin.list_display, "reported_count", "lowest_kappa", "review_link")
-    list_filter = (*base.ImageAdmin.list_filter, LowAgreementImageFilter, FlaggedWorkerImageFilter, ReportedImageFilter)
-    readonly_fields = (*base.ImageAdmin.readonly_fields, "review_link")
+class ImageReviewAdmin(ImageAdmin):
+    list_display = (*ImageAdmin.list_display, "reported_count", "lowest_kappa", "review_link")
+    list_filter = (*ImageAdmin.list_filter, LowAgreementImageFilter, FlaggedWorkerImageFilter, ReportedImageFilter)
+    readonly_fields = (*ImageAdmin.readonly_fields, "review_link")
+    inlines = [base.PersonInline]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(lowest_person_kappa=Min("people__agreement__fleiss_kappa"))

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 
-from annotator.models import AnnotationStatus, EmotionAnnotation, Image, Person, TaskAssignment, Worker
+from annotator.models import AnnotationStatus, EmotionAnnotation, Person, TaskAssignment, Worker
+from catalog.models import Image
 from quality import selectors
 from quality.figures import combined_labels, display, person_figures
 from quality.models import PersonAgreement, WorkerTrustEvent

@@ -16,15 +16,8 @@ import numpy as np
 from django.conf import settings
 from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 
-from annotator.models import (
-    AnnotationStatus,
-    BoxAnnotation,
-    EmotionAnnotation,
-    Image,
-    Person,
-    TaskAssignment,
-    Worker,
-)
+from annotator.models import AnnotationStatus, BoxAnnotation, EmotionAnnotation, Person, TaskAssignment, Worker
+from catalog.models import Image
 from quality.arrays import AnswerRows, PeopleArrays, build_people_arrays
 from quality.models import PersonAgreement, QualityReport, WorkerTrustEvent
 

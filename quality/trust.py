@@ -27,7 +27,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from annotator.models import BoxAnnotation, EmotionAnnotation, Image, Person, TaskAssignment, Worker
+from annotator.models import BoxAnnotation, EmotionAnnotation, Person, TaskAssignment, Worker
+from catalog.models import Image
 from quality.errors import QualityError
 from quality.models import WorkerTrustEvent
 from quality.stored_figures import refresh_people, refresh_worker_figures

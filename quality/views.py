@@ -16,14 +16,15 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from annotator.models import Image, Worker
+from annotator.models import Worker
+from catalog.models import Image
 from quality import csv_export, plots, selectors
 from quality.dashboard import PLOTS, checked_scope, dashboard, person_kappas, scope_figures, scope_split, worker_accuracies
 from quality.review import image_review, worker_overview
 from quality.errors import QualityError
 from quality.services import queue_recompute, review_image_answers
 from quality.trust import block_worker, unblock_worker
-from annotator.services.renditions import ensure_rendition
+from catalog.renditions import ensure_rendition
 
 
 

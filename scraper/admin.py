@@ -8,7 +8,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.html import format_html
 
-from scraper.models import CrawlItem, CrawlJob, Source
+from scraper.models import CrawlItem, CrawlJob
 from scraper.services.jobs import (
     cancel_crawl_job,
     create_crawl_job,
@@ -19,13 +19,6 @@ from scraper.services.jobs import (
 )
 from scraper.sources import SourceError, build_source
 from scraper.sources.search_engines import ENGINES
-
-
-@admin.register(Source)
-class SourceAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "engine", "query", "dataset", "created_at")
-    list_filter = ("kind", "engine", "dataset")
-    search_fields = ("name", "query", "location")
 
 
 def _lines(text: str) -> list[str]:

@@ -98,3 +98,11 @@ def migrator():
 
     yield migrate
     migrate(latest)
+
+
+@pytest.fixture
+def folder_source(db):
+    """A source row for images stored by a test (the catalog's and the scraper's tests)."""
+    from catalog.models import Source
+
+    return Source.objects.create(kind=Source.Kind.FOLDER, name="test photos")

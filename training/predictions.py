@@ -16,7 +16,8 @@ from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
-from annotator.models import Image, Person
+from annotator.models import Person
+from catalog.models import Image
 from training.models import TrainingRun
 
 _CACHE_SIZE = 2

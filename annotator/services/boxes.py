@@ -13,7 +13,8 @@ from django.conf import settings
 from django.db import transaction
 from scipy.optimize import linear_sum_assignment
 
-from annotator.models import BoxAnnotation, Image, Person
+from annotator.models import BoxAnnotation, Person
+from catalog.models import Image
 
 Box = Sequence[int]
 

@@ -18,7 +18,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from annotator.models import BoxAnnotation, EmotionAnnotation, Image, TaskAssignment, TaskKind, Worker
+from annotator.models import BoxAnnotation, EmotionAnnotation, TaskAssignment, TaskKind, Worker
+from catalog.models import Image
 from annotator.services.assignment import close_assignment
 from annotator.services.boxes import settle_image_boxes
 from annotator.services.errors import AnswerInvalid, SubmissionConflict, TaskNotFound, TaskNotOpen

@@ -5,7 +5,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from annotator.models import BoxAnnotation, EmotionAnnotation, Image, Worker
+from annotator.models import BoxAnnotation, EmotionAnnotation, Worker
+from catalog.models import Image
 from quality.figures import display
 from quality.models import PersonAgreement
 from quality.services import recompute_quality
@@ -149,7 +150,7 @@ def changelist_ids(response) -> set[int]:
 def test_image_list_filters(review_data, admin_client, settings):
     settings.QUALITY_LOW_AGREEMENT_KAPPA = 0.2
     recompute_quality()
-    url = reverse("admin:annotator_image_changelist")
+    url = reverse("admin:catalog_image_changelist")
     val, train, lonely = review_data.val_image, review_data.train_person.image, review_data.lonely_person.image
     response = admin_client.get(url)
     assert response.status_code == 200 and {val.pk, train.pk, lonely.pk} <= changelist_ids(response)

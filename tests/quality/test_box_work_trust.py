@@ -6,7 +6,8 @@ import uuid
 
 import pytest
 
-from annotator.models import EmotionAnnotation, Image, Person
+from annotator.models import EmotionAnnotation, Person
+from catalog.models import Image
 from quality.review import image_review
 from quality.selectors import counted_annotations
 from quality.trust import block_worker, unblock_worker

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from annotator.models import Image
+from catalog.models import Image
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 
-from annotator.models import Image
+from catalog.models import Image
 
 logger = logging.getLogger(__name__)
 

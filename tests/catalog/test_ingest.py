@@ -10,12 +10,13 @@ from django.core.files.storage import default_storage
 from django.db import connection
 from PIL import Image as PILImage
 
-from annotator.models import Image, Person
-from scraper.dedup import phash_index
-from scraper.imaging import prepare_image
-from scraper.ingest import IngestOutcome, IngestRequest, Provenance, commit_prepared_images, ingest_image_bytes, write_blob
-from scraper.models import Source
-from tests.scraper.images import encode, jpeg, photo
+from annotator.models import Person
+from catalog.models import Image
+from catalog.dedup import phash_index
+from catalog.imaging import prepare_image
+from catalog.ingest import IngestOutcome, IngestRequest, Provenance, commit_prepared_images, ingest_image_bytes, write_blob
+from catalog.models import Source
+from tests.catalog.images import encode, jpeg, photo
 
 pytestmark = pytest.mark.django_db
 

@@ -28,10 +28,12 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 
-from annotator.models import Image, Person
-from scraper.dedup import hamming_distance, phash_index
-from scraper.imaging import Box, ImageRejected, PreparedImage, prepare_image
-from scraper.models import RejectReason, Source
+from annotator.models import Person
+from catalog.models import Image
+from catalog.dedup import hamming_distance, phash_index
+from catalog.imaging import Box, ImageRejected, PreparedImage, prepare_image
+from scraper.models import RejectReason
+from catalog.models import Source
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scraper.imaging import ImageRejected, orient_box, prepare_image
-from tests.scraper.images import encode, jpeg, photo
+from catalog.imaging import ImageRejected, orient_box, prepare_image
+from tests.catalog.images import encode, jpeg, photo
 
 LIMITS = dict(max_pixels=10_000_000, min_side=64)
 
