@@ -8,7 +8,9 @@ worded for the worker, so the qualification page can show what to fix.
 Emotion gold passes when the answer picks at least one required category,
 nothing outside the allowed categories, VAD values inside the ranges, and a
 gender and age among those allowed (empty: any). Box gold passes when every
-expected person box is matched one-to-one by a drawn box with IoU >= min_iou.
+expected person box is matched one-to-one by a drawn box with IoU >= min_iou;
+the IoU and the matching (most pairs first) are ``emotic.boxes``'s, the same
+that production's control checks use.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from emotic.annotation_arrays import AnnotationArrayError
-from emotic.boxes import BoxMatch, _box_text, as_boxes, box_iou, match_boxes  # noqa: F401 - box_iou, BoxMatch: re-exported
+from emotic.boxes import as_box_array, box_text, iou_matrix, match_boxes
 from emotic.taxonomy import AGES, CATEGORY_NAMES, GENDERS, VAD_DIMENSIONS, VAD_MAX, VAD_MIN, category_index
 
 
@@ -120,10 +122,10 @@ def check_box_answer(
     allow_extra_boxes: bool = True,
 ) -> GoldCheck:
     """Every expected box missed (and, unless allowed, every drawn box matching no one)."""
-    expected_boxes = as_boxes(expected, "expected_boxes")
-    drawn_boxes = as_boxes(drawn, "drawn_boxes")
+    expected_boxes = as_box_array(expected, "expected_boxes")
+    drawn_boxes = as_box_array(drawn, "drawn_boxes")
     matches = match_boxes(expected_boxes, drawn_boxes, min_iou, method)
-    iou = box_iou(expected_boxes, drawn_boxes)
+    iou = iou_matrix(expected_boxes, drawn_boxes)
     matched_expected = {m.expected for m in matches}
     matched_drawn = {m.drawn for m in matches}
     failures = []
@@ -134,14 +136,14 @@ def check_box_answer(
         failures.append(
             GoldFailure(
                 "missed_box",
-                f"The person at {_box_text(box)} has no box of its own: the closest drawn box "
+                f"The person at {box_text(box)} has no box of its own: the closest drawn box "
                 f"overlaps it by IoU {best:.2f}, at least {min_iou:.2f} is needed.",
             )
         )
     if not allow_extra_boxes:
         for j, box in enumerate(drawn_boxes):
             if j not in matched_drawn:
-                failures.append(GoldFailure("extra_box", f"The box at {_box_text(box)} does not match any person."))
+                failures.append(GoldFailure("extra_box", f"The box at {box_text(box)} does not match any person."))
     return GoldCheck(tuple(failures))
 
 
