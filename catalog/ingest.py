@@ -29,11 +29,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from annotator.models import Person
-from catalog.models import Image
 from catalog.dedup import hamming_distance, phash_index
 from catalog.imaging import Box, ImageRejected, PreparedImage, prepare_image
+from catalog.models import Image, Source
+from emotic.boxes import BoxError, clip_box, validate_box
 from scraper.models import RejectReason
-from catalog.models import Source
 
 logger = logging.getLogger(__name__)
 
@@ -162,19 +162,19 @@ def ingest_lock() -> Iterator[None]:
 
 # --- committing -----------------------------------------------------------------
 def _upright_boxes(prepared: PreparedImage, boxes: Sequence[Box]) -> list[Box] | IngestResult:
+    """The importer's boxes cut to the image and turned upright with it, or the rejection naming the first bad one.
+
+    Cutting happens in the frame the boxes are given in (the decoded pixels);
+    the upright box is checked again by the same rules, as every stored box is.
+    """
     result = []
     for index, box in enumerate(boxes):
-        if len(box) != 4 or not all(isinstance(v, int) and not isinstance(v, bool) for v in box):
-            return IngestResult.rejected(RejectReason.INVALID_BOX, f"people_boxes[{index}]: must be 4 integers, got {box!r}")
-        x1, y1, x2, y2 = prepared.upright_box(tuple(box))
-        x1, y1 = max(0, x1), max(0, y1)
-        x2, y2 = min(prepared.width, x2), min(prepared.height, y2)
-        if x2 <= x1 or y2 <= y1:
-            return IngestResult.rejected(
-                RejectReason.INVALID_BOX,
-                f"people_boxes[{index}]: {list(box)} has no area inside the {prepared.raw_width}x{prepared.raw_height} image",
-            )
-        result.append((x1, y1, x2, y2))
+        field = f"people_boxes[{index}]"
+        try:
+            clipped = clip_box(box, prepared.raw_width, prepared.raw_height, field=field)
+            result.append(validate_box(prepared.upright_box(clipped), prepared.width, prepared.height, field=field))
+        except BoxError as error:
+            return IngestResult.rejected(RejectReason.INVALID_BOX, str(error))
     return result
 
 

@@ -157,5 +157,5 @@ def test_a_stored_file_smaller_than_its_boxes_is_explained_on_the_page_not_a_cra
     page = review_page(client, image, trained_run)
 
     assert page.status_code == 200
-    assert f"No predictions: person {person.pk}: box: x1=20, x2=180 must satisfy 0 &lt;= x1 &lt; x2 &lt;= image width 100" \
+    assert f"No predictions: person {person.pk}: box: [20, 10, 180, 230] lies outside the image (100 x 80 pixels)" \
         in page.content.decode()

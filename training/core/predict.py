@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from emotic import boxes as box_rules
+from emotic.boxes import BoxError
 from emotic.taxonomy import CATEGORY_NAMES, VAD_DIMENSIONS
 from training.core.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, write_text_atomically
 from training.core.data import crop_and_resize, normalise, to_tensor, vad_to_scale
@@ -103,22 +105,17 @@ def open_image(image: Image.Image | str | Path | np.ndarray) -> Image.Image:
 
 
 def validate_box(box: Any, width: int, height: int) -> tuple[float, float, float, float]:
-    """A body box [x1, y1, x2, y2] inside the image, covering at least one whole pixel."""
-    if isinstance(box, (str, bytes)) or not hasattr(box, "__len__") or len(box) != 4:
-        raise PredictionInputError(f"box: must be four numbers [x1, y1, x2, y2], got {box!r}")
-    values = []
-    for name, value in zip(BOX_FIELDS, box):
-        numeric = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-        if not numeric or not math.isfinite(value):
-            raise PredictionInputError(f"box.{name}: must be a finite number, got {value!r}")
-        values.append(float(value))
-    x1, y1, x2, y2 = values
-    if not (0 <= x1 < x2 <= width):
-        raise PredictionInputError(f"box: x1={x1:g}, x2={x2:g} must satisfy 0 <= x1 < x2 <= image width {width}")
-    if not (0 <= y1 < y2 <= height):
-        raise PredictionInputError(f"box: y1={y1:g}, y2={y2:g} must satisfy 0 <= y1 < y2 <= image height {height}")
+    """A body box [x1, y1, x2, y2] inside the image, covering at least one whole pixel.
+
+    The box rules are ``emotic.boxes``'s (fractions allowed: a box may come from
+    a detector); covering a whole pixel is the crop's own need, as it rounds.
+    """
+    try:
+        x1, y1, x2, y2 = box_rules.validate_box(box, width, height, field="box", integers=False)
+    except BoxError as error:
+        raise PredictionInputError(str(error)) from None
     if round(x2) <= round(x1) or round(y2) <= round(y1):
-        raise PredictionInputError(f"box: {values} covers no whole pixel")
+        raise PredictionInputError(f"box: {[x1, y1, x2, y2]} covers no whole pixel")
     return x1, y1, x2, y2
 
 
