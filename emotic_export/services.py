@@ -186,6 +186,13 @@ def create_snapshot(*, name: str = "", description: str = "", created_by=None, o
         )
 
 
+def queue_snapshot_build(snapshot: DatasetSnapshot) -> None:
+    """Build the snapshot in a Celery worker once the current transaction commits."""
+    from emotic_export.tasks import build_snapshot_task
+
+    transaction.on_commit(lambda: build_snapshot_task.delay(snapshot.pk))
+
+
 def snapshot_options(snapshot: DatasetSnapshot) -> ExportOptions:
     return ExportOptions(
         formats=tuple(snapshot.formats),
