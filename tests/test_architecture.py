@@ -218,3 +218,70 @@ def test_only_the_split_service_writes_an_images_split():
                             if isinstance(element, ast.Attribute) and element.attr in ("split", "split_locked"):
                                 writers.append(f"{path.relative_to(ROOT)}:{node.lineno} .{element.attr} = ...")
     assert writers == [], "an image's split written outside catalog/splits.py:\n" + "\n".join(writers)
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Every project module (migrations left out) -> the project modules it imports, at any depth."""
+    modules = {module: path for package in RULES for path, module in python_files(package)}
+    graph: dict[str, set[str]] = {module: set() for module in modules}
+    for module, path in modules.items():
+        for _, target in imports_in(path, module):
+            while target and target not in modules:  # "pkg.module.Name" -> "pkg.module"
+                target = target.rpartition(".")[0]
+            if target and target != module:
+                graph[module].add(target)
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan's algorithm, iteratively)."""
+    index, low, on_stack, stack, cycles, counter = {}, {}, set(), [], [], 0
+    for start in graph:
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    cycles.append(sorted(group))
+    return cycles
+
+
+def test_no_two_modules_import_each_other():
+    # The one pattern allowed: an app's services queue its own tasks (imported inside the function), and the
+    # tasks wrap those services.
+    allowed = {tuple(sorted((f"{app}.services", f"{app}.tasks"))) for app in ("quality", "emotic_export", "training")}
+    allowed.add(("scraper.services.jobs", "scraper.tasks"))
+    cycles = [cycle for cycle in import_cycles(module_graph()) if tuple(cycle) not in allowed]
+    assert cycles == [], "modules that import each other (directly or around a circle):\n" + "\n".join(map(str, cycles))
+
+
+def test_the_cycle_finder_finds_a_circle_of_three():
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert import_cycles({"a": {"b"}, "b": set()}) == []
