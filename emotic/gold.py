@@ -61,22 +61,22 @@ class EmotionGold:
         for name in ("required_categories", "allowed_categories"):
             object.__setattr__(self, name, _category_set(getattr(self, name), name))
         if not self.required_categories:
-            raise AnnotationArrayError("required_categories: a gold item needs at least one")
+            raise AnnotationArrayError("required_categories", "a gold item needs at least one")
         if unreachable := self.required_categories - self.allowed_categories:
             raise AnnotationArrayError(
-                f"required_categories: {', '.join(_ordered(unreachable))} not in allowed_categories, "
+                "required_categories", f"{', '.join(_ordered(unreachable))} not in allowed_categories, "
                 "so no answer could pass"
             )
         for name in VAD_DIMENSIONS:
             low, high = getattr(self, name)
             if not VAD_MIN <= low <= high <= VAD_MAX:
                 raise AnnotationArrayError(
-                    f"{name}: range must satisfy {VAD_MIN} <= min <= max <= {VAD_MAX}, got {low}-{high}"
+                    name, f"range must satisfy {VAD_MIN} <= min <= max <= {VAD_MAX}, got {low}-{high}"
                 )
         for name, choices in (("allowed_genders", GENDERS), ("allowed_ages", AGES)):
             values = frozenset(getattr(self, name))
             if unknown := values - set(choices):
-                raise AnnotationArrayError(f"{name}: unknown {sorted(unknown)}, expected some of {', '.join(choices)}")
+                raise AnnotationArrayError(name, f"unknown {sorted(unknown)}, expected some of {', '.join(choices)}")
             object.__setattr__(self, name, values)
 
 
@@ -142,7 +142,7 @@ def match_boxes(expected: object, drawn: object, min_iou: float = 0.5, method: s
     pairs by falling IoU, as COCO-style evaluation does; it can match fewer.
     """
     if not 0 < min_iou <= 1:
-        raise AnnotationArrayError(f"min_iou: must be in (0, 1], got {min_iou}")
+        raise AnnotationArrayError("min_iou", f"must be in (0, 1], got {min_iou}")
     iou = box_iou(as_boxes(expected, "expected_boxes"), as_boxes(drawn, "drawn_boxes"))
     eligible = iou >= min_iou
     if method == "hungarian":
@@ -162,7 +162,7 @@ def match_boxes(expected: object, drawn: object, min_iou: float = 0.5, method: s
                 used_cols.add(c)
                 pairs.append((r, c))
     else:
-        raise AnnotationArrayError(f"method: must be 'hungarian' or 'greedy', got {method!r}")
+        raise AnnotationArrayError("method", f"must be 'hungarian' or 'greedy', got {method!r}")
     return sorted(BoxMatch(int(r), int(c), float(iou[r, c])) for r, c in pairs)
 
 
@@ -205,24 +205,24 @@ def as_boxes(boxes: object, field: str) -> np.ndarray:
     if arr.size == 0:
         return arr.reshape(0, 4)
     if arr.ndim != 2 or arr.shape[1] != 4:
-        raise AnnotationArrayError(f"{field}: expected a list of [x1, y1, x2, y2] boxes, got shape {arr.shape}")
+        raise AnnotationArrayError(field, f"expected a list of [x1, y1, x2, y2] boxes, got shape {arr.shape}")
     for i, (x1, y1, x2, y2) in enumerate(arr):
         if not np.isfinite([x1, y1, x2, y2]).all():
-            raise AnnotationArrayError(f"{field}[{i}]: coordinates must be finite numbers")
+            raise AnnotationArrayError(f"{field}[{i}]", "coordinates must be finite numbers")
         if not (x2 > x1 and y2 > y1):
-            raise AnnotationArrayError(f"{field}[{i}]: needs x2 > x1 and y2 > y1, got {[x1, y1, x2, y2]}")
+            raise AnnotationArrayError(f"{field}[{i}]", f"needs x2 > x1 and y2 > y1, got {[x1, y1, x2, y2]}")
     return arr
 
 
 def _category_set(names: Iterable[str], field: str) -> frozenset[str]:
     if isinstance(names, str):
-        raise AnnotationArrayError(f"{field}: expected a collection of category names, got the string {names!r}")
+        raise AnnotationArrayError(field, f"expected a collection of category names, got the string {names!r}")
     names = frozenset(names)
     for name in names:
         try:
             category_index(name)
         except ValueError:
-            raise AnnotationArrayError(f"{field}: unknown category {name!r}") from None
+            raise AnnotationArrayError(field, f"unknown category {name!r}") from None
     return names
 
 
