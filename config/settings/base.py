@@ -234,7 +234,7 @@ SPLIT_RATIOS = {
 try:
     validate_split_ratios(SPLIT_RATIOS)
 except SplitError as error:
-    raise SettingError("SPLIT_RATIO_TRAIN, SPLIT_RATIO_VAL, SPLIT_RATIO_TEST", str(error).removeprefix("ratios: "))
+    raise SettingError("SPLIT_RATIO_TRAIN, SPLIT_RATIO_VAL, SPLIT_RATIO_TEST", error.reason) from None
 SPLIT_SEED = get_int("SPLIT_SEED", 0, minimum=0)
 # Workers drawing person boxes on each image (stage 1); more than one: consensus boxes.
 BOX_ANNOTATORS_PER_IMAGE = get_int("BOX_ANNOTATORS_PER_IMAGE", 1, minimum=1)
