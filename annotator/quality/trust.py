@@ -32,18 +32,14 @@ from annotator.quality.models import WorkerTrustEvent
 from annotator.quality.worker_figures import should_block
 from annotator.services.assignment import close_assignment, recount_slots
 from annotator.services.boxes import settle_image_boxes
+from emotic.errors import FieldError
 
 logger = logging.getLogger(__name__)
 MAX_REASON = 300
 
 
-class QualityError(ValueError):
+class QualityError(FieldError):
     """Bad input to a quality service; ``field`` names it and ``reason`` says why. Nothing was written."""
-
-    def __init__(self, field: str, reason: str):
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
 
 
 def _checked_reason(reason: str, required: bool) -> str:
