@@ -1,6 +1,8 @@
 """The worker API (Django REST framework). The annotation page uses it; so can programs.
 
-Thin: parse, call a service or selector, render. Every 4xx body is
+Thin: parse, call a service or selector, render. Errors are raised (by the
+views, the serializers or the services) and answered by the one exception
+handler, ``config.api_errors``: every 4xx body is
 ``{"detail": "<field>: <reason>", "code": ..., "errors": {"<field>": ["<reason>"]}}``.
 """
 
@@ -16,7 +18,6 @@ from django.utils.cache import patch_cache_control
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, status
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -24,11 +25,11 @@ from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from annotator import selectors, serializers
-from annotator.authentication import WorkerTokenAuthentication
+from annotator.authentication import PageSessionAuthentication, WorkerTokenAuthentication
 from annotator.models import Worker
 from annotator.parsers import FiniteJSONParser
 from annotator.services.assignment import assign_next_task
-from annotator.services.errors import AnnotationError, AnswerInvalid, ImageFileMissing, TaskNotFound
+from annotator.services.errors import AnswerInvalid, ImageFileMissing, TaskNotFound
 from annotator.services.renditions import ensure_rendition, forget_rendition, rendition_key
 from annotator.services.submission import report_task, skip_task, submit_task
 from annotator.services.workers import worker_for
@@ -43,40 +44,11 @@ class WorkerThrottle(UserRateThrottle):
     scope = "worker"
 
 
-def error_response(error: AnnotationError) -> Response:
-    return Response(
-        {"detail": str(error), "code": error.code, "errors": {error.field: [error.reason]}},
-        status=error.status_code,
-    )
-
-
-def _flatten(errors, prefix: str = "") -> dict[str, list[str]]:
-    """DRF's nested errors as ``{"boxes[0][2]": ["A valid integer is required."]}``."""
-    flat: dict[str, list[str]] = {}
-    if isinstance(errors, dict):
-        for key, value in errors.items():
-            name = f"{prefix}[{key}]" if prefix else str(key)
-            flat.update(_flatten(value, name))
-    elif isinstance(errors, list) and errors and all(isinstance(e, str) for e in errors):
-        flat[prefix] = [str(e) for e in errors]
-    elif isinstance(errors, list):
-        for index, value in enumerate(errors):
-            if value:
-                flat.update(_flatten(value, f"{prefix}[{index}]"))
-    return flat
-
-
-def validation_response(serializer) -> Response:
-    errors = _flatten(serializer.errors)
-    field, reasons = next(iter(errors.items()))
-    return Response(
-        {"detail": f"{field}: {reasons[0]}", "code": "invalid", "errors": errors}, status=status.HTTP_400_BAD_REQUEST
-    )
-
-
 class WorkerAPIView(APIView):
     parser_classes = [FiniteJSONParser, FormParser, MultiPartParser]
-    authentication_classes = [SessionAuthentication, WorkerTokenAuthentication]
+    # The token first: a 401 carries the first class's challenge (WWW-Authenticate: Token), and a
+    # request without an Authorization header goes on to the session (with its CSRF check).
+    authentication_classes = [WorkerTokenAuthentication, PageSessionAuthentication]
     permission_classes = [permissions.IsAuthenticated]
     throttle_classes = [WorkerThrottle]
 
@@ -98,11 +70,7 @@ class NextTaskView(WorkerAPIView):
         responses={200: serializers.TaskSerializer, 204: None, 403: ERRORS[403]},
     )
     def get(self, request):
-        worker = self.worker(request)
-        try:
-            assignment = assign_next_task(worker)
-        except AnnotationError as error:
-            return error_response(error)
+        assignment = assign_next_task(self.worker(request))
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(serializers.TaskSerializer(asdict(selectors.task_view(assignment))).data)
@@ -117,14 +85,10 @@ class SubmitTaskView(WorkerAPIView):
     def post(self, request, task_id: int):
         worker = self.worker(request)
         parsed = serializers.SubmissionSerializer(data=request.data)
-        if not parsed.is_valid():
-            return validation_response(parsed)
+        parsed.is_valid(raise_exception=True)
         answer = dict(parsed.validated_data)
         submission_id = answer.pop("submission_id")
-        try:
-            result = submit_task(worker, task_id, submission_id, answer)
-        except AnnotationError as error:
-            return error_response(error)
+        result = submit_task(worker, task_id, submission_id, answer)
         worker.refresh_from_db(fields=["tasks_submitted", "qualification"])
         body = {"task_id": task_id, "state": result.assignment.state, "stored": result.created}
         return Response(
@@ -141,12 +105,8 @@ class SkipTaskView(WorkerAPIView):
     )
     def post(self, request, task_id: int):
         parsed = serializers.ReasonSerializer(data=request.data)
-        if not parsed.is_valid():
-            return validation_response(parsed)
-        try:
-            assignment = skip_task(self.worker(request), task_id, parsed.validated_data.get("reason", ""))
-        except AnnotationError as error:
-            return error_response(error)
+        parsed.is_valid(raise_exception=True)
+        assignment = skip_task(self.worker(request), task_id, parsed.validated_data.get("reason", ""))
         return Response({"task_id": assignment.pk, "state": assignment.state})
 
 
@@ -158,12 +118,8 @@ class ReportTaskView(WorkerAPIView):
     )
     def post(self, request, task_id: int):
         parsed = serializers.ReportSerializer(data=request.data)
-        if not parsed.is_valid():
-            return validation_response(parsed)
-        try:
-            assignment = report_task(self.worker(request), task_id, parsed.validated_data["reason"])
-        except AnnotationError as error:
-            return error_response(error)
+        parsed.is_valid(raise_exception=True)
+        assignment = report_task(self.worker(request), task_id, parsed.validated_data["reason"])
         return Response({"task_id": assignment.pk, "state": assignment.state})
 
 
@@ -178,11 +134,11 @@ class TaskImageView(WorkerAPIView):
     def get(self, request, task_id: int):
         assignment = selectors.own_assignment(self.worker(request), task_id)
         if assignment is None:
-            return error_response(TaskNotFound(task_id))
+            raise TaskNotFound(task_id)
         image = assignment.image or assignment.person.image
         size = request.query_params.get("size", "display")
         if size not in ("display", "original"):
-            return error_response(AnswerInvalid("size", f"must be display or original, got {size!r}"))
+            raise AnswerInvalid("size", f"must be display or original, got {size!r}")
         etag = f'"{image.sha256}-{size}-{settings.IMAGE_RENDITION_MAX_SIDE}"'
         max_age = settings.IMAGE_CACHE_SECONDS
         if etag in request.headers.get("If-None-Match", ""):
@@ -201,7 +157,7 @@ class TaskImageView(WorkerAPIView):
             except FileNotFoundError:
                 logger.error("image %s of task %s is missing from storage (%s)", image.pk, task_id, image.storage_key)
                 forget_rendition(rendition_key(image, settings.IMAGE_RENDITION_MAX_SIDE))
-                return error_response(ImageFileMissing(task_id))
+                raise ImageFileMissing(task_id) from None
         response["ETag"] = etag
         # Private: only this worker may see it. The pixels never change, so caching long is safe.
         patch_cache_control(response, private=True, max_age=max_age)

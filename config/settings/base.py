@@ -192,6 +192,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Every 4xx answers {"detail": "<field>: <reason>", "code": ..., "errors": {...}} (config/api_errors.py).
+    "EXCEPTION_HANDLER": "config.api_errors.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "worker": env.str("API_THROTTLE_WORKER", default="600/minute"),
         "anon": env.str("API_THROTTLE_ANON", default="60/minute"),
