@@ -18,8 +18,10 @@ from django.utils.cache import patch_cache_control
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, status
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
@@ -34,7 +36,28 @@ from annotator.services.renditions import ensure_rendition, forget_rendition, re
 from annotator.services.submission import report_task, skip_task, submit_task
 from annotator.services.workers import worker_for
 
-ERRORS = {code: OpenApiResponse(serializers.ErrorSerializer) for code in (400, 403, 404, 409)}
+# The errors of the views and services; those every operation can answer (401, 406, 413, 429, ...)
+# are added to each operation by config.api_errors.document_error_responses.
+ERRORS = {
+    400: OpenApiResponse(serializers.ErrorSerializer, description="The answer breaks a rule; `errors` names each field."),
+    403: OpenApiResponse(serializers.ErrorSerializer, description="The CSRF token is missing or wrong (session)."),
+    404: OpenApiResponse(serializers.ErrorSerializer, description="No such task among this worker's tasks."),
+    409: OpenApiResponse(
+        serializers.ErrorSerializer,
+        description="The task is closed (submitted, skipped, reported or expired), or the submission_id was used "
+        "for another task.",
+    ),
+}
+NOT_ELIGIBLE = OpenApiResponse(
+    serializers.ErrorSerializer, description="The worker may not work now; `code` says why (blocked, failed_qualification, ...)."
+)
+IMAGE_ERRORS = {
+    400: OpenApiResponse(serializers.ErrorSerializer, description="`size` is neither display nor original."),
+    404: OpenApiResponse(
+        serializers.ErrorSerializer,
+        description="No such task among this worker's tasks, or its image file is missing from storage (image_missing).",
+    ),
+}
 
 
 logger = logging.getLogger(__name__)
@@ -46,6 +69,7 @@ class WorkerThrottle(UserRateThrottle):
 
 class WorkerAPIView(APIView):
     parser_classes = [FiniteJSONParser, FormParser, MultiPartParser]
+    renderer_classes = [JSONRenderer]  # what the schema documents: answers and errors alike are JSON
     # The token first: a 401 carries the first class's challenge (WWW-Authenticate: Token), and a
     # request without an Authorization header goes on to the session (with its CSRF check).
     authentication_classes = [WorkerTokenAuthentication, PageSessionAuthentication]
@@ -67,7 +91,7 @@ class NextTaskView(WorkerAPIView):
         summary="The worker's next task",
         description="Returns the live task if the worker has one, else assigns a new one. "
         "204: nothing to do right now. 403: the worker may not work (the reason says why).",
-        responses={200: serializers.TaskSerializer, 204: None, 403: ERRORS[403]},
+        responses={200: serializers.TaskSerializer, 204: None, 403: NOT_ELIGIBLE},
     )
     def get(self, request):
         assignment = assign_next_task(self.worker(request))
@@ -123,13 +147,32 @@ class ReportTaskView(WorkerAPIView):
         return Response({"task_id": assignment.pk, "state": assignment.state})
 
 
+class AnyImage(BaseRenderer):
+    """Stands for the image file in content negotiation; the file is sent as it is, never rendered."""
+
+    media_type = "image/*"
+    format = "image"
+
+
+class ImageNegotiation(DefaultContentNegotiation):
+    """``Accept: image/jpeg`` (or any image type, or JSON) is acceptable; an error is still answered in JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        renderer, media_type = super().select_renderer(request, [*renderers, AnyImage()], format_suffix)
+        if isinstance(renderer, AnyImage):
+            return renderers[0], renderers[0].media_type
+        return renderer, media_type
+
+
 class TaskImageView(WorkerAPIView):
     """The task's image, for its own worker only, with browser caching."""
+
+    content_negotiation_class = ImageNegotiation
 
     @extend_schema(
         summary="The image of one of the worker's tasks",
         parameters=[OpenApiParameter("size", str, enum=["display", "original"], default="display")],
-        responses={(200, "image/*"): OpenApiTypes.BINARY, 304: None, 404: ERRORS[404]},
+        responses={(200, "image/*"): OpenApiTypes.BINARY, 304: None, **IMAGE_ERRORS},
     )
     def get(self, request, task_id: int):
         assignment = selectors.own_assignment(self.worker(request), task_id)

@@ -38,7 +38,8 @@ class). The body-size middleware (``config.request_limits``) answers 413 and
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -127,7 +128,62 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     headers = {}
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header
-    if getattr(exc, "wait", None):
+    if getattr(exc, "wait", None) is not None:
         headers["Retry-After"] = "%d" % exc.wait
     set_rollback()
     return Response(error_body(errors, code), status=status_code, headers=headers)
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler404``: a URL under /api/ that no route matches (``/api/tasks/abc/submit/``) answers the contract too."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(field_error_body("path", f"no API endpoint at {request.path}", "not_found"), status=404)
+    return page_not_found(request, exception)
+
+
+# --- the schema -------------------------------------------------------------------------------------------
+
+ERROR_SCHEMA = {"$ref": "#/components/schemas/Error"}
+# Every authenticated operation can answer these (the middleware's 400 and 413 apply to any request).
+EVERY_OPERATION = {
+    400: "A parameter, header or body is invalid; `errors` names each field.",
+    401: "No credentials, or an unknown, revoked or malformed token. Sign in, or send `Authorization: Token <key>`.",
+    406: "The Accept header asks for a media type the API cannot answer in.",
+    413: "The body is larger than the server accepts.",
+    429: "Too many requests from this worker; retry after `Retry-After` seconds.",
+}
+# Operations that take a body also answer these.
+WITH_A_BODY = {
+    403: "A request signed in with the session cookie lacks the page's CSRF token (`X-CSRFToken`).",
+    415: "The body's Content-Type is not JSON, a form or multipart.",
+}
+HEADERS = {
+    401: {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True,
+                               "description": 'The token challenge, `Token realm="api"`.'}},
+    429: {"Retry-After": {"schema": {"type": "integer", "minimum": 0}, "required": True,
+                          "description": "Seconds to wait before the next request."}},
+}
+
+
+def document_error_responses(result: dict, generator, request, public) -> dict:
+    """drf-spectacular post-processing hook: each operation documents every error it can answer.
+
+    The views document their own (400 for a bad answer, 403 for a worker who may
+    not work, 404 for another worker's task, 409 for a closed task); this adds
+    what every authenticated operation can answer, all in the ``Error`` shape.
+    """
+    for methods in result.get("paths", {}).values():
+        for operation in methods.values():
+            if not isinstance(operation, dict) or "responses" not in operation or not operation.get("security"):
+                continue
+            codes = {**EVERY_OPERATION, **(WITH_A_BODY if "requestBody" in operation else {})}
+            responses = operation["responses"]
+            for status_code, description in sorted(codes.items()):
+                responses.setdefault(str(status_code), {
+                    "content": {"application/json": {"schema": ERROR_SCHEMA}}, "description": description,
+                })
+            for status_code, headers in HEADERS.items():
+                if str(status_code) in responses:
+                    responses[str(status_code)].setdefault("headers", {}).update(headers)
+            operation["responses"] = dict(sorted(responses.items()))
+    return result

@@ -204,6 +204,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "The worker-facing API of the emotions-in-context annotation platform.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Every operation documents each error it can answer, in the Error shape (config/api_errors.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.api_errors.document_error_responses",
+    ],
 }
 
 # --- The annotation protocol ----------------------------------------------

@@ -31,7 +31,7 @@ from annotator.services.errors import (
 )
 from annotator.services.workers import create_api_token
 from emotic.errors import FieldError
-from tests.factories import PersonFactory, TaskAssignmentFactory, WorkerFactory
+from tests.factories import ImageFactory, PersonFactory, TaskAssignmentFactory, WorkerFactory
 
 pytestmark = [pytest.mark.django_db]
 
@@ -349,3 +349,66 @@ def test_pages_outside_the_api_keep_their_own_answers():
     assert Client().get("/work/").status_code == 302  # to the log-in page, not a 401
     client = PageClient()
     assert client.post("/work/api-tokens/", {"name": "x"}).status_code == 403  # Django's CSRF page
+
+
+# --- URLs no route matches, and content negotiation --------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/tasks/abc/submit/", "/api/tasks/-1/image/", "/api/nothing/"])
+def test_an_api_url_no_route_matches_is_404_naming_the_path(path):
+    assert_contract(PageClient().get(path), 404, "path", "not_found", path)
+    assert_contract(Client().post(path), 404, "path", "not_found")
+
+
+def test_the_image_is_sent_to_a_program_asking_for_an_image_and_its_errors_are_json():
+    client = PageClient()
+    task = TaskAssignmentFactory(
+        worker=client.worker, person=PersonFactory(image=ImageFactory(file=True, width=320, height=240), x1=10, y1=10, x2=100, y2=200)
+    )
+    for accept in ("image/jpeg", "image/*", "*/*"):
+        response = client.get(f"/api/tasks/{task.pk}/image/?size=original", HTTP_ACCEPT=accept)
+        assert (response.status_code, response["Content-Type"]) == (200, "image/jpeg"), accept
+    missing = client.get(f"/api/tasks/{task.pk + 1000}/image/", HTTP_ACCEPT="image/jpeg")
+    assert_contract(missing, 404, "task", "not_found")
+    assert_contract(client.get(f"/api/tasks/{task.pk}/image/", HTTP_ACCEPT="text/csv"), 406, "Accept", "not_acceptable")
+
+
+def test_errors_are_json_even_for_a_client_asking_for_html():
+    response = Client().get(ME, HTTP_ACCEPT="text/html")
+    assert_contract(response, 406, "Accept", "not_acceptable")
+    browser = Client().get(ME, HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")
+    assert_contract(browser, 401, "Authorization", "not_authenticated")
+
+
+# --- the schema ------------------------------------------------------------------------------------------------
+
+
+def schema() -> dict:
+    return Client().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+
+
+def test_every_operation_documents_each_error_it_can_answer_in_the_error_shape():
+    operations = {(method.upper(), path): operation for path, methods in schema()["paths"].items()
+                  for method, operation in methods.items()}
+    assert len(operations) == 7
+    for (method, path), operation in operations.items():
+        expected = {"400", "401", "406", "413", "429"}
+        if method == "POST":
+            expected |= {"403", "409", "415"}
+        if "{task_id}" in path:
+            expected |= {"404"}
+        if path == NEXT:
+            expected |= {"403"}
+        documented = {code for code in operation["responses"] if code.startswith("4")}
+        assert documented == expected, (method, path, documented)
+        for code in documented:
+            content = operation["responses"][code]["content"]
+            assert content == {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}, (path, code)
+        assert operation["responses"]["401"]["headers"]["WWW-Authenticate"]["required"] is True
+        assert operation["responses"]["429"]["headers"]["Retry-After"]["required"] is True
+
+
+def test_the_error_component_is_the_contract():
+    error = schema()["components"]["schemas"]["Error"]
+    assert set(error["properties"]) == set(error["required"]) == {"detail", "code", "errors"}
+    assert error["properties"]["errors"]["additionalProperties"] == {"type": "array", "items": {"type": "string"}}
