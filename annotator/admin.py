@@ -1,24 +1,15 @@
 from django.contrib import admin
-from django.db import models
 
-from annotator.models import BoxAnnotation, EmotionAnnotation, GoldItem, Image, Person, TaskAssignment, Worker
+from annotator.models import BoxAnnotation, EmotionAnnotation, GoldItem, Person, TaskAssignment, Worker
 
 
 class PersonInline(admin.TabularInline):
+    """The people of an image, shown on its page (quality's review admin of the catalog's images adds it)."""
+
     model = Person
     extra = 0
     fields = ("x1", "y1", "x2", "y2", "box_origin", "box_status")
     readonly_fields = ("box_status",)  # changes with the drawer's trust and the image's box settlements
-
-
-@admin.register(Image)
-class ImageAdmin(admin.ModelAdmin):
-    list_display = ("id", "filename", "original_database", "width", "height", "split", "fetched_at")
-    list_filter = ("split", "original_database", "source__kind")
-    search_fields = ("filename", "sha256", "source_url")
-    readonly_fields = ("sha256", "phash", "width", "height", "storage_key", "fetched_at", "http_headers")
-    inlines = [PersonInline]
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a bare host typed in is https
 
 
 @admin.register(Person)
@@ -79,9 +70,3 @@ class GoldItemAdmin(admin.ModelAdmin):
     list_filter = ("kind", "for_qualification", "for_control")
     raw_id_fields = ("person", "image")
 
-
-# The quality review (annotator/quality/admin.py) extends the Image, Worker and
-# EmotionAnnotation pages above and adds the quality dashboard.
-from annotator.quality.admin import register_review_admins  # noqa: E402
-
-register_review_admins()

@@ -32,7 +32,7 @@ from annotator.models import Worker
 from annotator.parsers import FiniteJSONParser
 from annotator.services.assignment import assign_next_task
 from annotator.services.errors import AnswerInvalid, ImageFileMissing, TaskNotFound
-from annotator.services.renditions import ensure_rendition, forget_rendition, rendition_key
+from catalog.renditions import ensure_rendition, forget_rendition, rendition_key
 from annotator.services.submission import report_task, skip_task, submit_task
 from annotator.services.workers import worker_for
 

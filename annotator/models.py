@@ -1,4 +1,4 @@
-"""Images, people, workers, assignments, annotations and gold items.
+"""People, workers, assignments, annotations and gold items (images are the catalog's).
 
 Invariants that matter for the dataset live in the database as constraints,
 so no code path (admin, API, shell, bulk import) can store a bad row.
@@ -12,66 +12,11 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from emotic.taxonomy import AGES, ALL_CATEGORIES_MASK, GENDERS, SPLITS, VAD_MAX, VAD_MIN, mask_to_categories
-
-
-class Split(models.TextChoices):
-    UNASSIGNED = "", "Unassigned"
-    TRAIN = "train", "Train"
-    VAL = "val", "Validation"
-    TEST = "test", "Test"
-
+from catalog.models import Image
+from emotic.taxonomy import AGES, ALL_CATEGORIES_MASK, GENDERS, VAD_MAX, VAD_MIN, mask_to_categories
 
 Gender = models.TextChoices("Gender", [(g, g) for g in GENDERS])
 Age = models.TextChoices("Age", [(a, a) for a in AGES])
-
-
-class Image(models.Model):
-    """A stored photo with its provenance. Pixels never change after ingest."""
-
-    source = models.ForeignKey("scraper.Source", on_delete=models.PROTECT, related_name="images")
-    storage_key = models.CharField(max_length=500, unique=True, help_text="Key in the default storage.")
-    sha256 = models.CharField(max_length=64, unique=True)
-    phash = models.CharField(max_length=16, db_index=True, help_text="64-bit perceptual hash, hex.")
-    width = models.PositiveIntegerField()
-    height = models.PositiveIntegerField()
-    format = models.CharField(max_length=10, help_text="Decoded format, e.g. JPEG.")
-    original_database = models.CharField(max_length=50, help_text="mscoco, ade20k, emotic, framesdb, web, ...")
-    folder = models.CharField(max_length=200, blank=True, help_text="EMOTIC folder, e.g. mscoco/images.")
-    filename = models.CharField(max_length=255)
-    source_url = models.URLField(max_length=2000, blank=True, help_text="URL the image was downloaded from.")
-    page_url = models.URLField(max_length=2000, blank=True, help_text="Page the image appeared on.")
-    source_record = models.CharField(max_length=500, blank=True, help_text="Dataset record id or query.")
-    license = models.CharField(max_length=300, blank=True)
-    http_headers = models.JSONField(default=dict, blank=True)
-    fetched_at = models.DateTimeField()
-    split = models.CharField(max_length=5, choices=Split.choices, blank=True, default=Split.UNASSIGNED)
-    split_locked = models.BooleanField(default=False, help_text="An admin fixed this image's split.")
-    reported_count = models.PositiveIntegerField(default=0)
-    boxes_confirmed = models.BooleanField(
-        default=False,
-        help_text="The person boxes are final (stage 1 done, or a trusted import): emotion tasks may start.",
-    )
-    box_slots_taken = models.PositiveIntegerField(
-        default=0,
-        editable=False,
-        help_text="Box answers plus live box assignments; kept under the row lock by the assignment service.",
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["id"]
-        indexes = [
-            models.Index(fields=["id"], condition=Q(boxes_confirmed=False), name="image_awaiting_boxes"),
-        ]
-        constraints = [
-            models.CheckConstraint(condition=Q(width__gt=0) & Q(height__gt=0), name="image_positive_size"),
-            models.CheckConstraint(condition=Q(split__in=["", *SPLITS]), name="image_split_valid"),
-            models.CheckConstraint(condition=Q(sha256__regex=r"^[0-9a-f]{64}$"), name="image_sha256_hex"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.folder}/{self.filename}" if self.folder else self.filename
 
 
 class Person(models.Model):
@@ -430,6 +375,3 @@ class ApiToken(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.key_prefix}...) of {self.worker}"
 
-
-# Figures stored by the quality service (annotator/quality/models.py), part of this app.
-from annotator.quality.models import PersonAgreement, QualityReport, WorkerTrustEvent  # noqa: E402,F401

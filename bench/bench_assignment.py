@@ -69,10 +69,11 @@ def prepare(args: argparse.Namespace) -> list[str]:
     from django.db import connection
     from django.utils import timezone
 
-    from annotator.models import EmotionAnnotation, Image, Person, TaskAssignment, Worker
+    from annotator.models import EmotionAnnotation, Person, TaskAssignment, Worker
+    from catalog.models import Image
     from annotator.services.workers import create_api_token
     from django.contrib.auth import get_user_model
-    from scraper.models import Source
+    from catalog.models import Source
 
     call_command("migrate", verbosity=0, interactive=False)
     have = Person.objects.count()

@@ -111,9 +111,10 @@ def fill_database(scale: float, seed: int) -> dict[str, int]:
     from django.db import transaction
     from django.utils import timezone
 
-    from annotator.models import EmotionAnnotation, Image as ImageRow, Person, Worker
+    from annotator.models import EmotionAnnotation, Person, Worker
+    from catalog.models import Image as ImageRow
     from emotic.taxonomy import categories_to_mask
-    from scraper.models import Source
+    from catalog.models import Source
 
     rng = np.random.default_rng(seed)
     now = timezone.now()

@@ -78,8 +78,9 @@ def fill_database(n_people: int, n_workers: int, annotators: tuple[int, int], se
     from django.db import transaction
     from django.utils import timezone
 
-    from annotator.models import EmotionAnnotation, GoldItem, Image, Person, TaskAssignment, Worker
-    from scraper.models import Source
+    from annotator.models import EmotionAnnotation, GoldItem, Person, TaskAssignment, Worker
+    from catalog.models import Image
+    from catalog.models import Source
 
     rng = np.random.default_rng(seed)
     now = timezone.now()
@@ -173,10 +174,10 @@ def fill_database(n_people: int, n_workers: int, annotators: tuple[int, int], se
 
 def all_figures(methods: tuple[str, ...] = ("union", "majority", "dawid_skene")) -> dict:
     """From PostgreSQL to every figure, stored nowhere: what the recomputation computes."""
-    from annotator.quality import selectors
-    from annotator.quality.figures import combined_labels, dataset_figures, person_figures, subset_labels
-    from annotator.quality.services import REPORT_SCOPES, scope_rows
-    from annotator.quality.worker_figures import compute_worker_figures
+    from quality import selectors
+    from quality.figures import combined_labels, dataset_figures, person_figures, subset_labels
+    from quality.services import REPORT_SCOPES, scope_rows
+    from quality.worker_figures import compute_worker_figures
 
     people = selectors.counted_people_arrays()
     labels = combined_labels(people, methods)
@@ -190,9 +191,9 @@ def all_figures(methods: tuple[str, ...] = ("union", "majority", "dawid_skene"))
 
 
 def bench_figures(figures: dict) -> dict:
-    from annotator.quality import selectors
-    from annotator.quality.figures import combined_labels, dataset_figures, person_figures
-    from annotator.quality.worker_figures import compute_worker_figures
+    from quality import selectors
+    from quality.figures import combined_labels, dataset_figures, person_figures
+    from quality.worker_figures import compute_worker_figures
 
     with timed(figures, "figures, end to end (PostgreSQL -> all figures)"):
         result = all_figures()
@@ -285,7 +286,7 @@ def main() -> None:
           f"{args.min_annotators}-{args.max_annotators} annotators", flush=True)
     if args.reuse:
         start_django(local_database_url(args.database))
-        from annotator.quality.models import QualityReport
+        from quality.models import QualityReport
 
         QualityReport.objects.all().delete()
         print("  reusing the database as a previous run left it (careless workers already blocked)")
@@ -304,7 +305,7 @@ def main() -> None:
     val = result["scopes"].get("val", {})
     print(f"  val: mean category kappa {val.get('mean_category_kappa')}, vad spread {val.get('vad_spread')}")
 
-    from annotator.quality.services import recompute_quality
+    from quality.services import recompute_quality
 
     with timed(figures, "recompute_quality(), first run (blocks, then stores)"):
         first = recompute_quality("command")

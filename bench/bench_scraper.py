@@ -164,8 +164,9 @@ def run_in_two_processes(urls: list[str], list_path: Path, settings) -> tuple[fl
 
 
 def reset_store(media: Path) -> None:
-    from annotator.models import Image as ImageRow
-    from scraper.models import CrawlItem, CrawlJob, Source
+    from catalog.models import Image as ImageRow
+    from scraper.models import CrawlItem, CrawlJob
+    from catalog.models import Source
 
     CrawlItem.objects.all().delete()
     CrawlJob.objects.all().delete()

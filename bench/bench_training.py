@@ -36,12 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from emotic.formats.arrays import array_names  # noqa: E402
 from emotic.taxonomy import NUM_CATEGORIES  # noqa: E402
-from training.checkpoint import seed_everything  # noqa: E402
-from training.data import BODY_SIZE, CONTEXT_SIZE, make_loader, open_split  # noqa: E402
-from training.devices import autocast_context, resolve_device, uses_mixed_precision  # noqa: E402
-from training.hyperparameters import MODES, Hyperparameters  # noqa: E402
-from training.loop import build_loss, build_optimizer, train_step  # noqa: E402
-from training.model import EmoticNet  # noqa: E402
+from training.core.checkpoint import seed_everything  # noqa: E402
+from training.core.data import BODY_SIZE, CONTEXT_SIZE, make_loader, open_split  # noqa: E402
+from training.core.devices import autocast_context, resolve_device, uses_mixed_precision  # noqa: E402
+from training.core.hyperparameters import MODES, Hyperparameters  # noqa: E402
+from training.core.loop import build_loss, build_optimizer, train_step  # noqa: E402
+from training.core.model import EmoticNet  # noqa: E402
 
 EMOTIC_TEST_PEOPLE = 7280
 

@@ -94,9 +94,10 @@ def prepare(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     from django.db import connection
     from django.utils import timezone
 
-    from annotator.models import Image, Person, Worker
+    from annotator.models import Person, Worker
+    from catalog.models import Image
     from annotator.services.workers import create_api_token
-    from scraper.models import Source
+    from catalog.models import Source
 
     call_command("migrate", verbosity=0, interactive=False)
     source = Source.objects.create(kind="url_list", name="load test", location="bench")

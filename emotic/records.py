@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from emotic.boxes import BoxError, validate_box
 from emotic.taxonomy import (
     CATEGORY_INDEX,
     SPLITS,
@@ -56,6 +57,14 @@ def _categories(field_name: str, names: object) -> tuple[str, ...]:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _checked_box(box: object, field_name: str, width: int | None = None, height: int | None = None) -> tuple:
+    """``emotic.boxes``'s rules for a body box, reported as a record error."""
+    try:
+        return validate_box(box, width, height, field=field_name)
+    except BoxError as error:
+        raise RecordError(error.field, error.reason) from None
 
 
 @dataclass(frozen=True)
@@ -117,15 +126,8 @@ class PersonRecord:
     combined_age: str
 
     def __post_init__(self) -> None:
-        box = tuple(self.body_bbox) if hasattr(self.body_bbox, "__iter__") else ()
-        if len(box) != 4 or not all(_is_int(v) for v in box):
-            raise RecordError("body_bbox", f"must be four whole pixels [x1, y1, x2, y2], got {self.body_bbox!r}")
-        x1, y1, x2, y2 = box
-        if x1 < 0 or y1 < 0:
-            raise RecordError("body_bbox", f"corner ({x1}, {y1}) lies left of or above the image")
-        if not (x1 < x2 and y1 < y2):
-            raise RecordError("body_bbox", f"needs x1 < x2 and y1 < y2, got {list(box)}")
-        object.__setattr__(self, "body_bbox", box)
+        # The image's size is known only to the ImageRecord, which checks the far corner.
+        object.__setattr__(self, "body_bbox", _checked_box(self.body_bbox, "body_bbox"))
 
         answers = tuple(self.answers)
         if not answers:
@@ -197,12 +199,7 @@ class ImageRecord:
         for i, person in enumerate(people):
             if not isinstance(person, PersonRecord):
                 raise RecordError(f"people[{i}]", f"must be a PersonRecord, got {type(person).__name__}")
-            _, _, x2, y2 = person.body_bbox
-            if x2 > self.width or y2 > self.height:
-                raise RecordError(
-                    f"people[{i}].body_bbox", f"{list(person.body_bbox)} reaches outside the "
-                    f"{self.width}x{self.height} image"
-                )
+            _checked_box(person.body_bbox, f"people[{i}].body_bbox", self.width, self.height)
         object.__setattr__(self, "people", people)
 
     @property

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from annotator.models import Image
+from catalog.models import Image
 from emotic.aggregation import METHODS, combine_labels
 from emotic.annotation_arrays import AnnotationArrays, EmotionAnswer
 from emotic.records import AnnotatorAnswer, ImageRecord, PersonRecord

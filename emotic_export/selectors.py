@@ -13,7 +13,8 @@ from typing import NamedTuple
 
 from django.db.models import QuerySet
 
-from annotator.models import AnnotationStatus, EmotionAnnotation, Image, Person
+from annotator.models import AnnotationStatus, EmotionAnnotation, Person
+from catalog.models import Image
 
 
 # What a snapshot reads of each row (a snapshot of EMOTIC's size holds tens of thousands).

@@ -26,7 +26,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
 
-from annotator.models import Image
+from catalog.models import Image
 from emotic.errors import FieldError
 from emotic.formats.manifest import MANIFEST_NAME, count_records, sha256_of
 from emotic.splits import DEFAULT_RATIOS, SplitError, validate_ratios, stratified_split

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from emotic.errors import FieldError
-from scraper.models import CrawlItem, CrawlJob, Source
+from scraper.models import CrawlItem, CrawlJob
 from scraper.services.jobs import (
     cancel_crawl_job,
     create_crawl_job,
@@ -20,13 +20,6 @@ from scraper.services.jobs import (
 )
 from scraper.sources import SourceError, build_source
 from scraper.sources.search_engines import ENGINES
-
-
-@admin.register(Source)
-class SourceAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "engine", "query", "dataset", "created_at")
-    list_filter = ("kind", "engine", "dataset")
-    search_fields = ("name", "query", "location")
 
 
 def _lines(text: str) -> list[str]:

@@ -1,49 +1,8 @@
-"""Where images come from. Each Image row points at the Source that found it."""
+"""Crawl jobs and the items they find. Images and their sources belong to the catalog."""
 
 from django.db import models
 
-
-class SourceKind(models.TextChoices):
-    SEARCH_ENGINE = "search_engine", "Search engine"
-    DATASET = "dataset", "Research dataset"
-    FOLDER = "folder", "Local folder"
-    URL_LIST = "url_list", "URL list"
-    BUNDLED = "bundled", "Bundled sample"
-
-
-class Source(models.Model):
-    """One origin of images: a search query on an engine, a dataset file, a folder or a URL list."""
-
-    Kind = SourceKind
-
-    kind = models.CharField(max_length=20, choices=Kind.choices)
-    name = models.CharField(max_length=200, help_text="Human-readable label, e.g. 'COCO train2017'.")
-    engine = models.CharField(max_length=50, blank=True, help_text="Search engine name, for search sources.")
-    query = models.CharField(max_length=500, blank=True, help_text="Search query, for search sources.")
-    dataset = models.CharField(max_length=50, blank=True, help_text="Dataset name: mscoco, ade20k, emotic.")
-    location = models.CharField(max_length=1000, blank=True, help_text="File path or URL of the list, folder or dataset file.")
-    config = models.JSONField(default=dict, blank=True, help_text="Parameters the source was run with.")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(kind__in=SourceKind.values),
-                name="source_kind_valid",
-            ),
-            models.CheckConstraint(
-                condition=~models.Q(kind="search_engine") | (~models.Q(engine="") & ~models.Q(query="")),
-                name="source_search_has_engine_and_query",
-            ),
-            models.CheckConstraint(
-                condition=~models.Q(kind="dataset") | ~models.Q(dataset=""),
-                name="source_dataset_named",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.name}"
+from catalog.models import Image, Source
 
 
 class RejectReason(models.TextChoices):
@@ -196,9 +155,7 @@ class CrawlItem(models.Model):
     state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
     reason = models.CharField(max_length=30, choices=RejectReason.choices, blank=True)
     detail = models.CharField(max_length=1000, blank=True)
-    image = models.ForeignKey(
-        "annotator.Image", null=True, blank=True, on_delete=models.SET_NULL, related_name="crawl_items"
-    )
+    image = models.ForeignKey(Image, null=True, blank=True, on_delete=models.SET_NULL, related_name="crawl_items")
     http_headers = models.JSONField(default=dict, blank=True)
     fetched_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 
 import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -81,3 +83,26 @@ def s3_storage(settings, s3_server, media_in_tmp):
         },
     }
     yield client, bucket
+
+
+@pytest.fixture
+def migrator():
+    """Moves the test database to a migration and back to the latest one afterwards."""
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+
+    def migrate(targets):
+        executor.loader.build_graph()
+        executor.migrate(targets)
+        return executor.loader.project_state(targets).apps
+
+    yield migrate
+    migrate(latest)
+
+
+@pytest.fixture
+def folder_source(db):
+    """A source row for images stored by a test (the catalog's and the scraper's tests)."""
+    from catalog.models import Source
+
+    return Source.objects.create(kind=Source.Kind.FOLDER, name="test photos")

@@ -20,18 +20,10 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image as PILImage
 
-from annotator.models import (
-    BoxAnnotation,
-    EmotionAnnotation,
-    GoldItem,
-    Image,
-    Person,
-    TaskAssignment,
-    TaskKind,
-    Worker,
-)
+from annotator.models import BoxAnnotation, EmotionAnnotation, GoldItem, Person, TaskAssignment, TaskKind, Worker
+from catalog.models import Image
 from emotic.taxonomy import categories_to_mask
-from scraper.models import Source
+from catalog.models import Source
 
 PASSWORD = "a-long-test-password-42"
 

@@ -1,7 +1,7 @@
-"""``python -m training``: see ``training.cli``."""
+"""``python -m training`` (and ``torchrun ... -m training``): runs ``training.core.cli.main``; imports no Django."""
 
 import sys
 
-from training.cli import main
+from training.core.cli import main
 
 sys.exit(main())

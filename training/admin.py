@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from emotic_export.models import DatasetSnapshot
-from training.hyperparameters import Hyperparameters
+from training.core.hyperparameters import Hyperparameters
 from training.models import TrainingRun
 from training.services import TrainingRunError, request_cancel, start_training_run, validated_hyperparameters
 
@@ -22,7 +22,7 @@ FORM_DEFAULTS = {k: v for k, v in Hyperparameters().to_dict().items() if k not i
 class NewTrainingRunForm(forms.ModelForm):
     snapshot = forms.ModelChoiceField(queryset=DatasetSnapshot.objects.filter(state="complete"))
     hyperparameters = forms.JSONField(
-        initial=FORM_DEFAULTS, help_text="Any field of training.hyperparameters.Hyperparameters; missing ones take defaults."
+        initial=FORM_DEFAULTS, help_text="Any field of training.core.hyperparameters.Hyperparameters; missing ones take defaults."
     )
 
     class Meta:

@@ -16,7 +16,8 @@ from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
-from annotator.models import Image, Person
+from annotator.models import Person
+from catalog.models import Image
 from training.models import TrainingRun
 
 _CACHE_SIZE = 2
@@ -48,8 +49,8 @@ def _checkpoint_path(run: TrainingRun) -> Path:
 
 def predictor_for(run: TrainingRun):
     try:
-        from training.checkpoint import CheckpointError
-        from training.predict import load_predictor
+        from training.core.checkpoint import CheckpointError
+        from training.core.predict import load_predictor
     except ImportError as error:
         raise PredictionUnavailable(
             f"the training requirements are not installed on this web server ({error.name} is missing)"
@@ -77,7 +78,7 @@ def predictions_for_image(run: TrainingRun, image: Image) -> dict[int, dict]:
     Anything the admin can fix or should know (a lost image file, a box
     outside the picture) is a PredictionUnavailable, shown on the page.
     """
-    from training.predict import PredictionInputError
+    from training.core.predict import PredictionInputError
 
     predictor = predictor_for(run)
     try:

@@ -1,6 +1,6 @@
 """Training runs from Django: start, run in a Celery worker, report progress, cancel.
 
-The training itself is ``training.loop.train_model`` (no Django); this module
+The training itself is ``training.core.loop.train_model`` (no Django); this module
 fetches the snapshot's arrays from storage (or its ``Annotations.mat`` and
 images, from which the core builds the arrays once), feeds progress into the
 ``TrainingRun`` row, evaluates the best checkpoint on the test split (on val,
@@ -29,7 +29,7 @@ from emotic.errors import FieldError
 from emotic.taxonomy import SPLITS
 from emotic_export.models import DatasetSnapshot
 from emotic_export.services import snapshot_prefix
-from training.hyperparameters import HyperparameterError, Hyperparameters
+from training.core.hyperparameters import HyperparameterError, Hyperparameters
 from training.models import TrainingRun
 
 logger = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def _local_snapshot_arrays(snapshot: DatasetSnapshot) -> Path:
         if "npy" in snapshot.formats:
             _fetch_tree(f"{prefix}/arrays", staging / "arrays")
         else:
-            from training.data import build_arrays_from_mat
+            from training.core.data import build_arrays_from_mat
 
             _fetch_tree(f"{prefix}/Annotations", staging / "Annotations")
             _fetch_tree(f"{prefix}/emotic", staging / "emotic")
@@ -194,8 +194,8 @@ def run_training(run_id: int) -> TrainingRun:
     reporter = _RunReporter(run.pk)
     try:
         try:
-            from training.evaluate import evaluate_checkpoint
-            from training.loop import train_model
+            from training.core.evaluate import evaluate_checkpoint
+            from training.core.loop import train_model
         except ImportError as error:
             raise TrainingRunError(
                 "worker", f"cannot import the training core ({error}); install requirements-training.txt on this worker"

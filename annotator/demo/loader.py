@@ -16,10 +16,11 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from annotator.models import GoldItem, Image, Person, Worker
+from annotator.models import GoldItem, Person, Worker
+from catalog.models import Image
 from emotic.taxonomy import ALL_CATEGORIES_MASK, categories_to_mask
-from scraper.ingest import ingest_image_bytes
-from scraper.models import Source
+from catalog.ingest import ingest_image_bytes
+from catalog.models import Source
 
 PHOTOS_DIR = Path(__file__).resolve().parent / "photos"
 MANIFEST = Path(__file__).resolve().parent / "photos.json"

@@ -3,7 +3,7 @@
 - ``assignment``: ``assign_next_task(worker)``, ``expire_stale_assignments()``, ``recount_slots()``
 - ``submission``: ``submit_task(...)``, ``skip_task(...)``, ``report_task(...)``
 - ``qualification``: the qualification test
-- ``boxes``: box geometry and ``settle_image_boxes(image)`` (end of stage 1)
+- ``boxes``: ``settle_image_boxes(image)`` (end of stage 1; the geometry is in ``emotic.boxes``)
 - ``gold``: checking answers against gold items
 - ``renditions``: resized images cached in storage
 - ``workers``: worker records and API tokens

@@ -31,16 +31,8 @@ from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, 
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotator.models import (
-    BoxAnnotation,
-    EmotionAnnotation,
-    GoldItem,
-    Image,
-    Person,
-    TaskAssignment,
-    TaskKind,
-    Worker,
-)
+from annotator.models import BoxAnnotation, EmotionAnnotation, GoldItem, Person, TaskAssignment, TaskKind, Worker
+from catalog.models import Image
 from annotator.services.errors import WorkerNotEligible
 from emotic.splits import drawn_split
 

@@ -1,71 +1,17 @@
-"""Person boxes: geometry, matching and the end of stage 1.
+"""The end of stage 1: several workers' boxes for an image become its people.
 
-Boxes are ``[x1, y1, x2, y2]`` integer pixels with ``x1 < x2`` and ``y1 < y2``,
-the right and bottom edges exclusive, as ``Person`` stores them.
+The geometry (validation, IoU, matching, consensus) lives in ``emotic.boxes``;
+this module only reads the answers from the database and writes the people.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import numpy as np
 from django.conf import settings
 from django.db import transaction
-from scipy.optimize import linear_sum_assignment
 
-from annotator.models import BoxAnnotation, Image, Person
-
-Box = Sequence[int]
-
-
-def iou_matrix(boxes_a: Sequence[Box], boxes_b: Sequence[Box]) -> np.ndarray:
-    """Intersection over union of every box in ``boxes_a`` with every box in ``boxes_b``."""
-    a = np.asarray(boxes_a, dtype=float).reshape(-1, 4)
-    b = np.asarray(boxes_b, dtype=float).reshape(-1, 4)
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    intersection = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - intersection
-    return np.divide(intersection, union, out=np.zeros_like(intersection), where=union > 0)
-
-
-def match_boxes(expected: Sequence[Box], drawn: Sequence[Box], min_iou: float) -> list[tuple[int, int]]:
-    """One-to-one pairs (expected index, drawn index) with the best total IoU, each at least ``min_iou``."""
-    if not expected or not drawn:
-        return []
-    overlaps = iou_matrix(expected, drawn)
-    rows, cols = linear_sum_assignment(overlaps, maximize=True)
-    return [(int(r), int(c)) for r, c in zip(rows, cols) if overlaps[r, c] >= min_iou]
-
-
-def consensus_boxes(answers: Sequence[Sequence[Box]], min_iou: float = 0.5) -> list[list[int]]:
-    """Boxes that a majority of the answers agree on, each the median of its matches.
-
-    Answers are taken in turn; each box joins the cluster it overlaps best
-    (IoU >= ``min_iou``, one box per answer per cluster) or starts a new one.
-    An answer with no boxes ("no people") votes against every cluster.
-    """
-    if len(answers) == 1:
-        return [list(map(int, box)) for box in answers[0]]
-    clusters: list[list[Box]] = []
-    for boxes in answers:
-        centres = [np.median(np.asarray(c, dtype=float), axis=0) for c in clusters]
-        matched = dict((d, e) for e, d in match_boxes(centres, boxes, min_iou)) if centres else {}
-        for index, box in enumerate(boxes):
-            if index in matched:
-                clusters[matched[index]].append(box)
-            else:
-                clusters.append([box])
-    majority = len(answers) / 2
-    return [
-        [int(round(v)) for v in np.median(np.asarray(members, dtype=float), axis=0)]
-        for members in clusters
-        if len(members) > majority
-    ]
+from annotator.models import BoxAnnotation, Person
+from catalog.models import Image
+from emotic.boxes import consensus_boxes
 
 
 def settle_image_boxes(image: Image) -> bool:

@@ -18,13 +18,16 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from annotator.models import BoxAnnotation, EmotionAnnotation, Image, TaskAssignment, TaskKind, Worker
+from annotator.models import BoxAnnotation, EmotionAnnotation, TaskAssignment, TaskKind, Worker
+from catalog.models import Image
 from annotator.services.assignment import close_assignment
 from annotator.services.boxes import settle_image_boxes
 from annotator.services.errors import AnswerInvalid, SubmissionConflict, TaskNotFound, TaskNotOpen
 from annotator.services.gold import box_answer_passes, emotion_answer_passes
 from annotator.services.qualification import evaluate_qualification_if_complete
 from annotator.signals import task_given_back
+from emotic import boxes as box_rules
+from emotic.boxes import BoxError
 from emotic.taxonomy import TaxonomyError, categories_to_mask, validate_age, validate_gender, validate_vad
 
 State = TaskAssignment.State
@@ -199,29 +202,15 @@ def _store_emotions(assignment: TaskAssignment, submission_id: uuid.UUID, answer
 
 
 def validate_boxes(boxes: Any, width: int, height: int) -> list[list[int]]:
-    """Integer boxes inside a ``width`` x ``height`` image with positive area, or ``AnswerInvalid``."""
-    if not isinstance(boxes, (list, tuple)):
-        raise AnswerInvalid("boxes", "must be a list of [x1, y1, x2, y2] pixel boxes")
-    if len(boxes) > settings.MAX_BOXES_PER_IMAGE:
-        raise AnswerInvalid("boxes", f"at most {settings.MAX_BOXES_PER_IMAGE} boxes, got {len(boxes)}")
-    checked = []
-    for index, box in enumerate(boxes):
-        field = f"boxes[{index}]"
-        if (
-            not isinstance(box, (list, tuple))
-            or len(box) != 4
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in box)
-        ):
-            raise AnswerInvalid(field, f"must be four integer pixel coordinates [x1, y1, x2, y2], got {box!r}")
-        x1, y1, x2, y2 = box
-        if x1 >= x2 or y1 >= y2:
-            raise AnswerInvalid(field, f"{list(box)} has no area: need x1 < x2 and y1 < y2")
-        if x1 < 0 or y1 < 0 or x2 > width or y2 > height:
-            raise AnswerInvalid(field, f"{list(box)} lies outside the image ({width} x {height} pixels)")
-        if [x1, y1, x2, y2] in checked:
-            raise AnswerInvalid(field, f"{list(box)} is the same box as boxes[{checked.index([x1, y1, x2, y2])}]")
-        checked.append([x1, y1, x2, y2])
-    return checked
+    """Integer boxes inside a ``width`` x ``height`` image with positive area, or ``AnswerInvalid``.
+
+    The rules and their wording are ``emotic.boxes``'s; this only carries the
+    field and reason over to the answer's error.
+    """
+    try:
+        return box_rules.validate_boxes(boxes, width, height, max_count=settings.MAX_BOXES_PER_IMAGE)
+    except BoxError as error:
+        raise AnswerInvalid(error.field, error.reason) from None
 
 
 def _store_boxes(assignment: TaskAssignment, submission_id: uuid.UUID, answer: dict[str, Any], seconds: float):

@@ -44,8 +44,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "catalog",
     "scraper",
     "annotator",
+    "quality",
     "emotic_export",
     "training",
 ]
@@ -389,7 +391,7 @@ QUALITY_DAWID_SKENE_TOLERANCE = get_float("QUALITY_DAWID_SKENE_TOLERANCE", 1e-4,
 # Every figure is recomputed this often (Celery beat), and incrementally after each answer or skip.
 QUALITY_RECOMPUTE_MINUTES = get_int("QUALITY_RECOMPUTE_MINUTES", 15, minimum=1)
 CELERY_BEAT_SCHEDULE["recompute-quality"] = {
-    "task": "annotator.quality.tasks.recompute_quality",
+    "task": "quality.recompute_quality",
     "schedule": timedelta(minutes=QUALITY_RECOMPUTE_MINUTES),
 }
 

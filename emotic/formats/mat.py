@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from scipy.io import loadmat
 
+from emotic.boxes import BoxError, clip_box
 from emotic.formats.common import FormatError, atomic_file, group_by_split, records_at
 from emotic.formats.mat5 import Cell, Struct, write_mat5
 from emotic.records import AnnotatorAnswer, ImageRecord, PersonRecord
@@ -266,8 +267,10 @@ def _read_box(item: object, where: str, width: int, height: int) -> tuple[int, i
     box = np.asarray(_field(item, "body_bbox", where), dtype=np.float64).ravel()
     if box.size != 4 or not np.isfinite(box).all():
         raise FormatError(f"{where}.body_bbox", f"expected four numbers [x1 y1 x2 y2], got {box.tolist()}")
-    limits = (width, height, width, height)
-    return tuple(int(round(min(max(v, 0.0), limit))) for v, limit in zip(box, limits))  # type: ignore[return-value]
+    try:
+        return clip_box([int(round(v)) for v in box], width, height, field="body_bbox")
+    except BoxError as error:
+        raise FormatError(f"{where}.{error.field}", error.reason) from None
 
 
 def _read_person(where: str, item: object, width: int, height: int) -> PersonRecord:

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from django.db import transaction
 
 from scraper.fetching import PoliteFetcher
-from scraper.models import CrawlItem, CrawlJob, Source
+from scraper.models import CrawlItem, CrawlJob
+from catalog.models import Source
 from scraper.sources import DiscoveredItem, DiscoveryBatch, build_source
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 from django.contrib.auth import get_user_model
 
-from annotator.models import AnnotationStatus, EmotionAnnotation, Image, Person, Worker
+from annotator.models import AnnotationStatus, EmotionAnnotation, Person, Worker
+from catalog.models import Image
 from annotator.services.assignment import recount_slots
 from emotic.taxonomy import TaxonomyError, categories_to_mask, validate_age, validate_gender, validate_vad
 

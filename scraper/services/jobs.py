@@ -24,7 +24,8 @@ from django.db.models import Count, Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
 from scraper.fetching import PoliteFetcher
-from scraper.models import TRANSIENT_REJECT_REASONS, CrawlItem, CrawlJob, RejectReason, Source
+from scraper.models import TRANSIENT_REJECT_REASONS, CrawlItem, CrawlJob, RejectReason
+from catalog.models import Source
 from scraper.services.discovery import discover_items
 from scraper.services.pipeline import process_items
 from scraper.sources import SourceError, build_source

@@ -20,10 +20,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from annotator.models import Image
+from catalog.models import Image
 from scraper.fetching import FetchRejected, PoliteFetcher
-from scraper.imaging import ImageRejected, PreparedImage, prepare_image
-from scraper.ingest import (
+from catalog.imaging import ImageRejected, PreparedImage, prepare_image
+from catalog.ingest import (
     IngestOutcome,
     IngestRequest,
     IngestResult,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from annotator.models import Image, TaskAssignment, TaskKind, Worker
+from annotator.models import TaskAssignment, TaskKind, Worker
+from catalog.models import Image
 from annotator.services.assignment import (
     assign_next_task,
     close_assignment,

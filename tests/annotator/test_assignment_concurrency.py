@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from annotator.models import BoxAnnotation, EmotionAnnotation, Image, TaskAssignment
+from annotator.models import BoxAnnotation, EmotionAnnotation, TaskAssignment
+from catalog.models import Image
 from tests.annotator.assignment_race import race, run_together, summary
 from tests.factories import ImageFactory, PersonFactory, WorkerFactory
 

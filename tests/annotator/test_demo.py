@@ -8,8 +8,9 @@ from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 
-from annotator.models import GoldItem, Image, Person, Worker
-from scraper.models import Source
+from annotator.models import GoldItem, Person, Worker
+from catalog.models import Image
+from catalog.models import Source
 
 
 def load_demo(*args) -> str:

@@ -11,7 +11,7 @@ from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 from rest_framework.test import APIClient
 
-from annotator.services.renditions import rendition_key
+from catalog.renditions import rendition_key
 from annotator.services.workers import create_api_token
 from tests.factories import ImageFactory, PersonFactory, TaskAssignmentFactory, WorkerFactory
 

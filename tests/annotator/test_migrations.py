@@ -3,27 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 BEFORE = [("annotator", "0003_quality_agreement_reports_trust")]
 AFTER = [("annotator", "0005_link_person_box_answers")]
-
-
-@pytest.fixture
-def migrator():
-    """Moves the test database to a migration and back to the latest one afterwards."""
-    executor = MigrationExecutor(connection)
-    latest = executor.loader.graph.leaf_nodes()
-
-    def migrate(targets):
-        executor.loader.build_graph()
-        executor.migrate(targets)
-        return executor.loader.project_state(targets).apps
-
-    yield migrate
-    migrate(latest)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -14,10 +14,11 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from annotator.models import BoxAnnotation, EmotionAnnotation, GoldItem, Image, Person, TaskAssignment, Worker
+from annotator.models import BoxAnnotation, EmotionAnnotation, GoldItem, Person, TaskAssignment, Worker
+from catalog.models import Image
 from emotic.taxonomy import categories_to_mask
 from emotic_export.models import DatasetSnapshot
-from scraper.models import Source
+from catalog.models import Source
 from training.models import TrainingRun
 
 ENGINES = ["default", "sqlite"]

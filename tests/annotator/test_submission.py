@@ -227,6 +227,16 @@ def test_a_box_answer_to_a_gold_image_is_checked_and_does_not_end_stage_one():
     assert not gold.image.boxes_confirmed and not gold.image.people.exists()
 
 
+def test_everyone_boxed_plus_one_extra_box_passes_a_hidden_box_control():
+    """Regression: the control failed this worker (a step toward an automatic block)."""
+    gold = GoldItemFactory(boxes=True, expected_boxes=[[35, 11, 53, 49], [29, 13, 62, 53]], min_iou=0.5)
+    task = TaskAssignmentFactory(boxes=True, image=gold.image, gold_item=gold)
+    drawn = [[21, 19, 53, 52], [27, 13, 67, 36], [35, 18, 60, 54]]
+    submit_task(task.worker, task.pk, uuid.uuid4(), {"boxes": drawn})
+    task.refresh_from_db()
+    assert task.gold_passed is True
+
+
 def test_skipping_frees_the_slot_and_repeating_it_changes_nothing():
     PersonFactory()
     task = assign_next_task(WorkerFactory())

@@ -19,7 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from emotic.errors import FieldError
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("emotic", "annotator", "emotic_export", "scraper", "training", "config")
+APPS = ("emotic", "annotator", "catalog", "quality", "emotic_export", "scraper", "training", "config")
 
 INPUT_ERRORS = [
     ("emotic.taxonomy", "TaxonomyError"),
@@ -27,6 +27,7 @@ INPUT_ERRORS = [
     ("emotic.formats.common", "FormatError"),
     ("emotic.splits", "SplitError"),
     ("emotic.annotation_arrays", "AnnotationArrayError"),
+    ("emotic.boxes", "BoxError"),
     ("annotator.services.errors", "AnnotationError"),
     ("annotator.services.errors", "AnswerInvalid"),
     ("annotator.services.errors", "TaskNotFound"),
@@ -34,20 +35,20 @@ INPUT_ERRORS = [
     ("annotator.services.errors", "SubmissionConflict"),
     ("annotator.services.errors", "WorkerNotEligible"),
     ("annotator.services.errors", "ImageFileMissing"),
-    ("annotator.quality.trust", "QualityError"),
+    ("quality.errors", "QualityError"),
     ("annotator.authentication", "TokenRefused"),
     ("annotator.authentication", "CsrfRefused"),
     ("emotic_export.services", "ExportError"),
     ("scraper.sources.base", "SourceError"),
     ("training.services", "TrainingRunError"),
-    ("training.hyperparameters", "HyperparameterError"),
-    ("training.data", "SnapshotError"),
-    ("training.checkpoint", "CheckpointError"),
-    ("training.predict", "PredictionInputError"),
-    ("training.metrics", "MetricError"),
-    ("training.devices", "DeviceError"),
-    ("training.model", "PretrainedWeightsError"),
-    ("training.loop", "TrainingError"),
+    ("training.core.hyperparameters", "HyperparameterError"),
+    ("training.core.data", "SnapshotError"),
+    ("training.core.checkpoint", "CheckpointError"),
+    ("training.core.predict", "PredictionInputError"),
+    ("training.core.metrics", "MetricError"),
+    ("training.core.devices", "DeviceError"),
+    ("training.core.model", "PretrainedWeightsError"),
+    ("training.core.loop", "TrainingError"),
     ("config.env", "SettingError"),
 ]
 
@@ -66,7 +67,7 @@ def test_the_classes_keep_their_relations():
     from config.env import SettingError
     from emotic.records import RecordError
     from emotic.taxonomy import TaxonomyError
-    from training.loop import TrainingError
+    from training.core.loop import TrainingError
 
     assert issubclass(RecordError, TaxonomyError)
     assert issubclass(TrainingError, RuntimeError)

@@ -95,7 +95,7 @@ def _jsonl_line(**changes) -> str:
         ({"combined__age": "Old"}, "line 2: combined_age: must be one of Kid, Teenager, Adult"),
         ({"combined__categories": "Fear"}, "line 2: combined.categories: must be a list"),
         ({"combined": None}, "line 2: combined: must be an object, got None"),
-        ({"body_bbox": [1, 2, 60, 40]}, "line 2: people[0].body_bbox: [1, 2, 60, 40] reaches outside the 50x40 image"),
+        ({"body_bbox": [1, 2, 60, 40]}, "line 2: people[0].body_bbox: [1, 2, 60, 40] lies outside the image (50 x 40 pixels)"),
         ({"image__width": "50"}, "line 2: width: must be a positive whole number of pixels"),
         ({"split": "dev"}, "line 2: split: must be one of train, val, test"),
         ({"person_index": 1}, "line 2: person_index: expected 0 for this image, got 1"),
@@ -146,7 +146,7 @@ def _coco(tmp_path, sample_images, change):
     "change, message",
     [
         (lambda d: d["annotations"][1].update(bbox=[31, 0, 33.5, 48]), "annotations[1].bbox: must be four whole pixels"),
-        (lambda d: d["annotations"][1].update(bbox=[31, 0, 0, 48]), "annotations[1].body_bbox: needs x1 < x2"),
+        (lambda d: d["annotations"][1].update(bbox=[31, 0, 0, 48]), "annotations[1].body_bbox: [31, 0, 31, 48] has no area: need x1 < x2"),
         (lambda d: d["annotations"][2]["attributes"].update(valence=11), "annotations[2].combined_continuous.valence"),
         (
             lambda d: d["annotations"][3]["attributes"]["annotations"][0].update(age="Baby"),

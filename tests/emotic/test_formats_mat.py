@@ -271,7 +271,7 @@ def test_writes_and_reads_an_empty_split(tmp_path, sample_images):
             {"annotations_continuous": {"valence": 7.0, "arousal": 4.0}},
             "train[0].person[0].annotations_continuous[0]: missing field 'dominance'",
         ),
-        ({"body_bbox": np.array([[200.0, 5.0, 300.0, 70.0]])}, "train[0].person[0].body_bbox: needs x1 < x2"),
+        ({"body_bbox": np.array([[200.0, 5.0, 300.0, 70.0]])}, "train[0].person[0].body_bbox: [200, 5, 300, 70] has no area inside the image (100 x 80 pixels)"),
     ],
 )
 def test_malformed_files_name_split_image_and_field(tmp_path, overrides, message):

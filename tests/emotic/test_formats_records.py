@@ -54,10 +54,10 @@ def test_answers_without_vad_or_without_categories_are_allowed():
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"body_bbox": (1, 2, 3)}, "body_bbox: must be four whole pixels"),
-        ({"body_bbox": (1.5, 2, 3, 4)}, "body_bbox: must be four whole pixels"),
-        ({"body_bbox": (-1, 2, 3, 4)}, "body_bbox: corner (-1, 2) lies left of or above the image"),
-        ({"body_bbox": (5, 2, 5, 4)}, "body_bbox: needs x1 < x2 and y1 < y2"),
+        ({"body_bbox": (1, 2, 3)}, "body_bbox: must be four integer pixel coordinates"),
+        ({"body_bbox": (1.5, 2, 3, 4)}, "body_bbox: must be four integer pixel coordinates"),
+        ({"body_bbox": (-1, 2, 3, 4)}, "body_bbox: [-1, 2, 3, 4] lies outside the image"),
+        ({"body_bbox": (5, 2, 5, 4)}, "body_bbox: [5, 2, 5, 4] has no area: need x1 < x2 and y1 < y2"),
         ({"answers": ()}, "answers: a person needs at least one annotator answer"),
         ({"answers": ("Peace",)}, "answers[0]: must be an AnnotatorAnswer"),
         ({"combined_categories": ("Calm",)}, "combined_categories: unknown category 'Calm'"),
@@ -97,7 +97,7 @@ def _image(**changes) -> ImageRecord:
         ({"people": ()}, "people: an image in an EMOTIC file needs at least one annotated person"),
         (
             {"people": (train_person((1, 2, 10, 20), ["Peace"]), train_person((30, 2, 41, 20), ["Fear"]))},
-            "people[1].body_bbox: [30, 2, 41, 20] reaches outside the 40x30 image",
+            "people[1].body_bbox: [30, 2, 41, 20] lies outside the image (40 x 30 pixels)",
         ),
     ],
 )

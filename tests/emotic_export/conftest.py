@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from annotator.models import Image, Person
+from annotator.models import Person
+from catalog.models import Image
 from tests.factories import EmotionAnnotationFactory, ImageFactory, PersonFactory, WorkerFactory
 
 

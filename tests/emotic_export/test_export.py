@@ -12,7 +12,7 @@ import scipy.io
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
-from annotator.models import Image
+from catalog.models import Image
 from emotic.formats.arrays import read_baseline_arrays
 from emotic.formats.coco import read_coco
 from emotic.formats.jsonl import read_jsonl
@@ -254,7 +254,7 @@ def test_grayscale_cmyk_and_rotated_sources_become_upright_rgb_in_the_arrays(db,
     """Images arrive through the real ingest, as they would from a crawl."""
     from PIL import Image as PILImage
 
-    from scraper.ingest import ingest_image_bytes
+    from catalog.ingest import ingest_image_bytes
     from tests.factories import SourceFactory
 
     settings.SCRAPER_MIN_IMAGE_SIDE = 16

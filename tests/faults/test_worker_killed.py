@@ -16,7 +16,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from annotator.models import Image
+from catalog.models import Image
 from emotic.formats.manifest import verify_manifest
 from emotic_export.models import DatasetSnapshot
 from emotic_export.services import ExportOptions, create_snapshot
@@ -25,7 +25,7 @@ from scraper.models import CrawlItem, CrawlJob
 from scraper.services.jobs import create_crawl_job, enqueue_crawl_job
 from tests.factories import EmotionAnnotationFactory, ImageFactory, PersonFactory, UserFactory
 from tests.faults.conftest import publishing_to, wait_until
-from tests.scraper.images import jpeg
+from tests.catalog.images import jpeg
 from tests.scraper.local_server import LocalServer, Route
 from tests.training.conftest import write_snapshot
 from training.models import TrainingRun

@@ -20,7 +20,8 @@ import scipy.io
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from annotator.models import Image, Person
+from annotator.models import Person
+from catalog.models import Image
 from emotic.formats.common import FormatError
 from emotic.formats.mat import read_annotations_mat, write_annotations_mat
 from emotic.records import AnnotatorAnswer, ImageRecord, PersonRecord
@@ -28,7 +29,7 @@ from scraper.models import CrawlItem, CrawlJob
 from scraper.services.jobs import create_crawl_job, run_crawl_job
 from scraper.sources import SourceError
 from tests.properties.test_image_ingest import assert_storage_matches_database
-from tests.scraper.images import jpeg
+from tests.catalog.images import jpeg
 from tests.scraper.local_server import LocalServer, Route
 
 pytestmark = pytest.mark.django_db

@@ -17,9 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image as PILImage
 
-from annotator.models import Image, Person
-from scraper.ingest import IngestOutcome, ingest_image_bytes
-from scraper.models import RejectReason, Source
+from annotator.models import Person
+from catalog.models import Image
+from catalog.ingest import IngestOutcome, ingest_image_bytes
+from scraper.models import RejectReason
+from catalog.models import Source
 
 pytestmark = pytest.mark.django_db
 # Derandomized: CI runs the same examples every time (explore with --hypothesis-seed=random by hand).

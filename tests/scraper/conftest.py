@@ -1,4 +1,4 @@
-"""Fixtures for the scraper: a live HTTP server on loopback, fast-failing fetch settings, eager Celery, a source row."""
+"""Fixtures for the scraper: a live HTTP server on loopback, fast-failing fetch settings, eager Celery."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import pytest
 
 from config.celery import app as celery_app
 from scraper.fetching import AddressPolicy, PoliteFetcher
-from scraper.models import Source
 from tests.scraper.local_server import LocalServer
 
 
@@ -54,8 +53,3 @@ def eager_celery():
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = previous
-
-
-@pytest.fixture
-def folder_source(db):
-    return Source.objects.create(kind=Source.Kind.FOLDER, name="test photos")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.scraper.images import jpeg
+from tests.catalog.images import jpeg
 
 PERSON_ADE = "person, individual, someone, somebody, mortal, soul"
 

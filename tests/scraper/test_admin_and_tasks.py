@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from annotator.models import Image
+from catalog.models import Image
 from scraper.models import CrawlJob
 from scraper.services.jobs import advance_crawl_job, create_crawl_job
 from scraper.tasks import run_crawl_job_task
-from tests.scraper.images import jpeg
+from tests.catalog.images import jpeg
 from tests.scraper.local_server import Route
 
 pytestmark = pytest.mark.django_db

@@ -7,11 +7,11 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from annotator.models import Image
+from catalog.models import Image
 from scraper.models import CrawlJob
 from scraper.sources.search_engines import GoogleImages
 from tests.scraper.datasets import coco_person, write_coco
-from tests.scraper.images import jpeg
+from tests.catalog.images import jpeg
 from tests.scraper.local_server import Route
 from tests.scraper.search_pages import google_page
 

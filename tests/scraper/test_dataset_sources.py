@@ -13,7 +13,7 @@ from scraper.sources.coco import CocoSource, coco_box
 from scraper.sources.folder import FolderSource
 from scraper.sources.url_list import UrlListSource
 from tests.scraper.datasets import PERSON_ADE, coco_person, write_ade20k, write_coco
-from tests.scraper.images import jpeg
+from tests.catalog.images import jpeg
 
 
 def items_of(source, cursor=None):

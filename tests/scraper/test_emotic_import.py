@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from annotator.models import EmotionAnnotation, Image, Person, Worker
+from annotator.models import EmotionAnnotation, Person, Worker
+from catalog.models import Image
 from emotic.formats import mat as mat_format
 from emotic.formats.mat import write_annotations_mat
 from emotic.formats.mat5 import write_mat5
@@ -16,7 +17,7 @@ from annotator.services.assignment import assign_next_task
 from scraper.services.jobs import create_crawl_job, run_crawl_job
 from tests.factories import WorkerFactory
 from tests.scraper.datasets import coco_person, write_coco
-from tests.scraper.images import jpeg
+from tests.catalog.images import jpeg
 
 pytestmark = pytest.mark.django_db
 

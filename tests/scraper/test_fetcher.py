@@ -10,7 +10,7 @@ import pytest
 from scraper.fetching import AddressPolicy, FetchRejected
 from scraper.fetching.x_robots_tag import refusing_directives
 from tests.scraper.conftest import make_fetcher
-from tests.scraper.images import jpeg
+from tests.catalog.images import jpeg
 from tests.scraper.local_server import LocalServer, Route
 
 JPEG = jpeg(1)

@@ -10,9 +10,10 @@ import pytest
 from django.utils import timezone
 from PIL import Image as PILImage
 
-from annotator.models import Image
+from catalog.models import Image
 from annotator.services.assignment import emotion_pool
-from scraper.models import CrawlItem, CrawlJob, Source
+from scraper.models import CrawlItem, CrawlJob
+from catalog.models import Source
 from scraper.services.discovery import discover_items
 from scraper.services.jobs import (
     HELD_POLL_SECONDS,
@@ -28,7 +29,7 @@ from scraper.services.jobs import (
 from scraper.sources import SourceError
 from scraper.sources.search_engines import BingImages
 from tests.scraper.datasets import coco_person, write_coco
-from tests.scraper.images import encode, jpeg, photo
+from tests.catalog.images import encode, jpeg, photo
 from tests.scraper.local_server import LocalServer, Route
 from tests.scraper.search_pages import bing_page
 

@@ -7,11 +7,11 @@ import threading
 import pytest
 from django.db import connection
 
-from annotator.models import Image
+from catalog.models import Image
 from scraper.models import CrawlJob
 from scraper.services import jobs
 from scraper.services.jobs import create_crawl_job, enqueue_crawl_job, run_crawl_job
-from tests.scraper.images import jpeg
+from tests.catalog.images import jpeg
 from tests.scraper.local_server import Route
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the steps run in threads with their own connections

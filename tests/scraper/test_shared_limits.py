@@ -11,7 +11,7 @@ import redis
 
 from scraper.fetching.shared_limiter import SharedConcurrencyLimiter
 from tests.scraper.conftest import make_fetcher
-from tests.scraper.images import jpeg
+from tests.catalog.images import jpeg
 from tests.scraper.local_server import Route
 
 REDIS_URL = "redis://127.0.0.1:6379/14"

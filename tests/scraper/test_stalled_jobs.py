@@ -12,7 +12,7 @@ from django.utils import timezone
 from scraper.models import CrawlItem, CrawlJob
 from scraper.services.jobs import advance_crawl_job, claim_items, create_crawl_job, enqueue_crawl_job
 from scraper.tasks import requeue_stalled_crawl_jobs_task
-from tests.scraper.images import jpeg
+from tests.catalog.images import jpeg
 
 pytestmark = pytest.mark.django_db
 

@@ -7,10 +7,10 @@ import pytest
 from django.core.files.storage import default_storage
 from django.db import connection
 
-from annotator.models import Image
-from scraper.ingest import IngestOutcome, ingest_image_bytes
+from catalog.models import Image
+from catalog.ingest import IngestOutcome, ingest_image_bytes
 from scraper.services.jobs import create_crawl_job, run_crawl_job
-from tests.scraper.images import jpeg
+from tests.catalog.images import jpeg
 
 pytestmark = pytest.mark.django_db
 

@@ -18,8 +18,8 @@ from django.test import Client
 from django.utils import timezone
 
 from annotator.models import TaskAssignment, TaskKind
-from annotator.quality.models import PersonAgreement, QualityReport
-from annotator.quality.trust import block_worker
+from quality.models import PersonAgreement, QualityReport
+from quality.trust import block_worker
 from annotator.services.workers import create_api_token
 from emotic_export.models import DatasetSnapshot
 from scraper.models import CrawlItem, CrawlJob

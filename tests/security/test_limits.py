@@ -15,11 +15,12 @@ from django.core.files.storage import default_storage
 from django.db import models
 from django.test import Client
 
-from annotator.models import EmotionAnnotation, Image, TaskAssignment
+from annotator.models import EmotionAnnotation, TaskAssignment
+from catalog.models import Image
 from scraper.models import CrawlItem
 from scraper.services.jobs import create_crawl_job, run_crawl_job
 from tests.factories import TaskAssignmentFactory
-from tests.scraper.images import jpeg
+from tests.catalog.images import jpeg
 from tests.scraper.local_server import LocalServer, Route
 
 pytestmark = pytest.mark.django_db

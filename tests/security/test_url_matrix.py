@@ -136,25 +136,25 @@ ADMIN_SITE_ENDPOINTS = [
     Endpoint("admin/r/<path:content_type_id>/<path:object_id>/", "get",
              lambda w: f"/admin/r/{ContentType.objects.get_for_model(w.objects['image']).pk}/{w.objects['image'].pk}/",
              admin_page(NOT_FOUND, NOT_FOUND)),
-    Endpoint(r"admin/^(?P<app_label>auth|scraper|annotator|emotic_export|training)/$", "get", lambda w: "/admin/annotator/",
+    Endpoint(r"admin/^(?P<app_label>auth|catalog|scraper|annotator|quality|emotic_export|training)/$", "get", lambda w: "/admin/annotator/",
              admin_page(NOT_FOUND)),
     Endpoint("admin/(?P<url>.*)$", "get", lambda w: "/admin/no-such-page/", admin_page(NOT_FOUND, NOT_FOUND)),
     Endpoint("admin/auth/user/<id>/password/", "get", obj("user", "password/", "/admin/auth/user/"), admin_page(FORBIDDEN)),
     # The quality review's own pages: each checks the model permission it needs.
-    Endpoint("admin/annotator/image/<path:object_id>/review/", "get", obj("image", "review/", "/admin/annotator/image/"),
+    Endpoint("admin/catalog/image/<path:object_id>/review/", "get", obj("image", "review/", "/admin/catalog/image/"),
              admin_page(FORBIDDEN)),
-    Endpoint("admin/annotator/image/<path:object_id>/picture/", "get", obj("image", "picture/", "/admin/annotator/image/"),
+    Endpoint("admin/catalog/image/<path:object_id>/picture/", "get", obj("image", "picture/", "/admin/catalog/image/"),
              admin_page(FORBIDDEN)),
     Endpoint("admin/annotator/worker/<path:object_id>/trust/", "post", obj("worker", "trust/", "/admin/annotator/worker/"),
              admin_page(FORBIDDEN, Redirect("/admin/annotator/worker/", prefix=True)), {"action": "block", "reason": "copied answers"}),
     Endpoint("admin/annotator/worker/<path:object_id>/gold.png", "get", obj("worker", "gold.png", "/admin/annotator/worker/"),
              admin_page(FORBIDDEN)),
-    Endpoint("admin/annotator/qualityreport/plot/<slug:name>.png", "get",
-             lambda w: "/admin/annotator/qualityreport/plot/person-kappa.png", admin_page(FORBIDDEN)),
-    Endpoint("admin/annotator/qualityreport/csv/<slug:name>.csv", "get",
-             lambda w: "/admin/annotator/qualityreport/csv/worker-accuracy.csv", admin_page(FORBIDDEN)),
-    Endpoint("admin/annotator/qualityreport/recompute/", "post", lambda w: "/admin/annotator/qualityreport/recompute/",
-             admin_page(FORBIDDEN, Redirect("/admin/annotator/qualityreport/"))),
+    Endpoint("admin/quality/qualityreport/plot/<slug:name>.png", "get",
+             lambda w: "/admin/quality/qualityreport/plot/person-kappa.png", admin_page(FORBIDDEN)),
+    Endpoint("admin/quality/qualityreport/csv/<slug:name>.csv", "get",
+             lambda w: "/admin/quality/qualityreport/csv/worker-accuracy.csv", admin_page(FORBIDDEN)),
+    Endpoint("admin/quality/qualityreport/recompute/", "post", lambda w: "/admin/quality/qualityreport/recompute/",
+             admin_page(FORBIDDEN, Redirect("/admin/quality/qualityreport/"))),
     # The run page's cancel button; the world's run has finished, so it only says so.
     Endpoint("admin/training/trainingrun/<path:object_id>/cancel/", "post",
              obj("run", "cancel/", "/admin/training/trainingrun/"),
@@ -166,7 +166,7 @@ MODEL_ADMIN_PAGES = ("", "add/", "<path:object_id>/change/", "<path:object_id>/h
                      "<path:object_id>/")
 # Rows made only by services, never by hand: the admin offers no "add" page for them.
 NO_ADD_PAGE = {
-    "scraper.crawlitem", "annotator.personagreement", "annotator.qualityreport",
+    "scraper.crawlitem", "quality.personagreement", "quality.qualityreport",
     "annotator.emotionannotation", "annotator.boxannotation",  # workers' answers: shown, never added or deleted
 }
 NO_DELETE_PAGE = {"annotator.emotionannotation", "annotator.boxannotation"}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from emotic.taxonomy import NUM_CATEGORIES
-from training.hyperparameters import Hyperparameters
+from training.core.hyperparameters import Hyperparameters
 
 
 def write_snapshot(root: Path, sizes: dict[str, int] | None = None, seed: int = 0) -> Path:

@@ -18,16 +18,16 @@ from torchvision.models import mobilenet_v3_small
 
 from emotic.taxonomy import CATEGORY_NAMES
 from tests.training.conftest import write_snapshot
-from training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from training.cli import main
-from training.data import SnapshotError
-from training.devices import DeviceError
-from training.evaluate import evaluate_checkpoint
-from training.hyperparameters import Hyperparameters
-from training.loop import train_model
-from training.metrics import MetricError, average_precision_per_category, vad_mean_absolute_error
-from training.model import EmoticNet, PretrainedWeightsError
-from training.predict import load_predictor
+from training.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from training.core.cli import main
+from training.core.data import SnapshotError
+from training.core.devices import DeviceError
+from training.core.evaluate import evaluate_checkpoint
+from training.core.hyperparameters import Hyperparameters
+from training.core.loop import train_model
+from training.core.metrics import MetricError, average_precision_per_category, vad_mean_absolute_error
+from training.core.model import EmoticNet, PretrainedWeightsError
+from training.core.predict import load_predictor
 
 
 def _best_checkpoint(path, mode: str = "body", model: EmoticNet | None = None):

@@ -13,7 +13,7 @@ from PIL import Image
 
 from emotic.taxonomy import CATEGORY_NAMES
 from tests.training.conftest import write_snapshot
-from training.cli import main
+from training.core.cli import main
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 TINY = ["--epochs", "1", "--batch-size", "4", "--num-workers", "0", "--device", "cpu", "--seed", "1"]

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from tests.training.conftest import write_snapshot
-from training.data import (
+from training.core.data import (
     EmoticArrays,
     SnapshotError,
     augment_pair,

@@ -12,8 +12,8 @@ from PIL import Image
 from emotic.formats.arrays import BODY_SIZE, RESAMPLE
 from emotic.formats.mat import write_annotations_mat
 from emotic.records import AnnotatorAnswer, ImageRecord, PersonRecord
-from training.cli import main
-from training.data import SnapshotError, open_split
+from training.core.cli import main
+from training.core.data import SnapshotError, open_split
 
 TINY = ["--epochs", "1", "--batch-size", "2", "--num-workers", "0", "--device", "cpu", "--seed", "1"]
 

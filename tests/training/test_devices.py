@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 
 from tests.training.conftest import write_snapshot
-from training.checkpoint import load_checkpoint
-from training.devices import autocast_context, uses_mixed_precision
-from training.loop import train_model
-from training.model import EmoticNet
+from training.core.checkpoint import load_checkpoint
+from training.core.devices import autocast_context, uses_mixed_precision
+from training.core.loop import train_model
+from training.core.model import EmoticNet
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 

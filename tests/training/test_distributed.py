@@ -15,12 +15,12 @@ from torch import nn
 from emotic.taxonomy import NUM_CATEGORIES
 from tests.training.conftest import write_snapshot
 from tests.training.distributed_harness import run_processes
-from training.checkpoint import load_checkpoint
-from training.data import SnapshotError, make_loader, open_split
-from training.distributed import ProcessGroup, launched_processes, per_process_batch_size, wrap_for_processes
-from training.hyperparameters import Hyperparameters
-from training.loop import TrainingError, build_loss, train_model, train_step
-from training.losses import dynamic_category_weights
+from training.core.checkpoint import load_checkpoint
+from training.core.data import SnapshotError, make_loader, open_split
+from training.core.distributed import ProcessGroup, launched_processes, per_process_batch_size, wrap_for_processes
+from training.core.hyperparameters import Hyperparameters
+from training.core.loop import TrainingError, build_loss, train_model, train_step
+from training.core.losses import dynamic_category_weights
 
 REPO = Path(__file__).resolve().parents[2]
 

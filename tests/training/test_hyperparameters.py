@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import training
-from training.hyperparameters import HyperparameterError, Hyperparameters, differences_blocking_resume
+from training.core.hyperparameters import HyperparameterError, Hyperparameters, differences_blocking_resume
 
 
 def test_json_round_trip_accepts_integers_for_floats():
@@ -54,37 +55,61 @@ def test_resume_may_change_where_a_run_runs_but_not_what_it_computes():
 
 
 TRAINING_PACKAGE = Path(training.__file__).parent
-# The thin Django part; everything else in training/ is the core (migrations/ and templates/ are not modules).
+# The core is exactly the modules of the training.core package, found by walking it; what stays directly in
+# training/ is the package itself with ``python -m training``'s entry point, and the thin Django part.
+ENTRY_POINT = {"__init__", "__main__"}
 DJANGO_PART = {"admin", "apps", "models", "predictions", "services", "tasks", "urls", "views"}
+DJANGO_PACKAGES = {"migrations"}  # templates/ and static/ are not packages
 FRAMEWORKS = ("django", "rest_framework", "celery")
 IMPORT_EACH_AND_REPORT = """
 import contextlib, importlib, io, json, sys
 frameworks, leaks = set(sys.argv[1].split(",")), {}
 for name in sys.argv[2:]:
-    if name == "__main__":  # runs the command line on import: ask it for its help and stay
-        sys.argv = ["python -m training", "--help"]
+    if name.endswith(".__main__"):  # runs the command line on import: ask it for its help and stay
+        sys.argv = [f"python -m {name.removesuffix('.__main__')}", "--help"]
         with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
-            importlib.import_module("training.__main__")
+            importlib.import_module(name)
     else:
-        importlib.import_module("training" if name == "__init__" else f"training.{name}")
+        importlib.import_module(name)
     leaks[name] = sorted({module.split(".")[0] for module in sys.modules} & frameworks)
 print(json.dumps(leaks))
 """
 
 
+def _refuse(name: str) -> None:
+    raise ImportError(f"cannot walk {name}")
+
+
 def core_modules() -> list[str]:
-    return sorted(path.stem for path in TRAINING_PACKAGE.glob("*.py") if path.stem not in DJANGO_PART)
+    """Every module of the training.core package (the package itself and its subpackages included)."""
+    import training.core
+
+    walked = pkgutil.walk_packages(training.core.__path__, "training.core.", onerror=_refuse)
+    return sorted({"training.core", *(module.name for module in walked)})
+
+
+def modules_without_django() -> list[str]:
+    """The core, and what ``python -m training`` imports before reaching it: the package and its entry point."""
+    return sorted({"training", "training.__main__", *core_modules()})
 
 
 def test_the_core_is_every_module_but_the_django_part():
     assert DJANGO_PART <= {path.stem for path in TRAINING_PACKAGE.glob("*.py")}, "a Django module was renamed"
-    assert {"__init__", "__main__", "cli", "data", "distributed", "loop", "model", "predict"} <= set(core_modules())
+    expected = {"training", "training.__main__", "training.core", "training.core.__main__"} | {
+        f"training.core.{name}" for name in ("cli", "data", "distributed", "loop", "model", "predict")
+    }
+    assert expected <= set(modules_without_django())
+    # Nothing else directly in training/: a new core module dropped there (or in a new subpackage) is caught.
+    stray = {path.stem for path in TRAINING_PACKAGE.glob("*.py")} - ENTRY_POINT - DJANGO_PART
+    assert not stray, f"training/{min(stray)}.py is neither the entry point nor the Django part: core modules go in training/core/"
+    packages = {module.name for module in pkgutil.iter_modules([str(TRAINING_PACKAGE)]) if module.ispkg}
+    assert packages == {"core"} | DJANGO_PACKAGES, f"training/ holds packages {sorted(packages)}: core modules go in training/core/"
 
 
 def test_the_core_imports_no_django_even_indirectly():
     # It must run on a GPU box that has only an exported snapshot and requirements-training.txt,
     # so a fresh interpreter imports every core module and then looks at what came along.
-    modules = core_modules()
+    modules = modules_without_django()
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
     done = subprocess.run([sys.executable, "-c", IMPORT_EACH_AND_REPORT, ",".join(FRAMEWORKS), *modules], cwd=TRAINING_PACKAGE.parent, env=env,
                           capture_output=True, text=True, timeout=300)
@@ -92,4 +117,4 @@ def test_the_core_imports_no_django_even_indirectly():
     leaks = json.loads(done.stdout.strip().splitlines()[-1])
     assert list(leaks) == modules
     first = next((name for name in modules if leaks[name]), None)
-    assert first is None, f"importing training.{first} brought in {', '.join(leaks[first])}"
+    assert first is None, f"importing {first} brought in {', '.join(leaks[first])}"

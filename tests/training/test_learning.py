@@ -8,7 +8,7 @@ categories 3-5 (Anticipation, Aversion, Confidence) the background's; the other
 20 never occur. Every split holds the cue combinations in equal numbers (all
 64 in train and test), so no cue predicts another and a stream that cannot see
 a cue scores chance on it: AP 0.5, the prevalence. The arrays are made by
-``training.data.crop_and_resize``, as for a real snapshot: the body stream sees
+``training.core.data.crop_and_resize``, as for a real snapshot: the body stream sees
 the person only, the context stream the whole photograph, in which the person
 is a patch of 8%.
 
@@ -34,11 +34,11 @@ from PIL import Image
 
 from emotic.formats.arrays import array_names
 from emotic.taxonomy import CATEGORY_NAMES, NUM_CATEGORIES
-from training.checkpoint import load_checkpoint
-from training.data import crop_and_resize
-from training.evaluate import evaluate_checkpoint
-from training.hyperparameters import MODES, Hyperparameters
-from training.loop import train_model
+from training.core.checkpoint import load_checkpoint
+from training.core.data import crop_and_resize
+from training.core.evaluate import evaluate_checkpoint
+from training.core.hyperparameters import MODES, Hyperparameters
+from training.core.loop import train_model
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from training.checkpoint import load_checkpoint
-from training.loop import TrainingError, train_model
+from training.core.checkpoint import load_checkpoint
+from training.core.loop import TrainingError, train_model
 
 
 def _weights(path) -> dict[str, torch.Tensor]:

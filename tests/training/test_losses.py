@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from training.losses import (
+from training.core.losses import (
     EmoticLoss,
     dynamic_category_weights,
     margin_l2_vad_loss,

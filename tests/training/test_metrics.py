@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from training.metrics import (
+from training.core.metrics import (
     MetricError,
     average_precision_per_category,
     mean_average_precision,

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torchvision.models import resnet18, resnet34
 
-from training.model import EmoticNet, PretrainedWeightsError, build_model
+from training.core.model import EmoticNet, PretrainedWeightsError, build_model
 
 
 @pytest.mark.parametrize(("mode", "head_inputs"), [("body", 512), ("context", 512), ("body_context", 1024)])

@@ -12,11 +12,11 @@ import torch
 from PIL import Image
 
 from emotic.taxonomy import CATEGORY_NAMES
-from training.checkpoint import CheckpointError, save_checkpoint
-from training.data import normalise
-from training.hyperparameters import Hyperparameters
-from training.model import EmoticNet
-from training.predict import PredictionInputError, load_predictor, predict_folder, read_box_file, validate_box
+from training.core.checkpoint import CheckpointError, save_checkpoint
+from training.core.data import normalise
+from training.core.hyperparameters import Hyperparameters
+from training.core.model import EmoticNet
+from training.core.predict import PredictionInputError, load_predictor, predict_folder, read_box_file, validate_box
 
 
 @pytest.fixture
@@ -55,9 +55,9 @@ def test_predict_scores_thresholds_and_vad(body_checkpoint):
         ([0, 0, 50], "box: must be four numbers"),
         ("0,0,5,5", "box: must be four numbers"),
         ([0, 0, float("nan"), 5], "box.x2: must be a finite number"),
-        ([30, 0, 10, 5], "box: x1=30, x2=10 must satisfy 0 <= x1 < x2 <= image width 64"),
-        ([0, 0, 10, 65], "box: y1=0, y2=65 must satisfy 0 <= y1 < y2 <= image height 64"),
-        ([0, 5, 10.2, 2.5], "box: y1=5, y2=2.5 must satisfy"),
+        ([30, 0, 10, 5], "box: [30, 0, 10, 5] has no area: need x1 < x2 and y1 < y2"),
+        ([0, 0, 10, 65], "box: [0, 0, 10, 65] lies outside the image (64 x 64 pixels)"),
+        ([0, 5, 10.2, 2.5], "box: [0, 5, 10.2, 2.5] has no area"),
         ([3.1, 0, 3.4, 8], "covers no whole pixel"),
     ],
 )
@@ -102,7 +102,7 @@ def test_folder_prediction_writes_nothing_when_a_row_fails(tmp_path, body_checkp
     boxes = tmp_path / "boxes.json"
     boxes.write_text(json.dumps([{"filename": "a.png", "x1": 0, "y1": 0, "x2": 20, "y2": 30},
                                  {"filename": "a.png", "x1": 0, "y1": 0, "x2": 41, "y2": 30}]))
-    with pytest.raises(PredictionInputError, match="a.png: box: x1=0, x2=41"):
+    with pytest.raises(PredictionInputError, match=re.escape("a.png: box: [0, 0, 41, 30] lies outside the image (40 x 30 pixels)")):
         predict_folder(predictor, images, boxes, output)
     assert not output.exists()
 

@@ -15,12 +15,12 @@ from django.utils import timezone
 from emotic_export.models import DatasetSnapshot
 from tests.factories import ImageFactory, PersonFactory, UserFactory, jpeg_bytes
 from tests.training.conftest import write_snapshot
-from training.hyperparameters import Hyperparameters
+from training.core.hyperparameters import Hyperparameters
 from tests.training.test_bad_input import _best_checkpoint
-from training.loop import train_model
-from training.model import EmoticNet
+from training.core.loop import train_model
+from training.core.model import EmoticNet
 from training.models import TrainingRun
-from training.predict import load_predictor
+from training.core.predict import load_predictor
 from training.predictions import _checkpoint_path
 
 pytestmark = pytest.mark.django_db
@@ -61,14 +61,14 @@ def trained_run(checkpoint) -> TrainingRun:
 
 def review_page(client, image, run):
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client.get(reverse("admin:annotator_image_review", args=[image.pk]), {"model": run.pk})
+    return client.get(reverse("admin:quality_image_review", args=[image.pk]), {"model": run.pk})
 
 
 def test_the_review_page_shows_the_chosen_models_predictions(client, trained_run):
     image = ImageFactory(file=True, width=320, height=240)
     person = PersonFactory(image=image, x1=20, y1=10, x2=180, y2=230)
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    url = reverse("admin:annotator_image_review", args=[image.pk])
+    url = reverse("admin:quality_image_review", args=[image.pk])
 
     without = client.get(url)
     assert without.status_code == 200
@@ -93,7 +93,7 @@ def test_a_missing_checkpoint_is_explained_not_a_crash(client, trained_run):
     image = ImageFactory(file=True)
     PersonFactory(image=image)
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    page = client.get(reverse("admin:annotator_image_review", args=[image.pk]), {"model": trained_run.pk})
+    page = client.get(reverse("admin:quality_image_review", args=[image.pk]), {"model": trained_run.pk})
     assert page.status_code == 200
     assert b"No predictions: the checkpoint" in page.content and b"missing from storage" in page.content
 
@@ -157,5 +157,5 @@ def test_a_stored_file_smaller_than_its_boxes_is_explained_on_the_page_not_a_cra
     page = review_page(client, image, trained_run)
 
     assert page.status_code == 200
-    assert f"No predictions: person {person.pk}: box: x1=20, x2=180 must satisfy 0 &lt;= x1 &lt; x2 &lt;= image width 100" \
+    assert f"No predictions: person {person.pk}: box: [20, 10, 180, 230] lies outside the image (100 x 80 pixels)" \
         in page.content.decode()

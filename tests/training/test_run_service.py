@@ -21,7 +21,7 @@ from emotic_export.models import DatasetSnapshot
 from tests.factories import UserFactory
 from tests.training.conftest import write_snapshot
 from tests.training.test_data_from_mat import emotic_download
-from training.devices import DeviceError
+from training.core.devices import DeviceError
 from training.models import TrainingRun
 from training.services import TrainingRunError, _local_snapshot_arrays, run_training, start_training_run
 

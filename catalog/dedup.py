@@ -1,0 +1,85 @@
+"""Finding near-duplicates among all stored images by perceptual hash.
+
+Every stored image's 64-bit pHash is held in memory as a numpy array, loaded
+once per process and topped up with the rows added since (by id), so one
+lookup is a vectorised XOR and popcount over all images rather than a
+database scan. Topping up by id is complete because images are inserted
+under the ingest lock, so ids are handed out in commit order. A match is
+confirmed against the database before it is trusted: a row deleted (or rolled
+back) since it was loaded triggers a reload.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from catalog.models import Image
+
+
+@dataclass(frozen=True)
+class NearMatch:
+    image_id: int
+    distance: int
+
+
+def phash_to_int(phash_hex: str) -> int:
+    return int(phash_hex, 16)
+
+
+class PerceptualHashIndex:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._ids = np.empty(0, dtype=np.int64)
+        self._hashes = np.empty(0, dtype=np.uint64)
+        self._last_id = 0
+
+    def _top_up(self) -> None:
+        rows = list(Image.objects.filter(id__gt=self._last_id).order_by("id").values_list("id", "phash"))
+        if not rows:
+            return
+        ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        hashes = np.fromiter((phash_to_int(row[1]) for row in rows), dtype=np.uint64, count=len(rows))
+        self._ids = np.concatenate([self._ids, ids])
+        self._hashes = np.concatenate([self._hashes, hashes])
+        self._last_id = int(ids[-1])
+
+    def _nearest_cached(self, phash: int, max_distance: int) -> NearMatch | None:
+        if not len(self._hashes):
+            return None
+        distances = np.bitwise_count(self._hashes ^ np.uint64(phash))
+        best = int(np.argmin(distances))
+        if int(distances[best]) > max_distance:
+            return None
+        return NearMatch(int(self._ids[best]), int(distances[best]))
+
+    def refresh(self) -> None:
+        """Load the rows added since the last look (one query)."""
+        with self._lock:
+            self._top_up()
+
+    def nearest(self, phash_hex: str, max_distance: int, *, refresh: bool = True) -> NearMatch | None:
+        """The stored image closest to ``phash_hex`` if within ``max_distance`` bits, else None."""
+        phash = phash_to_int(phash_hex)
+        with self._lock:
+            if refresh:
+                self._top_up()
+            match = self._nearest_cached(phash, max_distance)
+            if match is not None and not Image.objects.filter(id=match.image_id).exists():
+                self._reset()  # the cache held rows that are gone: rebuild it from the database
+                self._top_up()
+                match = self._nearest_cached(phash, max_distance)
+            return match
+
+
+# One index per process, shared by all threads.
+phash_index = PerceptualHashIndex()
+
+
+def hamming_distance(a_hex: str, b_hex: str) -> int:
+    return (phash_to_int(a_hex) ^ phash_to_int(b_hex)).bit_count()

@@ -1,0 +1,34 @@
+"""Incremental recomputation: every new answer (or skip) queues a refresh once its transaction commits.
+
+A receiver rather than a call inside the submission service keeps quality
+out of the request path and out of the annotator, which knows nothing of
+it: the answer is stored whatever happens to the refresh, and the periodic
+full recomputation catches up on anything missed.
+"""
+
+from __future__ import annotations
+
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from annotator.models import BoxAnnotation, EmotionAnnotation
+from annotator.signals import task_given_back
+from quality.services import queue_refresh_after_answer as queue_refresh
+
+
+@receiver(post_save, sender=EmotionAnnotation, dispatch_uid="quality_after_emotion_answer")
+def emotion_answer_saved(sender, instance: EmotionAnnotation, created: bool, raw: bool = False, **kwargs) -> None:
+    if created and not raw:
+        queue_refresh(instance.worker_id, None if instance.is_gold else instance.person_id)
+
+
+@receiver(post_save, sender=BoxAnnotation, dispatch_uid="quality_after_box_answer")
+def box_answer_saved(sender, instance: BoxAnnotation, created: bool, raw: bool = False, **kwargs) -> None:
+    if created and not raw:
+        queue_refresh(instance.worker_id, None)
+
+
+@receiver(task_given_back, dispatch_uid="quality_after_task_given_back")
+def task_skipped_or_reported(sender, worker_id: int, **kwargs) -> None:
+    """The worker's share of skipped tasks changed."""
+    queue_refresh(worker_id, None)

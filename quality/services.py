@@ -1,0 +1,172 @@
+"""Writes of the quality service: recompute and store the figures, review answers, queue the work.
+
+Two ways in, one set of functions:
+
+- ``recompute_quality()``: every figure from scratch (the periodic Celery
+  task; also the admin's "recompute now", queued by ``queue_recompute``).
+  Order matters: workers' gold figures first and automatic blocks, so the
+  agreement figures and combined labels that follow already leave the
+  blocked workers' answers out.
+- ``refresh_after_answer(worker_id, person_id)``: after one submission, the
+  submitting worker's figures and trust, and the person's agreement; queued
+  by ``queue_refresh_after_answer`` when the answer's transaction commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+
+import numpy as np
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+
+from annotator.models import AnnotationStatus, EmotionAnnotation, Worker
+from emotic.taxonomy import SPLITS
+from quality import selectors
+from quality.arrays import PeopleArrays, masks_from_choices
+from quality.errors import QualityError
+from quality.figures import combined_labels, dataset_figures, subset_labels
+from quality.models import PersonAgreement, QualityReport
+from quality.stored_figures import refresh_people, refresh_worker_figures, store_person_figures
+from quality.trust import apply_automatic_blocks
+from quality.worker_figures import gold_figures
+
+logger = logging.getLogger(__name__)
+REPORT_SCOPES = ("all", *SPLITS, "unassigned")
+
+
+# ---------------------------------------------------------------- background work
+
+
+def queue_refresh_after_answer(worker_id: int, person_id: int | None) -> None:
+    """Refresh once the current transaction commits; a broker that is down is logged, not raised
+    (the answer is stored whatever happens, and the periodic recomputation catches up)."""
+    from quality.tasks import refresh_after_answer
+
+    transaction.on_commit(lambda: refresh_after_answer.delay(worker_id, person_id), robust=True)
+
+
+def queue_recompute(trigger: str) -> None:
+    """Recompute every figure in a worker once the current transaction commits."""
+    if trigger not in QualityReport.Trigger.values:
+        raise QualityError("trigger", f"must be one of {', '.join(QualityReport.Trigger.values)}, got {trigger!r}")
+    from quality.tasks import recompute_quality
+
+    transaction.on_commit(lambda: recompute_quality.delay(trigger))
+
+
+# ---------------------------------------------------------------- refreshing
+
+
+def refresh_workers(worker_ids: Iterable[int] | None = None, *, apply_blocks: bool = True, people: PeopleArrays | None = None):
+    """Recompute and store these workers' figures (all if None), then block those the trust rule condemns.
+
+    Returns the trust events of the workers blocked now.
+    """
+    figures = refresh_worker_figures(worker_ids, people)
+    if not apply_blocks:
+        return []
+    return apply_automatic_blocks(figures.worker_ids, figures.gold_window_accuracy, figures.gold_window_answers)
+
+
+def refresh_after_answer(worker_id: int, person_id: int | None = None) -> None:
+    """After a submission: the figures and trust of the worker and of the person's other annotators
+    (their leave-one-out consensus now includes this answer), then the person's agreement."""
+    worker_ids = {worker_id}
+    if person_id is not None:
+        # Not the accounts that hold imported answers (EMOTIC's originals, who can never log in): they
+        # have answered nearly every imported person, so refreshing them is a full recomputation.
+        others = selectors.counted_annotations().filter(person_id=person_id, worker__user__is_active=True)
+        worker_ids |= set(others.values_list("worker_id", flat=True))
+    refresh_workers(sorted(worker_ids))
+    if person_id is not None:
+        refresh_people([person_id])
+
+
+# ---------------------------------------------------------------- everything
+
+
+def scope_rows(people: PeopleArrays, scope: str) -> np.ndarray:
+    if scope == "all":
+        return np.ones(len(people.person_ids), dtype=bool)
+    return people.split == ("" if scope == "unassigned" else scope)
+
+
+def recompute_quality(trigger: str = QualityReport.Trigger.SCHEDULE) -> QualityReport:
+    """Every figure from the database, stored: workers, automatic blocks, people, and a report."""
+    if trigger not in QualityReport.Trigger.values:
+        raise QualityError("trigger", f"must be one of {', '.join(QualityReport.Trigger.values)}, got {trigger!r}")
+    started = time.perf_counter()
+    # Gold figures and blocks first: a worker blocked now is already left out below.
+    worker_ids = np.array(sorted(Worker.objects.values_list("pk", flat=True)), dtype=np.int64)
+    window_accuracy, window_answers, _, _ = gold_figures(worker_ids)
+    blocked = apply_automatic_blocks(worker_ids, window_accuracy, window_answers)
+
+    people = selectors.counted_people_arrays()
+    labels = combined_labels(people)
+    with transaction.atomic():
+        PersonAgreement.objects.exclude(person_id__in=selectors.counted_annotations().values("person_id")).delete()
+        dawid_skene = masks_from_choices(labels["dawid_skene"].categories) if labels else None
+        store_person_figures(people, dawid_skene, labels)
+    refresh_workers(None, apply_blocks=False, people=people)
+
+    figures = {}
+    for scope in REPORT_SCOPES:
+        rows = scope_rows(people, scope)
+        if scope != "all" and not rows.any():
+            continue
+        figures[scope] = dataset_figures(
+            people.subset(rows), {method: subset_labels(label, rows) for method, label in labels.items()}
+        )
+    report = QualityReport.objects.create(
+        trigger=trigger, figures=figures, workers_blocked=len(blocked), seconds=time.perf_counter() - started
+    )
+    logger.info("quality recomputed in %.1f s: %d people, %d workers blocked", report.seconds, len(people.person_ids), len(blocked))
+    return report
+
+
+# ---------------------------------------------------------------- review
+
+
+def review_annotations(annotation_ids: Iterable[int], status: str, by: AbstractBaseUser | None = None) -> int:
+    """Accept or reject answers (or put them back to submitted); returns how many changed.
+
+    Rejected answers leave the agreement figures, combined labels and exports.
+    """
+    if status not in AnnotationStatus.values:
+        raise QualityError("status", f"must be one of {', '.join(AnnotationStatus.values)}, got {status!r}")
+    try:
+        ids = sorted({int(i) for i in annotation_ids})
+    except (TypeError, ValueError):
+        raise QualityError("annotation_ids", "must be whole numbers") from None
+    with transaction.atomic():
+        changing = EmotionAnnotation.objects.filter(pk__in=ids).exclude(status=status)
+        person_ids = set(changing.values_list("person_id", flat=True))
+        changed = changing.update(status=status)
+        refresh_people(person_ids)
+    if changed:
+        logger.info("%s set %d answers to %s", by or "a service", changed, status)
+    return changed
+
+
+REVIEW_ACTIONS = {"accept": AnnotationStatus.ACCEPTED, "reject": AnnotationStatus.REJECTED, "reopen": AnnotationStatus.SUBMITTED}
+
+
+def review_image_answers(image_id: int, action: str, annotation_ids: Iterable[object], by: AbstractBaseUser | None = None):
+    """An admin's decision on the review page of one image: ``action`` (accept, reject, reopen) on answers given there.
+
+    Returns the status set and how many answers changed; an answer from another image refuses the whole decision.
+    """
+    if action not in REVIEW_ACTIONS:
+        raise QualityError("action", f"must be one of {', '.join(REVIEW_ACTIONS)}, got {action!r}")
+    try:
+        ids = {int(i) for i in annotation_ids}
+    except (TypeError, ValueError):
+        raise QualityError("annotation", "must be whole numbers") from None
+    on_image = set(EmotionAnnotation.objects.filter(person__image_id=image_id, pk__in=ids).values_list("pk", flat=True))
+    if not ids or ids != on_image:
+        raise QualityError("annotation", "choose answers given on this image")
+    status = REVIEW_ACTIONS[action]
+    return status, review_annotations(ids, status, by=by)

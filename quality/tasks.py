@@ -1,0 +1,29 @@
+"""Celery tasks of the quality service; they only wrap ``quality.services``."""
+
+from celery import shared_task
+
+from quality import services
+
+
+def _recompute_quality(trigger: str = "schedule") -> int:
+    """Run by Celery beat every QUALITY_RECOMPUTE_MINUTES (settings.CELERY_BEAT_SCHEDULE); returns the report id."""
+    return services.recompute_quality(trigger).pk
+
+
+def _refresh_after_answer(worker_id: int, person_id: int | None = None) -> None:
+    """Queued after each committed answer by ``quality.services.queue_refresh_after_answer``."""
+    services.refresh_after_answer(worker_id, person_id)
+
+
+recompute_quality = shared_task(name="quality.recompute_quality")(_recompute_quality)
+refresh_after_answer = shared_task(name="quality.refresh_after_answer")(_refresh_after_answer)
+
+# Messages queued before quality left the annotator app carry these names; a worker still runs them.
+OLD_TASK_NAMES = {
+    "annotator.quality.tasks.recompute_quality": shared_task(name="annotator.quality.tasks.recompute_quality")(
+        _recompute_quality
+    ),
+    "annotator.quality.tasks.refresh_after_answer": shared_task(name="annotator.quality.tasks.refresh_after_answer")(
+        _refresh_after_answer
+    ),
+}

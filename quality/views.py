@@ -1,0 +1,210 @@
+"""Admin pages of the quality review. Thin: parse, call a service or a read, render.
+
+Each view is wrapped by ``AdminSite.admin_view`` in ``quality.admin``
+(staff only, CSRF on posts) and checks the model permission it needs.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from annotator.models import Worker
+from catalog.models import Image
+from quality import csv_export, plots, selectors
+from quality.dashboard import PLOTS, checked_scope, dashboard, person_kappas, scope_figures, scope_split, worker_accuracies
+from quality.review import image_review, worker_overview
+from quality.errors import QualityError
+from quality.services import queue_recompute, review_image_answers
+from quality.trust import block_worker, unblock_worker
+from catalog.renditions import ensure_rendition
+
+
+
+def _require(request: HttpRequest, model_admin, change: bool = False) -> None:
+    allowed = model_admin.has_change_permission(request) if change else model_admin.has_view_permission(request)
+    if not allowed:
+        raise PermissionDenied
+
+
+# ---------------------------------------------------------------- images
+
+
+def image_review_page(request: HttpRequest, object_id: str, model_admin) -> HttpResponse:
+    _require(request, model_admin)
+    image = get_object_or_404(Image.objects.select_related("source"), pk=object_id)
+    if request.method == "POST":
+        _require(request, model_admin, change=True)
+        return _apply_review(request, image)
+    review = image_review(image)
+    models = model_predictions(request, image)
+    for person in review.people:
+        person.prediction = models["predictions"].get(person.person.pk)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "title": f"Review {image}",
+        "review": review,
+        "picture_url": reverse("admin:quality_image_picture", args=[image.pk]),
+        "low_agreement_kappa": settings.QUALITY_LOW_AGREEMENT_KAPPA,
+        **models,
+    }
+    return TemplateResponse(request, "admin/quality/image_review.html", context)
+
+
+def model_predictions(request: HttpRequest, image: Image) -> dict:
+    """The trained models to choose from and, for the chosen one (``?model=<run id>``), its predictions."""
+    from training.predictions import PredictionUnavailable, predictions_for_image, usable_runs
+
+    runs = list(usable_runs())
+    chosen = next((run for run in runs if str(run.pk) == request.GET.get("model", "")), None)
+    context = {"model_runs": runs, "chosen_run": chosen, "predictions": {}, "prediction_error": ""}
+    if chosen is not None:
+        try:
+            context["predictions"] = predictions_for_image(chosen, image)
+        except PredictionUnavailable as error:
+            context["prediction_error"] = str(error)
+    return context
+
+
+def _apply_review(request: HttpRequest, image: Image) -> HttpResponse:
+    try:
+        status, changed = review_image_answers(
+            image.pk, request.POST.get("action", ""), request.POST.getlist("annotation"), by=request.user
+        )
+    except QualityError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"{changed} answer(s) set to {status.label.lower()}.")
+    return HttpResponseRedirect(reverse("admin:quality_image_review", args=[image.pk]))
+
+
+def image_picture(request: HttpRequest, object_id: str, model_admin) -> HttpResponse:
+    """The image as shown to workers (a cached rendition), for the review page."""
+    _require(request, model_admin)
+    image = get_object_or_404(Image, pk=object_id)
+    try:
+        key = ensure_rendition(image)
+        with default_storage.open(key, "rb") as stored:
+            data = stored.read()
+    except (FileNotFoundError, OSError):
+        raise Http404("The image file is missing from storage.") from None
+    content_type = "image/jpeg" if key != image.storage_key else f"image/{image.format.lower()}"
+    response = HttpResponse(data, content_type=content_type)
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+# ---------------------------------------------------------------- workers
+
+
+def worker_context(request: HttpRequest, worker: Worker) -> dict:
+    return {"overview": worker_overview(worker), "gold_window": settings.QUALITY_GOLD_WINDOW}
+
+
+@require_POST
+def worker_trust(request: HttpRequest, object_id: str, model_admin) -> HttpResponse:
+    """Block or unblock one worker from their page; a block needs a reason."""
+    _require(request, model_admin, change=True)
+    worker = get_object_or_404(Worker, pk=object_id)
+    back = HttpResponseRedirect(reverse("admin:annotator_worker_change", args=[worker.pk]))
+    action = request.POST.get("action")
+    try:
+        if action == "block":
+            event = block_worker(worker, reason=request.POST.get("reason", ""), by=request.user)
+        elif action == "unblock":
+            event = unblock_worker(worker, by=request.user, note=request.POST.get("reason", ""))
+        else:
+            raise QualityError("action", f"must be block or unblock, got {action!r}")
+    except QualityError as error:
+        messages.error(request, str(error))
+        return back
+    if event is None:
+        messages.warning(request, f"{worker} was already {'blocked' if action == 'block' else 'not blocked'}.")
+    else:
+        verb = "excluded" if action == "block" else "restored"
+        messages.success(request, f"{worker} {action}ed; {event.annotations_changed} answer(s) {verb}.")
+    return back
+
+
+def worker_gold_plot(request: HttpRequest, object_id: str, model_admin) -> HttpResponse:
+    _require(request, model_admin)
+    worker = get_object_or_404(Worker, pk=object_id)
+    passed = list(selectors.control_answers([worker.pk]).order_by("finished_at", "id").values_list("gold_passed", flat=True))
+    png = plots.worker_gold_history_png(passed, settings.QUALITY_GOLD_WINDOW, settings.QUALITY_GOLD_MIN_ACCURACY)
+    return HttpResponse(png, content_type="image/png")
+
+
+# ---------------------------------------------------------------- dashboard
+
+
+def dashboard_page(request: HttpRequest, model_admin) -> HttpResponse:
+    _require(request, model_admin)
+    try:
+        board = dashboard(request.GET.get("split"))
+    except QualityError as error:
+        messages.error(request, str(error))
+        return HttpResponseRedirect(reverse("admin:quality_qualityreport_changelist"))
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "title": "Quality dashboard",
+        "board": board,
+        "plots": PLOTS,
+    }
+    return TemplateResponse(request, "admin/quality/dashboard.html", context)
+
+
+def _scope_or_404(request: HttpRequest) -> str:
+    try:
+        return checked_scope(request.GET.get("split"))
+    except QualityError as error:
+        raise Http404(str(error)) from None
+
+
+def dashboard_plot(request: HttpRequest, name: str, model_admin) -> HttpResponse:
+    _require(request, model_admin)
+    scope = _scope_or_404(request)
+    figures = scope_figures(selectors.latest_report(), scope)
+    if name == "person-kappa":
+        png = plots.person_kappa_png(person_kappas(scope))
+    elif name == "worker-accuracy":
+        png = plots.worker_accuracy_png(worker_accuracies(), settings.QUALITY_GOLD_MIN_ACCURACY)
+    elif name in PLOTS and figures is not None:
+        png = plots.category_kappa_png(figures["category_kappa"]) if name == "category-kappa" else plots.vad_spread_png(figures["vad_spread"])
+    else:
+        raise Http404(f"no plot {name!r} for {scope!r}: plots are {', '.join(PLOTS)}, and a report must exist")
+    return HttpResponse(png, content_type="image/png")
+
+
+def dashboard_csv(request: HttpRequest, name: str, model_admin) -> HttpResponse:
+    _require(request, model_admin)
+    scope = _scope_or_404(request)
+    figures = scope_figures(selectors.latest_report(), scope)
+    if name == "person-kappa":
+        text = csv_export.person_csv(selectors.person_agreements(scope_split(scope)))
+    elif name == "worker-accuracy":
+        text = csv_export.worker_csv(Worker.objects.all())
+    elif name in PLOTS and figures is not None:
+        text = csv_export.category_csv(figures) if name == "category-kappa" else csv_export.vad_csv(figures)
+    else:
+        raise Http404(f"no figures {name!r} for {scope!r}: they are {', '.join(PLOTS)}, and a report must exist")
+    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="quality-{name}-{scope}.csv"'
+    return response
+
+
+@require_POST
+def dashboard_recompute(request: HttpRequest, model_admin) -> HttpResponse:
+    """Queue a full recomputation; the dashboard shows the new report when it is done."""
+    _require(request, model_admin)
+    queue_recompute("admin")
+    messages.info(request, "Recomputing every quality figure in the background; reload in a moment.")
+    return HttpResponseRedirect(reverse("admin:quality_qualityreport_changelist"))
