@@ -224,17 +224,25 @@ class WorkerStatusView(WorkerAPIView):
         )
 
 
+class HistoryPagination(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 500  # a larger limit is cut to this (a huge one made the database refuse the query: a 500)
+
+
 class HistoryView(WorkerAPIView):
-    pagination_class = LimitOffsetPagination
+    pagination_class = HistoryPagination
 
     @extend_schema(
         summary="The worker's own finished tasks, newest first",
-        parameters=[OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
+        parameters=[
+            OpenApiParameter("limit", int, description=f"Entries per page, {HistoryPagination.default_limit} by "
+                             f"default, at most {HistoryPagination.max_limit}."),
+            OpenApiParameter("offset", int),
+        ],
         responses={200: serializers.HistoryPageSerializer},
     )
     def get(self, request):
         paginator = self.pagination_class()
-        paginator.default_limit = 50
         page = paginator.paginate_queryset(selectors.history(self.worker(request)), request, view=self)
         entries = [asdict(selectors.history_entry(a)) for a in page]
         return paginator.get_paginated_response(serializers.HistoryEntrySerializer(entries, many=True).data)

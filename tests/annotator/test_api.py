@@ -558,3 +558,14 @@ def test_the_schema_is_valid_openapi_without_warnings(tmp_path):
 
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
     assert "/api/tasks/{task_id}/report/" in (tmp_path / "schema.yaml").read_text()
+
+
+def test_history_pages_are_cut_to_the_largest_limit_and_a_huge_one_is_no_server_error(client_for):
+    client = client_for()
+    for _ in range(3):
+        task = TaskAssignmentFactory(worker=client.worker)
+        client.post_json(submit_url(task.pk), emotions())
+    page = client.get(f"{HISTORY}?limit=402880901710299398144").json()
+    assert (page["count"], len(page["results"])) == (3, 3)
+    assert client.get(f"{HISTORY}?limit=2&offset=99999999999999999999999").json()["results"] == []
+    assert len(client.get(f"{HISTORY}?limit=2").json()["results"]) == 2
