@@ -35,6 +35,8 @@ def create_job_or_explain(kind: str, params: dict, flags: dict[str, str]) -> Cra
         return create_crawl_job(kind, params, created_by="command line")
     except FieldError as error:  # SourceError included
         raise CommandError(f"{flags.get(error.field, error.field)}: {error.reason}") from None
+    except ValueError as error:  # no field to name: said as it is
+        raise CommandError(str(error)) from None
 
 
 def summary(job: CrawlJob) -> str:
