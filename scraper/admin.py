@@ -59,6 +59,8 @@ class CrawlJobForm(forms.ModelForm):
                 queries = search_queries(queries=_lines(data.get("queries", "")), template=data.get("template", ""), words=words)
             except FieldError as error:
                 raise forms.ValidationError({error.field if error.field in self.fields else "template": error.reason}) from None
+            except ValueError as error:  # Python's own refusal of the template ("Single '{' encountered ...")
+                raise forms.ValidationError({"template": str(error)}) from None
             params = {"engine": data.get("engine", ""), "queries": [q.as_json() for q in queries], "limit": data.get("limit")}
         else:
             names = ("path", "images_dir", "images_root", "original_database", "folder")

@@ -121,6 +121,9 @@ def test_the_admin_form_puts_each_reason_on_the_field_the_error_names(db):
     form = CrawlJobForm(data={"kind": "search", "engine": "bing", "limit": 5, "template": "{mood} people"})
     assert not form.is_valid()
     assert form.errors["template"] == ["no words for slot {mood} (give --moods)"]
+    form = CrawlJobForm(data={"kind": "search", "engine": "bing", "limit": 5, "template": "{place"})
+    assert not form.is_valid()
+    assert form.errors["template"] == ["expected '}' before end of string"]
     form = CrawlJobForm(data={"kind": "search", "engine": "bing", "limit": 5})
     assert not form.is_valid()
     assert form.errors["queries"] == ["give at least one query"]

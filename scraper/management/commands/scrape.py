@@ -29,6 +29,8 @@ class Command(BaseCommand):
             queries = search_queries(queries=options["query"], template=options["template"], words={k: v for k, v in words.items() if v})
         except FieldError as error:
             raise CommandError(f"--{error.field}: {error.reason}") from None
+        except ValueError as error:  # Python's own refusal of the template ("Single '{' encountered ...")
+            raise CommandError(f"--template: {error}") from None
         if not queries:
             raise CommandError("--query: give at least one --query or a --template")
         job = create_job_or_explain(
