@@ -14,9 +14,10 @@ the part of the request at fault:
 exception                status  code                    field
 =======================  ======  ======================  ===================================
 FieldError               400     invalid                 its own
- ... with status_code    its     its ``code``            its own (AnnotationError: 400-409;
-                                                         the API's refused token 401 and
-                                                         refused CSRF token 403)
+ ... with status_code    its     its ``code``            its own: AnnotationError 400-409;
+                                                         TokenRefused 401 authentication_failed
+                                                         (Authorization); CsrfRefused 403
+                                                         csrf_failed (X-CSRFToken)
 ValidationError          400     invalid                 each field; ``body`` for the whole body
 ParseError               400     parse_error             body
 NotAuthenticated         401     not_authenticated       Authorization
@@ -31,8 +32,10 @@ any other APIException   its     its code                request
 =======================  ======  ======================  ===================================
 
 A 401 carries ``WWW-Authenticate`` (from the view's first authentication
-class). The body-size middleware (``config.request_limits``) answers 413 and
-400 in the same shape with ``error_body``.
+class). Outside DRF, in the same shape: the body-size middleware
+(``config.request_limits``) answers 413 ``too_large`` (body) and 400 ``invalid``
+(Content-Length), and ``not_found`` (``handler404``) a 404 ``not_found`` (path)
+for a URL under /api/ that no route matches.
 """
 
 from __future__ import annotations
