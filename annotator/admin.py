@@ -4,20 +4,34 @@ from annotator.models import BoxAnnotation, EmotionAnnotation, GoldItem, Person,
 
 
 class PersonInline(admin.TabularInline):
-    """The people of an image, shown on its page (quality's review admin of the catalog's images adds it)."""
+    """The people of an image, shown on its page (quality's review admin of the catalog's images adds it).
+
+    People are made by intake and box settlement, and their status changes
+    with the drawer's trust: shown here, never edited.
+    """
 
     model = Person
     extra = 0
     fields = ("x1", "y1", "x2", "y2", "box_origin", "box_status")
-    readonly_fields = ("box_status",)  # changes with the drawer's trust and the image's box settlements
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Person)
 class PersonAdmin(admin.ModelAdmin):
+    """People change only through intake, box settlement and trust: shown, never edited or added here."""
+
     list_display = ("id", "image", "x1", "y1", "x2", "y2", "box_origin", "box_status")
     list_filter = ("box_origin", "box_status", "image__split")
-    raw_id_fields = ("image",)
-    readonly_fields = ("box_status", "box_answer")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(Worker)

@@ -1,9 +1,16 @@
-"""The photo library in the admin: sources and images with their provenance."""
+"""The photo library in the admin: sources and images with their provenance.
 
-from django.contrib import admin
+Images are made only by ingest and never change their pixels, so their page
+shows everything and lets an admin correct the licence alone; an image's
+split changes only through the actions here, which call ``catalog.splits``.
+"""
+
+from django.contrib import admin, messages
 from django.db import models
 
 from catalog.models import Image, Source
+from catalog.splits import fix_splits
+from emotic.taxonomy import SPLITS
 
 
 @admin.register(Source)
@@ -13,10 +20,26 @@ class SourceAdmin(admin.ModelAdmin):
     search_fields = ("name", "query", "location")
 
 
+def _split_action(split: str):
+    def put_in_split(model_admin, request, queryset):
+        moved = fix_splits(queryset.values_list("pk", flat=True), split)
+        model_admin.message_user(request, f"{moved} image(s) moved to {split}; they stay there.", messages.SUCCESS)
+
+    put_in_split.__name__ = f"put_in_{split}"
+    return admin.action(description=f"Put in the {split} split (and keep them there)", permissions=["change"])(put_in_split)
+
+
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
     list_display = ("id", "filename", "original_database", "width", "height", "split", "fetched_at")
     list_filter = ("split", "original_database", "source__kind")
     search_fields = ("filename", "sha256", "source_url")
-    readonly_fields = ("sha256", "phash", "width", "height", "storage_key", "fetched_at", "http_headers")
+    actions = [_split_action(split) for split in SPLITS]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a bare host typed in is https
+    editable_fields = ("license",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields if field.name not in self.editable_fields]
+
+    def has_add_permission(self, request):
+        return False  # images come in through ingest, with their file

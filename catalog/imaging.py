@@ -18,7 +18,7 @@ import numpy as np
 import scipy.fftpack
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from scraper.models import RejectReason
+from catalog.models import ImageRejectReason as RejectReason
 
 # Formats a browser shows and Pillow decodes safely; MPO is a camera JPEG with extra frames.
 ACCEPTED_FORMATS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}
@@ -31,7 +31,7 @@ PHASH_DECODE_SIDE = 96
 
 
 class ImageRejected(Exception):
-    """The bytes are not an image we keep; ``reason`` is a ``RejectReason`` value."""
+    """The bytes are not an image we keep; ``reason`` is an ``ImageRejectReason`` value."""
 
     def __init__(self, reason: str, detail: str):
         self.reason = reason

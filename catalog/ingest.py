@@ -5,6 +5,11 @@ loader calls it). The crawl pipeline calls the halves itself: ``prepare_image``
 and ``write_blob`` in fetch threads, then ``commit_prepared_images`` for a
 batch in the thread that owns the database connection.
 
+People boxes a source gives with an image (COCO's, EMOTIC's) are checked and
+turned upright with the image here, since only here is the image's
+orientation known; the result carries them, and the caller hands them to
+the annotator's intake (``annotator.services.intake``), which owns people.
+
 Storage is content-addressed, so writing a file twice is harmless. The rules
 that keep storage and database consistent: a row is inserted only under the
 ingest lock and only after checking (under the lock) that its file exists;
@@ -28,12 +33,10 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 
-from annotator.models import Person
 from catalog.dedup import hamming_distance, phash_index
 from catalog.imaging import Box, ImageRejected, PreparedImage, prepare_image
-from catalog.models import Image, Source
+from catalog.models import Image, ImageRejectReason, Source
 from emotic.boxes import BoxError, clip_box, validate_box
-from scraper.models import RejectReason
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +61,7 @@ class IngestResult:
     reason: str = ""
     detail: str = ""
     distance: int | None = None
-    people: tuple[Person, ...] = ()
+    people_boxes: tuple[Box, ...] = ()  # the source's people boxes, upright on the stored image (not for near duplicates)
 
     @property
     def stored(self) -> bool:
@@ -83,7 +86,6 @@ class Provenance:
     license: str = ""
     http_headers: dict = field(default_factory=dict)
     fetched_at: datetime | None = None
-    boxes_final: bool = False  # the people boxes come from a trusted dataset: no box-drawing stage needed
 
 
 def ingest_image_bytes(
@@ -100,15 +102,13 @@ def ingest_image_bytes(
     http_headers: dict | None = None,
     people_boxes: Sequence[Box] = (),
     fetched_at: datetime | None = None,
-    boxes_final: bool = False,
 ) -> IngestResult:
     """Validate, deduplicate and store one image with its provenance. Idempotent.
 
     ``people_boxes`` are [x1, y1, x2, y2) on the pixels as decoded, before EXIF
-    orientation (the frame COCO, ADE20K and EMOTIC annotate in); they turn with
-    the image and become imported people. ``boxes_final`` says they are all the
-    people (a trusted dataset's boxes): the image skips the box-drawing stage
-    and its people go straight to emotion tasks. An empty ``filename`` means
+    orientation (the frame COCO, ADE20K and EMOTIC annotate in); they are cut
+    to the image and turned with it, and come back in the result. A bad one
+    rejects the image before anything is written. An empty ``filename`` means
     one is made from the content hash.
     """
     try:
@@ -126,7 +126,6 @@ def ingest_image_bytes(
         license=license,
         http_headers=dict(http_headers or {}),
         fetched_at=fetched_at,
-        boxes_final=boxes_final,
     )
     return commit_prepared_image(prepared, provenance, people_boxes)
 
@@ -174,11 +173,11 @@ def _upright_boxes(prepared: PreparedImage, boxes: Sequence[Box]) -> list[Box] |
             clipped = clip_box(box, prepared.raw_width, prepared.raw_height, field=field)
             result.append(validate_box(prepared.upright_box(clipped), prepared.width, prepared.height, field=field))
         except BoxError as error:
-            return IngestResult.rejected(RejectReason.INVALID_BOX, str(error))
+            return IngestResult.rejected(ImageRejectReason.INVALID_BOX, str(error))
     return result
 
 
-def _new_image(prepared: PreparedImage, provenance: Provenance, provenance_boxes: Sequence[Box] = ()) -> Image:
+def _new_image(prepared: PreparedImage, provenance: Provenance) -> Image:
     return Image(
         source=provenance.source,
         storage_key=prepared.storage_key,
@@ -196,7 +195,6 @@ def _new_image(prepared: PreparedImage, provenance: Provenance, provenance_boxes
         license=provenance.license,
         http_headers=provenance.http_headers,
         fetched_at=provenance.fetched_at or timezone.now(),
-        boxes_confirmed=provenance.boxes_final and bool(provenance_boxes),
     )
 
 
@@ -207,29 +205,6 @@ def _field_errors(image: Image) -> str | None:
     except ValidationError as error:
         return "; ".join(f"{name}: {' '.join(messages)}" for name, messages in error.message_dict.items())
     return None
-
-
-def _confirm_trusted_boxes(image: Image, provenance: Provenance, boxes: list[Box]) -> None:
-    """A trusted dataset's boxes on an image found before (say by a search) end its box stage, unless workers are on it."""
-    if provenance.boxes_final and boxes and not image.boxes_confirmed:
-        if Image.objects.filter(pk=image.pk, boxes_confirmed=False, box_slots_taken=0).update(boxes_confirmed=True):
-            image.boxes_confirmed = True
-
-
-def _people_on(image: Image, boxes: list[Box]) -> tuple[Person, ...]:
-    """The image's people at these boxes, creating imported people for boxes not there yet."""
-    if not boxes:
-        return ()
-    existing = {person.box: person for person in image.people.all()}
-    people = []
-    for box in boxes:
-        person = existing.get(box)
-        if person is None:
-            x1, y1, x2, y2 = box
-            person = Person.objects.create(image=image, x1=x1, y1=y1, x2=x2, y2=y2, box_origin=Person.BoxOrigin.IMPORTED)
-            existing[box] = person
-        people.append(person)
-    return tuple(people)
 
 
 @dataclass(frozen=True)
@@ -265,15 +240,10 @@ def _duplicate_before_writing(prepared: PreparedImage, provenance: Provenance, p
         return boxes
     problems = _field_errors(_new_image(prepared, provenance))
     if problems:
-        return IngestResult.rejected(RejectReason.BAD_RECORD, problems)
+        return IngestResult.rejected(ImageRejectReason.BAD_RECORD, problems)
     existing = Image.objects.filter(sha256=prepared.sha256).first()
     if existing is not None:
-        people: tuple[Person, ...] = ()
-        if boxes:
-            with ingest_lock():  # two imports of the same box must make one person
-                people = _people_on(existing, boxes)
-                _confirm_trusted_boxes(existing, provenance, boxes)
-        return IngestResult(IngestOutcome.EXACT_DUPLICATE, existing, people=people)
+        return IngestResult(IngestOutcome.EXACT_DUPLICATE, existing, people_boxes=tuple(boxes))
     near = phash_index.nearest(prepared.phash, settings.SCRAPER_NEAR_DUPLICATE_DISTANCE)
     if near is not None:
         return IngestResult(IngestOutcome.NEAR_DUPLICATE, Image.objects.get(id=near.image_id), distance=near.distance)
@@ -295,10 +265,10 @@ def commit_prepared_images(requests: Sequence[IngestRequest]) -> list[IngestResu
         if isinstance(boxes, IngestResult):
             results[index] = boxes
             continue
-        image = _new_image(request.prepared, request.provenance, boxes)
+        image = _new_image(request.prepared, request.provenance)
         problems = _field_errors(image)
         if problems:
-            results[index] = IngestResult.rejected(RejectReason.BAD_RECORD, problems)
+            results[index] = IngestResult.rejected(ImageRejectReason.BAD_RECORD, problems)
             continue
         plans.append((index, image, boxes))
     try:
@@ -327,9 +297,7 @@ def _decide_and_insert(
     twins: list[tuple[int, str, list[Box]]] = []  # exact duplicates of an image new in this batch
     for index, image, boxes in plans:
         if image.sha256 in stored:
-            earlier = stored[image.sha256]
-            results[index] = IngestResult(IngestOutcome.EXACT_DUPLICATE, earlier, people=_people_on(earlier, boxes))
-            _confirm_trusted_boxes(earlier, requests[index].provenance, boxes)
+            results[index] = IngestResult(IngestOutcome.EXACT_DUPLICATE, stored[image.sha256], people_boxes=tuple(boxes))
             continue
         if image.sha256 in new_by_sha:
             twins.append((index, image.sha256, boxes))
@@ -350,7 +318,6 @@ def _decide_and_insert(
             default_storage.save(prepared.storage_key, ContentFile(prepared.content))
     Image.objects.bulk_create([image for _, image, _ in new])
     for index, image, boxes in new:
-        results[index] = IngestResult(IngestOutcome.STORED, image, people=_people_on(image, boxes))
+        results[index] = IngestResult(IngestOutcome.STORED, image, people_boxes=tuple(boxes))
     for index, sha, boxes in twins:
-        results[index] = IngestResult(IngestOutcome.EXACT_DUPLICATE, new_by_sha[sha], people=_people_on(new_by_sha[sha], boxes))
-        _confirm_trusted_boxes(new_by_sha[sha], requests[index].provenance, boxes)
+        results[index] = IngestResult(IngestOutcome.EXACT_DUPLICATE, new_by_sha[sha], people_boxes=tuple(boxes))

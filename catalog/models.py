@@ -64,6 +64,19 @@ class Source(models.Model):
 
 
 
+class ImageRejectReason(models.TextChoices):
+    """Why the catalog would not store an image (the crawler adds its own fetch reasons to these)."""
+
+    NOT_AN_IMAGE = "not_an_image", "Not an image"
+    UNSUPPORTED_FORMAT = "unsupported_format", "Unsupported image format"
+    TRUNCATED = "truncated", "Truncated or corrupt image"
+    DECOMPRESSION_BOMB = "decompression_bomb", "Decompression bomb"
+    TOO_SMALL = "too_small", "Image too small"
+    TOO_LARGE = "too_large", "Download too large"
+    INVALID_BOX = "invalid_box", "Person box outside the image"
+    BAD_RECORD = "bad_record", "Malformed dataset record"
+
+
 class Split(models.TextChoices):
     UNASSIGNED = "", "Unassigned"
     TRAIN = "train", "Train"

@@ -2,15 +2,13 @@
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
 from django.urls import reverse
 from django.utils.html import format_html
 
 from emotic_export.building import LABEL_RULES
 from emotic_export.files import FORMATS
 from emotic_export.models import DatasetSnapshot
-from emotic_export.services import ExportError, ExportOptions, create_snapshot
-from emotic_export.tasks import build_snapshot_task
+from emotic_export.services import ExportError, ExportOptions, create_snapshot, queue_snapshot_build
 
 
 class NewSnapshotForm(forms.ModelForm):
@@ -42,10 +40,6 @@ class NewSnapshotForm(forms.ModelForm):
             else:
                 self.add_error(None, str(error))
         return data
-
-
-def start_build(snapshot: DatasetSnapshot) -> None:
-    transaction.on_commit(lambda: build_snapshot_task.delay(snapshot.pk))
 
 
 @admin.register(DatasetSnapshot)
@@ -86,14 +80,14 @@ class DatasetSnapshotAdmin(admin.ModelAdmin):
             return
         obj.pk = snapshot.pk
         obj.refresh_from_db()
-        start_build(snapshot)
+        queue_snapshot_build(snapshot)
         messages.info(request, f"Building {snapshot.name} in the background; this page shows its progress.")
 
     @admin.action(description="Build again (failed snapshots only)")
     def rebuild_failed(self, request, queryset):
         failed = list(queryset.filter(state=DatasetSnapshot.State.FAILED))
         for snapshot in failed:
-            start_build(snapshot)
+            queue_snapshot_build(snapshot)
         self.message_user(request, f"Restarted {len(failed)} failed snapshot(s); complete ones are immutable.")
 
     @admin.display(description="state", ordering="state")

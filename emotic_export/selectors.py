@@ -1,6 +1,6 @@
-"""Which annotations a snapshot reads.
+"""Which annotations a snapshot reads: the answers that count (``quality.selectors.counted_annotations``).
 
-An annotation counts when it is not rejected, not excluded (blocked workers'
+An answer counts when it is not rejected, not excluded (blocked workers'
 work is excluded by the quality service, reversibly), its worker is not
 blocked now, it is not an answer to a gold item (those measure workers,
 they are not data), and its person's box is final (not drawn by a blocked
@@ -13,8 +13,9 @@ from typing import NamedTuple
 
 from django.db.models import QuerySet
 
-from annotator.models import AnnotationStatus, EmotionAnnotation, Person
+from annotator.models import EmotionAnnotation
 from catalog.models import Image
+from quality.selectors import counted_annotations
 
 
 # What a snapshot reads of each row (a snapshot of EMOTIC's size holds tens of thousands).
@@ -23,15 +24,8 @@ PERSON_FIELDS = ("id", "image", "x1", "y1", "x2", "y2")
 
 
 def exportable_annotations(*, require_review: bool = False) -> QuerySet[EmotionAnnotation]:
-    statuses = [AnnotationStatus.ACCEPTED] if require_review else [AnnotationStatus.ACCEPTED, AnnotationStatus.SUBMITTED]
     return (
-        EmotionAnnotation.objects.filter(
-            status__in=statuses,
-            excluded=False,
-            is_gold=False,
-            worker__is_blocked=False,
-            person__box_status=Person.BoxStatus.FINAL,
-        )
+        counted_annotations(accepted_only=require_review)
         .select_related("person")
         .only(*ANSWER_FIELDS, *(f"person__{f}" for f in PERSON_FIELDS))
         .order_by("person__image_id", "person_id", "created_at", "id")

@@ -27,10 +27,10 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from catalog.models import Image
+from catalog.splits import place_unsplit_images
 from emotic.errors import FieldError
 from emotic.formats.manifest import MANIFEST_NAME, count_records, sha256_of
 from emotic.splits import DEFAULT_RATIOS, SplitError, validate_ratios, stratified_split
-from emotic.taxonomy import SPLITS
 from emotic_export.building import LABEL_RULES, BuiltDataset, build_dataset, category_counts_per_image
 from emotic_export.files import FORMATS, agreement_figures, write_snapshot_folder
 from emotic_export.models import DatasetSnapshot
@@ -77,19 +77,15 @@ class ExportOptions:
 def assign_splits(images: list[Image], annotations, *, ratios: Mapping[str, float], seed: int) -> dict[int, str]:
     """Give every image without a split one, stratified by its categories; placed images keep theirs.
 
-    The new splits are saved on the images, so later snapshots keep them
-    (an admin may still move an image; see ``Image.split_locked``).
+    The new splits are stored (``catalog.splits``), so later snapshots keep
+    them (an admin may still move an image).
     """
     fixed = {image.id: image.split for image in images if image.split}
     counts = category_counts_per_image(images, annotations)
     splits = stratified_split([image.id for image in images], counts, fixed=fixed, ratios=ratios, seed=seed)
-    for split in SPLITS:
-        new = [image_id for image_id, s in splits.items() if s == split and image_id not in fixed]
-        if new:
-            # Only images still unplaced: a concurrent admin decision is never overwritten.
-            Image.objects.filter(id__in=new, split="").update(split=split)
-    placed = dict(Image.objects.filter(id__in=list(splits)).values_list("id", "split"))
-    return placed
+    return place_unsplit_images({image_id: split for image_id, split in splits.items() if image_id not in fixed}) | {
+        image_id: split for image_id, split in fixed.items()
+    }
 
 
 def collect_dataset(options: ExportOptions) -> BuiltDataset:
@@ -189,6 +185,13 @@ def create_snapshot(*, name: str = "", description: str = "", created_by=None, o
             label_rule=options.label_rule,
             require_review=options.require_review,
         )
+
+
+def queue_snapshot_build(snapshot: DatasetSnapshot) -> None:
+    """Build the snapshot in a Celery worker once the current transaction commits."""
+    from emotic_export.tasks import build_snapshot_task
+
+    transaction.on_commit(lambda: build_snapshot_task.delay(snapshot.pk))
 
 
 def snapshot_options(snapshot: DatasetSnapshot) -> ExportOptions:

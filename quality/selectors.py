@@ -1,9 +1,9 @@
 """Reads of the quality service: which answers count, and the rows each figure is computed from.
 
-An answer *counts* (for agreement figures and combined labels) exactly when
-an export would read it (``emotic_export.selectors.exportable_annotations``):
-not rejected, not excluded, not an answer to a gold item, by a worker who is
-not blocked, about a person whose box is final. Tests hold the two definitions together.
+``counted_annotations`` is the one definition of the answers that count, for
+agreement figures and combined labels here and for snapshots
+(``emotic_export.selectors``): not rejected, not excluded, not an answer to a
+gold item, by a worker who is not blocked, about a person whose box is final.
 """
 
 from __future__ import annotations
@@ -29,10 +29,13 @@ ANSWER_COLUMNS = (
 )
 
 
-def counted_annotations() -> QuerySet[EmotionAnnotation]:
-    """The answers agreement and combined labels are computed over (the ones exports read)."""
+def counted_annotations(*, accepted_only: bool = False) -> QuerySet[EmotionAnnotation]:
+    """The answers agreement and combined labels are computed over, and exports read.
+
+    ``accepted_only``: only answers an admin accepted (a snapshot that requires review).
+    """
     return EmotionAnnotation.objects.filter(
-        status__in=COUNTED_STATUSES,
+        status__in=[AnnotationStatus.ACCEPTED] if accepted_only else COUNTED_STATUSES,
         excluded=False,
         is_gold=False,
         worker__is_blocked=False,

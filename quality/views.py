@@ -21,6 +21,7 @@ from catalog.models import Image
 from quality import csv_export, plots, selectors
 from quality.dashboard import PLOTS, checked_scope, dashboard, person_kappas, scope_figures, scope_split, worker_accuracies
 from quality.review import image_review, worker_overview
+from quality.review_panels import build_panels
 from quality.errors import QualityError
 from quality.services import queue_recompute, review_image_answers
 from quality.trust import block_worker, unblock_worker
@@ -44,9 +45,13 @@ def image_review_page(request: HttpRequest, object_id: str, model_admin) -> Http
         _require(request, model_admin, change=True)
         return _apply_review(request, image)
     review = image_review(image)
-    models = model_predictions(request, image)
+    panels = build_panels(request, image)
     for person in review.people:
-        person.prediction = models["predictions"].get(person.person.pk)
+        person.panel_rows = [
+            {"template": shown.panel.person_template, "panel": shown.content.context, "row": row}
+            for shown in panels
+            if shown.panel.person_template and (row := shown.content.per_person.get(person.person.pk)) is not None
+        ]
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
@@ -54,24 +59,9 @@ def image_review_page(request: HttpRequest, object_id: str, model_admin) -> Http
         "review": review,
         "picture_url": reverse("admin:quality_image_picture", args=[image.pk]),
         "low_agreement_kappa": settings.QUALITY_LOW_AGREEMENT_KAPPA,
-        **models,
+        "panels": panels,
     }
     return TemplateResponse(request, "admin/quality/image_review.html", context)
-
-
-def model_predictions(request: HttpRequest, image: Image) -> dict:
-    """The trained models to choose from and, for the chosen one (``?model=<run id>``), its predictions."""
-    from training.predictions import PredictionUnavailable, predictions_for_image, usable_runs
-
-    runs = list(usable_runs())
-    chosen = next((run for run in runs if str(run.pk) == request.GET.get("model", "")), None)
-    context = {"model_runs": runs, "chosen_run": chosen, "predictions": {}, "prediction_error": ""}
-    if chosen is not None:
-        try:
-            context["predictions"] = predictions_for_image(chosen, image)
-        except PredictionUnavailable as error:
-            context["prediction_error"] = str(error)
-    return context
 
 
 def _apply_review(request: HttpRequest, image: Image) -> HttpResponse:

@@ -2,31 +2,28 @@
 
 from django.db import models
 
-from catalog.models import Image, Source
+from catalog.models import Image, ImageRejectReason, Source
 
 
-class RejectReason(models.TextChoices):
-    """Why an item was not stored. Counted per job; the item keeps the detail."""
-
-    NOT_AN_IMAGE = "not_an_image", "Not an image"
-    UNSUPPORTED_FORMAT = "unsupported_format", "Unsupported image format"
-    TRUNCATED = "truncated", "Truncated or corrupt image"
-    DECOMPRESSION_BOMB = "decompression_bomb", "Decompression bomb"
-    TOO_SMALL = "too_small", "Image too small"
-    TOO_LARGE = "too_large", "Download too large"
-    INVALID_BOX = "invalid_box", "Person box outside the image"
-    HTTP_ERROR = "http_error", "HTTP client error"
-    SERVER_ERROR = "server_error", "HTTP server error"
-    RATE_LIMITED = "rate_limited", "Rate limited (429)"
-    TIMEOUT = "timeout", "Timed out"
-    CONNECTION_ERROR = "connection_error", "Connection failed"
-    ROBOTS_TXT = "robots_txt", "Disallowed by robots.txt"
-    X_ROBOTS_TAG = "x_robots_tag", "Refused by X-Robots-Tag"
-    PRIVATE_ADDRESS = "private_address", "Private or loopback address"
-    BAD_URL = "bad_url", "Malformed URL"
-    BAD_RECORD = "bad_record", "Malformed dataset record"
-    MISSING_FILE = "missing_file", "File not found"
-    GAVE_UP = "gave_up", "Too many attempts"
+# Why an item was not stored, counted per job (the item keeps the detail): the
+# catalog's reasons for refusing an image, then the crawler's own.
+RejectReason = models.TextChoices(
+    "RejectReason",
+    [
+        *((reason.name, (reason.value, reason.label)) for reason in ImageRejectReason),
+        ("HTTP_ERROR", ("http_error", "HTTP client error")),
+        ("SERVER_ERROR", ("server_error", "HTTP server error")),
+        ("RATE_LIMITED", ("rate_limited", "Rate limited (429)")),
+        ("TIMEOUT", ("timeout", "Timed out")),
+        ("CONNECTION_ERROR", ("connection_error", "Connection failed")),
+        ("ROBOTS_TXT", ("robots_txt", "Disallowed by robots.txt")),
+        ("X_ROBOTS_TAG", ("x_robots_tag", "Refused by X-Robots-Tag")),
+        ("PRIVATE_ADDRESS", ("private_address", "Private or loopback address")),
+        ("BAD_URL", ("bad_url", "Malformed URL")),
+        ("MISSING_FILE", ("missing_file", "File not found")),
+        ("GAVE_UP", ("gave_up", "Too many attempts")),
+    ],
+)
 
 
 # Failures worth another try when a job is re-run.

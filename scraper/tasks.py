@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from scraper.services.jobs import advance_crawl_job, requeue_stalled_crawl_jobs
+from scraper.services.jobs import requeue_stalled_crawl_jobs, run_crawl_job_step
 
 
 @shared_task(name="scraper.run_crawl_job", acks_late=True, reject_on_worker_lost=True)
 def run_crawl_job_task(job_id: int) -> None:
     """One step of a crawl job, then the next step as a new task (so a lost worker loses one step)."""
-    wait = advance_crawl_job(job_id)
-    if wait is not None:
-        run_crawl_job_task.apply_async((job_id,), countdown=wait)
+    run_crawl_job_step(job_id)
 
 
 @shared_task(name="scraper.requeue_stalled_crawl_jobs")

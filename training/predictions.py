@@ -1,7 +1,10 @@
 """Show a trained model's predictions for the people of an image (the admin review pages).
 
-Checkpoints live in storage; each web process keeps the last few loaded
-predictors, so paging through images does not reload the weights.
+The review page belongs to quality, which knows nothing of models: this
+module adds the predictions as a review panel (``PREDICTIONS_PANEL``,
+registered by ``TrainingConfig.ready``). Checkpoints live in storage; each
+web process keeps the last few loaded predictors, so paging through images
+does not reload the weights.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from PIL import UnidentifiedImageError
 
 from annotator.models import Person
 from catalog.models import Image
+from quality.review_panels import PanelContent, ReviewPanel
 from training.models import TrainingRun
 
 _CACHE_SIZE = 2
@@ -102,3 +106,24 @@ def predictions_for_image(run: TrainingRun, image: Image) -> dict[int, dict]:
             "top": sorted(prediction.scores.items(), key=lambda item: -item[1])[:3],
         }
     return results
+
+
+def predictions_panel_content(request, image: Image) -> PanelContent:
+    """The trained models to choose from and, for the chosen one (``?model=<run id>``), its predictions."""
+    runs = list(usable_runs())
+    chosen = next((run for run in runs if str(run.pk) == request.GET.get("model", "")), None)
+    content = PanelContent({"model_runs": runs, "chosen_run": chosen, "prediction_error": ""})
+    if chosen is not None:
+        try:
+            content.per_person = predictions_for_image(chosen, image)
+        except PredictionUnavailable as error:
+            content.context["prediction_error"] = str(error)
+    return content
+
+
+PREDICTIONS_PANEL = ReviewPanel(
+    name="training.predictions",
+    template="admin/training/review_predictions.html",
+    person_template="admin/training/review_prediction_row.html",
+    build=predictions_panel_content,
+)

@@ -33,8 +33,8 @@ from django.utils import timezone
 
 from annotator.models import BoxAnnotation, EmotionAnnotation, GoldItem, Person, TaskAssignment, TaskKind, Worker
 from catalog.models import Image
+from catalog.splits import draw_split
 from annotator.services.errors import WorkerNotEligible
-from emotic.splits import drawn_split
 
 logger = logging.getLogger(__name__)
 
@@ -207,21 +207,10 @@ def _assign_emotions(worker: Worker, now: datetime) -> TaskAssignment | None:
     if person is None:
         return None
     if not person.image.split and settings.SPLIT_IMAGES_AT == "annotation":
-        _place_in_split(person.image)
+        # From now on its people need their split's number of annotators.
+        draw_split(person.image)
     Person.objects.filter(pk=person.pk).update(annotation_slots_taken=F("annotation_slots_taken") + 1)
     return _new_assignment(worker, now, kind=TaskKind.EMOTIONS, person=person)
-
-
-def _place_in_split(image: Image) -> None:
-    """Draw the split of an image whose first person is being handed out (see SPLIT_IMAGES_AT).
-
-    From then on its people need their split's number of annotators. The draw
-    depends only on the image's sha256 and the settings, so two workers placing
-    the same image at once write the same split; a split set meanwhile is kept.
-    """
-    split = drawn_split(image.sha256, settings.SPLIT_RATIOS, settings.SPLIT_SEED)
-    if Image.objects.filter(pk=image.pk, split="").update(split=split):
-        image.split = split
 
 
 def _assign_boxes(worker: Worker, now: datetime) -> TaskAssignment | None:

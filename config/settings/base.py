@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "quality",
     "emotic_export",
     "training",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -271,6 +271,18 @@ def _queue_next_step(job_id: int) -> None:
     transaction.on_commit(lambda: run_crawl_job_task.delay(job_id))
 
 
+def run_crawl_job_step(job_id: int) -> None:
+    """One step of a job in a Celery worker, then its next step queued as a new task (a lost worker loses one step).
+
+    The step has committed its work when it returns, so the next one is queued at once, after the wait it asks for.
+    """
+    from scraper.tasks import run_crawl_job_task
+
+    wait = advance_crawl_job(job_id)
+    if wait is not None:
+        run_crawl_job_task.apply_async((job_id,), countdown=wait)
+
+
 def _discovering_elsewhere(job_id: int) -> bool:
     """A live database session holds the job's discovery lock: a worker is reading a long batch."""
     if connection.vendor != "postgresql":

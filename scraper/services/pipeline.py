@@ -3,9 +3,11 @@
 Threads do what waits on the network or the CPU and touches no database:
 fetch (or read the local file), validate and hash, write the content-addressed
 file. The calling thread, which owns the database connection, commits
-whatever has arrived as one batch (one transaction, one lock) and records the
-outcome on each item. A failure on one item is recorded on that item; the
-chunk goes on.
+whatever has arrived as one batch, in one transaction: the catalog stores
+the images (``catalog.ingest``), the annotator receives them with the people
+and answers the dataset gave (``annotator.services.intake``), and a dataset's
+own split is kept (``catalog.splits``). Then it records the outcome on each
+item. A failure on one item is recorded on that item; the chunk goes on.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from annotator.services.intake import receive_image, receive_original_answers
 from catalog.models import Image
+from catalog.selectors import images_by_source_url
+from catalog.splits import keep_dataset_split
 from scraper.fetching import FetchRejected, PoliteFetcher
 from catalog.imaging import ImageRejected, PreparedImage, prepare_image
 from catalog.ingest import (
@@ -33,7 +38,6 @@ from catalog.ingest import (
     write_blob,
 )
 from scraper.models import CrawlItem, CrawlJob, RejectReason
-from scraper.services.emotic_annotations import import_original_answers, keep_original_split
 
 logger = logging.getLogger(__name__)
 
@@ -155,26 +159,36 @@ def _request(item: CrawlItem, acquired: _Acquired) -> IngestRequest:
         license=item.license,
         http_headers=acquired.http_headers or {},
         fetched_at=acquired.fetched_at,
-        boxes_final=item.job.kind in TRUSTED_BOX_KINDS,
     )
     boxes = [tuple(box) for box in item.people]
     return IngestRequest(acquired.prepared, provenance, boxes, acquired.blob_written)
 
 
-def _commit_with_labels(item: CrawlItem, acquired: _Acquired) -> bool:
-    """An EMOTIC item: the image and its original labels go in together or not at all."""
-    request = _request(item, acquired)
+def _hand_over(item: CrawlItem, result: IngestResult) -> list[str]:
+    """A stored image (or one stored before) goes to the annotator with the item's people and answers,
+    and keeps the dataset's split; returns notes on what was left out."""
+    if result.outcome not in (IngestOutcome.STORED, IngestOutcome.EXACT_DUPLICATE):
+        return []
+    people = receive_image(result.image, result.people_boxes, boxes_final=item.job.kind in TRUSTED_BOX_KINDS)
+    notes = receive_original_answers(people, item.annotations) if item.annotations else []
+    split = item.extra.get("split") if item.job.kind == CrawlJob.Kind.EMOTIC else None
+    if split:
+        note = keep_dataset_split(result.image, split)
+        notes += [note] if note else []
+    return notes
+
+
+def _commit(arrivals: list[tuple[CrawlItem, _Acquired]]) -> list[tuple[IngestResult, list[str]]]:
+    """Store the arrivals and hand them over, all in one transaction: an image never waits for its people."""
+    requests = [_request(item, acquired) for item, acquired in arrivals]
     try:
         with transaction.atomic():
-            (result,) = commit_prepared_images([request])
-            notes = _import_original_labels(item, result)
-    except Exception as error:
-        logger.exception("job %s: %s could not be committed", item.job_id, item.key)
-        discard_blob_if_unreferenced(request.prepared.storage_key)
-        _leave_for_later(item, error)
-        return False
-    _set_result(item, result, notes)
-    return True
+            results = commit_prepared_images(requests)
+            return [(result, _hand_over(item, result)) for (item, _), result in zip(arrivals, results)]
+    except Exception:
+        for request in requests:  # rolled back: files no row names are not kept
+            discard_blob_if_unreferenced(request.prepared.storage_key)
+        raise
 
 
 def _commit_batch(arrivals: list[tuple[CrawlItem, _Acquired]]) -> list[CrawlItem]:
@@ -182,41 +196,29 @@ def _commit_batch(arrivals: list[tuple[CrawlItem, _Acquired]]) -> list[CrawlItem
     if not arrivals:
         return []
     try:
-        results = commit_prepared_images([_request(item, acquired) for item, acquired in arrivals])
+        outcomes = _commit(arrivals)
     except Exception:
-        results = None
+        outcomes = None
     finished = []
     for position, (item, acquired) in enumerate(arrivals):
-        if results is None:
+        if outcomes is None:
             try:
-                (result,) = commit_prepared_images([_request(item, acquired)])
+                ((result, notes),) = _commit([(item, acquired)])
             except Exception as error:
                 logger.exception("job %s: %s could not be committed", item.job_id, item.key)
                 _leave_for_later(item, error)
                 continue
         else:
-            result = results[position]
-        _set_result(item, result)
+            result, notes = outcomes[position]
+        _set_result(item, result, notes)
         finished.append(item)
     return finished
-
-
-def _import_original_labels(item: CrawlItem, result) -> list[str]:
-    """For an EMOTIC import: the original answers of each person, and the image's original split."""
-    if result.outcome not in (IngestOutcome.STORED, IngestOutcome.EXACT_DUPLICATE):
-        return []
-    notes = import_original_answers(result.people, item.annotations) if item.annotations else []
-    split = item.extra.get("split") if item.job.kind == CrawlJob.Kind.EMOTIC else None
-    if split:
-        note = keep_original_split(result.image, split)
-        notes += [note] if note else []
-    return notes
 
 
 def _resolve_known_urls(items: list[CrawlItem]) -> list[CrawlItem]:
     """Items whose URL an earlier crawl already stored are duplicates without a download; return the rest."""
     urls = {item.image_url for item in items if item.image_url and not item.local_path}
-    known = {image.source_url: image for image in Image.objects.filter(source_url__in=urls)} if urls else {}
+    known = images_by_source_url(urls)
     remaining, finished = [], []
     for item in items:
         image = known.get(item.image_url) if not item.local_path else None
@@ -247,9 +249,6 @@ def _record(arrivals: list[tuple[CrawlItem, Future]]) -> None:
             reason, detail = acquired.rejection
             _set_outcome(item, CrawlItem.State.REJECTED, reason=reason, detail=detail)
             finished.append(item)
-        elif item.annotations or item.extra.get("split"):
-            if _commit_with_labels(item, acquired):
-                finished.append(item)
         else:
             batch.append((item, acquired))
     finished += _commit_batch(batch)

@@ -73,13 +73,15 @@ def test_the_same_bytes_twice_are_stored_once(folder_source, media_in_tmp):
     assert Image.objects.count() == 1 and len(stored_files(media_in_tmp)) == 1
 
 
-def test_exact_duplicates_are_found_across_sources_and_their_boxes_merged(folder_source):
+def test_exact_duplicates_are_found_across_sources_with_each_sources_boxes(folder_source):
+    # The boxes come back for the annotator's intake, which merges them into people (tests/annotator/test_intake.py).
     coco = Source.objects.create(kind=Source.Kind.DATASET, name="coco", dataset="mscoco")
     first = ingest(jpeg(13), coco, people_boxes=[(10, 10, 100, 200)])
     second = ingest(jpeg(13), folder_source, people_boxes=[(10, 10, 100, 200), (150, 20, 300, 230)])
     assert second.outcome == IngestOutcome.EXACT_DUPLICATE and second.image == first.image
-    assert second.people[0] == first.people[0]  # the same box is the same person
-    assert sorted(p.box for p in Person.objects.all()) == [(10, 10, 100, 200), (150, 20, 300, 230)]
+    assert first.people_boxes == ((10, 10, 100, 200),)
+    assert second.people_boxes == ((10, 10, 100, 200), (150, 20, 300, 230))
+    assert not Person.objects.exists()  # people are the annotator's: ingest makes none
 
 
 def test_a_resized_reencoded_copy_is_a_near_duplicate(folder_source, media_in_tmp):
@@ -121,16 +123,14 @@ def test_rejected_content_says_why_and_stores_nothing(folder_source, media_in_tm
     assert not Image.objects.exists() and stored_files(media_in_tmp) == []
 
 
-def test_boxes_are_imported_as_people_turned_with_the_image(folder_source):
+def test_boxes_are_turned_with_the_image(folder_source):
     exif = PILImage.Exif()
     exif[0x0112] = 6  # stored rotated: viewers turn it 90 degrees clockwise
     data = encode(photo(17, (300, 200)), "JPEG", exif=exif.tobytes())
     result = ingest(data, folder_source, people_boxes=[(20, 30, 90, 80)])
     image = result.image
     assert (image.width, image.height) == (200, 300)
-    (person,) = result.people
-    assert person.box_origin == Person.BoxOrigin.IMPORTED
-    assert person.box == (120, 20, 170, 90)
+    assert result.people_boxes == ((120, 20, 170, 90),)
     with default_storage.open(image.storage_key) as handle:
         assert PILImage.open(io.BytesIO(handle.read())).size == (200, 300)
 

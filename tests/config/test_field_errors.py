@@ -19,7 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from emotic.errors import FieldError
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("emotic", "annotator", "catalog", "quality", "emotic_export", "scraper", "training", "config")
+APPS = ("emotic", "annotator", "catalog", "quality", "demo", "emotic_export", "scraper", "training", "config")
 
 INPUT_ERRORS = [
     ("emotic.taxonomy", "TaxonomyError"),

@@ -17,11 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image as PILImage
 
-from annotator.models import Person
-from catalog.models import Image
+from annotator.services.intake import receive_image
 from catalog.ingest import IngestOutcome, ingest_image_bytes
+from catalog.models import Image, Source
 from scraper.models import RejectReason
-from catalog.models import Source
 
 pytestmark = pytest.mark.django_db
 # Derandomized: CI runs the same examples every time (explore with --hypothesis-seed=random by hand).
@@ -111,14 +110,17 @@ def test_arbitrary_bytes_are_refused_with_a_reason(source, data):
 @PROPERTY
 @given(data=pictures(), boxes=st.lists(st.lists(st.integers(-50, 400), min_size=4, max_size=4), max_size=3))
 def test_real_images_are_stored_whole_or_refused(source, data, boxes):
-    people_before = Person.objects.count()
+    images_before = Image.objects.count()
     result = ingest(data, source, [tuple(box) for box in boxes])
     if result.outcome == IngestOutcome.STORED:
         image = result.image
-        for person in result.people:
+        people = receive_image(image, result.people_boxes)  # the boxes are fit to become people
+        assert len({person.pk for person in people}) == len(set(result.people_boxes))  # one person a distinct box
+        for person in people:
             assert 0 <= person.x1 < person.x2 <= image.width and 0 <= person.y1 < person.y2 <= image.height
     elif result.outcome == IngestOutcome.REJECTED:
-        assert Person.objects.count() == people_before  # a refused image brings no people
+        assert Image.objects.count() == images_before  # a refused image stores no row...
+        assert not result.people_boxes  # ...and brings no people
 
 
 @PROPERTY

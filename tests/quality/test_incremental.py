@@ -12,7 +12,7 @@ from annotator.services.assignment import assign_next_task
 from annotator.services.submission import skip_task, submit_task
 from config.celery import app as celery_app
 from emotic.taxonomy import categories_to_mask
-from scraper.services.emotic_annotations import original_annotator
+from annotator.services.intake import original_annotator
 from tests.factories import (
     EmotionAnnotationFactory,
     GoldItemFactory,

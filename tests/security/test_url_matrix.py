@@ -168,6 +168,7 @@ MODEL_ADMIN_PAGES = ("", "add/", "<path:object_id>/change/", "<path:object_id>/h
 NO_ADD_PAGE = {
     "scraper.crawlitem", "quality.personagreement", "quality.qualityreport",
     "annotator.emotionannotation", "annotator.boxannotation",  # workers' answers: shown, never added or deleted
+    "catalog.image", "annotator.person",  # made by ingest, intake and box settlement only
 }
 NO_DELETE_PAGE = {"annotator.emotionannotation", "annotator.boxannotation"}
 # Served by Django's static view only when DEBUG is on (the demo); checked in test_dev_media_is_debug_only.

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from annotator.demo.loader import load_demo_data
+from demo.loader import load_demo_data
 
 
 class Command(BaseCommand):

@@ -1,8 +1,10 @@
 """Load the bundled sample photos and demo accounts. Safe to run again.
 
-Photos go through the scraper's ingest like any other source, so the demo
-exercises the real path (decode, hash, dedup, store). Re-running finds the
-same sha256 and stores nothing twice; accounts are fetched, not re-created.
+Photos go through the catalog's ingest like any other source, so the demo
+exercises the real path (decode, hash, dedup, store), then through the
+annotator's intake with their people, and their splits are fixed through
+the catalog's split service. Re-running finds the same sha256 and stores
+nothing twice; accounts are fetched, not re-created.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotator.models import GoldItem, Person, Worker
-from catalog.models import Image
-from emotic.taxonomy import ALL_CATEGORIES_MASK, categories_to_mask
+from annotator.services.intake import receive_image
 from catalog.ingest import ingest_image_bytes
-from catalog.models import Source
+from catalog.models import Image, Source
+from catalog.splits import fix_splits
+from emotic.taxonomy import ALL_CATEGORIES_MASK, categories_to_mask
 
 PHOTOS_DIR = Path(__file__).resolve().parent / "photos"
 MANIFEST = Path(__file__).resolve().parent / "photos.json"
@@ -104,8 +107,9 @@ def load_demo_data(password: str | None = None) -> DemoSummary:
                 summary.images_created += 1
             else:
                 summary.images_existing += 1
+            receive_image(image, result.people_boxes)
             if not image.split_locked:
-                Image.objects.filter(pk=image.pk).update(split=photo["split"], split_locked=True)
+                fix_splits([image.pk], photo["split"])
             if photo["file"] == "cameraman.png":
                 _ensure_qualification_gold(image)
 
