@@ -1,6 +1,8 @@
 """The worker API (Django REST framework). The annotation page uses it; so can programs.
 
-Thin: parse, call a service or selector, render. Every 4xx body is
+Thin: parse, call a service or selector, render. Errors are raised (by the
+views, the serializers or the services) and answered by the one exception
+handler, ``config.api_errors``: every 4xx body is
 ``{"detail": "<field>: <reason>", "code": ..., "errors": {"<field>": ["<reason>"]}}``.
 """
 
@@ -16,24 +18,46 @@ from django.utils.cache import patch_cache_control
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, status
-from rest_framework.authentication import SessionAuthentication
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from annotator import selectors, serializers
-from annotator.authentication import WorkerTokenAuthentication
+from annotator.authentication import PageSessionAuthentication, WorkerTokenAuthentication
 from annotator.models import Worker
 from annotator.parsers import FiniteJSONParser
 from annotator.services.assignment import assign_next_task
-from annotator.services.errors import AnnotationError, AnswerInvalid, ImageFileMissing, TaskNotFound
+from annotator.services.errors import AnswerInvalid, ImageFileMissing, TaskNotFound
 from catalog.renditions import ensure_rendition, forget_rendition, rendition_key
 from annotator.services.submission import report_task, skip_task, submit_task
 from annotator.services.workers import worker_for
 
-ERRORS = {code: OpenApiResponse(serializers.ErrorSerializer) for code in (400, 403, 404, 409)}
+# The errors of the views and services; those every operation can answer (401, 406, 413, 429, ...)
+# are added to each operation by config.api_errors.document_error_responses.
+ERRORS = {
+    400: OpenApiResponse(serializers.ErrorSerializer, description="The answer breaks a rule; `errors` names each field."),
+    403: OpenApiResponse(serializers.ErrorSerializer, description="The CSRF token is missing or wrong (session)."),
+    404: OpenApiResponse(serializers.ErrorSerializer, description="No such task among this worker's tasks."),
+    409: OpenApiResponse(
+        serializers.ErrorSerializer,
+        description="The task is closed (submitted, skipped, reported or expired), or the submission_id was used "
+        "for another task.",
+    ),
+}
+NOT_ELIGIBLE = OpenApiResponse(
+    serializers.ErrorSerializer, description="The worker may not work now; `code` says why (blocked, failed_qualification, ...)."
+)
+IMAGE_ERRORS = {
+    400: OpenApiResponse(serializers.ErrorSerializer, description="`size` is neither display nor original."),
+    404: OpenApiResponse(
+        serializers.ErrorSerializer,
+        description="No such task among this worker's tasks, or its image file is missing from storage (image_missing).",
+    ),
+}
 
 
 logger = logging.getLogger(__name__)
@@ -43,40 +67,12 @@ class WorkerThrottle(UserRateThrottle):
     scope = "worker"
 
 
-def error_response(error: AnnotationError) -> Response:
-    return Response(
-        {"detail": str(error), "code": error.code, "errors": {error.field: [error.reason]}},
-        status=error.status_code,
-    )
-
-
-def _flatten(errors, prefix: str = "") -> dict[str, list[str]]:
-    """DRF's nested errors as ``{"boxes[0][2]": ["A valid integer is required."]}``."""
-    flat: dict[str, list[str]] = {}
-    if isinstance(errors, dict):
-        for key, value in errors.items():
-            name = f"{prefix}[{key}]" if prefix else str(key)
-            flat.update(_flatten(value, name))
-    elif isinstance(errors, list) and errors and all(isinstance(e, str) for e in errors):
-        flat[prefix] = [str(e) for e in errors]
-    elif isinstance(errors, list):
-        for index, value in enumerate(errors):
-            if value:
-                flat.update(_flatten(value, f"{prefix}[{index}]"))
-    return flat
-
-
-def validation_response(serializer) -> Response:
-    errors = _flatten(serializer.errors)
-    field, reasons = next(iter(errors.items()))
-    return Response(
-        {"detail": f"{field}: {reasons[0]}", "code": "invalid", "errors": errors}, status=status.HTTP_400_BAD_REQUEST
-    )
-
-
 class WorkerAPIView(APIView):
     parser_classes = [FiniteJSONParser, FormParser, MultiPartParser]
-    authentication_classes = [SessionAuthentication, WorkerTokenAuthentication]
+    renderer_classes = [JSONRenderer]  # what the schema documents: answers and errors alike are JSON
+    # The token first: a 401 carries the first class's challenge (WWW-Authenticate: Token), and a
+    # request without an Authorization header goes on to the session (with its CSRF check).
+    authentication_classes = [WorkerTokenAuthentication, PageSessionAuthentication]
     permission_classes = [permissions.IsAuthenticated]
     throttle_classes = [WorkerThrottle]
 
@@ -95,14 +91,10 @@ class NextTaskView(WorkerAPIView):
         summary="The worker's next task",
         description="Returns the live task if the worker has one, else assigns a new one. "
         "204: nothing to do right now. 403: the worker may not work (the reason says why).",
-        responses={200: serializers.TaskSerializer, 204: None, 403: ERRORS[403]},
+        responses={200: serializers.TaskSerializer, 204: None, 403: NOT_ELIGIBLE},
     )
     def get(self, request):
-        worker = self.worker(request)
-        try:
-            assignment = assign_next_task(worker)
-        except AnnotationError as error:
-            return error_response(error)
+        assignment = assign_next_task(self.worker(request))
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(serializers.TaskSerializer(asdict(selectors.task_view(assignment))).data)
@@ -117,14 +109,10 @@ class SubmitTaskView(WorkerAPIView):
     def post(self, request, task_id: int):
         worker = self.worker(request)
         parsed = serializers.SubmissionSerializer(data=request.data)
-        if not parsed.is_valid():
-            return validation_response(parsed)
+        parsed.is_valid(raise_exception=True)
         answer = dict(parsed.validated_data)
         submission_id = answer.pop("submission_id")
-        try:
-            result = submit_task(worker, task_id, submission_id, answer)
-        except AnnotationError as error:
-            return error_response(error)
+        result = submit_task(worker, task_id, submission_id, answer)
         worker.refresh_from_db(fields=["tasks_submitted", "qualification"])
         body = {"task_id": task_id, "state": result.assignment.state, "stored": result.created}
         return Response(
@@ -141,12 +129,8 @@ class SkipTaskView(WorkerAPIView):
     )
     def post(self, request, task_id: int):
         parsed = serializers.ReasonSerializer(data=request.data)
-        if not parsed.is_valid():
-            return validation_response(parsed)
-        try:
-            assignment = skip_task(self.worker(request), task_id, parsed.validated_data.get("reason", ""))
-        except AnnotationError as error:
-            return error_response(error)
+        parsed.is_valid(raise_exception=True)
+        assignment = skip_task(self.worker(request), task_id, parsed.validated_data.get("reason", ""))
         return Response({"task_id": assignment.pk, "state": assignment.state})
 
 
@@ -158,31 +142,46 @@ class ReportTaskView(WorkerAPIView):
     )
     def post(self, request, task_id: int):
         parsed = serializers.ReportSerializer(data=request.data)
-        if not parsed.is_valid():
-            return validation_response(parsed)
-        try:
-            assignment = report_task(self.worker(request), task_id, parsed.validated_data["reason"])
-        except AnnotationError as error:
-            return error_response(error)
+        parsed.is_valid(raise_exception=True)
+        assignment = report_task(self.worker(request), task_id, parsed.validated_data["reason"])
         return Response({"task_id": assignment.pk, "state": assignment.state})
+
+
+class AnyImage(BaseRenderer):
+    """Stands for the image file in content negotiation; the file is sent as it is, never rendered."""
+
+    media_type = "image/*"
+    format = "image"
+
+
+class ImageNegotiation(DefaultContentNegotiation):
+    """``Accept: image/jpeg`` (or any image type, or JSON) is acceptable; an error is still answered in JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        renderer, media_type = super().select_renderer(request, [*renderers, AnyImage()], format_suffix)
+        if isinstance(renderer, AnyImage):
+            return renderers[0], renderers[0].media_type
+        return renderer, media_type
 
 
 class TaskImageView(WorkerAPIView):
     """The task's image, for its own worker only, with browser caching."""
 
+    content_negotiation_class = ImageNegotiation
+
     @extend_schema(
         summary="The image of one of the worker's tasks",
         parameters=[OpenApiParameter("size", str, enum=["display", "original"], default="display")],
-        responses={(200, "image/*"): OpenApiTypes.BINARY, 304: None, 404: ERRORS[404]},
+        responses={(200, "image/*"): OpenApiTypes.BINARY, 304: None, **IMAGE_ERRORS},
     )
     def get(self, request, task_id: int):
         assignment = selectors.own_assignment(self.worker(request), task_id)
         if assignment is None:
-            return error_response(TaskNotFound(task_id))
+            raise TaskNotFound(task_id)
         image = assignment.image or assignment.person.image
         size = request.query_params.get("size", "display")
         if size not in ("display", "original"):
-            return error_response(AnswerInvalid("size", f"must be display or original, got {size!r}"))
+            raise AnswerInvalid("size", f"must be display or original, got {size!r}")
         etag = f'"{image.sha256}-{size}-{settings.IMAGE_RENDITION_MAX_SIDE}"'
         max_age = settings.IMAGE_CACHE_SECONDS
         if etag in request.headers.get("If-None-Match", ""):
@@ -201,7 +200,7 @@ class TaskImageView(WorkerAPIView):
             except FileNotFoundError:
                 logger.error("image %s of task %s is missing from storage (%s)", image.pk, task_id, image.storage_key)
                 forget_rendition(rendition_key(image, settings.IMAGE_RENDITION_MAX_SIDE))
-                return error_response(ImageFileMissing(task_id))
+                raise ImageFileMissing(task_id) from None
         response["ETag"] = etag
         # Private: only this worker may see it. The pixels never change, so caching long is safe.
         patch_cache_control(response, private=True, max_age=max_age)
@@ -225,17 +224,25 @@ class WorkerStatusView(WorkerAPIView):
         )
 
 
+class HistoryPagination(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 500  # a larger limit is cut to this (a huge one made the database refuse the query: a 500)
+
+
 class HistoryView(WorkerAPIView):
-    pagination_class = LimitOffsetPagination
+    pagination_class = HistoryPagination
 
     @extend_schema(
         summary="The worker's own finished tasks, newest first",
-        parameters=[OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
+        parameters=[
+            OpenApiParameter("limit", int, description=f"Entries per page, {HistoryPagination.default_limit} by "
+                             f"default, at most {HistoryPagination.max_limit}."),
+            OpenApiParameter("offset", int),
+        ],
         responses={200: serializers.HistoryPageSerializer},
     )
     def get(self, request):
         paginator = self.pagination_class()
-        paginator.default_limit = 50
         page = paginator.paginate_queryset(selectors.history(self.worker(request)), request, view=self)
         entries = [asdict(selectors.history_entry(a)) for a in page]
         return paginator.get_paginated_response(serializers.HistoryEntrySerializer(entries, many=True).data)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
-from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
+
+from emotic.errors import FieldError
 
 
 class FiniteJSONParser(JSONParser):
@@ -14,7 +15,8 @@ class FiniteJSONParser(JSONParser):
     Python's json reads the tokens ``NaN``, ``Infinity`` and ``-Infinity``, and
     reads numbers too big for a float (``1e999``) as infinity. JSON allows none
     of them; the stock parser refuses the tokens without saying where, so they
-    are read here and refused by field, in the API's error shape.
+    are read here and refused by field: a ``FieldError``, which the API's exception
+    handler answers as a 400 naming the field.
     """
 
     strict = False
@@ -23,21 +25,17 @@ class FiniteJSONParser(JSONParser):
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
-            raise _parse_error("body", "is nested too deeply") from None
+            raise FieldError("body", "is nested too deeply") from None
         found = _first_non_finite(data)
         if found is not None:
             field, value = found
             token = "NaN" if math.isnan(value) else ("-Infinity" if value < 0 else "Infinity")
-            raise _parse_error(field, f"must be a finite number, got {token}")
+            raise FieldError(field, f"must be a finite number, got {token}")
         return data
 
 
-def _parse_error(field: str, reason: str) -> ParseError:
-    return ParseError({"detail": f"{field}: {reason}", "code": "invalid", "errors": {field: [reason]}})
-
-
 def _first_non_finite(data) -> tuple[str, float] | None:
-    """``("boxes[0][2]", inf)`` for the first NaN or infinity in ``data``, named as ``_flatten`` names fields."""
+    """``("boxes[0][2]", inf)`` for the first NaN or infinity in ``data``, named as ``config.api_errors.flatten`` names fields."""
     stack = [("", data)]  # iterative: a deeply nested body must not exhaust the recursion limit
     while stack:
         name, value = stack.pop()

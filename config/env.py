@@ -12,17 +12,18 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from emotic.errors import FieldError
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
 
-class SettingError(ImproperlyConfigured):
-    """A setting from the environment is missing or malformed."""
+class SettingError(FieldError, ImproperlyConfigured):
+    """A setting from the environment is missing or malformed; ``field`` (also ``variable``) names it."""
 
-    def __init__(self, variable: str, reason: str):
-        self.variable = variable
-        self.reason = reason
-        super().__init__(f"{variable}: {reason}")
+    @property
+    def variable(self) -> str:
+        return self.field
 
 
 def get_bool(name: str, default: bool) -> bool:

@@ -3,13 +3,16 @@
 Django checks ``DATA_UPLOAD_MAX_MEMORY_SIZE`` only when it parses a form;
 Django REST framework reads JSON bodies from the raw stream and so bypasses
 it. This middleware applies one limit to every body by its Content-Length
-(a body sent without one is not read by Django at all).
+(a body sent without one is not read by Django at all), and answers in the
+API's error shape (``config.api_errors``).
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from config.api_errors import field_error_body
 
 
 class RequestBodyLimitMiddleware:
@@ -21,9 +24,9 @@ class RequestBodyLimitMiddleware:
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            return JsonResponse({"detail": "Content-Length: must be a whole number of bytes", "code": "invalid"}, status=400)
+            return JsonResponse(field_error_body("Content-Length", "must be a whole number of bytes", "invalid"), status=400)
         if length > limit:
             return JsonResponse(
-                {"detail": f"body: {length} bytes is more than the {limit} allowed", "code": "too_large"}, status=413
+                field_error_body("body", f"{length} bytes is more than the {limit} allowed", "too_large"), status=413
             )
         return self.get_response(request)

@@ -19,6 +19,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
+# Unknown URLs under /api/ answer the API's error contract; pages keep Django's 404 page.
+handler404 = "config.api_errors.not_found"
+
 if settings.DEBUG and settings.STORAGE_BACKEND == "local":
     from django.conf.urls.static import static
 

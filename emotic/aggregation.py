@@ -61,7 +61,7 @@ def majority_label(codes: object, n_labels: int, field: str = "codes") -> np.nda
     """
     arr = as_codes(codes, n_labels, field)
     if arr.ndim != 2:
-        raise AnnotationArrayError(f"{field}: expected a (people, annotators) array, got shape {arr.shape}")
+        raise AnnotationArrayError(field, f"expected a (people, annotators) array, got shape {arr.shape}")
     one_hot = arr[:, :, None] == np.arange(n_labels)  # (P, A, K)
     counts = one_hot.sum(axis=1)
     first_slot = np.where(one_hot.any(axis=1), one_hot.argmax(axis=1), arr.shape[1])  # (P, K)
@@ -93,7 +93,7 @@ class CombinedLabels:
 def combine_labels(arrays: AnnotationArrays, method: str = "union", **dawid_skene_options) -> CombinedLabels:
     """Combined labels for every person in ``arrays`` by ``method`` (union, majority, dawid_skene)."""
     if dawid_skene_options and method != "dawid_skene":
-        raise AnnotationArrayError(f"method: options {sorted(dawid_skene_options)} apply only to dawid_skene")
+        raise AnnotationArrayError("method", f"options {sorted(dawid_skene_options)} apply only to dawid_skene")
     if method == "union":
         categories = union_categories(arrays.choices, arrays.present)
     elif method == "majority":
@@ -101,7 +101,7 @@ def combine_labels(arrays: AnnotationArrays, method: str = "union", **dawid_sken
     elif method == "dawid_skene":
         categories = dawid_skene(arrays.choices, arrays.worker_index, arrays.n_workers, **dawid_skene_options).labels
     else:
-        raise AnnotationArrayError(f"method: must be one of {', '.join(METHODS)}, got {method!r}")
+        raise AnnotationArrayError("method", f"must be one of {', '.join(METHODS)}, got {method!r}")
     present = arrays.present[:, :, None]
     return CombinedLabels(
         method=method,

@@ -54,9 +54,9 @@ def fleiss_kappa(counts: object) -> np.ndarray | float:
     """
     table = np.asarray(counts, dtype=float)
     if table.ndim < 2 or table.shape[-1] < 2:
-        raise AnnotationArrayError(f"counts: expected a (..., subjects, classes>=2) table, got shape {table.shape}")
+        raise AnnotationArrayError("counts", f"expected a (..., subjects, classes>=2) table, got shape {table.shape}")
     if (table < 0).any() or (table != np.round(table)).any():
-        raise AnnotationArrayError("counts: must be non-negative whole numbers of ratings")
+        raise AnnotationArrayError("counts", "must be non-negative whole numbers of ratings")
     raters = table.sum(axis=-1)
     rated = raters >= 2
     table = np.where(rated[..., None], table, 0.0)
@@ -106,7 +106,7 @@ def vad_spread(vad: object, ddof: int = 1) -> np.ndarray:
     """
     arr = as_vad(vad)
     if ddof < 0:
-        raise AnnotationArrayError(f"ddof: must be 0 or more, got {ddof}")
+        raise AnnotationArrayError("ddof", f"must be 0 or more, got {ddof}")
     given = ~np.isnan(arr)
     n = given.sum(axis=1)
     mean = np.divide(np.where(given, arr, 0).sum(axis=1), n, out=np.zeros(n.shape), where=n > 0)
@@ -162,7 +162,7 @@ def agreement_summary(
     vad_arr = as_vad(vad)
     if vad_arr.shape[:2] != present_arr.shape:
         raise AnnotationArrayError(
-            f"vad: expected shape {present_arr.shape + (3,)} to match present, got {vad_arr.shape}"
+            "vad", f"expected shape {present_arr.shape + (3,)} to match present, got {vad_arr.shape}"
         )
     vad_arr = np.where(present_arr[:, :, None], vad_arr, np.nan)
     chosen, raters = _chosen_counts(choices_arr, present_arr)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from emotic.errors import FieldError
 from emotic.taxonomy import (
     AGES,
     GENDERS,
@@ -44,8 +45,8 @@ from emotic.taxonomy import (
 MISSING = -1  # code for "no answer" in worker_index, gender and age arrays
 
 
-class AnnotationArrayError(ValueError):
-    """An input array of the wrong shape, type or range; the message names the field."""
+class AnnotationArrayError(FieldError):
+    """An input array of the wrong shape, type or range; ``field`` names it."""
 
 
 def as_choices(choices: object, present: object) -> tuple[np.ndarray, np.ndarray]:
@@ -57,12 +58,12 @@ def as_choices(choices: object, present: object) -> tuple[np.ndarray, np.ndarray
     choices_arr = np.asarray(choices)
     if choices_arr.ndim != 3 or choices_arr.shape[2] == 0:
         raise AnnotationArrayError(
-            f"choices: expected a (people, annotators, categories) array, got shape {choices_arr.shape}"
+            "choices", f"expected a (people, annotators, categories) array, got shape {choices_arr.shape}"
         )
     present_arr = as_bool(present, "present")
     if present_arr.shape != choices_arr.shape[:2]:
         raise AnnotationArrayError(
-            f"present: expected shape {choices_arr.shape[:2]} to match choices, got {present_arr.shape}"
+            "present", f"expected shape {choices_arr.shape[:2]} to match choices, got {present_arr.shape}"
         )
     return as_bool(choices_arr, "choices") & present_arr[:, :, None], present_arr
 
@@ -73,7 +74,7 @@ def as_bool(values: object, field: str) -> np.ndarray:
     if arr.dtype == bool:
         return arr
     if arr.dtype.kind not in "iuf" or not np.isin(arr, (0, 1)).all():
-        raise AnnotationArrayError(f"{field}: values must be booleans or 0/1")
+        raise AnnotationArrayError(field, "values must be booleans or 0/1")
     return arr.astype(bool)
 
 
@@ -81,10 +82,10 @@ def as_vad(vad: object) -> np.ndarray:
     """Validate a (P, A, 3) VAD array: finite values on the 1..10 scale or NaN."""
     arr = np.asarray(vad, dtype=float)
     if arr.ndim != 3 or arr.shape[2] != len(VAD_DIMENSIONS):
-        raise AnnotationArrayError(f"vad: expected a (people, annotators, 3) array, got shape {arr.shape}")
+        raise AnnotationArrayError("vad", f"expected a (people, annotators, 3) array, got shape {arr.shape}")
     given = arr[~np.isnan(arr)]
     if given.size and not ((given >= VAD_MIN) & (given <= VAD_MAX)).all():
-        raise AnnotationArrayError(f"vad: values must lie in {VAD_MIN}..{VAD_MAX} or be NaN for a missing answer")
+        raise AnnotationArrayError("vad", f"values must lie in {VAD_MIN}..{VAD_MAX} or be NaN for a missing answer")
     return arr
 
 
@@ -92,11 +93,11 @@ def as_codes(codes: object, n_labels: int, field: str, shape: tuple[int, ...] | 
     """Validate an integer code array with values in -1..n_labels-1 (-1: missing)."""
     arr = np.asarray(codes)
     if arr.dtype.kind not in "iu":
-        raise AnnotationArrayError(f"{field}: expected integer codes, got dtype {arr.dtype}")
+        raise AnnotationArrayError(field, f"expected integer codes, got dtype {arr.dtype}")
     if shape is not None and arr.shape != shape:
-        raise AnnotationArrayError(f"{field}: expected shape {shape}, got {arr.shape}")
+        raise AnnotationArrayError(field, f"expected shape {shape}, got {arr.shape}")
     if arr.size and (arr.min() < MISSING or arr.max() >= n_labels):
-        raise AnnotationArrayError(f"{field}: codes must lie in -1..{n_labels - 1} (-1 for missing)")
+        raise AnnotationArrayError(field, f"codes must lie in -1..{n_labels - 1} (-1 for missing)")
     return arr.astype(np.int64)
 
 
@@ -112,7 +113,7 @@ def count_workers(worker_index: np.ndarray, n_workers: int | None) -> int:
     if n_workers is None:
         return needed
     if n_workers < needed:
-        raise AnnotationArrayError(f"n_workers: {n_workers} is less than the largest worker index + 1 ({needed})")
+        raise AnnotationArrayError("n_workers", f"{n_workers} is less than the largest worker index + 1 ({needed})")
     return n_workers
 
 
@@ -150,10 +151,10 @@ class AnnotationArrays:
         as_choices(self.choices, self.present)
         slots = self.present.shape
         if as_vad(self.vad).shape[:2] != slots:
-            raise AnnotationArrayError(f"vad: expected shape {slots + (len(VAD_DIMENSIONS),)}, got {self.vad.shape}")
+            raise AnnotationArrayError("vad", f"expected shape {slots + (len(VAD_DIMENSIONS),)}, got {self.vad.shape}")
         index = as_codes(self.worker_index, len(self.worker_ids), "worker_index", slots)
         if ((index >= 0) != self.present).any():
-            raise AnnotationArrayError("worker_index: must be >= 0 exactly where present is True")
+            raise AnnotationArrayError("worker_index", "must be >= 0 exactly where present is True")
         as_codes(self.gender, len(GENDERS), "gender", slots)
         as_codes(self.age, len(AGES), "age", slots)
 
@@ -181,7 +182,7 @@ class AnnotationArrays:
             for a, answer in enumerate(answers):
                 where = f"answers[{p}][{a}]"
                 if answer.worker in seen:
-                    raise AnnotationArrayError(f"{where}.worker: worker {answer.worker!r} answered person {p} twice")
+                    raise AnnotationArrayError(f"{where}.worker", f"worker {answer.worker!r} answered person {p} twice")
                 seen.add(answer.worker)
                 worker_index[p, a] = worker_ids.setdefault(answer.worker, len(worker_ids))
                 choices[p, a] = _category_row(answer.categories, f"{where}.categories")
@@ -198,14 +199,14 @@ class AnnotationArrays:
 
 def _category_row(categories: Iterable[str] | int, field: str) -> np.ndarray:
     if isinstance(categories, str):
-        raise AnnotationArrayError(f"{field}: expected a collection of category names, got the string {categories!r}")
+        raise AnnotationArrayError(field, f"expected a collection of category names, got the string {categories!r}")
     try:
         mask = categories if isinstance(categories, int) else categories_to_mask(categories)
         names = mask_to_categories(mask)
     except TaxonomyError as error:
-        raise AnnotationArrayError(f"{field}: {error}") from None
+        raise AnnotationArrayError(field, error.reason) from None
     if not names:
-        raise AnnotationArrayError(f"{field}: an answer must choose at least one category")
+        raise AnnotationArrayError(field, "an answer must choose at least one category")
     return (mask >> np.arange(NUM_CATEGORIES)) & 1 == 1
 
 
@@ -214,5 +215,4 @@ def _taxonomy_checked(field: str, check):
     try:
         return check()
     except TaxonomyError as error:
-        reason = str(error).split(": ", 1)[-1]
-        raise AnnotationArrayError(f"{field}: {reason}") from None
+        raise AnnotationArrayError(field, error.reason) from None

@@ -65,7 +65,7 @@ def dawid_skene(
         ("smoothing", smoothing, smoothing >= 0, "0 or more"),
     ):
         if not valid:
-            raise AnnotationArrayError(f"{name}: must be {rule}, got {value}")
+            raise AnnotationArrayError(name, f"must be {rule}, got {value}")
     answers = _Answers(votes, index, count_workers(index, n_workers))
     answered = present.sum(axis=1)
     has_answers = answered > 0

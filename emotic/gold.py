@@ -61,22 +61,22 @@ class EmotionGold:
         for name in ("required_categories", "allowed_categories"):
             object.__setattr__(self, name, _category_set(getattr(self, name), name))
         if not self.required_categories:
-            raise AnnotationArrayError("required_categories: a gold item needs at least one")
+            raise AnnotationArrayError("required_categories", "a gold item needs at least one")
         if unreachable := self.required_categories - self.allowed_categories:
             raise AnnotationArrayError(
-                f"required_categories: {', '.join(_ordered(unreachable))} not in allowed_categories, "
+                "required_categories", f"{', '.join(_ordered(unreachable))} not in allowed_categories, "
                 "so no answer could pass"
             )
         for name in VAD_DIMENSIONS:
             low, high = getattr(self, name)
             if not VAD_MIN <= low <= high <= VAD_MAX:
                 raise AnnotationArrayError(
-                    f"{name}: range must satisfy {VAD_MIN} <= min <= max <= {VAD_MAX}, got {low}-{high}"
+                    name, f"range must satisfy {VAD_MIN} <= min <= max <= {VAD_MAX}, got {low}-{high}"
                 )
         for name, choices in (("allowed_genders", GENDERS), ("allowed_ages", AGES)):
             values = frozenset(getattr(self, name))
             if unknown := values - set(choices):
-                raise AnnotationArrayError(f"{name}: unknown {sorted(unknown)}, expected some of {', '.join(choices)}")
+                raise AnnotationArrayError(name, f"unknown {sorted(unknown)}, expected some of {', '.join(choices)}")
             object.__setattr__(self, name, values)
 
 
@@ -149,13 +149,13 @@ def check_box_answer(
 
 def _category_set(names: Iterable[str], field: str) -> frozenset[str]:
     if isinstance(names, str):
-        raise AnnotationArrayError(f"{field}: expected a collection of category names, got the string {names!r}")
+        raise AnnotationArrayError(field, f"expected a collection of category names, got the string {names!r}")
     names = frozenset(names)
     for name in names:
         try:
             category_index(name)
         except ValueError:
-            raise AnnotationArrayError(f"{field}: unknown category {name!r}") from None
+            raise AnnotationArrayError(field, f"unknown category {name!r}") from None
     return names
 
 

@@ -44,7 +44,7 @@ def nominal_alpha_from_counts(counts: object) -> np.ndarray | float:
     """Nominal alpha from value counts of shape (units, values, ...): counts[u, v] coders gave unit u value v."""
     arr = np.asarray(counts, dtype=float)
     if arr.ndim < 2:
-        raise AnnotationArrayError(f"counts: expected a (units, values, ...) array, got shape {arr.shape}")
+        raise AnnotationArrayError("counts", f"expected a (units, values, ...) array, got shape {arr.shape}")
     per_unit = arr.sum(axis=1)
     pairable = per_unit >= 2
     arr = np.where(pairable[:, None], arr, 0.0)
@@ -80,9 +80,9 @@ def interval_alpha(values: object) -> np.ndarray | float:
 def _reliability_data(values: object) -> np.ndarray:
     arr = np.asarray(values, dtype=float)
     if arr.ndim < 2:
-        raise AnnotationArrayError(f"values: expected a (units, coders, ...) array, got shape {arr.shape}")
+        raise AnnotationArrayError("values", f"expected a (units, coders, ...) array, got shape {arr.shape}")
     if np.isinf(arr).any():
-        raise AnnotationArrayError("values: must be finite numbers, or NaN for a missing value")
+        raise AnnotationArrayError("values", "must be finite numbers, or NaN for a missing value")
     return arr
 
 

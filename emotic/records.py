@@ -28,7 +28,7 @@ from emotic.taxonomy import (
 
 
 class RecordError(TaxonomyError):
-    """A record field is invalid; the message starts with the field's path."""
+    """A record field is invalid; ``field`` is its path (``people[2].body_bbox``)."""
 
 
 @contextmanager
@@ -37,21 +37,21 @@ def located(prefix: str) -> Iterator[None]:
     try:
         yield
     except TaxonomyError as error:
-        raise RecordError(f"{prefix}{error}") from None
+        raise RecordError(f"{prefix}{error.field}", error.reason) from None
 
 
 def _categories(field_name: str, names: object) -> tuple[str, ...]:
     """Valid, distinct category names in taxonomy order (so equal sets compare equal)."""
     if isinstance(names, str) or not hasattr(names, "__iter__"):
-        raise RecordError(f"{field_name}: must be a list of category names, got {names!r}")
+        raise RecordError(field_name, f"must be a list of category names, got {names!r}")
     names = tuple(names)
     for name in names:
         if not isinstance(name, str):
-            raise RecordError(f"{field_name}: category names must be strings, got {name!r}")
+            raise RecordError(field_name, f"category names must be strings, got {name!r}")
         if name not in CATEGORY_INDEX:
-            raise RecordError(f"{field_name}: unknown category {name!r}")
+            raise RecordError(field_name, f"unknown category {name!r}")
         if names.count(name) > 1:
-            raise RecordError(f"{field_name}: category {name!r} appears more than once")
+            raise RecordError(field_name, f"category {name!r} appears more than once")
     return tuple(sorted(names, key=CATEGORY_INDEX.__getitem__))
 
 
@@ -64,7 +64,7 @@ def _checked_box(box: object, field_name: str, width: int | None = None, height:
     try:
         return validate_box(box, width, height, field=field_name)
     except BoxError as error:
-        raise RecordError(str(error)) from None
+        raise RecordError(error.field, error.reason) from None
 
 
 @dataclass(frozen=True)
@@ -89,9 +89,9 @@ class AnnotatorAnswer:
         given = [d for d in VAD_DIMENSIONS if getattr(self, d) is not None]
         if given and len(given) != len(VAD_DIMENSIONS):
             missing = ", ".join(d for d in VAD_DIMENSIONS if d not in given)
-            raise RecordError(f"{missing}: valence, arousal and dominance must be given together")
+            raise RecordError(missing, "valence, arousal and dominance must be given together")
         if not self.categories and not given:
-            raise RecordError("categories: an answer needs categories or valence/arousal/dominance")
+            raise RecordError("categories", "an answer needs categories or valence/arousal/dominance")
         with located(""):
             for dimension in given:
                 validate_vad(dimension, getattr(self, dimension))
@@ -100,7 +100,7 @@ class AnnotatorAnswer:
             if self.age is not None:
                 validate_age(self.age)
         if self.annotator_id is not None and not isinstance(self.annotator_id, str):
-            raise RecordError(f"annotator_id: must be a string, got {self.annotator_id!r}")
+            raise RecordError("annotator_id", f"must be a string, got {self.annotator_id!r}")
 
     @property
     def vad(self) -> tuple[int, int, int] | None:
@@ -131,10 +131,10 @@ class PersonRecord:
 
         answers = tuple(self.answers)
         if not answers:
-            raise RecordError("answers: a person needs at least one annotator answer")
+            raise RecordError("answers", "a person needs at least one annotator answer")
         for i, answer in enumerate(answers):
             if not isinstance(answer, AnnotatorAnswer):
-                raise RecordError(f"answers[{i}]: must be an AnnotatorAnswer, got {type(answer).__name__}")
+                raise RecordError(f"answers[{i}]", f"must be an AnnotatorAnswer, got {type(answer).__name__}")
         object.__setattr__(self, "answers", answers)
 
         object.__setattr__(
@@ -151,13 +151,13 @@ def _combined_vad(values: object) -> tuple[float, float, float] | None:
         return None
     values = tuple(values) if hasattr(values, "__iter__") else ()
     if len(values) != len(VAD_DIMENSIONS):
-        raise RecordError("combined_continuous: must be (valence, arousal, dominance) or None")
+        raise RecordError("combined_continuous", "must be (valence, arousal, dominance) or None")
     result = []
     for dimension, value in zip(VAD_DIMENSIONS, values):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-            raise RecordError(f"combined_continuous.{dimension}: must be a number, got {value!r}")
+            raise RecordError(f"combined_continuous.{dimension}", f"must be a number, got {value!r}")
         if not VAD_MIN <= value <= VAD_MAX:
-            raise RecordError(f"combined_continuous.{dimension}: must be from {VAD_MIN} to {VAD_MAX}, got {value}")
+            raise RecordError(f"combined_continuous.{dimension}", f"must be from {VAD_MIN} to {VAD_MAX}, got {value}")
         result.append(float(value))
     return tuple(result)  # type: ignore[return-value]
 
@@ -183,22 +183,22 @@ class ImageRecord:
         if not isinstance(self.filename, str) or self.filename in ("", ".", "..") or any(
             sep in self.filename for sep in "/\\\0"
         ):
-            raise RecordError(f"filename: must be a plain file name, got {self.filename!r}")
+            raise RecordError("filename", f"must be a plain file name, got {self.filename!r}")
         _check_folder(self.folder)
         for name in ("width", "height"):
             value = getattr(self, name)
             if not _is_int(value) or value <= 0:
-                raise RecordError(f"{name}: must be a positive whole number of pixels, got {value!r}")
+                raise RecordError(name, f"must be a positive whole number of pixels, got {value!r}")
         if not isinstance(self.original_database, str) or not self.original_database:
-            raise RecordError(f"original_database: must be a non-empty name, got {self.original_database!r}")
+            raise RecordError("original_database", f"must be a non-empty name, got {self.original_database!r}")
         if self.split not in SPLITS:
-            raise RecordError(f"split: must be one of {', '.join(SPLITS)}, got {self.split!r}")
+            raise RecordError("split", f"must be one of {', '.join(SPLITS)}, got {self.split!r}")
         people = tuple(self.people)
         if not people:
-            raise RecordError("people: an image in an EMOTIC file needs at least one annotated person")
+            raise RecordError("people", "an image in an EMOTIC file needs at least one annotated person")
         for i, person in enumerate(people):
             if not isinstance(person, PersonRecord):
-                raise RecordError(f"people[{i}]: must be a PersonRecord, got {type(person).__name__}")
+                raise RecordError(f"people[{i}]", f"must be a PersonRecord, got {type(person).__name__}")
             _checked_box(person.body_bbox, f"people[{i}].body_bbox", self.width, self.height)
         object.__setattr__(self, "people", people)
 
@@ -209,7 +209,7 @@ class ImageRecord:
 
 def _check_folder(folder: object) -> None:
     if not isinstance(folder, str):
-        raise RecordError(f"folder: must be a relative folder, got {folder!r}")
+        raise RecordError("folder", f"must be a relative folder, got {folder!r}")
     parts = folder.split("/")
     if folder.startswith("/") or "\\" in folder or "\0" in folder or (folder and ".." in parts):
-        raise RecordError(f"folder: must be relative without '..', got {folder!r}")
+        raise RecordError("folder", f"must be relative without '..', got {folder!r}")

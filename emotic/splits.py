@@ -18,22 +18,23 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from emotic.errors import FieldError
 from emotic.taxonomy import SPLITS
 
 DEFAULT_RATIOS: dict[str, float] = {"train": 0.7, "val": 0.1, "test": 0.2}
 
 
-class SplitError(ValueError):
-    """Bad split arguments; the message starts with the argument's name."""
+class SplitError(FieldError):
+    """Bad split arguments; ``field`` is the argument's name."""
 
 
 def validate_ratios(ratios: Mapping[str, float]) -> np.ndarray:
     unknown = set(ratios) - set(SPLITS)
     if unknown:
-        raise SplitError(f"ratios: unknown split {sorted(unknown)[0]!r} (use {', '.join(SPLITS)})")
+        raise SplitError("ratios", f"unknown split {sorted(unknown)[0]!r} (use {', '.join(SPLITS)})")
     values = np.array([float(ratios.get(s, 0.0)) for s in SPLITS])
     if (values < 0).any() or not np.isclose(values.sum(), 1.0):
-        raise SplitError(f"ratios: must be non-negative and sum to 1, got {dict(zip(SPLITS, values.tolist()))}")
+        raise SplitError("ratios", f"must be non-negative and sum to 1, got {dict(zip(SPLITS, values.tolist()))}")
     return values
 
 
@@ -61,11 +62,11 @@ def stratified_split(
     """
     labels = np.asarray(labels, dtype=np.float64)
     if labels.ndim != 2 or labels.shape[0] != len(image_ids):
-        raise SplitError(f"labels: expected shape ({len(image_ids)}, categories), got {labels.shape}")
+        raise SplitError("labels", f"expected shape ({len(image_ids)}, categories), got {labels.shape}")
     fixed = dict(fixed or {})
     for image_id, split in fixed.items():
         if split not in SPLITS:
-            raise SplitError(f"fixed[{image_id}]: unknown split {split!r}")
+            raise SplitError(f"fixed[{image_id}]", f"unknown split {split!r}")
     ratio = validate_ratios(ratios)
     rng = np.random.default_rng(seed)
     n_images, n_labels = labels.shape

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from emotic.errors import FieldError
+
 
 @dataclass(frozen=True)
 class Category:
@@ -94,15 +96,15 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 DEFAULT_ANNOTATORS_PER_SPLIT: dict[str, int] = {"train": 1, "val": 5, "test": 3}
 
 
-class TaxonomyError(ValueError):
-    """A value outside the taxonomy; the message names the field and the value."""
+class TaxonomyError(FieldError):
+    """A value outside the taxonomy; ``field`` names the field, ``reason`` the value and the rule."""
 
 
 def category_index(name: str) -> int:
     try:
         return CATEGORY_INDEX[name]
     except KeyError:
-        raise TaxonomyError(f"categories: unknown category {name!r}") from None
+        raise TaxonomyError("categories", f"unknown category {name!r}") from None
 
 
 def categories_to_mask(names: Iterable[str]) -> int:
@@ -116,26 +118,26 @@ def categories_to_mask(names: Iterable[str]) -> int:
 def mask_to_categories(mask: int) -> list[str]:
     """Unpack a mask into names, in taxonomy order."""
     if not 0 <= mask <= ALL_CATEGORIES_MASK:
-        raise TaxonomyError(f"categories: mask {mask} is outside 0..{ALL_CATEGORIES_MASK}")
+        raise TaxonomyError("categories", f"mask {mask} is outside 0..{ALL_CATEGORIES_MASK}")
     return [name for i, name in enumerate(CATEGORY_NAMES) if mask >> i & 1]
 
 
 def validate_vad(field: str, value: object) -> int:
     """Return the value as an int in 1..10, or raise naming the field."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TaxonomyError(f"{field}: must be an integer from {VAD_MIN} to {VAD_MAX}, got {value!r}")
+        raise TaxonomyError(field, f"must be an integer from {VAD_MIN} to {VAD_MAX}, got {value!r}")
     if not VAD_MIN <= value <= VAD_MAX:
-        raise TaxonomyError(f"{field}: must be from {VAD_MIN} to {VAD_MAX}, got {value}")
+        raise TaxonomyError(field, f"must be from {VAD_MIN} to {VAD_MAX}, got {value}")
     return value
 
 
 def validate_gender(value: object) -> str:
     if value not in GENDERS:
-        raise TaxonomyError(f"gender: must be one of {', '.join(GENDERS)}, got {value!r}")
+        raise TaxonomyError("gender", f"must be one of {', '.join(GENDERS)}, got {value!r}")
     return value  # type: ignore[return-value]
 
 
 def validate_age(value: object) -> str:
     if value not in AGES:
-        raise TaxonomyError(f"age: must be one of {', '.join(AGES)}, got {value!r}")
+        raise TaxonomyError("age", f"must be one of {', '.join(AGES)}, got {value!r}")
     return value  # type: ignore[return-value]

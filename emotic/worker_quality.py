@@ -69,7 +69,7 @@ def median_seconds(worker_index: object, seconds: object, n_workers: int | None 
     index, seconds_arr = _task_arrays(worker_index, seconds, "seconds")
     seconds_arr = seconds_arr.astype(float)
     if not np.isfinite(seconds_arr).all() or (seconds_arr < 0).any():
-        raise AnnotationArrayError("seconds: must be finite and not negative")
+        raise AnnotationArrayError("seconds", "must be finite and not negative")
     n_workers = count_workers(index, n_workers)
     order = np.lexsort((seconds_arr, index))  # by worker, then by time
     ordered = seconds_arr[order]
@@ -121,7 +121,7 @@ def leave_one_out_agreement(
     vad_arr = as_vad(vad)
     if vad_arr.shape[:2] != present.shape:
         raise AnnotationArrayError(
-            f"vad: expected shape {present.shape + (3,)} to match worker_index, got {vad_arr.shape}"
+            "vad", f"expected shape {present.shape + (3,)} to match worker_index, got {vad_arr.shape}"
         )
     n_workers = count_workers(index, n_workers)
 
@@ -172,11 +172,11 @@ def _task_arrays(worker_index: object, values: object, field: str) -> tuple[np.n
     values_arr = np.asarray(values)
     if index.ndim != 1 or values_arr.shape != index.shape:
         raise AnnotationArrayError(
-            f"{field}: expected one value per task, shape {index.shape} like worker_index, got {values_arr.shape}"
+            field, f"expected one value per task, shape {index.shape} like worker_index, got {values_arr.shape}"
         )
     index = as_codes(index, np.iinfo(np.int64).max, "worker_index")
     if (index < 0).any():
-        raise AnnotationArrayError("worker_index: every task needs a worker (index >= 0)")
+        raise AnnotationArrayError("worker_index", "every task needs a worker (index >= 0)")
     return index, values_arr
 
 

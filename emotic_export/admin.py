@@ -34,9 +34,11 @@ class NewSnapshotForm(forms.ModelForm):
                 require_review=bool(data.get("require_review")),
             )
         except ExportError as error:
-            field, _, reason = str(error).partition(": ")
-            target = {"ratios": None, "seed": "split_seed"}.get(field, field)
-            self.add_error(target if target in self.fields else None, reason if target in self.fields else str(error))
+            target = {"ratios": None, "seed": "split_seed"}.get(error.field, error.field)
+            if target in self.fields:
+                self.add_error(target, error.reason)
+            else:
+                self.add_error(None, str(error))
         return data
 
 

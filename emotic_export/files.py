@@ -20,6 +20,7 @@ from typing import BinaryIO
 
 from emotic.agreement import agreement_summary
 from emotic.annotation_arrays import AnnotationArrays, EmotionAnswer
+from emotic.errors import FieldError
 from emotic.formats.arrays import write_split_arrays
 from emotic.formats.coco import write_coco
 from emotic.formats.jsonl import write_jsonl
@@ -73,7 +74,7 @@ def write_snapshot_folder(
     """Write every chosen format into ``directory`` (which must be empty) and return the manifest path."""
     unknown = set(formats) - set(FORMATS)
     if unknown:
-        raise ValueError(f"formats: unknown format {sorted(unknown)[0]!r} (choose from {', '.join(FORMATS)})")
+        raise FieldError("formats", f"unknown format {sorted(unknown)[0]!r} (choose from {', '.join(FORMATS)})")
     report = progress or (lambda fraction, message: None)
     directory.mkdir(parents=True, exist_ok=True)
     steps = len(formats) + 1

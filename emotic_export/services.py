@@ -28,6 +28,7 @@ from django.utils.text import slugify
 
 from catalog.models import Image
 from catalog.splits import place_unsplit_images
+from emotic.errors import FieldError
 from emotic.formats.manifest import MANIFEST_NAME, count_records, sha256_of
 from emotic.splits import DEFAULT_RATIOS, SplitError, validate_ratios, stratified_split
 from emotic_export.building import LABEL_RULES, BuiltDataset, build_dataset, category_counts_per_image
@@ -40,8 +41,8 @@ Progress = Callable[[float, str], None]
 STORAGE_PREFIX = "snapshots"
 
 
-class ExportError(ValueError):
-    """Bad export options or state; the message starts with the field."""
+class ExportError(FieldError):
+    """Bad export options or state; ``field`` names the option or state at fault, ``reason`` says why."""
 
 
 @dataclass(frozen=True)
@@ -57,19 +58,19 @@ class ExportOptions:
             object.__setattr__(self, "ratios", dict(DEFAULT_RATIOS))
         formats = tuple(dict.fromkeys(self.formats))
         if not formats:
-            raise ExportError("formats: choose at least one of " + ", ".join(FORMATS))
+            raise ExportError("formats", "choose at least one of " + ", ".join(FORMATS))
         unknown = [f for f in formats if f not in FORMATS]
         if unknown:
-            raise ExportError(f"formats: unknown format {unknown[0]!r} (choose from {', '.join(FORMATS)})")
+            raise ExportError("formats", f"unknown format {unknown[0]!r} (choose from {', '.join(FORMATS)})")
         object.__setattr__(self, "formats", formats)
         if self.label_rule not in LABEL_RULES:
-            raise ExportError(f"label_rule: must be one of {', '.join(LABEL_RULES)}, got {self.label_rule!r}")
+            raise ExportError("label_rule", f"must be one of {', '.join(LABEL_RULES)}, got {self.label_rule!r}")
         try:
             validate_ratios(self.ratios)
         except SplitError as error:
-            raise ExportError(str(error)) from None
+            raise ExportError(error.field, error.reason) from None
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ExportError(f"seed: must be a non-negative integer, got {self.seed!r}")
+            raise ExportError("seed", f"must be a non-negative integer, got {self.seed!r}")
 
 
 # --- splits -------------------------------------------------------------------
@@ -91,7 +92,7 @@ def collect_dataset(options: ExportOptions) -> BuiltDataset:
     images = list(images_with_exportable_people(require_review=options.require_review))
     annotations = exportable_answer_rows(require_review=options.require_review)
     if not images:
-        raise ExportError("annotations: there are no exportable annotations yet (none submitted, or all rejected)")
+        raise ExportError("annotations", "there are no exportable annotations yet (none submitted, or all rejected)")
     splits = assign_splits(images, annotations, ratios=options.ratios, seed=options.seed)
     return build_dataset(images, annotations, splits, options.label_rule)
 
@@ -125,7 +126,7 @@ def _without_missing_files(dataset: BuiltDataset) -> tuple[BuiltDataset, list[di
         else:
             skipped.append({"image_id": pk, "path": record.relative_path, "reason": f"file {key_of_id[pk]} is missing from storage"})
     if not kept:
-        raise ExportError("annotations: every annotated image is missing from storage; nothing to export")
+        raise ExportError("annotations", "every annotated image is missing from storage; nothing to export")
     return BuiltDataset(kept, kept_ids, dataset.answers_by_split), skipped
 
 
@@ -150,7 +151,7 @@ def export_to_directory(out: Path | str, options: ExportOptions, *, name: str = 
     """Write a snapshot into ``out``, which must not exist yet; it appears only when complete."""
     out = Path(out).resolve()
     if out.exists():
-        raise ExportError(f"out: {out} already exists; snapshots are immutable, choose a new folder")
+        raise ExportError("out", f"{out} already exists; snapshots are immutable, choose a new folder")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
@@ -169,9 +170,9 @@ def create_snapshot(*, name: str = "", description: str = "", created_by=None, o
         version = (DatasetSnapshot.objects.select_for_update().aggregate(v=Max("version"))["v"] or 0) + 1
         name = slugify(name) if name else f"emotic-v{version}"
         if not name:
-            raise ExportError("name: must contain letters or digits")
+            raise ExportError("name", "must contain letters or digits")
         if DatasetSnapshot.objects.filter(name=name).exists():
-            raise ExportError(f"name: a snapshot called {name!r} exists already; snapshots are immutable")
+            raise ExportError("name", f"a snapshot called {name!r} exists already; snapshots are immutable")
         return DatasetSnapshot.objects.create(
             name=name,
             version=version,
@@ -226,7 +227,7 @@ def _upload_folder(folder: Path, prefix: str) -> None:
             stored = default_storage.save(key, File(handle))
         if stored != key:  # the storage renamed it: something was left there; never keep two copies
             default_storage.delete(stored)
-            raise ExportError(f"storage: {key} already exists; remove the leftovers of an earlier build first")
+            raise ExportError("storage", f"{key} already exists; remove the leftovers of an earlier build first")
 
 
 def _throttled(snapshot_id: int, progress: Progress | None) -> Progress:

@@ -8,6 +8,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.html import format_html
 
+from emotic.errors import FieldError
 from scraper.models import CrawlItem, CrawlJob
 from scraper.services.jobs import (
     cancel_crawl_job,
@@ -56,7 +57,9 @@ class CrawlJobForm(forms.ModelForm):
             words = {"place": _words(data.get("places", "")), "activity": _words(data.get("activities", "")), "emotion": _words(data.get("emotions", ""))}
             try:
                 queries = search_queries(queries=_lines(data.get("queries", "")), template=data.get("template", ""), words=words)
-            except ValueError as error:
+            except FieldError as error:
+                raise forms.ValidationError({error.field if error.field in self.fields else "template": error.reason}) from None
+            except ValueError as error:  # Python's own refusal of the template ("Single '{' encountered ...")
                 raise forms.ValidationError({"template": str(error)}) from None
             params = {"engine": data.get("engine", ""), "queries": [q.as_json() for q in queries], "limit": data.get("limit")}
         else:
@@ -65,8 +68,9 @@ class CrawlJobForm(forms.ModelForm):
         try:
             build_source(kind, params, shared_fetcher())
         except SourceError as error:
-            field, _, reason = str(error).partition(": ")
-            raise forms.ValidationError({field if field in self.fields else "kind": reason}) from None
+            if error.field in self.fields:
+                raise forms.ValidationError({error.field: error.reason}) from None
+            raise forms.ValidationError({"kind": str(error)}) from None
         self.job_params = params
         return data
 

@@ -25,6 +25,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from emotic.errors import FieldError
 from emotic.taxonomy import SPLITS
 from emotic_export.models import DatasetSnapshot
 from emotic_export.services import snapshot_prefix
@@ -37,8 +38,8 @@ TRAINABLE_FORMATS = {"npy", "mat"}  # the arrays themselves, or the .mat and ima
 DB_UPDATE_SECONDS = 2.0
 
 
-class TrainingRunError(ValueError):
-    """A run that cannot start; the message starts with the field."""
+class TrainingRunError(FieldError):
+    """A run that cannot start; ``field`` names the setting at fault, ``reason`` says why."""
 
 
 def validated_hyperparameters(mode: str, hyperparameters: dict) -> Hyperparameters:
@@ -46,19 +47,19 @@ def validated_hyperparameters(mode: str, hyperparameters: dict) -> Hyperparamete
     for local_only in ("body_weights", "context_weights"):
         # Weights are files on the training machine; they come from settings, never from a form.
         if values.get(local_only):
-            raise TrainingRunError(f"{local_only}: set TRAINING_{local_only.upper()} on the worker instead")
+            raise TrainingRunError(local_only, f"set TRAINING_{local_only.upper()} on the worker instead")
     try:
         return Hyperparameters.from_dict(values)
     except HyperparameterError as error:
-        raise TrainingRunError(str(error)) from None
+        raise TrainingRunError(error.field, error.reason) from None
 
 
 def start_training_run(*, snapshot: DatasetSnapshot, mode: str, hyperparameters: dict | None = None, created_by=None) -> TrainingRun:
     if snapshot.state != DatasetSnapshot.State.COMPLETE:
-        raise TrainingRunError(f"snapshot: {snapshot.name} is {snapshot.state}; train on a complete snapshot")
+        raise TrainingRunError("snapshot", f"{snapshot.name} is {snapshot.state}; train on a complete snapshot")
     if not TRAINABLE_FORMATS & set(snapshot.formats):
         raise TrainingRunError(
-            f"snapshot: {snapshot.name} has neither the baseline arrays (npy) nor Annotations.mat with its images "
+            "snapshot", f"{snapshot.name} has neither the baseline arrays (npy) nor Annotations.mat with its images "
             f"(mat), only {', '.join(snapshot.formats) or 'no format'}; export a new snapshot with the npy or mat format"
         )
     checked = validated_hyperparameters(mode, hyperparameters or {})
@@ -197,7 +198,7 @@ def run_training(run_id: int) -> TrainingRun:
             from training.core.loop import train_model
         except ImportError as error:
             raise TrainingRunError(
-                f"worker: cannot import the training core ({error}); install requirements-training.txt on this worker"
+                "worker", f"cannot import the training core ({error}); install requirements-training.txt on this worker"
             ) from None
         hyperparameters = Hyperparameters.from_dict(
             {**run.hyperparameters, "body_weights": settings.TRAINING_BODY_WEIGHTS or None,

@@ -1,25 +1,20 @@
 """Errors the annotation services raise. Each names the field at fault and why.
 
-The API turns them into 4xx answers with the same field and reason; pages show
-the reason. Nothing is written when one is raised.
+The API's exception handler (``config.api_errors``) turns them into 4xx answers
+with their ``status_code``, ``code``, field and reason; pages show the reason.
+Nothing is written when one is raised.
 """
 
 from __future__ import annotations
 
+from emotic.errors import FieldError
 
-class AnnotationError(Exception):
+
+class AnnotationError(FieldError):
     """Base: ``field`` is the input (or ``task``/``worker``) at fault, ``reason`` says why."""
 
     status_code = 400
     code = "invalid"
-
-    def __init__(self, field: str, reason: str):
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
-
-    def as_dict(self) -> dict:
-        return {"field": self.field, "reason": self.reason, "code": self.code}
 
 
 class AnswerInvalid(AnnotationError):

@@ -183,8 +183,7 @@ def _store_emotions(assignment: TaskAssignment, submission_id: uuid.UUID, answer
         gender = validate_gender(_required(answer, "gender", "choose Male or Female"))
         age = validate_age(_required(answer, "age", "choose Kid, Teenager or Adult"))
     except TaxonomyError as error:
-        field, _, reason = str(error).partition(": ")
-        raise AnswerInvalid(field, reason) from None
+        raise AnswerInvalid(error.field, error.reason) from None
     gold = assignment.gold_item
     if gold is not None:
         assignment.gold_passed = emotion_answer_passes(gold, categories_mask=mask, gender=gender, age=age, **values)

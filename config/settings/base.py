@@ -195,6 +195,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Every 4xx answers {"detail": "<field>: <reason>", "code": ..., "errors": {...}} (config/api_errors.py).
+    "EXCEPTION_HANDLER": "config.api_errors.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "worker": env.str("API_THROTTLE_WORKER", default="600/minute"),
         "anon": env.str("API_THROTTLE_ANON", default="60/minute"),
@@ -205,6 +207,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "The worker-facing API of the emotions-in-context annotation platform.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Every operation documents each error it can answer, in the Error shape (config/api_errors.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.api_errors.document_error_responses",
+    ],
 }
 
 # --- The annotation protocol ----------------------------------------------
@@ -237,7 +244,7 @@ SPLIT_RATIOS = {
 try:
     validate_split_ratios(SPLIT_RATIOS)
 except SplitError as error:
-    raise SettingError("SPLIT_RATIO_TRAIN, SPLIT_RATIO_VAL, SPLIT_RATIO_TEST", str(error).removeprefix("ratios: "))
+    raise SettingError("SPLIT_RATIO_TRAIN, SPLIT_RATIO_VAL, SPLIT_RATIO_TEST", error.reason) from None
 SPLIT_SEED = get_int("SPLIT_SEED", 0, minimum=0)
 # Workers drawing person boxes on each image (stage 1); more than one: consensus boxes.
 BOX_ANNOTATORS_PER_IMAGE = get_int("BOX_ANNOTATORS_PER_IMAGE", 1, minimum=1)

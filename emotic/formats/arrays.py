@@ -108,7 +108,7 @@ def write_split_arrays(
     images = list(images)
     for i, image in enumerate(images):
         if image.split != split:
-            raise FormatError(f"{split}[{i}]: image {image.relative_path} belongs to split {image.split!r}")
+            raise FormatError(f"{split}[{i}]", f"image {image.relative_path} belongs to split {image.split!r}")
     kept: list[tuple[ImageRecord, list[PersonRecord]]] = []
     left_out = []
     for image in images:
@@ -176,18 +176,18 @@ class NpyRowWriter:
     def write(self, row: np.ndarray) -> None:
         if row.shape != self.row_shape or row.dtype != self.dtype:
             raise FormatError(
-                f"{self.path.name}: row {self.written} is {row.shape} {row.dtype}, "
+                self.path.name, f"row {self.written} is {row.shape} {row.dtype}, "
                 f"expected {self.row_shape} {self.dtype}"
             )
         if self.written == self.rows:
-            raise FormatError(f"{self.path.name}: more than the {self.rows} rows announced in its header")
+            raise FormatError(self.path.name, f"more than the {self.rows} rows announced in its header")
         self._file.write(np.ascontiguousarray(row).tobytes())
         self.written += 1
 
     def __exit__(self, kind, error, traceback) -> None:
         self._file.close()
         if kind is None and self.written != self.rows:
-            raise FormatError(f"{self.path.name}: {self.written} rows written but its header announces {self.rows}")
+            raise FormatError(self.path.name, f"{self.written} rows written but its header announces {self.rows}")
 
 
 def _csv_row(index: int, image: ImageRecord, person: PersonRecord) -> list:
@@ -236,17 +236,17 @@ def read_baseline_arrays(directory: Path | str, split: str, mmap: bool = True) -
         try:
             array = np.load(directory / names[key], mmap_mode="r" if mmap else None, allow_pickle=False)
         except (OSError, ValueError) as error:
-            raise FormatError(f"{names[key]}: cannot load ({error})") from None
+            raise FormatError(names[key], f"cannot load ({error})") from None
         if array.dtype != dtype or array.shape[1:] != row_shape:
             raise FormatError(
-                f"{names[key]}: expected (N, {', '.join(map(str, row_shape))}) {np.dtype(dtype).name}, "
+                names[key], f"expected (N, {', '.join(map(str, row_shape))}) {np.dtype(dtype).name}, "
                 f"got {array.shape} {array.dtype}"
             )
         arrays[key] = array
     rows = _read_csv(directory / names["csv"])
     for key, array in arrays.items():
         if len(array) != len(rows):
-            raise FormatError(f"{names[key]}: {len(array)} rows but {names['csv']} has {len(rows)}")
+            raise FormatError(names[key], f"{len(array)} rows but {names['csv']} has {len(rows)}")
     return BaselineArrays(arrays["context"], arrays["body"], arrays["categories"], arrays["continuous"], rows)
 
 
@@ -255,20 +255,20 @@ def _read_csv(path: Path) -> list[dict]:
         with path.open(newline="", encoding="utf-8") as csv_file:
             lines = list(csv.reader(csv_file, dialect="excel"))
     except OSError as error:
-        raise FormatError(f"{path.name}: cannot read ({error})") from None
+        raise FormatError(path.name, f"cannot read ({error})") from None
     if not lines or tuple(lines[0]) != CSV_COLUMNS:
-        raise FormatError(f"{path.name}: header must be {', '.join(CSV_COLUMNS)}")
+        raise FormatError(path.name, f"header must be {', '.join(CSV_COLUMNS)}")
     rows = []
     for number, cells in enumerate(lines[1:], start=2):
         if len(cells) != len(CSV_COLUMNS):
-            raise FormatError(f"{path.name} line {number}: expected {len(CSV_COLUMNS)} cells, got {len(cells)}")
+            raise FormatError(f"{path.name} line {number}", f"expected {len(CSV_COLUMNS)} cells, got {len(cells)}")
         row: dict = dict(zip(CSV_COLUMNS, cells))
         for column in ("Index", *_LIST_COLUMNS):
             try:
                 row[column] = int(row[column]) if column == "Index" else ast.literal_eval(row[column])
             except (ValueError, SyntaxError):
-                raise FormatError(f"{path.name} line {number}: {column} {row[column]!r} is not readable") from None
+                raise FormatError(f"{path.name} line {number}", f"{column} {row[column]!r} is not readable") from None
             if column != "Index" and not isinstance(row[column], list):
-                raise FormatError(f"{path.name} line {number}: {column} must be a list, got {row[column]!r}")
+                raise FormatError(f"{path.name} line {number}", f"{column} must be a list, got {row[column]!r}")
         rows.append(row)
     return rows

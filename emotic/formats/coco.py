@@ -74,14 +74,14 @@ def read_coco(path: Path | str) -> dict[str, list[ImageRecord]]:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise FormatError(f"{path.name}: cannot read JSON ({error})") from None
+        raise FormatError(path.name, f"cannot read JSON ({error})") from None
     if not isinstance(document, dict) or not all(isinstance(document.get(k), list) for k in ("images", "annotations")):
-        raise FormatError(f"{path.name}: needs 'images' and 'annotations' lists")
+        raise FormatError(path.name, "needs 'images' and 'annotations' lists")
     people: dict[object, list] = {}
     for i, annotation in enumerate(document["annotations"]):
         where = f"{path.name} annotations[{i}]"
         if not isinstance(annotation, dict) or type(annotation.get("image_id")) is not int:
-            raise FormatError(f"{where}: needs a whole-number image_id")
+            raise FormatError(where, "needs a whole-number image_id")
         people.setdefault(annotation["image_id"], []).append(_person(where, annotation))
     result: dict[str, list[ImageRecord]] = {split: [] for split in SPLITS}
     seen_ids: set[int] = set()
@@ -89,12 +89,12 @@ def read_coco(path: Path | str) -> dict[str, list[ImageRecord]]:
         where = f"{path.name} images[{i}]"
         fields = ("id", "file_name", "width", "height", "split", "original_database")
         if not isinstance(image, dict) or any(k not in image for k in fields):
-            raise FormatError(f"{where}: needs {', '.join(fields)}")
+            raise FormatError(where, f"needs {', '.join(fields)}")
         if type(image["id"]) is not int or image["id"] in seen_ids:
-            raise FormatError(f"{where}.id: must be a whole number used by one image, got {image['id']!r}")
+            raise FormatError(f"{where}.id", f"must be a whole number used by one image, got {image['id']!r}")
         seen_ids.add(image["id"])
         if not isinstance(image["file_name"], str):
-            raise FormatError(f"{where}.file_name: must be text, got {image['file_name']!r}")
+            raise FormatError(f"{where}.file_name", f"must be text, got {image['file_name']!r}")
         folder, _, filename = image["file_name"].rpartition("/")
         with records_at(f"{where}: "):
             record = ImageRecord(
@@ -103,19 +103,19 @@ def read_coco(path: Path | str) -> dict[str, list[ImageRecord]]:
             )
         result[record.split].append(record)
     if people:
-        raise FormatError(f"{path.name}: annotations point at missing image ids {sorted(people)}")
+        raise FormatError(path.name, f"annotations point at missing image ids {sorted(people)}")
     return result
 
 
 def _person(where: str, annotation: dict):
     box = annotation.get("bbox")
     if not (isinstance(box, list) and len(box) == 4 and all(type(v) is int for v in box)):
-        raise FormatError(f"{where}.bbox: must be four whole pixels [x, y, width, height], got {box!r}")
+        raise FormatError(f"{where}.bbox", f"must be four whole pixels [x, y, width, height], got {box!r}")
     x, y, width, height = box
     attributes = annotation.get("attributes")
     with records_at(f"{where}."):
         if not isinstance(attributes, dict):
-            raise RecordError("attributes: must be an object holding the emotion labels")
+            raise RecordError("attributes", "must be an object holding the emotion labels")
         corners = [x, y, x + width, y + height]
         answers = attributes.get("annotations")
         return person_from_dicts(corners, answers, attributes, "attributes", "attributes.annotations")

@@ -8,12 +8,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from emotic.errors import FieldError
 from emotic.records import ImageRecord
 from emotic.taxonomy import SPLITS, TaxonomyError
 
 
-class FormatError(ValueError):
-    """A file cannot be written or read; the message names the file, the place and the reason."""
+class FormatError(FieldError):
+    """A file cannot be written or read; ``field`` names the file and the place in it, ``reason`` says why."""
 
 
 @contextmanager
@@ -22,7 +23,7 @@ def records_at(place: str) -> Iterator[None]:
     try:
         yield
     except TaxonomyError as error:  # RecordError included
-        raise FormatError(f"{place}{error}") from None
+        raise FormatError(f"{place}{error.field}", error.reason) from None
 
 
 def group_by_split(images: Iterable[ImageRecord]) -> dict[str, list[ImageRecord]]:
@@ -30,7 +31,7 @@ def group_by_split(images: Iterable[ImageRecord]) -> dict[str, list[ImageRecord]
     grouped: dict[str, list[ImageRecord]] = {split: [] for split in SPLITS}
     for i, image in enumerate(images):
         if not isinstance(image, ImageRecord):
-            raise FormatError(f"images[{i}]: must be an ImageRecord, got {type(image).__name__}")
+            raise FormatError(f"images[{i}]", f"must be an ImageRecord, got {type(image).__name__}")
         grouped[image.split].append(image)
     return grouped
 

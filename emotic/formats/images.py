@@ -141,10 +141,10 @@ def decode_rgb(image: ImageRecord, open_image: ImageOpener, *, max_reduction: in
                 picture = to_rgb(stored)
                 origin = (0.0, 0.0)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:  # Pillow's ways to refuse a file
-        raise FormatError(f"{image.relative_path}: cannot open or decode the image ({error})") from None
+        raise FormatError(image.relative_path, f"cannot open or decode the image ({error})") from None
     if not (fits_upright or fits_stored):
         raise FormatError(
-            f"{image.relative_path}: decoded image is {upright_size[0]}x{upright_size[1]} but the record says "
+            image.relative_path, f"decoded image is {upright_size[0]}x{upright_size[1]} but the record says "
             f"{image.width}x{image.height}"
         )
     return DecodedPicture(picture, reduction, origin)

@@ -74,16 +74,16 @@ def person_from_dicts(
 def _require(data: object, keys: Iterable[str], name: str = "") -> dict:
     """``data`` as a dict holding ``keys``; ``name`` is its dotted place ("" for a whole line)."""
     if not isinstance(data, dict):
-        raise RecordError(f"{name or 'line'}: must be an object, got {data!r}")
+        raise RecordError(name or 'line', f"must be an object, got {data!r}")
     missing = [key for key in keys if key not in data]
     if missing:
-        raise RecordError(f"{name + '.' if name else ''}{missing[0]}: missing")
+        raise RecordError(f"{name + '.' if name else ''}{missing[0]}", "missing")
     return data
 
 
 def _list(value: object, name: str) -> list:
     if not isinstance(value, list):
-        raise RecordError(f"{name}: must be a list, got {value!r}")
+        raise RecordError(name, f"must be a list, got {value!r}")
     return value
 
 
@@ -119,7 +119,7 @@ def read_jsonl(path: Path | str) -> dict[str, list[ImageRecord]]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:
-        raise FormatError(f"{path.name}: cannot read ({error})") from None
+        raise FormatError(path.name, f"cannot read ({error})") from None
     # (split, folder, filename) -> (first line, image fields, people)
     images: dict[tuple, tuple[int, dict, list[PersonRecord]]] = {}
     for number, text in enumerate(lines, start=1):
@@ -129,7 +129,7 @@ def read_jsonl(path: Path | str) -> dict[str, list[ImageRecord]]:
         try:
             data = json.loads(text, parse_constant=_reject_constant)
         except ValueError as error:
-            raise FormatError(f"{where}not JSON ({error})") from None
+            raise FormatError(f"{path.name} line {number}", f"not JSON ({error})") from None
         with records_at(where):
             line = _require(data, ("split", "image", "person_index", "body_bbox", "annotations", "combined"))
             fields = {key: _require(line["image"], IMAGE_KEYS, "image")[key] for key in IMAGE_KEYS}
@@ -139,10 +139,10 @@ def read_jsonl(path: Path | str) -> dict[str, list[ImageRecord]]:
         key = (line["split"], fields["folder"], fields["filename"])
         first, known, people = images.setdefault(key, (number, fields, []))
         if fields != known:
-            raise FormatError(f"{where}image: differs from line {first}, which gives the same file")
+            raise FormatError(f"{where}image", f"differs from line {first}, which gives the same file")
         if line["person_index"] != len(people):
             given = line["person_index"]
-            raise FormatError(f"{where}person_index: expected {len(people)} for this image, got {given!r}")
+            raise FormatError(f"{where}person_index", f"expected {len(people)} for this image, got {given!r}")
         people.append(person)
     result: dict[str, list[ImageRecord]] = {split: [] for split in SPLITS}
     for (split, *_), (_, fields, people) in images.items():

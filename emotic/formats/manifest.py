@@ -112,9 +112,9 @@ def read_manifest(directory: Path | str) -> dict:
     try:
         manifest = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError) as error:
-        raise FormatError(f"{MANIFEST_NAME}: cannot read ({error})") from None
+        raise FormatError(MANIFEST_NAME, f"cannot read ({error})") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        raise FormatError(f"{MANIFEST_NAME}: needs a 'files' object")
+        raise FormatError(MANIFEST_NAME, "needs a 'files' object")
     return manifest
 
 

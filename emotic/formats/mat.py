@@ -96,17 +96,17 @@ def _train_annotation(where: str, person: PersonRecord) -> dict:
     """The train layout keeps one annotation and no combined labels, so they must agree."""
     if len(person.answers) != 1:
         raise FormatError(
-            f"{where}.answers: the train layout holds exactly one annotation per person, got "
+            f"{where}.answers", "the train layout holds exactly one annotation per person, got "
             f"{len(person.answers)}; export train with one annotator"
         )
     answer = person.answers[0]
     vad = None if answer.vad is None else tuple(float(v) for v in answer.vad)
     if answer.categories != person.combined_categories or vad != person.combined_continuous:
-        raise FormatError(f"{where}: combined labels differ from the single train annotation, all that train keeps")
+        raise FormatError(where, "combined labels differ from the single train annotation, all that train keeps")
     for name in ("gender", "age"):
         given = getattr(answer, name)
         if given is not None and given != getattr(person, f"combined_{name}"):
-            raise FormatError(f"{where}.combined_{name}: differs from the single train annotation's {name}")
+            raise FormatError(f"{where}.combined_{name}", f"differs from the single train annotation's {name}")
     return {
         "annotations_categories": {"categories": Cell(answer.categories)},
         "annotations_continuous": _vad_struct(answer.vad),
@@ -143,12 +143,12 @@ def read_annotations_mat_records(path: Path | str) -> dict[str, list[ImageRecord
     try:
         mat = loadmat(path, struct_as_record=False, squeeze_me=False, chars_as_strings=True)
     except Exception as error:  # scipy raises several types for a file that is not MATLAB v5
-        raise FormatError(f"{path.name}: not a readable MATLAB file ({error})") from None
+        raise FormatError(path.name, f"not a readable MATLAB file ({error})") from None
     result = {}
     for split in SPLITS:
         if split not in mat:
             keys = ", ".join(k for k in mat if not k.startswith("__"))
-            raise FormatError(f"{path.name}: no {split!r} split (keys: {keys})")
+            raise FormatError(path.name, f"no {split!r} split (keys: {keys})")
         result[split] = [
             _read_image_or_error(f"{path.name} {split}[{i}]", split, item) for i, item in enumerate(_items(mat[split]))
         ]
@@ -174,9 +174,9 @@ def _field(struct: object, name: str, where: str) -> object:
         struct = struct.ravel()[0]  # a 1x1 struct array is the struct
     names = getattr(struct, "_fieldnames", None)
     if names is None:
-        raise FormatError(f"{where}: expected a struct, got {type(struct).__name__}")
+        raise FormatError(where, f"expected a struct, got {type(struct).__name__}")
     if name not in names:
-        raise FormatError(f"{where}: missing field {name!r}")
+        raise FormatError(where, f"missing field {name!r}")
     return getattr(struct, name)
 
 
@@ -187,7 +187,7 @@ def _text(value: object, where: str) -> str:
         parts = [str(p) for p in value.ravel()]
         if len(parts) <= 1:
             return parts[0] if parts else ""
-    raise FormatError(f"{where}: expected text, got {value!r}")
+    raise FormatError(where, f"expected text, got {value!r}")
 
 
 def _strings(value: object, where: str) -> list[str]:
@@ -202,15 +202,15 @@ def _number(value: object, where: str) -> float:
     try:
         numbers = np.asarray(value, dtype=np.float64).ravel()
     except (TypeError, ValueError):
-        raise FormatError(f"{where}: expected a number, got {value!r}") from None
+        raise FormatError(where, f"expected a number, got {value!r}") from None
     if numbers.size != 1:
-        raise FormatError(f"{where}: expected one number, got {numbers.size}")
+        raise FormatError(where, f"expected one number, got {numbers.size}")
     return float(numbers[0])
 
 
 def _whole(value: float, where: str) -> int:
     if not math.isfinite(value) or value != round(value):
-        raise FormatError(f"{where}: expected a whole number, got {value}")
+        raise FormatError(where, f"expected a whole number, got {value}")
     return int(value)
 
 
@@ -219,7 +219,7 @@ def _vad(struct: object, where: str) -> tuple[float, float, float] | None:
     if all(math.isnan(v) for v in values):
         return None
     if any(math.isnan(v) for v in values):
-        raise FormatError(f"{where}: valence, arousal and dominance must be all given or all NaN")
+        raise FormatError(where, "valence, arousal and dominance must be all given or all NaN")
     return values  # type: ignore[return-value]
 
 
@@ -227,7 +227,7 @@ def _category_names(value: object, where: str) -> list[str]:
     names = _strings(value, where)
     for name in names:
         if name not in CATEGORY_INDEX:
-            raise FormatError(f"{where}: unknown category {name!r}")
+            raise FormatError(where, f"unknown category {name!r}")
     return names
 
 
@@ -266,11 +266,11 @@ def _read_box(item: object, where: str, width: int, height: int) -> tuple[int, i
     """Whole pixels, clamped to the image as the common baseline's loader does."""
     box = np.asarray(_field(item, "body_bbox", where), dtype=np.float64).ravel()
     if box.size != 4 or not np.isfinite(box).all():
-        raise FormatError(f"{where}.body_bbox: expected four numbers [x1 y1 x2 y2], got {box.tolist()}")
+        raise FormatError(f"{where}.body_bbox", f"expected four numbers [x1 y1 x2 y2], got {box.tolist()}")
     try:
         return clip_box([int(round(v)) for v in box], width, height, field="body_bbox")
     except BoxError as error:
-        raise FormatError(f"{where}.{error}") from None
+        raise FormatError(f"{where}.{error.field}", error.reason) from None
 
 
 def _read_person(where: str, item: object, width: int, height: int) -> PersonRecord:

@@ -73,7 +73,7 @@ def _source_row(kind: str, params: dict) -> Source | None:
 def create_crawl_job(kind: str, params: dict, *, created_by: str = "") -> CrawlJob:
     """Validate the parameters (errors name the parameter) and store the job, not yet started."""
     if kind not in CrawlJob.Kind.values:
-        raise SourceError(f"kind: must be one of {', '.join(CrawlJob.Kind.values)}, got {kind!r}")
+        raise SourceError("kind", f"must be one of {', '.join(CrawlJob.Kind.values)}, got {kind!r}")
     if kind == CrawlJob.Kind.SEARCH:
         params = {**params, "queries": [q.as_json() if isinstance(q, SearchQuery) else q for q in params.get("queries", [])]}
     build_source(kind, params, shared_fetcher())  # raises SourceError naming the parameter

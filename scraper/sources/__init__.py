@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from emotic.errors import FieldError
 from scraper.fetching import PoliteFetcher
 from scraper.models import CrawlJob
 from scraper.sources.ade20k import Ade20kSource
@@ -22,14 +23,14 @@ def build_source(kind: str, params: dict, fetcher: PoliteFetcher | None = None) 
     if kind == CrawlJob.Kind.SEARCH:
         try:
             engine = engine_named(params.get("engine", ""), settings.SCRAPER_ENGINE_BASE_URLS)
-        except ValueError as error:
-            raise SourceError(str(error)) from None
+        except FieldError as error:
+            raise SourceError(error.field, error.reason) from None
         queries = [SearchQuery.from_json(q) for q in params.get("queries", [])]
         if not queries:
-            raise SourceError("queries: give at least one query")
+            raise SourceError("queries", "give at least one query")
         limit = params.get("limit")
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-            raise SourceError(f"limit: must be a whole number of at least 1, got {limit!r}")
+            raise SourceError("limit", f"must be a whole number of at least 1, got {limit!r}")
         return SearchSource(
             engine,
             queries,
@@ -41,7 +42,7 @@ def build_source(kind: str, params: dict, fetcher: PoliteFetcher | None = None) 
         )
     path = params.get("path", "")
     if not path:
-        raise SourceError("path: give the file or folder to import")
+        raise SourceError("path", "give the file or folder to import")
     if kind == CrawlJob.Kind.COCO:
         return CocoSource(path, images_dir=params.get("images_dir", ""))
     if kind == CrawlJob.Kind.ADE20K:
@@ -54,7 +55,7 @@ def build_source(kind: str, params: dict, fetcher: PoliteFetcher | None = None) 
         return FolderSource(path, **_naming(params))
     if kind == CrawlJob.Kind.URLS:
         return UrlListSource(path, **_naming(params, default_database="web", default_folder="web/images"))
-    raise SourceError(f"kind: unknown job kind {kind!r}")
+    raise SourceError("kind", f"unknown job kind {kind!r}")
 
 
 def _naming(params: dict, *, default_database: str = "local", default_folder: str = "") -> dict:

@@ -15,6 +15,7 @@ import pickle
 from collections.abc import Iterator
 from pathlib import Path
 
+from emotic.errors import FieldError
 from scraper.sources.base import CrawlSource, DiscoveredItem, DiscoveryBatch, SourceError, existing_path, path_inside
 
 ORIGINAL_DATABASE = "ade20k"
@@ -45,18 +46,18 @@ def load_index(path: Path) -> dict:
         with path.open("rb") as handle:
             index = _ArraysOnlyUnpickler(handle).load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as error:
-        raise SourceError(f"path: {path} is not a readable ADE20K index: {error}") from None
+        raise SourceError("path", f"{path} is not a readable ADE20K index: {error}") from None
     if not isinstance(index, dict):
-        raise SourceError(f"path: {path} must hold a dict of index fields")
+        raise SourceError("path", f"{path} must hold a dict of index fields")
     for key in ("filename", "folder", "objectnames", "objectPresence"):
         if key not in index:
-            raise SourceError(f"{key}: missing from the index {path}")
+            raise SourceError(key, f"missing from the index {path}")
     if len(index["filename"]) != len(index["folder"]):
-        raise SourceError(f"folder: the index has {len(index['folder'])} folders for {len(index['filename'])} filenames")
+        raise SourceError("folder", f"the index has {len(index['folder'])} folders for {len(index['filename'])} filenames")
     presence = index["objectPresence"]
     if getattr(presence, "ndim", 0) != 2 or presence.shape != (len(index["objectnames"]), len(index["filename"])):
         raise SourceError(
-            f"objectPresence: must be a classes x images array of shape "
+            "objectPresence", "must be a classes x images array of shape "
             f"({len(index['objectnames'])}, {len(index['filename'])}), got {getattr(presence, 'shape', type(presence).__name__)}"
         )
     return index
@@ -68,27 +69,27 @@ def is_person(name: object) -> bool:
 
 
 def polygon_box(polygon: object) -> list[int]:
-    """The [x1, y1, x2, y2) box around a polygon ``{"x": [...], "y": [...]}``; ValueError names the problem."""
+    """The [x1, y1, x2, y2) box around a polygon ``{"x": [...], "y": [...]}``; a FieldError names the problem."""
     if not isinstance(polygon, dict):
-        raise ValueError("polygon: must be an object with x and y lists")
+        raise FieldError("polygon", "must be an object with x and y lists")
     xs, ys = polygon.get("x"), polygon.get("y")
     if not isinstance(xs, list) or not isinstance(ys, list) or not xs or len(xs) != len(ys):
-        raise ValueError("polygon: x and y must be non-empty lists of the same length")
+        raise FieldError("polygon", "x and y must be non-empty lists of the same length")
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in xs + ys):
-        raise ValueError("polygon: coordinates must be numbers")
+        raise FieldError("polygon", "coordinates must be numbers")
     return [max(0, int(min(xs))), max(0, int(min(ys))), int(max(xs)) + 1, int(max(ys)) + 1]
 
 
 def people_in(annotation_path: Path) -> tuple[list[list[int]], dict]:
-    """Person boxes and scene facts from one image's JSON; ValueError names the object and field."""
+    """Person boxes and scene facts from one image's JSON; a FieldError names the object and field."""
     try:
         data = json.loads(annotation_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{annotation_path.name}: not valid JSON ({error})") from None
+        raise FieldError(annotation_path.name, f"not valid JSON ({error})") from None
     annotation = data.get("annotation") if isinstance(data, dict) else None
     objects = annotation.get("object") if isinstance(annotation, dict) else None
     if not isinstance(objects, list):
-        raise ValueError(f"{annotation_path.name}: annotation.object: missing or not a list")
+        raise FieldError(f"{annotation_path.name}: annotation.object", "missing or not a list")
     boxes = []
     for position, obj in enumerate(objects):
         if not isinstance(obj, dict) or not is_person(obj.get("name")):
@@ -99,7 +100,10 @@ def people_in(annotation_path: Path) -> tuple[list[list[int]], dict]:
         try:
             boxes.append(polygon_box(obj.get("polygon")))
         except ValueError as error:
-            raise ValueError(f"{annotation_path.name}: annotation.object[{position}] (id {obj.get('id')!r}): {error}") from None
+            where = f"{annotation_path.name}: annotation.object[{position}] (id {obj.get('id')!r})"
+            if isinstance(error, FieldError):
+                raise error.within(f"{where}: ") from None
+            raise FieldError(where, str(error)) from None
     source = annotation.get("source") if isinstance(annotation.get("source"), dict) else {}
     facts = {"scene": annotation.get("scene", []), "origin": str(source.get("origin", ""))[:500]}
     return boxes, facts
@@ -112,7 +116,7 @@ class Ade20kSource(CrawlSource):
         given = existing_path(path, "path", directory=Path(path).is_dir())
         self.index_path = given / INDEX_FILE if given.is_dir() else given
         if not self.index_path.is_file():
-            raise SourceError(f"path: {given} holds no {INDEX_FILE}")
+            raise SourceError("path", f"{given} holds no {INDEX_FILE}")
         # The index's folders start with the release name ('ADE20K_2021_17_01/images/...').
         self.roots = [self.index_path.parent, self.index_path.parent.parent]
 
@@ -155,7 +159,7 @@ class Ade20kSource(CrawlSource):
         index = load_index(self.index_path)
         person_rows = [row for row, name in enumerate(index["objectnames"]) if is_person(name)]
         if not person_rows:
-            raise SourceError(f"objectnames: the index {self.index_path} has no 'person' class")
+            raise SourceError("objectnames", f"the index {self.index_path} has no 'person' class")
         with_people = index["objectPresence"][person_rows, :].sum(axis=0) > 0
         selected = [i for i in range(len(index["filename"])) if with_people[i]]
         start = cursor.get("position", 0)

@@ -13,11 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emotic.errors import FieldError
 from scraper.models import RejectReason
 
 
-class SourceError(ValueError):
-    """The source as a whole cannot be read (missing file, malformed JSON); names the argument."""
+class SourceError(FieldError):
+    """The source as a whole cannot be read (missing file, malformed JSON); ``field`` names the argument."""
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,11 @@ def existing_path(value: str, argument: str, *, directory: bool = False) -> Path
     """The path, or a SourceError naming the argument when it is missing or of the wrong kind."""
     path = Path(value).expanduser()
     if not path.exists():
-        raise SourceError(f"{argument}: {value!r} does not exist")
+        raise SourceError(argument, f"{value!r} does not exist")
     if directory and not path.is_dir():
-        raise SourceError(f"{argument}: {value!r} is not a folder")
+        raise SourceError(argument, f"{value!r} is not a folder")
     if not directory and not path.is_file():
-        raise SourceError(f"{argument}: {value!r} is not a file")
+        raise SourceError(argument, f"{value!r} is not a file")
     return path
 
 

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
+from emotic.errors import FieldError
 from scraper.sources.base import CrawlSource, DiscoveredItem, DiscoveryBatch, SourceError, existing_path, path_inside
 from scraper.validation import url_problem
 
@@ -35,10 +36,10 @@ def _id(value: object) -> bool:
 def coco_box(bbox: object) -> list[int]:
     """``[x, y, w, h]`` floats to the covering ``[x1, y1, x2, y2]`` integers; ValueError names the problem."""
     if not isinstance(bbox, list) or len(bbox) != 4 or not all(_number(v) for v in bbox):
-        raise ValueError(f"bbox: must be 4 numbers [x, y, width, height], got {bbox!r}")
+        raise FieldError("bbox", f"must be 4 numbers [x, y, width, height], got {bbox!r}")
     x, y, w, h = bbox
     if w <= 0 or h <= 0:
-        raise ValueError(f"bbox: width and height must be positive, got {bbox!r}")
+        raise FieldError("bbox", f"width and height must be positive, got {bbox!r}")
     return [max(0, math.floor(x)), max(0, math.floor(y)), math.ceil(x + w), math.ceil(y + h)]
 
 
@@ -47,14 +48,14 @@ def load_coco(path: Path) -> dict:
         with path.open("rb") as handle:
             data = json.load(handle)
     except json.JSONDecodeError as error:
-        raise SourceError(f"path: {path} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
+        raise SourceError("path", f"{path} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
     except UnicodeDecodeError as error:
-        raise SourceError(f"path: {path} is not UTF-8 JSON (byte {error.start})") from None
+        raise SourceError("path", f"{path} is not UTF-8 JSON (byte {error.start})") from None
     if not isinstance(data, dict):
-        raise SourceError(f"path: {path} must hold a JSON object with images, annotations and categories")
+        raise SourceError("path", f"{path} must hold a JSON object with images, annotations and categories")
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
-            raise SourceError(f"{key}: missing or not a list in {path}")
+            raise SourceError(key, f"missing or not a list in {path}")
     return data
 
 
@@ -77,7 +78,7 @@ class CocoSource(CrawlSource):
     def _person_category_ids(self, categories: list) -> set[int]:
         ids = {c.get("id") for c in categories if isinstance(c, dict) and c.get("name") == "person" and _id(c.get("id"))}
         if not ids:
-            raise SourceError(f"categories: {self.path} has no category named 'person'")
+            raise SourceError("categories", f"{self.path} has no category named 'person'")
         return ids
 
     def _boxes_by_image(self, annotations: list, person_ids: set[int]) -> tuple[dict, dict]:

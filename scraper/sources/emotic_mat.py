@@ -94,7 +94,7 @@ class EmoticSource(CrawlSource):
         try:
             splits = read_annotations_mat_records(self.path)
         except FormatError as error:
-            raise SourceError(f"path: {error}") from None
+            raise SourceError("path", str(error)) from None
         entries = [(split, i, record) for split in SPLITS for i, record in enumerate(splits[split])]
         start = cursor.get("position", 0)
         for offset in range(start, len(entries), BATCH):

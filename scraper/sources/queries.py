@@ -11,6 +11,7 @@ import itertools
 import string
 from dataclasses import dataclass
 
+from emotic.errors import FieldError
 from emotic.taxonomy import CATEGORY_NAMES
 
 DEFAULT_TEMPLATE = "{emotion} people {activity} in a {place}"
@@ -41,7 +42,7 @@ def template_slots(template: str) -> list[str]:
         if name is None:
             continue
         if not name.isidentifier():
-            raise ValueError(f"template: slot {{{name}}} must be a plain name such as {{place}}")
+            raise FieldError("template", f"slot {{{name}}} must be a plain name such as {{place}}")
         if name not in slots:
             slots.append(name)
     return slots
@@ -58,7 +59,7 @@ def expand_template(template: str, words: dict[str, list[str] | tuple[str, ...]]
         return [SearchQuery(template.strip(), {})]
     missing = [slot for slot in slots if not words.get(slot)]
     if missing:
-        raise ValueError(f"template: no words for slot {{{missing[0]}}} (give --{missing[0]}s)")
+        raise FieldError("template", f"no words for slot {{{missing[0]}}} (give --{missing[0]}s)")
     queries = []
     for combination in itertools.product(*(words[slot] for slot in slots)):
         parts = dict(zip(slots, combination, strict=True))

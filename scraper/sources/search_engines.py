@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 from bs4 import BeautifulSoup
 
+from emotic.errors import FieldError
 from scraper.fetching import FetchRejected, PoliteFetcher
 from scraper.sources.base import CrawlSource, DiscoveredItem, DiscoveryBatch
 from scraper.sources.queries import SearchQuery
@@ -139,7 +140,7 @@ ENGINES: dict[str, type[SearchEngine]] = {engine.name: engine for engine in (Bin
 
 def engine_named(name: str, base_urls: dict[str, str]) -> SearchEngine:
     if name not in ENGINES:
-        raise ValueError(f"engine: unknown engine {name!r} (known: {', '.join(sorted(ENGINES))})")
+        raise FieldError("engine", f"unknown engine {name!r} (known: {', '.join(sorted(ENGINES))})")
     return ENGINES[name](base_urls[name])
 
 

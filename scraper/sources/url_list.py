@@ -23,13 +23,13 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
-        raise SourceError(f"path: {path} is not UTF-8 text (byte {error.start})") from None
+        raise SourceError("path", f"{path} is not UTF-8 text (byte {error.start})") from None
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(text.splitlines())
         columns = [c.strip().lower() for c in reader.fieldnames or []]
         url_column = next((c for c in CSV_URL_COLUMNS if c in columns), None)
         if url_column is None:
-            raise SourceError(f"path: the CSV header of {path} has no 'url' column (found: {', '.join(columns) or 'nothing'})")
+            raise SourceError("path", f"the CSV header of {path} has no 'url' column (found: {', '.join(columns) or 'nothing'})")
         for row in reader:
             fields = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if isinstance(v, str)}
             fields["url"] = fields.get(url_column, "")

@@ -70,3 +70,24 @@ def test_workers_cannot_download_snapshots(annotated_db, client):
 def test_an_incomplete_snapshot_cannot_be_downloaded(admin_client):
     snapshot = DatasetSnapshot.objects.create(name="building", state="building")
     assert admin_client.get(reverse("emotic_export:download", args=[snapshot.pk])).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("error", "field", "message"),
+    [
+        (("label_rule", "must be one of the rules"), "label_rule", "must be one of the rules"),
+        (("seed", "must be a non-negative integer, got -1"), "split_seed", "must be a non-negative integer, got -1"),
+        (("ratios", "must be non-negative and sum to 1"), "__all__", "ratios: must be non-negative and sum to 1"),
+    ],
+)
+def test_the_snapshot_form_puts_each_reason_on_the_field_the_error_names(db, monkeypatch, error, field, message):
+    from emotic_export import admin as export_admin
+    from emotic_export.services import ExportError
+
+    def refuse(**options):
+        raise ExportError(*error)
+
+    monkeypatch.setattr(export_admin, "ExportOptions", refuse)
+    form = export_admin.NewSnapshotForm(data=new_snapshot_form())
+    assert not form.is_valid()
+    assert form.errors[field] == [message]

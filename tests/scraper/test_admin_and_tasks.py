@@ -110,3 +110,20 @@ def test_the_item_list_shows_why_items_were_rejected(admin_client, tmp_path):
     page = admin_client.get(reverse("admin:scraper_crawlitem_changelist") + f"?job__id__exact={job.pk}").content.decode()
     assert "not_an_image" in page or "Not an image" in page
     assert "the content is an HTML page" in page
+
+
+def test_the_admin_form_puts_each_reason_on_the_field_the_error_names(db):
+    from scraper.admin import CrawlJobForm
+
+    form = CrawlJobForm(data={"kind": "folder", "path": "/no/such/folder"})
+    assert not form.is_valid()
+    assert form.errors["path"] == ["'/no/such/folder' does not exist"]  # the reason, without the field's name
+    form = CrawlJobForm(data={"kind": "search", "engine": "bing", "limit": 5, "template": "{mood} people"})
+    assert not form.is_valid()
+    assert form.errors["template"] == ["no words for slot {mood} (give --moods)"]
+    form = CrawlJobForm(data={"kind": "search", "engine": "bing", "limit": 5, "template": "{place"})
+    assert not form.is_valid()
+    assert form.errors["template"] == ["expected '}' before end of string"]
+    form = CrawlJobForm(data={"kind": "search", "engine": "bing", "limit": 5})
+    assert not form.is_valid()
+    assert form.errors["queries"] == ["give at least one query"]

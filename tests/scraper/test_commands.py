@@ -56,6 +56,7 @@ def test_scrape_builds_queries_from_a_template(web, settings):
         (["--engine", "bing", "--query", "x", "--limit", "many"], "--limit: must be a whole number"),
         (["--engine", "bing", "--limit", "3"], "--query: give at least one --query or a --template"),
         (["--engine", "bing", "--template", "{mood}", "--limit", "3"], r"--template: no words for slot \{mood\}"),
+        (["--engine", "bing", "--template", "{place", "--limit", "3"], r"--template: expected '\}' before end of string"),
         (["--engine", "altavista", "--query", "x", "--limit", "3"], "--engine: invalid choice: 'altavista'"),
     ],
 )

@@ -1,10 +1,15 @@
-"""Schemathesis against the OpenAPI schema at /api/schema/: no request a worker can send makes a 5xx.
+"""Schemathesis against the OpenAPI schema at /api/schema/: every answer is one the schema documents.
 
 In process, through the WSGI application, as a qualified worker logged in
 with a session and sending the CSRF token, as the page does. Each operation
 gets a bounded number of generated requests, both schema-valid ones and ones
 that break the schema; task ids are random and, for half the cases, the
 worker's own tasks (open emotions and boxes tasks, a submitted one, an expired one).
+Every response is checked against the schema: no 5xx, a documented status
+code, a documented content type, a body matching the documented schema (the
+``Error`` shape for every 4xx) and the documented headers (``WWW-Authenticate``
+on a 401, ``Retry-After`` on a 429). The same runs without credentials and with
+a bogus token reach the 401 path.
 """
 
 from __future__ import annotations
@@ -19,7 +24,13 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from annotator.api import WorkerThrottle
 from annotator.models import TaskAssignment
@@ -27,6 +38,14 @@ from tests.factories import ImageFactory, PersonFactory, TaskAssignmentFactory, 
 
 pytestmark = pytest.mark.django_db
 EXAMPLES_PER_OPERATION = 25
+EXAMPLES_PER_OPERATION_UNSIGNED = 10
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
 
 
 @pytest.fixture
@@ -76,8 +95,8 @@ def test_the_schema_lists_the_worker_api():
             "/api/tasks/{task_id}/report/", "/api/tasks/{task_id}/image/", "/api/me/", "/api/history/"} <= paths
 
 
-def test_no_generated_request_gets_a_server_error(signed_in_worker, connections_kept_between_requests):
-    session, task_ids = signed_in_worker
+def run_every_operation(session: dict, task_ids: list[int], examples: int, extra_checks=()) -> list[str]:
+    """Generated requests for every operation, sent with ``session``'s cookies and headers; the failures found."""
     failures = []
     for operation in operations():
         breakable = any(len(part) for part in (operation.path_parameters, operation.query, operation.body))
@@ -90,14 +109,41 @@ def test_no_generated_request_gets_a_server_error(signed_in_worker, connections_
                 ]
 
             @given(case=st.one_of(strategies))
-            @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, derandomize=True,
+            @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
                       suppress_health_check=list(HealthCheck))
             def send(case):
                 response = case.call(**session)
-                case.validate_response(response, checks=[not_a_server_error], headers=session["headers"])
+                case.validate_response(response, checks=[*CHECKS, *extra_checks], headers=session.get("headers"))
 
             try:
                 send()
             except Exception as error:  # collect every operation's failure, then report them together
                 failures.append(f"{operation.method.upper()} {operation.path} ({mode.value}): {error}")
+    return failures
+
+
+def test_every_answer_to_a_signed_in_worker_is_documented(signed_in_worker, connections_kept_between_requests):
+    session, task_ids = signed_in_worker
+    failures = run_every_operation(session, task_ids, EXAMPLES_PER_OPERATION)
+    assert failures == [], "\n\n".join(failures)
+
+
+def asked_to_authenticate(ctx, response, case):
+    """Without valid credentials nothing but a 401 (or a 404 for a URL no route matches) comes back."""
+    routed = response.status_code != 404 or response.json()["errors"].get("path") is None
+    if routed and response.status_code != 401:
+        raise AssertionError(f"expected 401 without valid credentials, got {response.status_code}: {response.text[:200]}")
+    return None
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [{}, {"headers": {"Authorization": "Token not-a-real-key"}}],
+    ids=["no credentials", "a bogus token"],
+)
+def test_every_answer_without_valid_credentials_is_a_documented_401(
+    signed_in_worker, connections_kept_between_requests, credentials
+):
+    _, task_ids = signed_in_worker  # real task ids: their existence must not show through
+    failures = run_every_operation(credentials, task_ids, EXAMPLES_PER_OPERATION_UNSIGNED, [asked_to_authenticate])
     assert failures == [], "\n\n".join(failures)

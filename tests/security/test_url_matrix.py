@@ -45,7 +45,7 @@ class Redirect:
 
 
 OK, CREATED = Status(200), Status(201)
-FORBIDDEN, NOT_FOUND = Status(403), Status(404)
+UNAUTHORIZED, FORBIDDEN, NOT_FOUND = Status(401), Status(403), Status(404)
 LOGIN, ADMIN_LOGIN = Redirect("/accounts/login/"), Redirect("/admin/login/")
 
 
@@ -79,7 +79,8 @@ ANSWER = {
     "submission_id": "6f1c2b4e-1f2a-4c3b-9d8e-0a1b2c3d4e5f", "categories": ["Happiness"],
     "valence": 5, "arousal": 5, "dominance": 5, "gender": "Female", "age": "Adult",
 }
-OTHERS_TASK = roles(FORBIDDEN, None, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND)
+# The API asks a caller without credentials to authenticate (401 with WWW-Authenticate: Token).
+OTHERS_TASK = roles(UNAUTHORIZED, None, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND)
 
 
 def task_url(action: str) -> Callable[[World], str]:
@@ -103,13 +104,13 @@ SITE_ENDPOINTS = [
     # Revoking another worker's token changes nothing (test_privacy checks the token survives).
     Endpoint("work/api-tokens/<int:token_id>/revoke/", "post", obj("token_b", "revoke/", "/work/api-tokens/"),
              signed_in(LOGIN, Redirect("/work/api-tokens/"))),
-    Endpoint("api/tasks/next/", "get", lambda w: "/api/tasks/next/", {**signed_in(FORBIDDEN, OK), "blocked": FORBIDDEN}),
+    Endpoint("api/tasks/next/", "get", lambda w: "/api/tasks/next/", {**signed_in(UNAUTHORIZED, OK), "blocked": FORBIDDEN}),
     Endpoint("api/tasks/<int:task_id>/submit/", "json", task_url("submit"), {**OTHERS_TASK, "worker_a": CREATED}, ANSWER),
     Endpoint("api/tasks/<int:task_id>/skip/", "json", task_url("skip"), {**OTHERS_TASK, "worker_a": OK}, {"reason": "unsure"}),
     Endpoint("api/tasks/<int:task_id>/report/", "json", task_url("report"), {**OTHERS_TASK, "worker_a": OK}, {"reason": "blurry"}),
     Endpoint("api/tasks/<int:task_id>/image/", "get", task_url("image"), {**OTHERS_TASK, "worker_a": OK}),
-    Endpoint("api/me/", "get", lambda w: "/api/me/", signed_in(FORBIDDEN, OK)),
-    Endpoint("api/history/", "get", lambda w: "/api/history/", signed_in(FORBIDDEN, OK)),
+    Endpoint("api/me/", "get", lambda w: "/api/me/", signed_in(UNAUTHORIZED, OK)),
+    Endpoint("api/history/", "get", lambda w: "/api/history/", signed_in(UNAUTHORIZED, OK)),
     Endpoint("api/schema/", "get", lambda w: "/api/schema/", everyone(OK)),
     Endpoint("api/docs/", "get", lambda w: "/api/docs/", everyone(OK)),
     # Staff pages outside the admin site: staff without the model's view permission get 403.

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from emotic.errors import FieldError
 from emotic.formats.common import atomic_file
 from training.core.hyperparameters import HyperparameterError, Hyperparameters
 from training.core.model import EmoticNet
@@ -27,8 +28,8 @@ BEST_CHECKPOINT = "best.pt"  # the weights with the best validation mAP, and the
 HISTORY_FILE = "history.json"  # per-epoch losses and validation metrics
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, unreadable or not one of ours; the message names the file."""
+class CheckpointError(FieldError):
+    """A checkpoint that is missing, unreadable or not one of ours; ``field`` is the file."""
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
@@ -89,16 +90,16 @@ def save_checkpoint(contents: dict[str, Any], path: str | Path) -> None:
 def load_checkpoint(path: str | Path, required: tuple[str, ...] = ("model", "hyperparameters")) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
+        raise CheckpointError(path, "checkpoint not found")
     try:
         contents = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for a corrupt or foreign file
-        raise CheckpointError(f"{path}: not a readable checkpoint ({error})") from None
+        raise CheckpointError(path, f"not a readable checkpoint ({error})") from None
     if not isinstance(contents, dict) or contents.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not a checkpoint written by training (format {CHECKPOINT_FORMAT})")
+        raise CheckpointError(path, f"not a checkpoint written by training (format {CHECKPOINT_FORMAT})")
     absent = [key for key in required if key not in contents]
     if absent:
-        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(absent)}")
+        raise CheckpointError(path, f"checkpoint lacks {', '.join(absent)}")
     return contents
 
 
@@ -112,10 +113,10 @@ def model_from_checkpoint(contents: dict[str, Any], path: str | Path) -> tuple[E
     try:
         hyperparameters = Hyperparameters.from_dict(contents["hyperparameters"])
     except HyperparameterError as error:
-        raise CheckpointError(f"{path}: stored hyperparameters are invalid ({error})") from None
+        raise CheckpointError(path, f"stored hyperparameters are invalid ({error})") from None
     model = EmoticNet(hyperparameters.mode)
     try:
         model.load_state_dict(contents["model"], strict=True)
     except RuntimeError as error:
-        raise CheckpointError(f"{path}: weights do not fit mode {hyperparameters.mode!r} ({error})") from None
+        raise CheckpointError(path, f"weights do not fit mode {hyperparameters.mode!r} ({error})") from None
     return model, hyperparameters

@@ -31,6 +31,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.v2 import functional as TF
 
+from emotic.errors import FieldError
 from emotic.formats.arrays import BODY_SIZE, CONTEXT_SIZE, RESAMPLE, array_names, write_split_arrays
 from emotic.formats.common import FormatError
 from emotic.formats.images import folder_opener
@@ -67,8 +68,8 @@ IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
 }
 
 
-class SnapshotError(ValueError):
-    """A snapshot file is missing or malformed; the message names the file."""
+class SnapshotError(FieldError):
+    """A snapshot file is missing or malformed; ``field`` is the file."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def arrays_dir(snapshot_dir: str | Path) -> Path:
     """The folder holding the arrays: a snapshot's ``arrays/``, or the given folder itself."""
     root = Path(snapshot_dir)
     if not root.is_dir():
-        raise SnapshotError(f"snapshot: {root} is not a directory")
+        raise SnapshotError("snapshot", f"{root} is not a directory")
     nested = root / ARRAYS_SUBFOLDER
     return nested if nested.is_dir() else root
 
@@ -108,16 +109,16 @@ def build_arrays_from_mat(snapshot_dir: str | Path, split: str) -> Path:
     mat = root / MAT_PATH
     images = root / IMAGES_SUBFOLDER
     if not images.is_dir():
-        raise SnapshotError(f"{images}: {mat} is here but not the images folder beside it (emotic/<folder>/<filename>)")
+        raise SnapshotError(images, f"{mat} is here but not the images folder beside it (emotic/<folder>/<filename>)")
     try:
         records = read_annotations_mat(mat)[split]
         target = root / ARRAYS_SUBFOLDER
         target.mkdir(exist_ok=True)
         written = write_split_arrays(target, split, records, folder_opener(images))
     except FormatError as error:
-        raise SnapshotError(f"{mat}: {error}") from None
+        raise SnapshotError(mat, str(error)) from None
     except OSError as error:
-        raise SnapshotError(f"{root / ARRAYS_SUBFOLDER}: cannot write the {split} arrays ({error})") from None
+        raise SnapshotError(root / ARRAYS_SUBFOLDER, f"cannot write the {split} arrays ({error})") from None
     logger.info("%s: wrote the %s arrays (%d people) from %s", target, split, written.rows, mat)
     return target
 
@@ -141,23 +142,23 @@ def open_split(snapshot_dir: str | Path, split: str, streams: tuple[str, ...] = 
     categories = _load(paths["categories"])
     size = len(categories)
     if size == 0:
-        raise SnapshotError(f"{paths['categories']}: the split has no samples")
+        raise SnapshotError(paths["categories"], "the split has no samples")
     _check_shape(paths["categories"], categories, (size, NUM_CATEGORIES))
     if not np.isin(categories, (0, 1)).all():
-        raise SnapshotError(f"{paths['categories']}: category labels must be 0 or 1")
+        raise SnapshotError(paths["categories"], "category labels must be 0 or 1")
     vad = _load(paths["vad"])
     _check_shape(paths["vad"], vad, (size, 3))
     if not np.issubdtype(vad.dtype, np.number) or not np.isfinite(vad).all():
-        raise SnapshotError(f"{paths['vad']}: VAD values must be finite numbers")
+        raise SnapshotError(paths["vad"], "VAD values must be finite numbers")
     if vad.min() < VAD_MIN or vad.max() > VAD_MAX:
         raise SnapshotError(
-            f"{paths['vad']}: VAD values must lie in {VAD_MIN}-{VAD_MAX}, found {vad.min()}-{vad.max()}"
+            paths["vad"], f"VAD values must lie in {VAD_MIN}-{VAD_MAX}, found {vad.min()}-{vad.max()}"
         )
     for stream in streams:
         images = _load(paths[stream])
         _check_shape(paths[stream], images, (size, *IMAGE_SHAPES[stream]))
         if images.dtype != np.uint8:
-            raise SnapshotError(f"{paths[stream]}: images must be uint8, got {images.dtype}")
+            raise SnapshotError(paths[stream], f"images must be uint8, got {images.dtype}")
     return SplitFiles(split, paths["context"], paths["body"], paths["categories"], paths["vad"], size)
 
 
@@ -174,16 +175,16 @@ def split_fingerprint(files: SplitFiles) -> str:
 
 def _load(path: Path) -> np.ndarray:
     if not path.is_file():
-        raise SnapshotError(f"{path}: file not found")
+        raise SnapshotError(path, "file not found")
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError) as error:
-        raise SnapshotError(f"{path}: not a readable .npy array ({error})") from None
+        raise SnapshotError(path, f"not a readable .npy array ({error})") from None
 
 
 def _check_shape(path: Path, array: np.ndarray, expected: tuple[int, ...]) -> None:
     if array.shape != expected:
-        raise SnapshotError(f"{path}: shape must be {expected}, got {array.shape}")
+        raise SnapshotError(path, f"shape must be {expected}, got {array.shape}")
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:

@@ -6,8 +6,10 @@ import contextlib
 
 import torch
 
+from emotic.errors import FieldError
 
-class DeviceError(ValueError):
+
+class DeviceError(FieldError):
     """The asked-for device is unknown or absent."""
 
 
@@ -15,9 +17,9 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise DeviceError("device: 'cuda' was asked for but no CUDA device is available")
+        raise DeviceError("device", "'cuda' was asked for but no CUDA device is available")
     if name not in ("cpu", "cuda"):
-        raise DeviceError(f"device: must be auto, cpu or cuda, got {name!r}")
+        raise DeviceError("device", f"must be auto, cpu or cuda, got {name!r}")
     return torch.device(name)
 
 

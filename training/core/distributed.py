@@ -28,6 +28,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Sampler
 
+from emotic.errors import FieldError
 from training.core.devices import DeviceError, resolve_device
 
 
@@ -95,7 +96,7 @@ def launched_processes(device_name: str = "auto") -> Iterator[ProcessGroup]:
     if device.type == "cuda":
         if local_rank >= torch.cuda.device_count():
             raise DeviceError(
-                f"device: process {rank} wants GPU {local_rank} but this machine has {torch.cuda.device_count()}; "
+                "device", f"process {rank} wants GPU {local_rank} but this machine has {torch.cuda.device_count()}; "
                 "start at most one process per GPU"
             )
         device = torch.device("cuda", local_rank)
@@ -111,8 +112,8 @@ def per_process_batch_size(batch_size: int, group: ProcessGroup) -> int:
     """Each process's share of a batch; refused unless every process gets the same share of at least 2."""
     share, leftover = divmod(batch_size, group.world_size)
     if leftover or share < 2:
-        raise ValueError(
-            f"batch_size: must be a multiple of the {group.world_size} training processes with at least 2 samples "
+        raise FieldError(
+            "batch_size", f"must be a multiple of the {group.world_size} training processes with at least 2 samples "
             f"for each (BatchNorm), got {batch_size}"
         )
     return share

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
+from emotic.errors import FieldError
+
 MODES: tuple[str, ...] = ("body", "context", "body_context")
 OPTIMIZERS: tuple[str, ...] = ("adamw", "sgd")
 SCHEDULERS: tuple[str, ...] = ("step", "cosine")
@@ -25,13 +27,8 @@ DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 RESUMABLE_CHANGES: frozenset[str] = frozenset({"num_workers", "device", "body_weights", "context_weights"})
 
 
-class HyperparameterError(ValueError):
-    """A bad setting; ``field`` names it and the message says why."""
-
-    def __init__(self, field: str, reason: str):
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
+class HyperparameterError(FieldError):
+    """A bad setting; ``field`` names it and ``reason`` says why."""
 
 
 @dataclass(frozen=True)

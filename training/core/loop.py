@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from emotic.errors import FieldError
 from emotic.taxonomy import CATEGORY_NAMES
 from training.core.checkpoint import (
     BEST_CHECKPOINT,
@@ -48,8 +49,8 @@ from training.core.losses import EmoticLoss, LossParts
 from training.core.model import EmoticNet, build_model
 
 
-class TrainingError(RuntimeError):
-    """Training cannot start or go on; the message says why."""
+class TrainingError(FieldError, RuntimeError):
+    """Training cannot start or go on; ``field`` names the option, file or value at fault, ``reason`` says why."""
 
 
 @dataclass(frozen=True)
@@ -169,29 +170,29 @@ def train_model(
     if group.distributed:
         try:
             per_process_batch_size(hyperparameters.batch_size, group)
-        except ValueError as error:
-            raise TrainingError(str(error)) from None
+        except FieldError as error:
+            raise TrainingError(error.field, error.reason) from None
     mixed_precision = uses_mixed_precision(device, hyperparameters.mixed_precision)
     seed_everything(hyperparameters.seed, hyperparameters.deterministic)
 
     train_files = open_split(snapshot_dir, "train", hyperparameters.streams)
     val_files = open_split(snapshot_dir, "val", hyperparameters.streams)
     if train_files.size < 2:
-        raise SnapshotError(f"{train_files.categories}: training needs at least 2 samples, found {train_files.size}")
+        raise SnapshotError(train_files.categories, f"training needs at least 2 samples, found {train_files.size}")
     if not np.load(val_files.categories, mmap_mode="r").any():
-        raise SnapshotError(f"{val_files.categories}: no category has a positive label, so validation mAP is undefined")
+        raise SnapshotError(val_files.categories, "no category has a positive label, so validation mAP is undefined")
     fingerprint = {"train": split_fingerprint(train_files), "val": split_fingerprint(val_files)}
 
     if group.distributed and train_files.size < hyperparameters.batch_size:
         raise SnapshotError(
-            f"{train_files.categories}: {train_files.size} samples make no full batch of {hyperparameters.batch_size} "
+            train_files.categories, f"{train_files.size} samples make no full batch of {hyperparameters.batch_size} "
             "to share among the training processes"
         )
     # What rank 0 finds in the output folder decides for all (the others may not share its disk).
     found_last, found_any = group.from_main((last_path.exists(), last_path.exists() or best_path.exists()))
     resuming = resume and found_last
     if not resume and found_any:
-        raise TrainingError(f"out: {out_dir} already holds a training run; resume it or choose another folder")
+        raise TrainingError("out", f"{out_dir} already holds a training run; resume it or choose another folder")
     network = (
         EmoticNet(hyperparameters.mode)
         if resuming  # every weight comes from the checkpoint
@@ -245,7 +246,7 @@ def train_model(
                 return result("cancelled")
             if not math.isfinite(batch_loss):
                 raise TrainingError(
-                    f"loss became {batch_loss} at epoch {epoch}, step {state.step + 1}; try a lower learning_rate"
+                    "loss", f"became {batch_loss} at epoch {epoch}, step {state.step + 1}; try a lower learning_rate"
                 )
             train_losses.append(batch_loss)
             state.step += 1
@@ -338,9 +339,9 @@ def _restore(path: Path, hyperparameters, fingerprint, model, optimizer, schedul
     saved = Hyperparameters.from_dict(contents["hyperparameters"])
     blocking = differences_blocking_resume(saved, hyperparameters)
     if blocking:
-        raise TrainingError(f"{path}: cannot resume with different {', '.join(blocking)} than the run was started with")
+        raise TrainingError(path, f"cannot resume with different {', '.join(blocking)} than the run was started with")
     if contents.get("snapshot_fingerprint") != fingerprint:
-        raise TrainingError(f"{path}: the run was trained on different snapshot data; resume it on the same snapshot")
+        raise TrainingError(path, "the run was trained on different snapshot data; resume it on the same snapshot")
     model.load_state_dict(contents["model"])
     optimizer.load_state_dict(contents["optimizer"])
     scheduler.load_state_dict(contents["scheduler"])

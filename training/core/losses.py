@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from emotic.errors import FieldError
 from training.core.data import VAD_SCALE
 
 DYNAMIC_WEIGHT_OFFSET = 1.2
@@ -85,9 +86,9 @@ class EmoticLoss:
 
     def __post_init__(self) -> None:
         if self.vad_loss not in VAD_LOSS_FUNCTIONS:
-            raise ValueError(f"vad_loss: must be one of {', '.join(VAD_LOSS_FUNCTIONS)}, got {self.vad_loss!r}")
+            raise FieldError("vad_loss", f"must be one of {', '.join(VAD_LOSS_FUNCTIONS)}, got {self.vad_loss!r}")
         if not 0.0 <= self.vad_weight <= 1.0 or math.isnan(self.vad_weight):
-            raise ValueError(f"vad_loss_weight: must lie in [0, 1], got {self.vad_weight}")
+            raise FieldError("vad_loss_weight", f"must lie in [0, 1], got {self.vad_weight}")
 
     def __call__(
         self,

@@ -20,22 +20,23 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
+from emotic.errors import FieldError
 from emotic.taxonomy import NUM_CATEGORIES, VAD_DIMENSIONS
 
 
-class MetricError(ValueError):
-    """Inputs for which a metric is undefined; the message says which and why."""
+class MetricError(FieldError):
+    """Inputs for which a metric is undefined; ``field`` says which, ``reason`` why."""
 
 
 def _check_pair(labels: np.ndarray, scores: np.ndarray, width: int, name: str) -> tuple[np.ndarray, np.ndarray]:
     labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
     if labels.shape != scores.shape or labels.ndim != 2 or labels.shape[1] != width:
-        raise MetricError(f"{name}: labels {labels.shape} and predictions {scores.shape} must both be (N, {width})")
+        raise MetricError(name, f"labels {labels.shape} and predictions {scores.shape} must both be (N, {width})")
     non_finite = int((~np.isfinite(scores)).sum())
     if non_finite:
         # A diverged model; scikit-learn would stop with a bare "Input contains NaN".
         raise MetricError(
-            f"{name}: predictions hold {non_finite} NaN or infinite values; the model has diverged "
+            name, f"predictions hold {non_finite} NaN or infinite values; the model has diverged "
             "(try a lower learning_rate)"
         )
     return labels, scores
@@ -55,7 +56,7 @@ def mean_average_precision(average_precisions: np.ndarray) -> float:
     defined = np.asarray(average_precisions, dtype=np.float64)
     defined = defined[~np.isnan(defined)]
     if defined.size == 0:
-        raise MetricError("categories: no category has a positive label, so mAP is undefined")
+        raise MetricError("categories", "no category has a positive label, so mAP is undefined")
     return float(defined.mean())
 
 

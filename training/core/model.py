@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
+from emotic.errors import FieldError
 from emotic.taxonomy import NUM_CATEGORIES
 
 FEATURE_DIM = 512
@@ -27,8 +28,8 @@ STREAMS_BY_MODE: dict[str, tuple[str, ...]] = {
 }
 
 
-class PretrainedWeightsError(ValueError):
-    """A weights file that cannot initialise a stream; the message names the file and the keys."""
+class PretrainedWeightsError(FieldError):
+    """A weights file that cannot initialise a stream; ``field`` is the file, ``reason`` names the keys."""
 
 
 def resnet18_trunk() -> nn.Module:
@@ -42,7 +43,7 @@ class EmoticNet(nn.Module):
     def __init__(self, mode: str = "body_context"):
         super().__init__()
         if mode not in STREAMS_BY_MODE:
-            raise ValueError(f"mode: must be one of {', '.join(STREAMS_BY_MODE)}, got {mode!r}")
+            raise FieldError("mode", f"must be one of {', '.join(STREAMS_BY_MODE)}, got {mode!r}")
         self.mode = mode
         self.streams = STREAMS_BY_MODE[mode]
         self.body = resnet18_trunk() if "body" in self.streams else None
@@ -65,7 +66,7 @@ class EmoticNet(nn.Module):
             if trunk is None:
                 continue
             if images is None:
-                raise ValueError(f"{name}: mode {self.mode!r} needs {name} images")
+                raise FieldError(name, f"mode {self.mode!r} needs {name} images")
             features.append(trunk(images))
         fused = self.fusion(torch.cat(features, dim=1))
         return self.category_head(fused), self.vad_head(fused)
@@ -78,11 +79,11 @@ def build_model(
     model = EmoticNet(mode)
     if body_weights is not None:
         if model.body is None:
-            raise ValueError(f"body_weights: mode {mode!r} has no body stream")
+            raise FieldError("body_weights", f"mode {mode!r} has no body stream")
         load_trunk_weights(model.body, body_weights, stream="body")
     if context_weights is not None:
         if model.context is None:
-            raise ValueError(f"context_weights: mode {mode!r} has no context stream")
+            raise FieldError("context_weights", f"mode {mode!r} has no context stream")
         load_trunk_weights(model.context, context_weights, stream="context")
     return model
 
@@ -97,14 +98,14 @@ def read_resnet18_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """
     path = Path(path)
     if not path.is_file():
-        raise PretrainedWeightsError(f"{path}: weights file not found")
+        raise PretrainedWeightsError(path, "weights file not found")
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for a corrupt or foreign file
-        raise PretrainedWeightsError(f"{path}: not a readable PyTorch checkpoint ({error})") from None
+        raise PretrainedWeightsError(path, f"not a readable PyTorch checkpoint ({error})") from None
     state = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise PretrainedWeightsError(f"{path}: expected a state_dict of tensors (optionally under 'state_dict')")
+        raise PretrainedWeightsError(path, "expected a state_dict of tensors (optionally under 'state_dict')")
     if state and all(key.startswith("module.") for key in state):
         state = {key.removeprefix("module."): value for key, value in state.items()}
     return {key: value for key, value in state.items() if not key.startswith("fc.")}
@@ -131,6 +132,6 @@ def load_trunk_weights(trunk: nn.Module, path: str | Path, stream: str) -> None:
                 shown = ", ".join(keys[:8]) + (f" and {len(keys) - 8} more" if len(keys) > 8 else "")
                 problems.append(f"{label}: {shown}")
         raise PretrainedWeightsError(
-            f"{path}: does not fit the ResNet-18 {stream} stream ({'; '.join(problems)})"
+            path, f"does not fit the ResNet-18 {stream} stream ({'; '.join(problems)})"
         )
     trunk.load_state_dict(state, strict=True)

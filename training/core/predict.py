@@ -23,6 +23,7 @@ from PIL import Image, UnidentifiedImageError
 
 from emotic import boxes as box_rules
 from emotic.boxes import BoxError
+from emotic.errors import FieldError
 from emotic.taxonomy import CATEGORY_NAMES, VAD_DIMENSIONS
 from training.core.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, write_text_atomically
 from training.core.data import crop_and_resize, normalise, to_tensor, vad_to_scale
@@ -33,8 +34,8 @@ from training.core.model import EmoticNet
 BOX_FIELDS: tuple[str, ...] = ("x1", "y1", "x2", "y2")
 
 
-class PredictionInputError(ValueError):
-    """An image, a box or a box file that cannot be used; the message names the field and the reason."""
+class PredictionInputError(FieldError):
+    """An image, a box or a box file that cannot be used; ``field`` names it, ``reason`` says why."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def load_predictor(checkpoint_path: str | Path, device: str = "auto") -> Predict
     """A predictor from a ``best.pt`` written by training (it carries the thresholds)."""
     contents = load_checkpoint(checkpoint_path, required=("model", "hyperparameters", "thresholds", "category_names"))
     if list(contents["category_names"]) != list(CATEGORY_NAMES):
-        raise CheckpointError(f"{checkpoint_path}: trained with another category order than emotic.taxonomy")
+        raise CheckpointError(checkpoint_path, "trained with another category order than emotic.taxonomy")
     model, hyperparameters = model_from_checkpoint(contents, checkpoint_path)
     thresholds = np.asarray(contents["thresholds"], dtype=np.float64)
     return Predictor(model, hyperparameters, thresholds, resolve_device(device))
@@ -92,16 +93,16 @@ def open_image(image: Image.Image | str | Path | np.ndarray) -> Image.Image:
         return image.convert("RGB")
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise PredictionInputError(f"image: an array must be HxWx3 uint8 RGB, got {image.shape} {image.dtype}")
+            raise PredictionInputError("image", f"an array must be HxWx3 uint8 RGB, got {image.shape} {image.dtype}")
         return Image.fromarray(image)
     path = Path(image)
     try:
         with Image.open(path) as opened:
             return opened.convert("RGB")
     except FileNotFoundError:
-        raise PredictionInputError(f"image: {path} not found") from None
+        raise PredictionInputError("image", f"{path} not found") from None
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as error:
-        raise PredictionInputError(f"image: {path} is not a readable image ({error})") from None
+        raise PredictionInputError("image", f"{path} is not a readable image ({error})") from None
 
 
 def validate_box(box: Any, width: int, height: int) -> tuple[float, float, float, float]:
@@ -113,9 +114,9 @@ def validate_box(box: Any, width: int, height: int) -> tuple[float, float, float
     try:
         x1, y1, x2, y2 = box_rules.validate_box(box, width, height, field="box", integers=False)
     except BoxError as error:
-        raise PredictionInputError(str(error)) from None
+        raise PredictionInputError(error.field, error.reason) from None
     if round(x2) <= round(x1) or round(y2) <= round(y1):
-        raise PredictionInputError(f"box: {[x1, y1, x2, y2]} covers no whole pixel")
+        raise PredictionInputError("box", f"{[x1, y1, x2, y2]} covers no whole pixel")
     return x1, y1, x2, y2
 
 
@@ -129,45 +130,45 @@ def read_box_file(path: str | Path) -> list[BoxRow]:
     """Rows of filename, x1, y1, x2, y2 from a CSV (with a header) or a JSON list of objects."""
     path = Path(path)
     if not path.is_file():
-        raise PredictionInputError(f"boxes: {path} not found")
+        raise PredictionInputError("boxes", f"{path} not found")
     if path.suffix.lower() == ".csv":
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
             missing = [name for name in ("filename", *BOX_FIELDS) if name not in (reader.fieldnames or [])]
             if missing:
-                raise PredictionInputError(f"boxes: {path.name} header lacks {', '.join(missing)}")
+                raise PredictionInputError("boxes", f"{path.name} header lacks {', '.join(missing)}")
             records = list(reader)
         first_row = 2  # after the header
     elif path.suffix.lower() == ".json":
         try:
             records = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as error:
-            raise PredictionInputError(f"boxes: {path.name} is not valid JSON ({error})") from None
+            raise PredictionInputError("boxes", f"{path.name} is not valid JSON ({error})") from None
         if not isinstance(records, list):
-            raise PredictionInputError(f"boxes: {path.name} must hold a list of objects")
+            raise PredictionInputError("boxes", f"{path.name} must hold a list of objects")
         first_row = 1
     else:
-        raise PredictionInputError(f"boxes: {path.name} must be a .csv or .json file")
+        raise PredictionInputError("boxes", f"{path.name} must be a .csv or .json file")
     if not records:
-        raise PredictionInputError(f"boxes: {path.name} lists no boxes")
+        raise PredictionInputError("boxes", f"{path.name} lists no boxes")
     return [_parse_row(record, f"{path.name} row {number}") for number, record in enumerate(records, first_row)]
 
 
 def _parse_row(record: Any, where: str) -> BoxRow:
     if not isinstance(record, dict):
-        raise PredictionInputError(f"boxes: {where}: must be an object with filename, x1, y1, x2, y2")
+        raise PredictionInputError("boxes", f"{where}: must be an object with filename, x1, y1, x2, y2")
     filename = record.get("filename")
     if not isinstance(filename, str) or not filename.strip():
-        raise PredictionInputError(f"boxes: {where}: filename is missing")
+        raise PredictionInputError("boxes", f"{where}: filename is missing")
     values = []
     for name in BOX_FIELDS:
         raw = record.get(name)
         try:
             value = float(raw)
         except (TypeError, ValueError):
-            raise PredictionInputError(f"boxes: {where}: {name} must be a number, got {raw!r}") from None
+            raise PredictionInputError("boxes", f"{where}: {name} must be a number, got {raw!r}") from None
         if not math.isfinite(value):
-            raise PredictionInputError(f"boxes: {where}: {name} must be finite, got {raw!r}")
+            raise PredictionInputError("boxes", f"{where}: {name} must be finite, got {raw!r}")
         values.append(value)
     return BoxRow(filename.strip(), tuple(values))
 
@@ -178,14 +179,14 @@ def predict_folder(
     """Predict every listed person; write ``output_path`` (JSON) only when all rows succeeded."""
     images_dir = Path(images_dir).resolve()
     if not images_dir.is_dir():
-        raise PredictionInputError(f"images: {images_dir} is not a directory")
+        raise PredictionInputError("images", f"{images_dir} is not a directory")
     rows = read_box_file(boxes_path)
     for row in rows:
         resolved = (images_dir / row.filename).resolve()
         if not resolved.is_relative_to(images_dir):
-            raise PredictionInputError(f"boxes: filename {row.filename!r} points outside {images_dir}")
+            raise PredictionInputError("boxes", f"filename {row.filename!r} points outside {images_dir}")
         if not resolved.is_file():
-            raise PredictionInputError(f"boxes: filename {row.filename!r} not found in {images_dir}")
+            raise PredictionInputError("boxes", f"filename {row.filename!r} not found in {images_dir}")
     results, opened = [], {}
     for row in rows:
         if row.filename not in opened:
@@ -193,7 +194,7 @@ def predict_folder(
         try:
             prediction = predictor.predict(opened[row.filename], row.box)
         except PredictionInputError as error:
-            raise PredictionInputError(f"{row.filename}: {error}") from None
+            raise error.within(f"{row.filename}: ") from None
         results.append({"filename": row.filename, "box": list(row.box), **prediction.to_dict()})
     output = {"mode": predictor.hyperparameters.mode, "results": results}
     write_text_atomically(json.dumps(output, indent=2), output_path)

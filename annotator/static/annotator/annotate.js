@@ -140,8 +140,12 @@ async function loadNext() {
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
     ui.title.textContent = "No tasks for you";
-    showEmpty(body.detail ? body.detail.replace(/^worker: /, "") : `The server answered ${response.status}.`);
-    if (response.status === 403) window.setTimeout(() => window.location.assign(root.dataset.homeUrl), 4000);
+    const reasons = Object.values(body.errors || {})[0];
+    showEmpty(reasons ? reasons[0] : `The server answered ${response.status}.`);
+    // Not allowed to work (403), or signed out (401): the home page says why, or asks to sign in.
+    if (response.status === 403 || response.status === 401) {
+      window.setTimeout(() => window.location.assign(root.dataset.homeUrl), 4000);
+    }
     return;
   }
   await showTask(body);

@@ -45,7 +45,7 @@ class Command(BaseCommand):
                 require_review=require_review,
             )
         except ExportError as error:
-            raise CommandError(f"--{str(error).replace('_', '-')}") from None
+            raise CommandError(f"--{error.field.replace('_', '-')}: {error.reason}") from None
         with tqdm(total=100, unit="%", disable=options.get("verbosity", 1) == 0) as bar:
             def progress(fraction: float, message: str) -> None:
                 bar.n = round(fraction * 100)

@@ -7,9 +7,9 @@ import argparse
 from django.core.management.base import CommandError
 from tqdm import tqdm
 
+from emotic.errors import FieldError
 from scraper.models import CrawlJob
 from scraper.services.jobs import create_crawl_job, enqueue_crawl_job, release_claims, run_crawl_job
-from scraper.sources import SourceError
 
 
 def positive_int(text: str) -> int:
@@ -33,12 +33,10 @@ def create_job_or_explain(kind: str, params: dict, flags: dict[str, str]) -> Cra
     """Create the job; a parameter error is reported with the command-line flag it came from."""
     try:
         return create_crawl_job(kind, params, created_by="command line")
-    except (SourceError, ValueError) as error:
-        message = str(error)
-        name, _, rest = message.partition(":")
-        if name in flags:
-            message = f"{flags[name]}:{rest}"
-        raise CommandError(message) from None
+    except FieldError as error:  # SourceError included
+        raise CommandError(f"{flags.get(error.field, error.field)}: {error.reason}") from None
+    except ValueError as error:  # no field to name: said as it is
+        raise CommandError(str(error)) from None
 
 
 def summary(job: CrawlJob) -> str:

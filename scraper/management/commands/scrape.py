@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from emotic.errors import FieldError
 from scraper.management.commands._crawl_cli import create_job_or_explain, positive_int, run_with_progress, word_list
 from scraper.services.jobs import search_queries
 from scraper.sources.search_engines import ENGINES
@@ -26,8 +27,10 @@ class Command(BaseCommand):
         words = {"place": options["places"], "activity": options["activities"], "emotion": options["emotions"]}
         try:
             queries = search_queries(queries=options["query"], template=options["template"], words={k: v for k, v in words.items() if v})
-        except ValueError as error:
-            raise CommandError(str(error).replace("template:", "--template:", 1)) from None
+        except FieldError as error:
+            raise CommandError(f"--{error.field}: {error.reason}") from None
+        except ValueError as error:  # Python's own refusal of the template ("Single '{' encountered ...")
+            raise CommandError(f"--template: {error}") from None
         if not queries:
             raise CommandError("--query: give at least one --query or a --template")
         job = create_job_or_explain(
