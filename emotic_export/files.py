@@ -1,13 +1,8 @@
 """Write a built dataset into a folder in the chosen formats, then its manifest.
 
-Layout of a snapshot folder::
-
-    manifest.json                     counts, taxonomy, agreement, sha256 of every file
-    Annotations/Annotations.mat       (mat)   the EMOTIC struct arrays
-    emotic/<folder>/<filename>        (mat)   the images, beside Annotations/ as EMOTIC ships them
-    arrays/{split}_*.npy, {split}.csv (npy)   the preprocessed arrays of the common PyTorch baseline
-    annotations.jsonl                 (jsonl) one person a line, every annotator and the combined labels
-    coco.json                         (coco)  COCO-style images, person boxes and emotion attributes
+The folder's layout is ``emotic.formats.layout``'s: ``mat`` writes
+``Annotations/Annotations.mat`` and the images beside it, ``npy`` the
+baseline's arrays, ``jsonl`` and ``coco`` one file each.
 """
 
 from __future__ import annotations
@@ -18,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
+from emotic.formats import layout
 from emotic.agreement import agreement_summary
 from emotic.annotation_arrays import AnnotationArrays, EmotionAnswer
 from emotic.errors import FieldError
@@ -30,7 +26,6 @@ from emotic.records import ImageRecord
 from emotic.taxonomy import CATEGORY_NAMES, SPLITS, VAD_DIMENSIONS
 
 FORMATS: tuple[str, ...] = ("mat", "npy", "jsonl", "coco")
-ARRAYS_DIR = "arrays"
 Progress = Callable[[float, str], None]
 
 
@@ -84,16 +79,16 @@ def write_snapshot_folder(
         report((done + within) / steps, message)
 
     if "mat" in formats:
-        write_annotations_mat(directory / "Annotations" / "Annotations.mat", images)
+        write_annotations_mat(directory / layout.ANNOTATIONS_MAT, images)
         for i, image in enumerate(images):
-            target = directory / "emotic" / image.folder / image.filename
+            target = directory / layout.image_path(image.folder, image.filename)
             target.parent.mkdir(parents=True, exist_ok=True)
             with open_image(image) as source, target.open("wb") as out:
                 shutil.copyfileobj(source, out)
             step_progress((i + 1) / max(len(images), 1), f"copied image {i + 1} of {len(images)}")
         done += 1
     if "npy" in formats:
-        arrays_dir = directory / ARRAYS_DIR
+        arrays_dir = directory / layout.ARRAYS_DIR
         arrays_dir.mkdir(exist_ok=True)
         for s, split in enumerate(SPLITS):
             split_images = [image for image in images if image.split == split]
@@ -105,13 +100,13 @@ def write_snapshot_folder(
             )
         done += 1
     if "jsonl" in formats:
-        write_jsonl(directory / "annotations.jsonl", images)
+        write_jsonl(directory / layout.JSONL, images)
         done += 1
-        step_progress(0, "wrote annotations.jsonl")
+        step_progress(0, f"wrote {layout.JSONL}")
     if "coco" in formats:
-        write_coco(directory / "coco.json", images, description=details.get("name", ""))
+        write_coco(directory / layout.COCO, images, description=details.get("name", ""))
         done += 1
-        step_progress(0, "wrote coco.json")
+        step_progress(0, f"wrote {layout.COCO}")
     manifest = write_manifest(directory, count_records(images), agreement, {**details, "formats": list(formats)})
-    report(1.0, "wrote manifest.json")
+    report(1.0, f"wrote {layout.MANIFEST}")
     return manifest

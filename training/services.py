@@ -25,6 +25,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from emotic.formats import layout
 from emotic.errors import FieldError
 from emotic.taxonomy import SPLITS
 from emotic_export.models import DatasetSnapshot
@@ -96,26 +97,26 @@ def _local_snapshot_arrays(snapshot: DatasetSnapshot) -> Path:
     prefix = snapshot_prefix(snapshot)
     if "npy" in snapshot.formats:
         try:
-            return Path(default_storage.path(f"{prefix}/arrays"))
+            return Path(default_storage.path(f"{prefix}/{layout.ARRAYS_DIR}"))
         except NotImplementedError:
             pass
-    cache = Path(settings.TRAINING_WORK_DIR) / "snapshots" / snapshot.name / "arrays"
+    cache = Path(settings.TRAINING_WORK_DIR) / "snapshots" / snapshot.name / layout.ARRAYS_DIR
     if cache.is_dir():
         return cache  # snapshots are immutable, so the cache never goes stale
     staging = Path(tempfile.mkdtemp(prefix=".fetch-", dir=Path(settings.TRAINING_WORK_DIR)))
     try:
         if "npy" in snapshot.formats:
-            _fetch_tree(f"{prefix}/arrays", staging / "arrays")
+            _fetch_tree(f"{prefix}/{layout.ARRAYS_DIR}", staging / layout.ARRAYS_DIR)
         else:
             from training.core.data import build_arrays_from_mat
 
-            _fetch_tree(f"{prefix}/Annotations", staging / "Annotations")
-            _fetch_tree(f"{prefix}/emotic", staging / "emotic")
+            for folder in (layout.ANNOTATIONS_DIR, layout.IMAGES_DIR):
+                _fetch_tree(f"{prefix}/{folder}", staging / folder)
             for split in SPLITS:
                 build_arrays_from_mat(staging, split)
         cache.parent.mkdir(parents=True, exist_ok=True)
         try:
-            (staging / "arrays").rename(cache)
+            (staging / layout.ARRAYS_DIR).rename(cache)
         except OSError:
             if not cache.is_dir():  # else another worker of this machine fetched it first
                 raise
@@ -137,9 +138,9 @@ def _fetch_tree(prefix: str, target: Path) -> None:
 
 def _evaluation_split(arrays: Path) -> tuple[str, str]:
     """The split the final metrics are computed on, and a note when it is not the test split."""
-    test_categories = arrays / "test_cat_arr.npy"
+    test_categories = arrays / layout.array_names("test")["categories"]
     if not test_categories.exists():
-        why = "has no test split (test_cat_arr.npy is missing)"
+        why = f"has no test split ({test_categories.name} is missing)"
     elif len(np.load(test_categories, mmap_mode="r")) == 0:
         why = "has an empty test split"
     else:

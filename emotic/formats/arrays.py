@@ -33,6 +33,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 from PIL import Image
 
+from emotic.formats.layout import array_names
 from emotic.formats.common import FormatError, atomic_files, group_by_split
 from emotic.formats.images import ImageOpener, decode_rgb, largest_reduction
 from emotic.records import ImageRecord, PersonRecord
@@ -45,16 +46,6 @@ CSV_COLUMNS = (
     "Categorical_Labels", "Continuous_Labels", "Gender", "Age",
 )
 RESAMPLE = Image.Resampling.BILINEAR  # the baseline's cv2.resize default is bilinear too
-
-
-def array_names(split: str) -> dict[str, str]:
-    return {
-        "context": f"{split}_context_arr.npy",
-        "body": f"{split}_body_arr.npy",
-        "categories": f"{split}_cat_arr.npy",
-        "continuous": f"{split}_cont_arr.npy",
-        "csv": f"{split}.csv",
-    }
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from emotic.formats.layout import MANIFEST
 from emotic.formats.common import FormatError, atomic_file, group_by_split
 from emotic.records import ImageRecord
 from emotic.taxonomy import AGE_GROUPS, CATEGORIES, GENDERS, SPLITS, VAD_DIMENSIONS, VAD_MAX, VAD_MIN
 
-MANIFEST_NAME = "manifest.json"
+MANIFEST_NAME = MANIFEST
 FORMAT_VERSION = 1
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from emotic.formats import layout
 from emotic.formats.common import FormatError
 from emotic.formats.mat import read_annotations_mat_records
 from emotic.records import ImageRecord, PersonRecord
@@ -49,7 +50,7 @@ class EmoticSource(CrawlSource):
             self.roots = [existing_path(images_root, "images_root", directory=True)]
         else:
             base = self.path.parent.parent
-            self.roots = [base / "emotic", base, self.path.parent]
+            self.roots = [base / layout.IMAGES_DIR, base, self.path.parent]  # EMOTIC's layout first
 
     def describe(self) -> str:
         return f"EMOTIC {self.path}"

@@ -32,7 +32,9 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.v2 import functional as TF
 
 from emotic.errors import FieldError
-from emotic.formats.arrays import BODY_SIZE, CONTEXT_SIZE, RESAMPLE, array_names, write_split_arrays
+from emotic.formats import layout
+from emotic.formats.arrays import BODY_SIZE, CONTEXT_SIZE, RESAMPLE, write_split_arrays
+from emotic.formats.layout import array_names
 from emotic.formats.common import FormatError
 from emotic.formats.images import folder_opener
 from emotic.formats.mat import read_annotations_mat
@@ -40,9 +42,9 @@ from emotic.taxonomy import NUM_CATEGORIES, VAD_MAX, VAD_MIN
 from training.core.distributed import SINGLE_PROCESS, GlobalBatchShards, ProcessGroup
 from training.core.hyperparameters import Hyperparameters
 
-ARRAYS_SUBFOLDER = "arrays"  # where an exported snapshot keeps them
-MAT_PATH = Path("Annotations") / "Annotations.mat"  # EMOTIC's layout, and our snapshots'
-IMAGES_SUBFOLDER = "emotic"  # the images beside Annotations/: emotic/<folder>/<filename>
+ARRAYS_SUBFOLDER = layout.ARRAYS_DIR  # where an exported snapshot keeps them
+MAT_PATH = Path(layout.ANNOTATIONS_MAT)  # EMOTIC's layout, and our snapshots'
+IMAGES_SUBFOLDER = layout.IMAGES_DIR  # the images beside Annotations/: emotic/<folder>/<filename>
 VAD_SCALE = 10.0
 
 logger = logging.getLogger(__name__)
