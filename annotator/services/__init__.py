@@ -1,6 +1,7 @@
 """Operations that change annotation data. Import from the submodules:
 
-- ``assignment``: ``assign_next_task(worker)``, ``expire_stale_assignments()``, ``recount_slots()``
+- ``assignment``: ``next_task(worker)`` (a task, or why none and when to ask again), ``assign_next_task(worker)``,
+  ``expire_stale_assignments()``, ``recount_slots()``
 - ``submission``: ``submit_task(...)``, ``skip_task(...)``, ``report_task(...)``
 - ``qualification``: the qualification test
 - ``boxes``: ``settle_image_boxes(image)`` (end of stage 1; the geometry is in ``emotic.boxes``)

@@ -225,7 +225,7 @@ def test_each_field_error_answers_its_status_and_code(monkeypatch, error, status
     def refuse(worker):
         raise error
 
-    monkeypatch.setattr("annotator.api.assign_next_task", refuse)
+    monkeypatch.setattr("annotator.api.next_task", refuse)
     body = assert_contract(PageClient().get(NEXT), status, field, code)
     assert body["errors"] == {field: [error.reason]}
 
@@ -306,7 +306,7 @@ def test_drf_and_django_exceptions_answer_the_contract(monkeypatch, error, statu
     def refuse(worker):
         raise error
 
-    monkeypatch.setattr("annotator.api.assign_next_task", refuse)
+    monkeypatch.setattr("annotator.api.next_task", refuse)
     response = PageClient().get(NEXT)
     if field is None:  # a server error keeps DRF's own answer; the contract is for 4xx
         assert response.status_code == status
