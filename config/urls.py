@@ -20,6 +20,7 @@ urlpatterns = [
 ]
 
 # Unknown URLs under /api/ answer the API's error contract; pages keep Django's 404 page.
+handler400 = "config.api_errors.bad_request"
 handler404 = "config.api_errors.not_found"
 
 if settings.DEBUG and settings.STORAGE_BACKEND == "local":

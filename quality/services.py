@@ -23,6 +23,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 
 from annotator.models import AnnotationStatus, EmotionAnnotation, Worker
+from annotator.services.review import set_answer_status
 from emotic.taxonomy import SPLITS
 from quality import selectors
 from quality.arrays import PeopleArrays, masks_from_choices
@@ -142,9 +143,7 @@ def review_annotations(annotation_ids: Iterable[int], status: str, by: AbstractB
     except (TypeError, ValueError):
         raise QualityError("annotation_ids", "must be whole numbers") from None
     with transaction.atomic():
-        changing = EmotionAnnotation.objects.filter(pk__in=ids).exclude(status=status)
-        person_ids = set(changing.values_list("person_id", flat=True))
-        changed = changing.update(status=status)
+        changed, person_ids = set_answer_status(ids, status)
         refresh_people(person_ids)
     if changed:
         logger.info("%s set %d answers to %s", by or "a service", changed, status)

@@ -285,3 +285,45 @@ def test_no_two_modules_import_each_other():
 def test_the_cycle_finder_finds_a_circle_of_three():
     assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert import_cycles({"a": {"b"}, "b": set()}) == []
+
+
+WRITE_METHODS = {"create", "get_or_create", "update_or_create", "bulk_create", "bulk_update", "update", "delete", "save"}
+# Documented exceptions (docs/architecture.md): the image's place in the annotation workflow lives on the
+# catalog's image row and only the annotator writes it; quality keeps its per-worker figures on the worker's row.
+CROSS_APP_WRITES = {
+    ("annotator", "Image"): {"boxes_confirmed", "box_slots_taken", "reported_count"},
+    ("quality", "Worker"): None,  # the figures of quality.stored_figures.WORKER_FIGURES, by bulk_update
+}
+SEEDERS = {"demo", "config"}  # they set the platform up, like a shell session would
+
+
+def test_an_apps_rows_are_written_by_that_app_alone():
+    """Through the ORM: ``Model.objects...update(...)`` and the like on another app's model (instance saves aside)."""
+    writes = []
+    for package in RULES:
+        app = package.split(".")[0]
+        if app in SEEDERS:
+            continue
+        for path, _module in python_files(package):
+            tree = ast.parse(path.read_text(), str(path))
+            foreign = {
+                alias.asname or alias.name: node.module.split(".")[0]
+                for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and (node.module or "").endswith(".models")
+                and node.module.split(".")[0] in RULES and node.module.split(".")[0] != app
+                for alias in node.names
+            }
+            for node in ast.walk(tree):
+                if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in WRITE_METHODS):
+                    continue
+                root = node.func.value
+                while isinstance(root, (ast.Attribute, ast.Call)):
+                    root = root.func if isinstance(root, ast.Call) else root.value
+                if not (isinstance(root, ast.Name) and root.id in foreign):
+                    continue
+                allowed = CROSS_APP_WRITES.get((app, root.id), ())
+                fields = {keyword.arg for keyword in node.keywords}
+                if allowed is None or (allowed and fields and fields <= allowed):
+                    continue
+                writes.append(f"{path.relative_to(ROOT)}:{node.lineno} {root.id}...{node.func.attr}({', '.join(sorted(f for f in fields if f))})")
+    assert writes == [], "rows written by an app that does not own them:\n" + "\n".join(writes)
