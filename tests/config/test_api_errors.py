@@ -235,7 +235,7 @@ def test_an_error_about_data_the_server_holds_is_a_server_error_that_shows_nothi
     def refuse(worker):
         raise FieldError("expected_boxes[0]", "the hidden answer [1, 2, 3]")
 
-    monkeypatch.setattr("annotator.api.assign_next_task", refuse)
+    monkeypatch.setattr("annotator.api.next_task", refuse)
     client = PageClient()
     client.raise_request_exception = False
     response = client.get(NEXT)
