@@ -6,6 +6,10 @@
 - ``qualification``: the qualification test
 - ``boxes``: ``settle_image_boxes(image)`` (end of stage 1; the geometry is in ``emotic.boxes``)
 - ``gold``: checking answers against gold items
-- ``renditions``: resized images cached in storage
+- ``intake``: ``receive_image(...)``, ``receive_original_answers(...)``: images and imported people come in
+- ``standing``: a worker's block carried into their work (excluded, restored), as quality decides
+- ``review``: an answer's review status, as quality decides
 - ``workers``: worker records and API tokens
+
+Resized images (renditions) and an image's split are the catalog's (``catalog.renditions``, ``catalog.splits``).
 """

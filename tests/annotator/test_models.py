@@ -250,3 +250,17 @@ def test_the_admin_refuses_a_box_control_item_with_a_malformed_box(admin_client)
     })
     assert response.status_code == 200 and "lies outside the image" in response.content.decode()
     assert not GoldItem.objects.exists()
+
+
+def test_the_admin_shows_tasks_but_neither_adds_edits_nor_deletes_them(admin_client):
+    from tests.factories import TaskAssignmentFactory
+
+    task = TaskAssignmentFactory()
+    page = admin_client.get(f"/admin/annotator/taskassignment/{task.pk}/change/").content.decode()
+    assert page.count('name="state"') == 0 and task.state in page
+    admin_client.post(f"/admin/annotator/taskassignment/{task.pk}/change/", {"state": "submitted"})
+    task.refresh_from_db()
+    assert task.state == "assigned"
+    assert admin_client.get("/admin/annotator/taskassignment/add/").status_code == 403
+    assert admin_client.post(f"/admin/annotator/taskassignment/{task.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert TaskAssignment.objects.filter(pk=task.pk).exists()
