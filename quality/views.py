@@ -29,6 +29,20 @@ from catalog.renditions import ensure_rendition
 
 
 
+def object_id_number(object_id: object) -> int | None:
+    """The id a URL gives, when it is a plain whole number (ASCII digits only: ``'²'.isdigit()`` is true)."""
+    text = str(object_id)
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def _object_or_404(queryset, object_id: str):
+    """The row the URL names; an id that is not a whole number names nothing (404, never a 500)."""
+    number = object_id_number(object_id)
+    if number is None:
+        raise Http404("No such object: ids are whole numbers.")
+    return get_object_or_404(queryset, pk=number)
+
+
 def _require(request: HttpRequest, model_admin, change: bool = False) -> None:
     allowed = model_admin.has_change_permission(request) if change else model_admin.has_view_permission(request)
     if not allowed:
@@ -40,7 +54,7 @@ def _require(request: HttpRequest, model_admin, change: bool = False) -> None:
 
 def image_review_page(request: HttpRequest, object_id: str, model_admin) -> HttpResponse:
     _require(request, model_admin)
-    image = get_object_or_404(Image.objects.select_related("source"), pk=object_id)
+    image = _object_or_404(Image.objects.select_related("source"), object_id)
     if request.method == "POST":
         _require(request, model_admin, change=True)
         return _apply_review(request, image)
@@ -79,7 +93,7 @@ def _apply_review(request: HttpRequest, image: Image) -> HttpResponse:
 def image_picture(request: HttpRequest, object_id: str, model_admin) -> HttpResponse:
     """The image as shown to workers (a cached rendition), for the review page."""
     _require(request, model_admin)
-    image = get_object_or_404(Image, pk=object_id)
+    image = _object_or_404(Image.objects.all(), object_id)
     try:
         key = ensure_rendition(image)
         with default_storage.open(key, "rb") as stored:
@@ -103,7 +117,7 @@ def worker_context(request: HttpRequest, worker: Worker) -> dict:
 def worker_trust(request: HttpRequest, object_id: str, model_admin) -> HttpResponse:
     """Block or unblock one worker from their page; a block needs a reason."""
     _require(request, model_admin, change=True)
-    worker = get_object_or_404(Worker, pk=object_id)
+    worker = _object_or_404(Worker.objects.all(), object_id)
     back = HttpResponseRedirect(reverse("admin:annotator_worker_change", args=[worker.pk]))
     action = request.POST.get("action")
     try:
@@ -126,7 +140,7 @@ def worker_trust(request: HttpRequest, object_id: str, model_admin) -> HttpRespo
 
 def worker_gold_plot(request: HttpRequest, object_id: str, model_admin) -> HttpResponse:
     _require(request, model_admin)
-    worker = get_object_or_404(Worker, pk=object_id)
+    worker = _object_or_404(Worker.objects.all(), object_id)
     passed = list(selectors.control_answers([worker.pk]).order_by("finished_at", "id").values_list("gold_passed", flat=True))
     png = plots.worker_gold_history_png(passed, settings.QUALITY_GOLD_WINDOW, settings.QUALITY_GOLD_MIN_ACCURACY)
     return HttpResponse(png, content_type="image/png")
