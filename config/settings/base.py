@@ -352,6 +352,25 @@ CELERY_BEAT_SCHEDULE["requeue-stalled-crawl-jobs"] = {
     "task": "scraper.requeue_stalled_crawl_jobs",
     "schedule": timedelta(minutes=1),
 }
+# Dataset files, folders and URL lists are read only from under these folders (comma-separated;
+# relative ones are under the project). Paths are resolved (symlinks, '..') before the check, so an
+# import can never read the rest of the server (.env, /etc/passwd, /proc/self/environ).
+_DEFAULT_IMPORT_ROOT = VAR_DIR / "imports"
+SCRAPER_IMPORT_ROOTS = [
+    str((BASE_DIR / Path(root).expanduser()).resolve())
+    for root in get_list("SCRAPER_IMPORT_ROOTS", [str(_DEFAULT_IMPORT_ROOT)])
+]
+if SCRAPER_IMPORT_ROOTS == [str(_DEFAULT_IMPORT_ROOT.resolve())]:
+    _DEFAULT_IMPORT_ROOT.mkdir(exist_ok=True)
+# Limits on what one dataset file may make (a small hostile file must not balloon): records it
+# holds (COCO images, ADE20K index entries, EMOTIC images, URL-list lines), people per image,
+# array elements a .mat declares (checked before anything is allocated), bytes of arrays the
+# ADE20K index's unpickler may build, and the size of the file read into memory.
+SCRAPER_IMPORT_MAX_RECORDS = get_int("SCRAPER_IMPORT_MAX_RECORDS", 1_000_000, minimum=1)
+SCRAPER_IMPORT_MAX_PEOPLE_PER_IMAGE = get_int("SCRAPER_IMPORT_MAX_PEOPLE_PER_IMAGE", 100, minimum=1)
+SCRAPER_IMPORT_MAX_MAT_ELEMENTS = get_int("SCRAPER_IMPORT_MAX_MAT_ELEMENTS", 20_000_000, minimum=1)
+SCRAPER_IMPORT_MAX_PICKLE_BYTES = get_int("SCRAPER_IMPORT_MAX_PICKLE_BYTES", 2 * 1024**3, minimum=1024)
+SCRAPER_IMPORT_MAX_FILE_BYTES = get_int("SCRAPER_IMPORT_MAX_FILE_BYTES", 2 * 1024**3, minimum=1024)
 
 # --- Logging ----------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()

@@ -16,7 +16,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from emotic.errors import FieldError
-from scraper.sources.base import CrawlSource, DiscoveredItem, DiscoveryBatch, SourceError, existing_path, path_inside
+from scraper.sources.base import (
+    CrawlSource,
+    DiscoveredItem,
+    DiscoveryBatch,
+    SourceError,
+    existing_path,
+    inside_import_roots,
+    path_inside,
+    within_import_roots,
+)
 
 ORIGINAL_DATABASE = "ade20k"
 FOLDER = "ade20k/images"
@@ -114,7 +123,7 @@ class Ade20kSource(CrawlSource):
 
     def __init__(self, path: str):
         given = existing_path(path, "path", directory=Path(path).is_dir())
-        self.index_path = given / INDEX_FILE if given.is_dir() else given
+        self.index_path = inside_import_roots(str(given / INDEX_FILE), "path") if given.is_dir() else given
         if not self.index_path.is_file():
             raise SourceError("path", f"{given} holds no {INDEX_FILE}")
         # The index's folders start with the release name ('ADE20K_2021_17_01/images/...').
@@ -139,6 +148,10 @@ class Ade20kSource(CrawlSource):
         if image_path is None:
             return DiscoveredItem(
                 key=key, original_database=ORIGINAL_DATABASE, rejection=("missing_file", f"{folder}/{filename} not found"), **known
+            )
+        if not within_import_roots(image_path.with_suffix(".json")):
+            return DiscoveredItem.bad_record(
+                key, ORIGINAL_DATABASE, f"{image_path.with_suffix('.json').name}: links outside the import roots", **known
             )
         try:
             boxes, facts = people_in(image_path.with_suffix(".json"))

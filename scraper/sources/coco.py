@@ -131,7 +131,9 @@ class CocoSource(CrawlSource):
             return DiscoveredItem.bad_record(key, ORIGINAL_DATABASE, f"{where}: file_name: missing or not a string")
         local = path_inside(self.images_dir, file_name)
         if local is None:
-            return DiscoveredItem.bad_record(key, ORIGINAL_DATABASE, f"{where}: file_name: {file_name!r} leaves the images folder")
+            return DiscoveredItem.bad_record(
+                key, ORIGINAL_DATABASE, f"{where}: file_name: {file_name!r} leaves the images folder or the import roots"
+            )
         coco_url = record.get("coco_url") or record.get("flickr_url") or ""
         image_url = coco_url if isinstance(coco_url, str) and not url_problem(coco_url) and not local.is_file() else ""
         return DiscoveredItem(

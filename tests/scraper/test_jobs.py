@@ -330,6 +330,7 @@ def test_a_source_that_cannot_be_read_fails_the_job_with_the_reason_and_keeps_wh
         ("gopher", {}, "kind: must be one of"),
     ],
 )
+@pytest.mark.usefixtures("every_path_importable")
 def test_bad_job_parameters_are_named(kind, params, message):
     with pytest.raises(SourceError, match=message.replace("(", r"\(").replace(")", r"\)")):
         create_crawl_job(kind, params)
