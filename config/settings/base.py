@@ -363,13 +363,14 @@ SCRAPER_IMPORT_ROOTS = [
 if SCRAPER_IMPORT_ROOTS == [str(_DEFAULT_IMPORT_ROOT.resolve())]:
     _DEFAULT_IMPORT_ROOT.mkdir(exist_ok=True)
 # Limits on what one dataset file may make (a small hostile file must not balloon): records it
-# holds (COCO images, ADE20K index entries, EMOTIC images, URL-list lines), people per image,
-# array elements a .mat declares (checked before anything is allocated), bytes of arrays the
-# ADE20K index's unpickler may build, and the size of the file read into memory.
+# holds (COCO images or annotations, ADE20K index entries, EMOTIC images, URL-list entries), people
+# per image, array elements a .mat declares (checked before anything is allocated; an array or a
+# struct element counts 8), bytes of arrays the ADE20K index's unpickler may build beyond the data
+# the file holds, and the size of a file read into memory (and of what a compressed .mat inflates to).
 SCRAPER_IMPORT_MAX_RECORDS = get_int("SCRAPER_IMPORT_MAX_RECORDS", 1_000_000, minimum=1)
 SCRAPER_IMPORT_MAX_PEOPLE_PER_IMAGE = get_int("SCRAPER_IMPORT_MAX_PEOPLE_PER_IMAGE", 100, minimum=1)
-SCRAPER_IMPORT_MAX_MAT_ELEMENTS = get_int("SCRAPER_IMPORT_MAX_MAT_ELEMENTS", 20_000_000, minimum=1)
-SCRAPER_IMPORT_MAX_PICKLE_BYTES = get_int("SCRAPER_IMPORT_MAX_PICKLE_BYTES", 2 * 1024**3, minimum=1024)
+SCRAPER_IMPORT_MAX_MAT_ELEMENTS = get_int("SCRAPER_IMPORT_MAX_MAT_ELEMENTS", 50_000_000, minimum=1)
+SCRAPER_IMPORT_MAX_PICKLE_BYTES = get_int("SCRAPER_IMPORT_MAX_PICKLE_BYTES", 64 * 1024**2, minimum=1024)
 SCRAPER_IMPORT_MAX_FILE_BYTES = get_int("SCRAPER_IMPORT_MAX_FILE_BYTES", 2 * 1024**3, minimum=1024)
 
 # --- Logging ----------------------------------------------------------------

@@ -119,3 +119,24 @@ def path_inside(root: Path, relative: str) -> Path | None:
     if not candidate.is_relative_to(root.resolve()) or not within_import_roots(candidate):
         return None
     return candidate
+
+
+# --- limits on what one file may make (SCRAPER_IMPORT_MAX_*) -------------------------------
+def check_file_size(path: Path, argument: str = "path") -> None:
+    """Refuse a file larger than ``SCRAPER_IMPORT_MAX_FILE_BYTES`` before it is read into memory."""
+    size, limit = path.stat().st_size, settings.SCRAPER_IMPORT_MAX_FILE_BYTES
+    if size > limit:
+        raise SourceError(argument, f"{path.name} is {size:,} bytes, more than SCRAPER_IMPORT_MAX_FILE_BYTES ({limit:,})")
+
+
+def check_record_count(path: Path, count: int, what: str) -> None:
+    """Refuse a file holding more than ``SCRAPER_IMPORT_MAX_RECORDS`` records, before any is saved."""
+    limit = settings.SCRAPER_IMPORT_MAX_RECORDS
+    if count > limit:
+        raise SourceError("path", f"{path.name} holds {count:,} {what}, more than SCRAPER_IMPORT_MAX_RECORDS ({limit:,})")
+
+
+def too_many_people(count: int) -> str | None:
+    """Why an image record with ``count`` people is refused, or None (``SCRAPER_IMPORT_MAX_PEOPLE_PER_IMAGE``)."""
+    limit = settings.SCRAPER_IMPORT_MAX_PEOPLE_PER_IMAGE
+    return f"{count} people, more than SCRAPER_IMPORT_MAX_PEOPLE_PER_IMAGE ({limit})" if count > limit else None

@@ -13,7 +13,15 @@ import csv
 from collections.abc import Iterator
 from pathlib import Path
 
-from scraper.sources.base import CrawlSource, DiscoveredItem, DiscoveryBatch, SourceError, existing_path
+from scraper.sources.base import (
+    CrawlSource,
+    DiscoveredItem,
+    DiscoveryBatch,
+    SourceError,
+    check_file_size,
+    check_record_count,
+    existing_path,
+)
 from scraper.validation import url_problem
 
 BATCH = 1000
@@ -22,6 +30,7 @@ CSV_URL_COLUMNS = ("url", "image_url")
 
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, fields) for each entry of the list."""
+    check_file_size(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
@@ -83,6 +92,7 @@ class UrlListSource(CrawlSource):
         )
 
     def discover(self, cursor: dict) -> Iterator[DiscoveryBatch]:
+        check_record_count(self.path, sum(1 for _ in _rows(self.path)), "entries")  # before any is saved
         start = cursor.get("line", 0)
         batch: list[DiscoveredItem] = []
         last = start
