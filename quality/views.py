@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -23,7 +24,8 @@ from quality.dashboard import PLOTS, checked_scope, dashboard, person_kappas, sc
 from quality.review import image_review, worker_overview
 from quality.review_panels import build_panels
 from quality.errors import QualityError
-from quality.services import queue_recompute, review_image_answers
+from quality.models import QualityReport
+from quality.services import pending_recomputation, queue_recompute, review_image_answers
 from quality.trust import block_worker, unblock_worker
 from catalog.renditions import ensure_rendition
 
@@ -162,6 +164,8 @@ def dashboard_page(request: HttpRequest, model_admin) -> HttpResponse:
         "title": "Quality dashboard",
         "board": board,
         "plots": PLOTS,
+        "may_recompute": may_recompute(request),
+        "pending_recomputation": pending_recomputation(),
     }
     return TemplateResponse(request, "admin/quality/dashboard.html", context)
 
@@ -205,10 +209,22 @@ def dashboard_csv(request: HttpRequest, name: str, model_admin) -> HttpResponse:
     return response
 
 
+def may_recompute(request: HttpRequest) -> bool:
+    """Queuing a full recomputation changes the figures: it needs the quality report's change permission."""
+    opts = QualityReport._meta
+    return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
+
+
 @require_POST
 def dashboard_recompute(request: HttpRequest, model_admin) -> HttpResponse:
-    """Queue a full recomputation; the dashboard shows the new report when it is done."""
+    """Queue a full recomputation, unless one is queued or running; the dashboard shows the new report when it is done."""
     _require(request, model_admin)
-    queue_recompute("admin")
-    messages.info(request, "Recomputing every quality figure in the background; reload in a moment.")
+    if not may_recompute(request):
+        raise PermissionDenied
+    if queue_recompute("admin", requested_by=request.user.get_username()) is None:
+        pending = pending_recomputation()
+        since = f" ({pending.get_state_display().lower()} since {pending.created_at:%Y-%m-%d %H:%M})" if pending else ""
+        messages.warning(request, f"A recomputation is already queued or running{since}; nothing more was queued.")
+    else:
+        messages.info(request, "Recomputing every quality figure in the background; reload in a moment.")
     return HttpResponseRedirect(reverse("admin:quality_qualityreport_changelist"))

@@ -415,6 +415,9 @@ CELERY_BEAT_SCHEDULE["recompute-quality"] = {
     "task": "quality.recompute_quality",
     "schedule": timedelta(minutes=QUALITY_RECOMPUTE_MINUTES),
 }
+# One full recomputation is queued or running at a time; one not finished after this long
+# lost its worker and no longer holds the next back.
+QUALITY_RECOMPUTE_TIMEOUT_MINUTES = get_int("QUALITY_RECOMPUTE_TIMEOUT_MINUTES", 60, minimum=1)
 
 # --- Security: shared cache, log-in and API throttling, request sizes -------
 # Throttle counters live in the cache, so every gunicorn process and machine
