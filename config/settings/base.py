@@ -439,6 +439,8 @@ LOGIN_FAILURES_ALLOWED = get_int("LOGIN_FAILURES_ALLOWED", 5, minimum=1)
 LOGIN_LOCKOUT_SECONDS = get_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
 AUTHENTICATION_BACKENDS = ["config.throttling.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
 MIDDLEWARE.append("config.throttling.LoginThrottleMiddleware")
+# Workers' API tokens stop working this many days after they are made (an expired one is a 401).
+API_TOKEN_LIFETIME_DAYS = get_int("API_TOKEN_LIFETIME_DAYS", 90, minimum=1)
 # The worker API uses annotator.api.WorkerThrottle (rate API_THROTTLE_WORKER);
 # anything else of the API (the schema) is throttled per address for anonymous callers.
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["rest_framework.throttling.AnonRateThrottle"]

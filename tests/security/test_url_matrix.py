@@ -174,6 +174,7 @@ NO_ADD_PAGE = {
     "annotator.emotionannotation", "annotator.boxannotation",  # workers' answers: shown, never added or deleted
     "catalog.image", "annotator.person",  # made by ingest, intake and box settlement only
     "annotator.taskassignment",  # handed out and closed by the assignment service only
+    "annotator.apitoken",  # made by a worker on their page, where alone its key is shown
 }
 NO_DELETE_PAGE = {"annotator.emotionannotation", "annotator.boxannotation", "annotator.taskassignment"}
 # Served by Django's static view only when DEBUG is on (the demo); checked in test_dev_media_is_debug_only.
