@@ -449,3 +449,18 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["rest_framework.throttling.AnonRat
 REQUEST_MAX_BODY_BYTES = get_int("REQUEST_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BODY_BYTES
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "config.request_limits.RequestBodyLimitMiddleware")
+# Content-Security-Policy and Permissions-Policy on every response (config/security_headers.py):
+# scripts from the site only, never inline; images also from the storage server when workers'
+# images are redirected there. Empty: the header is left out.
+from config.security_headers import (  # noqa: E402  (kept inside the block it serves)
+    DEFAULT_PERMISSIONS_POLICY,
+    default_content_security_policy,
+    storage_image_sources,
+)
+
+_STORAGE_IMAGES = storage_image_sources(
+    STORAGE_BACKEND, env.str("STORAGE_ENDPOINT_URL", default=""), IMAGE_REDIRECT_TO_STORAGE
+)
+CONTENT_SECURITY_POLICY = env.str("CONTENT_SECURITY_POLICY", default="") or default_content_security_policy(_STORAGE_IMAGES)
+PERMISSIONS_POLICY = env.str("PERMISSIONS_POLICY", default="") or DEFAULT_PERMISSIONS_POLICY
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "config.security_headers.SecurityHeadersMiddleware")
