@@ -424,3 +424,20 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["rest_framework.throttling.AnonRat
 REQUEST_MAX_BODY_BYTES = get_int("REQUEST_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BODY_BYTES
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "config.request_limits.RequestBodyLimitMiddleware")
+
+# --- Behind a reverse proxy: the client's address, /healthz ------------------
+# Addresses (or CIDR networks) of the reverse proxies in front of gunicorn. Only
+# from these is X-Forwarded-For believed (the client's address, for the log-in
+# lock-out and the throttles: config/client_address.py) and X-Forwarded-Proto
+# (SECURE_PROXY_SSL_HEADER); from any other peer those headers are dropped.
+TRUSTED_PROXIES = get_list("TRUSTED_PROXIES", [])
+try:
+    from config.client_address import parse_networks  # noqa: E402  (kept inside the block it serves)
+
+    parse_networks(TRUSTED_PROXIES)
+except ValueError as error:
+    raise SettingError("TRUSTED_PROXIES", str(error)) from None
+# /healthz answers first (before the host check and the HTTPS redirect); then the client's address is settled.
+MIDDLEWARE[:0] = ["config.health.HealthCheckMiddleware", "config.client_address.ClientAddressMiddleware"]
+# Django REST framework's throttles read REMOTE_ADDR (the client's, set by the middleware), never X-Forwarded-For.
+REST_FRAMEWORK["NUM_PROXIES"] = 0
