@@ -116,15 +116,21 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or VAR_DIR / "media")
 STORAGE_BUCKET = env.str("STORAGE_BUCKET", default="").strip()
 STORAGE_URL_EXPIRY_SECONDS = get_int("STORAGE_URL_EXPIRY_SECONDS", 3600, minimum=60)  # signed S3 URLs
 STORAGE_BACKEND = get_choice("STORAGE_BACKEND", "s3" if STORAGE_BUCKET else "local", ("local", "s3"))
+# Browsers get signed URLs on this endpoint (through the reverse proxy); the app's own reads and
+# writes go to STORAGE_ENDPOINT_URL (the internal network). Unset: both are STORAGE_ENDPOINT_URL.
+STORAGE_PUBLIC_ENDPOINT_URL = env.str("STORAGE_PUBLIC_ENDPOINT_URL", default="").strip() or None
+if STORAGE_PUBLIC_ENDPOINT_URL and not STORAGE_PUBLIC_ENDPOINT_URL.startswith(("http://", "https://")):
+    raise SettingError("STORAGE_PUBLIC_ENDPOINT_URL", f"must start with http:// or https://, got {STORAGE_PUBLIC_ENDPOINT_URL!r}")
 if STORAGE_BACKEND == "s3":
     if not STORAGE_BUCKET:
         raise SettingError("STORAGE_BUCKET", "must name a bucket when STORAGE_BACKEND is s3")
     default_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "config.storage.S3Storage",  # django-storages' S3Storage, signing browsers' URLs for the public endpoint
         "OPTIONS": {
             "bucket_name": STORAGE_BUCKET,
             # Any S3-compatible server: MinIO, Ceph, moto, AWS itself.
             "endpoint_url": env.str("STORAGE_ENDPOINT_URL", default="") or None,
+            "public_endpoint_url": STORAGE_PUBLIC_ENDPOINT_URL,
             "region_name": env.str("STORAGE_REGION", default="") or None,
             "access_key": env.str("STORAGE_ACCESS_KEY_ID", default="") or None,
             "secret_key": env.str("STORAGE_SECRET_ACCESS_KEY", default="") or None,
@@ -134,6 +140,7 @@ if STORAGE_BACKEND == "s3":
             "querystring_auth": True,
             "querystring_expire": STORAGE_URL_EXPIRY_SECONDS,
             "addressing_style": get_choice("STORAGE_ADDRESSING_STYLE", "path", ("path", "virtual", "auto")),
+            "signature_version": "s3v4",  # signed URLs in Signature V4 (botocore may otherwise pick the old V2)
         },
     }
 else:
