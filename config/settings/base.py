@@ -188,7 +188,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TRACK_STARTED = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Training wants a machine of its own (a GPU): its tasks go to their own queue.
+# Training wants a machine of its own: its tasks go to their own queues, "training" and, for runs
+# that ask for device=cuda, "training-gpu", which only workers that can train consume (training/queues.py).
 CELERY_TASK_ROUTES = {"training.*": {"queue": "training"}}
 CELERY_BEAT_SCHEDULE = {
     "expire-stale-assignments": {
