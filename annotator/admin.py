@@ -43,9 +43,20 @@ class WorkerAdmin(admin.ModelAdmin):
 
 @admin.register(TaskAssignment)
 class TaskAssignmentAdmin(admin.ModelAdmin):
+    """Tasks are handed out, closed and expired by the assignment service, which keeps the pool's counters:
+    shown here, never added, edited or deleted (a deleted live task would leave its slot taken for ever)."""
+
     list_display = ("id", "worker", "kind", "person", "image", "state", "assigned_at", "expires_at")
     list_filter = ("kind", "state", "is_qualification")
-    raw_id_fields = ("worker", "person", "image", "gold_item")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class CrowdAnswerAdmin(admin.ModelAdmin):

@@ -30,7 +30,7 @@ from annotator import selectors, serializers
 from annotator.authentication import PageSessionAuthentication, WorkerTokenAuthentication
 from annotator.models import Worker
 from annotator.parsers import FiniteJSONParser
-from annotator.services.assignment import assign_next_task
+from annotator.services.assignment import NextTask, next_task
 from annotator.services.errors import AnswerInvalid, ImageFileMissing, TaskNotFound
 from catalog.renditions import ensure_rendition, forget_rendition, rendition_key
 from annotator.services.submission import report_task, skip_task, submit_task
@@ -86,18 +86,53 @@ class WorkerAPIView(APIView):
         return {"submitted_today": counter.submitted_today, "submitted_total": counter.submitted_total}
 
 
+# No task: a 204 (no body) whose headers say why and when to ask again.
+WORK_OUTLOOK = "Work-Outlook"
+NO_TASK_HEADERS = [
+    OpenApiParameter(
+        "Retry-After",
+        {"type": "integer", "minimum": 0},
+        location=OpenApiParameter.HEADER,
+        response=[204],
+        required=True,
+        description="Seconds to wait before asking again: a few seconds when the work was only locked for a "
+        "moment, about half a minute when others hold it, an hour when nothing is left (new images may be added).",
+    ),
+    OpenApiParameter(
+        WORK_OUTLOOK,
+        OpenApiTypes.STR,
+        location=OpenApiParameter.HEADER,
+        response=[204],
+        required=True,
+        enum=[NextTask.LATER, NextTask.DONE],
+        description="`later`: work may come later (what this worker could do is held by other workers' tasks, "
+        "which may expire, or images are still in their box stage): ask again after `Retry-After`. "
+        "`done`: nothing is left for this worker (every person it may annotate has all its answers or "
+        "has its answer): stop asking.",
+    ),
+]
+
+
 class NextTaskView(WorkerAPIView):
     @extend_schema(
         summary="The worker's next task",
         description="Returns the live task if the worker has one, else assigns a new one. "
-        "204: nothing to do right now. 403: the worker may not work (the reason says why).",
-        responses={200: serializers.TaskSerializer, 204: None, 403: NOT_ELIGIBLE},
+        "204: no task now, and no body; the `Work-Outlook` header says whether work may come later (`later`: ask "
+        "again after `Retry-After` seconds) or none is left for this worker (`done`). "
+        "403: the worker may not work (the reason says why).",
+        parameters=NO_TASK_HEADERS,
+        responses={
+            200: serializers.TaskSerializer,
+            204: OpenApiResponse(description="No task now: see the `Work-Outlook` and `Retry-After` headers."),
+            403: NOT_ELIGIBLE,
+        },
     )
     def get(self, request):
-        assignment = assign_next_task(self.worker(request))
-        if assignment is None:
-            return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(serializers.TaskSerializer(asdict(selectors.task_view(assignment))).data)
+        outcome = next_task(self.worker(request))
+        if outcome.task is None:
+            headers = {"Retry-After": str(outcome.retry_after), WORK_OUTLOOK: outcome.outlook}
+            return Response(status=status.HTTP_204_NO_CONTENT, headers=headers)
+        return Response(serializers.TaskSerializer(asdict(selectors.task_view(outcome.task))).data)
 
 
 class SubmitTaskView(WorkerAPIView):

@@ -9,10 +9,12 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
 from catalog.models import Image
+from emotic.boxes import BoxError, validate_boxes
 from emotic.taxonomy import AGES, ALL_CATEGORIES_MASK, GENDERS, VAD_MAX, VAD_MIN, mask_to_categories
 
 Gender = models.TextChoices("Gender", [(g, g) for g in GENDERS])
@@ -204,6 +206,17 @@ class GoldItem(models.Model):
             ],
             models.CheckConstraint(condition=Q(min_iou__gt=0) & Q(min_iou__lte=1), name="gold_min_iou_unit"),
         ]
+
+    def clean(self) -> None:
+        """The expected boxes are boxes of the item's image (checked where items are made: the admin)."""
+        super().clean()
+        if self.kind == TaskKind.BOXES and self.image_id is not None:
+            try:
+                self.expected_boxes = validate_boxes(
+                    self.expected_boxes, self.image.width, self.image.height, field="expected_boxes"
+                )
+            except BoxError as error:
+                raise ValidationError({"expected_boxes": f"{error.field}: {error.reason}"}) from None
 
     @property
     def required_categories(self) -> list[str]:

@@ -6,7 +6,7 @@ import math
 
 from rest_framework.parsers import JSONParser
 
-from emotic.errors import FieldError
+from annotator.services.errors import BodyInvalid
 
 
 class FiniteJSONParser(JSONParser):
@@ -15,7 +15,7 @@ class FiniteJSONParser(JSONParser):
     Python's json reads the tokens ``NaN``, ``Infinity`` and ``-Infinity``, and
     reads numbers too big for a float (``1e999``) as infinity. JSON allows none
     of them; the stock parser refuses the tokens without saying where, so they
-    are read here and refused by field: a ``FieldError``, which the API's exception
+    are read here and refused by field: a ``BodyInvalid``, which the API's exception
     handler answers as a 400 naming the field.
     """
 
@@ -25,12 +25,12 @@ class FiniteJSONParser(JSONParser):
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
-            raise FieldError("body", "is nested too deeply") from None
+            raise BodyInvalid("body", "is nested too deeply") from None
         found = _first_non_finite(data)
         if found is not None:
             field, value = found
             token = "NaN" if math.isnan(value) else ("-Infinity" if value < 0 else "Infinity")
-            raise FieldError(field, f"must be a finite number, got {token}")
+            raise BodyInvalid(field, f"must be a finite number, got {token}")
         return data
 
 

@@ -4,7 +4,9 @@ Every stored image's 64-bit pHash is held in memory as a numpy array, loaded
 once per process and topped up with the rows added since (by id), so one
 lookup is a vectorised XOR and popcount over all images rather than a
 database scan. Topping up by id is complete because images are inserted
-under the ingest lock, so ids are handed out in commit order. A match is
+under the ingest lock, which is held until the inserting transaction commits
+(PostgreSQL's advisory transaction lock; SQLite's write lock), so ids are
+handed out in commit order. A match is
 confirmed against the database before it is trusted: a row deleted (or rolled
 back) since it was loaded triggers a reload.
 """

@@ -151,12 +151,23 @@ def discard_blob_if_unreferenced(key: str) -> None:
 
 @contextmanager
 def ingest_lock() -> Iterator[None]:
-    """One inserter at a time: threads of this process, and every process on PostgreSQL."""
-    with _process_lock, transaction.atomic():
+    """One inserter at a time, held until the transaction commits (the caller's, when it holds one).
+
+    On PostgreSQL an advisory transaction lock serialises every thread and
+    process (each thread has its own connection). Elsewhere (SQLite) the
+    transaction begins first (``BEGIN IMMEDIATE`` takes the database's write
+    lock) and a process lock is taken inside it: no thread ever waits for
+    the database while holding the Python lock, so two threads cannot hold
+    one lock each and wait for the other's.
+    """
+    with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INGEST_ADVISORY_LOCK])
-        yield
+            yield
+        else:
+            with _process_lock:
+                yield
 
 
 # --- committing -----------------------------------------------------------------
@@ -256,7 +267,9 @@ def commit_prepared_images(requests: Sequence[IngestRequest]) -> list[IngestResu
     Duplicates are decided against the database and within the batch (the
     first of two equal images is stored). Either every new row of the batch
     is written or none is: on a database failure the new files are removed
-    again (unless another row uses them) and the error is raised.
+    again (unless another row uses them) and the error is raised. Files
+    written for images that turn out near duplicates or are refused are
+    removed too.
     """
     results: list[IngestResult | None] = [None] * len(requests)
     plans: list[tuple[int, Image, list[Box]]] = []
@@ -279,9 +292,9 @@ def commit_prepared_images(requests: Sequence[IngestRequest]) -> list[IngestResu
         for index, _image, _boxes in plans:
             discard_blob_if_unreferenced(requests[index].prepared.storage_key)
         raise
-    for index, _image, _boxes in plans:  # near duplicates found now: their files are not needed
-        if results[index].outcome == IngestOutcome.NEAR_DUPLICATE and requests[index].blob_written:
-            discard_blob_if_unreferenced(requests[index].prepared.storage_key)
+    for request, result in zip(requests, results):  # near duplicates and refused images: their files are not needed
+        if request.blob_written and result.outcome in (IngestOutcome.NEAR_DUPLICATE, IngestOutcome.REJECTED):
+            discard_blob_if_unreferenced(request.prepared.storage_key)
     return results  # type: ignore[return-value]
 
 

@@ -4,16 +4,19 @@ Every 4xx of the API answers one contract (``annotator.serializers.ErrorSerializ
 
     {"detail": "<field>: <reason>", "code": "<code>", "errors": {"<field>": ["<reason>", ...]}}
 
-whatever raised it. A ``FieldError`` carries its field and reason, and its
-``status_code`` and ``code`` where it has them (the annotation services'
-errors); a bare one is a 400 ``invalid``. DRF's validation errors are
+whatever raised it. A ``FieldError`` about the request carries its field and
+reason, ``status_code`` and ``code`` (the annotation services' errors, the
+body parser's, the token and CSRF refusals). Any other ``FieldError`` that
+reaches the handler is about data the server holds (a control item stored
+with a malformed box, say), not about this request: it is a logged 500, so
+a worker is neither blamed nor shown what the server holds. DRF's validation errors are
 flattened by field (``boxes[0][2]``). DRF's and Django's other exceptions name
 the part of the request at fault:
 
 =======================  ======  ======================  ===================================
 exception                status  code                    field
 =======================  ======  ======================  ===================================
-FieldError               400     invalid                 its own
+FieldError               500     (not answered here: a server fault, logged)
  ... with status_code    its     its ``code``            its own: AnnotationError 400-409;
                                                          TokenRefused 401 authentication_failed
                                                          (Authorization); CsrfRefused 403
@@ -28,6 +31,8 @@ MethodNotAllowed         405     method_not_allowed      method
 NotAcceptable            406     not_acceptable          Accept
 UnsupportedMediaType     415     unsupported_media_type  Content-Type
 Throttled                429     throttled               request (with Retry-After)
+SuspiciousOperation      400     invalid                 body (too many form fields or files)
+RequestDataTooBig        413     too_large               body
 any other APIException   its     its code                request
 =======================  ======  ======================  ===================================
 
@@ -41,7 +46,9 @@ for a URL under /api/ that no route matches.
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -118,10 +125,14 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(*exc.args)
+    elif isinstance(exc, RequestDataTooBig):
+        exc = BodyRefused("body", str(exc) or "is larger than the server accepts", status_code=413, code="too_large")
+    elif isinstance(exc, SuspiciousOperation):  # too many form fields or files, a malformed multipart body
+        exc = BodyRefused("body", str(exc) or "cannot be read", status_code=400, code="invalid")
 
-    if isinstance(exc, FieldError):
+    if isinstance(exc, FieldError) and hasattr(exc, "status_code"):
         errors, code = {exc.field: [exc.reason]}, getattr(exc, "code", "invalid")
-        status_code = getattr(exc, "status_code", 400)
+        status_code = exc.status_code
     elif isinstance(exc, exceptions.APIException):
         errors, code = _errors_of(exc)
         status_code = exc.status_code
@@ -135,6 +146,21 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         headers["Retry-After"] = "%d" % exc.wait
     set_rollback()
     return Response(error_body(errors, code), status=status_code, headers=headers)
+
+
+class BodyRefused(FieldError):
+    """A body Django itself refuses to read (too many fields, too big), in the contract's shape."""
+
+    def __init__(self, field: str, reason: str, *, status_code: int, code: str):
+        super().__init__(field, reason)
+        self.status_code, self.code = status_code, code
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler400``: a request Django refuses before any view (a suspicious one) answers the contract under /api/."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(field_error_body("request", str(exception) or "cannot be read", "invalid"), status=400)
+    return django_bad_request(request, exception)
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

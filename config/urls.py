@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import views
@@ -14,12 +14,14 @@ urlpatterns = [
     path("", include("annotator.urls")),
     path("admin/exports/", include("emotic_export.urls")),
     path("admin/training/", include("training.urls")),
+    re_path(rf"^admin/(?P<old>{'|'.join(views.MOVED_ADMIN_PAGES)})/(?P<rest>.*)$", views.moved_admin_page),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
 # Unknown URLs under /api/ answer the API's error contract; pages keep Django's 404 page.
+handler400 = "config.api_errors.bad_request"
 handler404 = "config.api_errors.not_found"
 
 if settings.DEBUG and settings.STORAGE_BACKEND == "local":

@@ -1,8 +1,8 @@
-"""Site-wide pages: the landing page and the health check."""
+"""Site-wide pages: the landing page, the health check, and the admin pages that moved."""
 
 from django.db import connection
 from django.db.utils import OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
 
 from emotic.taxonomy import CATEGORIES
@@ -21,3 +21,18 @@ def healthz(request: HttpRequest) -> JsonResponse:
         connection.close_if_unusable_or_obsolete()  # reconnect on the next request
         return JsonResponse({"status": "error", "database": "unreachable"}, status=503, headers={"Retry-After": "5"})
     return JsonResponse({"status": "ok"})
+
+
+# Admin pages whose model moved to another app (catalog, quality): old links and bookmarks keep working.
+MOVED_ADMIN_PAGES = {
+    "annotator/image": "catalog/image",
+    "scraper/source": "catalog/source",
+    "annotator/qualityreport": "quality/qualityreport",
+    "annotator/personagreement": "quality/personagreement",
+}
+
+
+def moved_admin_page(request: HttpRequest, old: str, rest: str) -> HttpResponse:
+    """A permanent redirect to the page's new address, query string kept (the admin there checks permissions)."""
+    query = request.META.get("QUERY_STRING", "")
+    return HttpResponsePermanentRedirect(f"/admin/{MOVED_ADMIN_PAGES[old]}/{rest}" + (f"?{query}" if query else ""))

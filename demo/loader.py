@@ -21,7 +21,8 @@ from django.utils import timezone
 from annotator.models import GoldItem, Person, Worker
 from annotator.services.intake import receive_image
 from catalog.ingest import ingest_image_bytes
-from catalog.models import Image, Source
+from catalog.models import Image
+from catalog.sources import bundled_source
 from catalog.splits import fix_splits
 from emotic.taxonomy import ALL_CATEGORIES_MASK, categories_to_mask
 
@@ -86,7 +87,7 @@ def load_demo_data(password: str | None = None) -> DemoSummary:
     summary = DemoSummary()
     photos = json.loads(MANIFEST.read_text())
     with transaction.atomic():
-        source, _ = Source.objects.get_or_create(kind=Source.Kind.BUNDLED, name=SOURCE_NAME)
+        source = bundled_source(SOURCE_NAME)
         for photo in photos:
             data = (PHOTOS_DIR / photo["file"]).read_bytes()
             result = ingest_image_bytes(

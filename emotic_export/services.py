@@ -83,9 +83,8 @@ def assign_splits(images: list[Image], annotations, *, ratios: Mapping[str, floa
     fixed = {image.id: image.split for image in images if image.split}
     counts = category_counts_per_image(images, annotations)
     splits = stratified_split([image.id for image in images], counts, fixed=fixed, ratios=ratios, seed=seed)
-    return place_unsplit_images({image_id: split for image_id, split in splits.items() if image_id not in fixed}) | {
-        image_id: split for image_id, split in fixed.items()
-    }
+    # Placed images are passed too: nothing moves them, and their split is read again (an admin may have just moved one).
+    return place_unsplit_images(splits)
 
 
 def collect_dataset(options: ExportOptions) -> BuiltDataset:

@@ -92,8 +92,10 @@ def _url(model_admin, name: str, view, pattern: str):
 class ImageReviewAdmin(ImageAdmin):
     list_display = (*ImageAdmin.list_display, "reported_count", "lowest_kappa", "review_link")
     list_filter = (*ImageAdmin.list_filter, LowAgreementImageFilter, FlaggedWorkerImageFilter, ReportedImageFilter)
-    readonly_fields = (*ImageAdmin.readonly_fields, "review_link")
     inlines = [base.PersonInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "review_link"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(lowest_person_kappa=Min("people__agreement__fleiss_kappa"))

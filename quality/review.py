@@ -24,8 +24,14 @@ from emotic.worker_quality import leave_one_out_agreement
 BOX_COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324")
 
 
-def not_counted_because(annotation: EmotionAnnotation, person: Person) -> str:
-    """Why an answer is left out of the figures and exports ("" if it counts); ``person`` is its person."""
+def not_counted_because(annotation: EmotionAnnotation, person: Person, counts: bool) -> str:
+    """Why an answer is left out of the figures and exports ("" if it counts).
+
+    Whether it counts is ``selectors.counted_annotations``' decision (``counts``);
+    this only words the reason for the admin.
+    """
+    if counts:
+        return ""
     if person.box_status == Person.BoxStatus.EXCLUDED:
         return "box drawn by a blocked worker"
     if person.box_status == Person.BoxStatus.WITHDRAWN:
@@ -36,7 +42,7 @@ def not_counted_because(annotation: EmotionAnnotation, person: Person) -> str:
         return "rejected"
     if annotation.excluded or annotation.worker.is_blocked:
         return "worker blocked"
-    return ""
+    return "not counted"
 
 
 @dataclass
@@ -84,6 +90,7 @@ def image_review(image: Image) -> ImageReview:
         .select_related("worker__user")
         .order_by("person_id", "created_at", "id")
     )
+    counted_ids = set(selectors.counted_annotations().filter(person__image=image).values_list("pk", flat=True))
     by_person: dict[int, list[EmotionAnnotation]] = {}
     for annotation in annotations:
         by_person.setdefault(annotation.person_id, []).append(annotation)
@@ -100,7 +107,8 @@ def image_review(image: Image) -> ImageReview:
         for annotation in by_person.get(person.pk, []):
             majority, union = agreement.get(annotation.pk, (np.nan, np.nan))
             review.answers.append(AnswerView(
-                annotation, annotation.categories, not_counted_because(annotation, person), display(majority), display(union)
+                annotation, annotation.categories, not_counted_because(annotation, person, annotation.pk in counted_ids),
+                display(majority), display(union)
             ))
         p = row_of.get(person.pk)
         if p is not None:

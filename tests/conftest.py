@@ -92,9 +92,11 @@ def migrator():
     latest = executor.loader.graph.leaf_nodes()
 
     def migrate(targets):
+        """To ``targets`` (None: the latest migrations; ``(app, None)``: none of the app's); returns the models there."""
         executor.loader.build_graph()
+        targets = latest if targets is None else targets
         executor.migrate(targets)
-        return executor.loader.project_state(targets).apps
+        return executor.loader.project_state([t for t in targets if t[1] is not None]).apps
 
     yield migrate
     migrate(latest)

@@ -1,10 +1,15 @@
 """Operations that change annotation data. Import from the submodules:
 
-- ``assignment``: ``assign_next_task(worker)``, ``expire_stale_assignments()``, ``recount_slots()``
+- ``assignment``: ``next_task(worker)`` (a task, or why none and when to ask again), ``assign_next_task(worker)``,
+  ``expire_stale_assignments()``, ``recount_slots()``
 - ``submission``: ``submit_task(...)``, ``skip_task(...)``, ``report_task(...)``
 - ``qualification``: the qualification test
 - ``boxes``: ``settle_image_boxes(image)`` (end of stage 1; the geometry is in ``emotic.boxes``)
 - ``gold``: checking answers against gold items
-- ``renditions``: resized images cached in storage
+- ``intake``: ``receive_image(...)``, ``receive_original_answers(...)``: images and imported people come in
+- ``standing``: a worker's block carried into their work (excluded, restored), as quality decides
+- ``review``: an answer's review status, as quality decides
 - ``workers``: worker records and API tokens
+
+Resized images (renditions) and an image's split are the catalog's (``catalog.renditions``, ``catalog.splits``).
 """

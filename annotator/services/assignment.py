@@ -10,19 +10,35 @@ An image without a split is placed in one when its first person is handed out
 
 Concurrency: the counters ``Person.annotation_slots_taken`` and
 ``Image.box_slots_taken`` are read in the WHERE clause and written in the same
-transaction that claims the row. On PostgreSQL the claim is ``SELECT ... FOR
-UPDATE SKIP LOCKED``: a concurrent claimer skips the locked row, and one that
-meets a row updated meanwhile re-checks the counter on its newest version, so a
-person is never over-allocated. On SQLite (no row locks) transactions begin
-with ``BEGIN IMMEDIATE`` (set in the settings) and every assignment
-transaction's first statement is a write, so either way it holds the
-database's single write lock from its first read: assignments are serialised.
+transaction that claims the row. On PostgreSQL the claim is ``SELECT ... FOR NO
+KEY UPDATE SKIP LOCKED``: a concurrent claimer (which takes the same lock)
+skips the locked row, and one that meets a row updated meanwhile re-checks the
+counter on its newest version, so a person is never over-allocated. Not ``FOR
+UPDATE``: that lock also conflicts with the ``FOR KEY SHARE`` lock that
+PostgreSQL's foreign-key checks take on a person (or image) while another
+transaction inserts a row referencing it (an answer, an assignment, quality's
+agreement row), and the claim then skipped a person that still needed answers.
+The counter updates change no key column, so they too take ``FOR NO KEY
+UPDATE`` and never wait for a key-share lock. When every row the worker could
+be given is locked by other claimers, the claim is retried a few times, each in
+a fresh transaction (``CLAIM_ATTEMPTS``), before the worker is told to come
+back. On SQLite (no row locks) transactions begin with ``BEGIN IMMEDIATE`` (set
+in the settings) and every assignment transaction's first statement is a
+write, so either way it holds the database's single write lock from its first
+read: assignments are serialised.
+
+When nothing is given, ``next_task`` says why (``work_outlook``, one query):
+work may come later (``later``: someone else holds or has locked what this
+worker could do, or images are still in their box stage), or nothing is left
+for this worker (``done``).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import time
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
@@ -52,13 +68,82 @@ def ensure_worker_may_work(worker: Worker) -> None:
         )
 
 
+# A claim that finds every row it could take locked by other claimers is tried again, in a fresh
+# transaction, this many times in all, pausing CLAIM_PAUSE seconds, then twice as long each time
+# (0.02 + 0.04 + 0.08 + 0.16: at most 0.3 s of one request). A claimer holds its row for milliseconds.
+CLAIM_ATTEMPTS = 5
+CLAIM_PAUSE = 0.02
+# Seconds a worker told "nothing right now" should wait before asking again (the API's Retry-After):
+RETRY_AFTER_LOCKED = 2  # what it could do was locked by other claimers even after the retries
+RETRY_AFTER_LATER = 30  # others hold what it could do (their tasks may expire) or images await their boxes
+RETRY_AFTER_DONE = 3600  # nothing is left for it; new images may still be added
+
+
+@dataclass(frozen=True)
+class WorkOutlook:
+    """What ``work_outlook`` found for a worker the claim gave nothing to."""
+
+    # A row the worker may take exists, yet the claim skipped it: another transaction holds it locked
+    # (a claimer, or a write to its counters), or it came free a moment after the claim looked.
+    claimable: bool
+    held: bool  # a person the worker may annotate is taken by someone else's live task (which may expire)
+    boxes_open: bool  # images are still in their box stage: their people will need answers
+
+    @property
+    def work_later(self) -> bool:
+        return self.claimable or self.held or self.boxes_open
+
+
+@dataclass(frozen=True)
+class NextTask:
+    """``next_task``'s answer: a task, or why there is none and when to ask again."""
+
+    task: TaskAssignment | None
+    outlook: str = ""  # without a task: "later" (work may come later) or "done" (nothing is left for this worker)
+    retry_after: int | None = None  # without a task: seconds to wait before asking again
+
+    LATER = "later"
+    DONE = "done"
+
+
 def assign_next_task(worker: Worker) -> TaskAssignment | None:
-    """The worker's next task, or None when the pool has nothing for it now.
+    """The worker's next task, or None when the pool has nothing for it now (``next_task`` says why)."""
+    return next_task(worker).task
+
+
+def next_task(worker: Worker) -> NextTask:
+    """The worker's next task, or why there is none and when to ask again.
 
     A worker holds at most one live task: asking again returns the same one,
     so reloading the page never burns a person. Raises ``WorkerNotEligible``
     for blocked or failed workers and when the qualification test has no items.
+
+    When all the worker could be given is locked by other claimers, the claim
+    is tried again (``CLAIM_ATTEMPTS`` in all, with short pauses); each attempt
+    is a transaction of its own, so no lock (the worker row's included) is held
+    while pausing.
     """
+    pause = CLAIM_PAUSE
+    for attempt in range(1, CLAIM_ATTEMPTS + 1):
+        task, outlook = _next_task_once(worker)
+        if task is not None:
+            return NextTask(task)
+        if outlook is None:  # a pending qualification test with no item to give now
+            return NextTask(None, NextTask.LATER, RETRY_AFTER_LATER)
+        if not outlook.claimable or attempt == CLAIM_ATTEMPTS:
+            break
+        logger.debug("worker %s: every free row locked by other claimers (attempt %d)", worker.pk, attempt)
+        time.sleep(pause)
+        pause *= 2
+    if outlook.claimable:
+        return NextTask(None, NextTask.LATER, RETRY_AFTER_LOCKED)
+    if outlook.work_later:
+        return NextTask(None, NextTask.LATER, RETRY_AFTER_LATER)
+    return NextTask(None, NextTask.DONE, RETRY_AFTER_DONE)
+
+
+def _next_task_once(worker: Worker) -> tuple[TaskAssignment | None, WorkOutlook | None]:
+    """One attempt, in one transaction: a task, or None and the outlook (None for a pending qualification)."""
     from annotator.services.qualification import assign_qualification_item
 
     now = timezone.now()
@@ -67,17 +152,20 @@ def assign_next_task(worker: Worker) -> TaskAssignment | None:
         ensure_worker_may_work(worker)
         live = _live_assignment(worker, now)
         if live is not None:
-            return live
+            return live, None
         if worker.qualification == Worker.Qualification.PENDING:
             item = assign_qualification_item(worker, now)
             if worker.qualification == Worker.Qualification.PENDING:
-                return item
+                return item, None
             ensure_worker_may_work(worker)  # the test just ended: failed workers stop here
         if control_is_due(worker.pk, _tasks_given(worker)):
             control = _assign_control(worker, now)
             if control is not None:
-                return control
-        return _assign_emotions(worker, now) or _assign_boxes(worker, now)
+                return control, None
+        task = _assign_emotions(worker, now) or _assign_boxes(worker, now)
+        if task is not None:
+            return task, None
+        return None, work_outlook(worker)
 
 
 def _start_serialised(worker: Worker, now: datetime) -> None:
@@ -134,10 +222,20 @@ def _new_assignment(worker: Worker, now: datetime, **target) -> TaskAssignment:
 
 
 def _claim_first(queryset: QuerySet):
-    """Lock and return the first row of ``queryset`` that no one else is claiming."""
-    if connection.features.has_select_for_update_skip_locked:
-        queryset = queryset.select_for_update(skip_locked=True, of=("self",))
-    return queryset.first()
+    """Lock and return the first row of ``queryset`` that no one else is claiming.
+
+    ``FOR NO KEY UPDATE SKIP LOCKED OF self`` on PostgreSQL: it conflicts with
+    other claimers' locks, not with the key-share locks of foreign-key checks.
+    """
+    return _skip_locked(queryset, of=("self",)).first()
+
+
+def _skip_locked(queryset: QuerySet, **options) -> QuerySet:
+    """``queryset`` locking its rows ``FOR NO KEY UPDATE SKIP LOCKED`` where the database has row locks."""
+    features = connection.features
+    if not features.has_select_for_update_skip_locked:
+        return queryset  # SQLite: assignments are serialised by BEGIN IMMEDIATE
+    return queryset.select_for_update(skip_locked=True, no_key=features.has_select_for_no_key_update, **options)
 
 
 def unseen_by(worker: Worker, field: str) -> Exists:
@@ -178,20 +276,53 @@ def emotion_pool() -> QuerySet[Person]:
     )
 
 
-def box_pool() -> QuerySet[Image]:
-    """Images still waiting for person boxes, not withdrawn, with an open slot.
+def images_awaiting_boxes() -> QuerySet[Image]:
+    """Images in their box stage, not withdrawn, whether or not a slot is open.
 
     Gold images are left out, and so are images holding a gold person: a gold
     item's box is final by definition.
     """
     return (
-        Image.objects.filter(
-            boxes_confirmed=False,
-            reported_count__lt=settings.IMAGE_REPORTS_TO_WITHDRAW,
-            box_slots_taken__lt=settings.BOX_ANNOTATORS_PER_IMAGE,
-        )
+        Image.objects.filter(boxes_confirmed=False, reported_count__lt=settings.IMAGE_REPORTS_TO_WITHDRAW)
         .filter(~Exists(GoldItem.objects.filter(image=OuterRef("pk"))))
         .filter(~Exists(GoldItem.objects.filter(person__image=OuterRef("pk"))))
+    )
+
+
+def box_pool() -> QuerySet[Image]:
+    """Images still waiting for person boxes, not withdrawn, with an open slot."""
+    return images_awaiting_boxes().filter(box_slots_taken__lt=settings.BOX_ANNOTATORS_PER_IMAGE)
+
+
+def work_outlook(worker: Worker) -> WorkOutlook:
+    """Why the claim gave ``worker`` nothing, in one query of four EXISTS, each led by an index.
+
+    ``claimable``: the pools still hold a row the worker may take (the claim's own
+    filters, without the lock), so other claimers had locked it. ``held``: a
+    live task of someone else is on a person the worker has not seen (it may be
+    submitted, or expire and come back). ``boxes_open``: an image is still in its
+    box stage, so people may yet come out of it. None of the three: nothing is
+    left that this worker has not seen and that still needs an answer.
+    """
+    held = TaskAssignment.objects.filter(
+        state=State.ASSIGNED,
+        gold_item__isnull=True,
+        person__box_status=Person.BoxStatus.FINAL,
+        person__image__boxes_confirmed=True,
+        person__image__reported_count__lt=settings.IMAGE_REPORTS_TO_WITHDRAW,
+    ).filter(~Exists(TaskAssignment.objects.filter(worker=worker, person=OuterRef("person"))))
+    row = (
+        Worker.objects.filter(pk=worker.pk)
+        .values(
+            free_person=Exists(emotion_pool().filter(unseen_by(worker, "person"))),
+            free_image=Exists(box_pool().filter(unseen_by(worker, "image"))),
+            held=Exists(held),
+            boxes_open=Exists(images_awaiting_boxes()),
+        )
+        .get()
+    )
+    return WorkOutlook(
+        claimable=row["free_person"] or row["free_image"], held=row["held"], boxes_open=row["boxes_open"]
     )
 
 
@@ -260,9 +391,8 @@ def expire_stale_assignments(now: datetime | None = None) -> int:
 
     now = now or timezone.now()
     with transaction.atomic():
-        stale = TaskAssignment.objects.filter(state=State.ASSIGNED, expires_at__lte=now)
-        if connection.features.has_select_for_update_skip_locked:
-            stale = stale.select_for_update(skip_locked=True)
+        # Skipped: rows a submit has locked (FOR UPDATE); not rows only key-share locked by a foreign-key check.
+        stale = _skip_locked(TaskAssignment.objects.filter(state=State.ASSIGNED, expires_at__lte=now))
         expired = [assignment for assignment in stale if close_assignment(assignment, State.EXPIRED, now)]
         for worker_id in {a.worker_id for a in expired if a.is_qualification}:
             evaluate_qualification_if_complete(Worker.objects.get(pk=worker_id))

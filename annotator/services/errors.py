@@ -21,6 +21,10 @@ class AnswerInvalid(AnnotationError):
     """The submitted answer breaks a rule of the protocol."""
 
 
+class BodyInvalid(AnnotationError):
+    """The request's body cannot be read as an answer: a number JSON does not allow, or nesting too deep."""
+
+
 class TaskNotFound(AnnotationError):
     """No such task among this worker's tasks (another worker's task reads the same)."""
 

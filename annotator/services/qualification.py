@@ -35,7 +35,7 @@ def _unseen_qualification_items(worker: Worker):
 def assign_qualification_item(worker: Worker, now: datetime) -> TaskAssignment | None:
     """The pending worker's next qualification item; None once the test is complete.
 
-    Runs inside ``assign_next_task``'s transaction. When the test is complete
+    Runs inside the transaction of ``next_task``'s attempt. When the test is complete
     the worker's state is updated here and the caller goes on accordingly.
     """
     if qualification_size() == 0:

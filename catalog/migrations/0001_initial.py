@@ -9,6 +9,7 @@ content types (and with them admin permissions and log entries) move here.
 import django.db.models.deletion
 from django.db import migrations, models
 
+from config.model_moves import DEPENDENCIES as MOVE_DEPENDENCIES
 from config.model_moves import MoveContentTypes
 
 
@@ -19,7 +20,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("annotator", "0006_quality_models_to_quality_app"),
         ("scraper", "0003_crawljob_stalled_requeue"),
-        ("contenttypes", "0002_remove_content_type_name"),
+        *MOVE_DEPENDENCIES,
     ]
 
     operations = [

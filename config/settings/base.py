@@ -404,6 +404,13 @@ CELERY_BEAT_SCHEDULE["recompute-quality"] = {
     "task": "quality.recompute_quality",
     "schedule": timedelta(minutes=QUALITY_RECOMPUTE_MINUTES),
 }
+# The figures of the workers and people concerned by new answers and skips are refreshed this often
+# (the answers leave requests in an outbox table; no answer waits on the broker).
+QUALITY_REFRESH_SECONDS = get_int("QUALITY_REFRESH_SECONDS", 5, minimum=1)
+CELERY_BEAT_SCHEDULE["drain-quality-refreshes"] = {
+    "task": "quality.drain_refreshes",
+    "schedule": timedelta(seconds=QUALITY_REFRESH_SECONDS),
+}
 
 # --- Security: shared cache, log-in and API throttling, request sizes -------
 # Throttle counters live in the cache, so every gunicorn process and machine

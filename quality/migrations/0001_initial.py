@@ -9,6 +9,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from config.model_moves import DEPENDENCIES as MOVE_DEPENDENCIES
 from config.model_moves import MoveContentTypes
 
 
@@ -18,7 +19,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("annotator", "0006_quality_models_to_quality_app"),
-        ("contenttypes", "0002_remove_content_type_name"),
+        *MOVE_DEPENDENCIES,
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -16,6 +16,7 @@ from django.db import transaction
 from scraper.fetching import PoliteFetcher
 from scraper.models import CrawlItem, CrawlJob
 from catalog.models import Source
+from catalog.sources import search_source
 from scraper.sources import DiscoveredItem, DiscoveryBatch, build_source
 
 logger = logging.getLogger(__name__)
@@ -37,12 +38,7 @@ class _SearchSources:
 
     def for_query(self, query: str) -> Source:
         if query not in self._by_query:
-            self._by_query[query], _ = Source.objects.get_or_create(
-                kind=Source.Kind.SEARCH_ENGINE,
-                engine=self.engine,
-                query=_clip(query, 500),
-                defaults={"name": _clip(f"{self.engine}: {query}", 200), "config": {"engine": self.engine}},
-            )
+            self._by_query[query] = search_source(self.engine, query)
         return self._by_query[query]
 
 

@@ -26,6 +26,7 @@ from django.utils import timezone
 from scraper.fetching import PoliteFetcher
 from scraper.models import TRANSIENT_REJECT_REASONS, CrawlItem, CrawlJob, RejectReason
 from catalog.models import Source
+from catalog.sources import collection_source, dataset_source
 from scraper.services.discovery import discover_items
 from scraper.services.pipeline import process_items
 from scraper.sources import SourceError, build_source
@@ -63,11 +64,9 @@ def _source_row(kind: str, params: dict) -> Source | None:
         return None
     if kind in _DATASET_NAMES:
         dataset = _DATASET_NAMES[kind]
-        return Source.objects.create(
-            kind=Source.Kind.DATASET, name=f"{dataset}: {path}"[:200], dataset=dataset, location=path[:1000], config=params
-        )
+        return dataset_source(dataset, path, params)
     source_kind = Source.Kind.FOLDER if kind == CrawlJob.Kind.FOLDER else Source.Kind.URL_LIST
-    return Source.objects.create(kind=source_kind, name=f"{kind}: {path}"[:200], location=path[:1000], config=params)
+    return collection_source(source_kind, kind, path, params)
 
 
 def create_crawl_job(kind: str, params: dict, *, created_by: str = "") -> CrawlJob:

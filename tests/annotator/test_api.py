@@ -12,7 +12,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from annotator.models import ApiToken, BoxAnnotation, EmotionAnnotation, TaskAssignment
-from annotator.services.assignment import expire_stale_assignments
+from annotator.services.assignment import RETRY_AFTER_DONE, RETRY_AFTER_LATER, expire_stale_assignments
 from annotator.services.workers import create_api_token
 from tests.factories import (
     GoldItemFactory,
@@ -80,7 +80,36 @@ def test_next_gives_a_boxes_task_with_the_imported_boxes_to_confirm(client_for):
 
 
 def test_next_says_no_content_when_the_pool_is_empty(client_for):
-    assert client_for().get(NEXT).status_code == 204
+    response = client_for().get(NEXT)
+    assert response.status_code == 204
+    assert response.content == b""
+    # Nothing is left for this worker: stop asking (a program that keeps asking is told to wait an hour).
+    assert response.headers["Work-Outlook"] == "done"
+    assert response.headers["Retry-After"] == str(RETRY_AFTER_DONE)
+
+
+def test_next_says_when_to_ask_again_while_others_hold_the_work(client_for):
+    person = PersonFactory()
+    TaskAssignmentFactory(person=person)  # another worker holds its only slot
+    client = client_for()
+    response = client.get(NEXT)
+    assert (response.status_code, response.content) == (204, b"")
+    assert response.headers["Work-Outlook"] == "later"
+    assert response.headers["Retry-After"] == str(RETRY_AFTER_LATER)
+    expire_stale_assignments(now=timezone.now() + expired_deadline())
+    task = client.get(NEXT).json()
+    assert TaskAssignment.objects.get(pk=task["id"]).person == person
+
+
+def test_the_schema_documents_the_headers_of_no_task(client_for):
+    schema = client_for().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    no_task = schema["paths"][NEXT]["get"]["responses"]["204"]
+    assert "content" not in no_task
+    headers = no_task["headers"]
+    assert headers["Retry-After"]["required"] is True
+    assert headers["Retry-After"]["schema"] == {"type": "integer", "minimum": 0}
+    assert headers["Work-Outlook"]["required"] is True
+    assert sorted(headers["Work-Outlook"]["schema"]["enum"]) == ["done", "later"]
 
 
 def test_a_blocked_worker_is_told_why(client_for):

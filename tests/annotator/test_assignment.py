@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.utils import timezone
 
 from annotator.models import TaskAssignment, TaskKind, Worker
 from catalog.models import Image
+from annotator.services import assignment as service
 from annotator.services.assignment import (
     assign_next_task,
     close_assignment,
     control_is_due,
     expire_stale_assignments,
+    next_task,
     recount_slots,
 )
 from annotator.services.errors import WorkerNotEligible
@@ -38,8 +42,6 @@ def no_hidden_controls(settings):
 
 
 def answer(worker, assignment, **changes):
-    import uuid
-
     return submit_task(worker, assignment.pk, uuid.uuid4(), {**EMOTIONS, **changes})
 
 
@@ -308,3 +310,83 @@ def test_the_celery_beat_task_expires_stale_assignments():
     )
     assert beat_task.apply().get() == 1
     assert TaskAssignment.objects.get().state == "expired"
+
+
+# --- why nothing was given: work may come later, or none is left -----------------------------------------------
+
+
+def test_an_empty_pool_means_nothing_is_left():
+    outcome = next_task(WorkerFactory())
+    assert (outcome.task, outcome.outlook, outcome.retry_after) == (None, "done", service.RETRY_AFTER_DONE)
+
+
+def test_nothing_is_left_when_every_person_still_needing_answers_has_this_workers_answer():
+    person = PersonFactory(image=ImageFactory(split="val"))  # five annotators: four more needed
+    worker = WorkerFactory()
+    answer(worker, assign_next_task(worker))
+    skipper = WorkerFactory()
+    skip_task(skipper, assign_next_task(skipper).pk)
+    person.refresh_from_db()
+    assert person.annotation_slots_taken == 1
+    assert next_task(worker).outlook == next_task(skipper).outlook == "done"
+    assert next_task(WorkerFactory()).task.person == person  # others still get it
+
+
+def test_a_person_held_by_another_workers_live_task_means_work_may_come_later():
+    person = PersonFactory()  # one annotator: the other worker holds the slot
+    TaskAssignmentFactory(person=person)
+    worker = WorkerFactory()
+    outcome = next_task(worker)
+    assert (outcome.task, outcome.outlook, outcome.retry_after) == (None, "later", service.RETRY_AFTER_LATER)
+    assert expire_stale_assignments(now=timezone.now() + expired_deadline()) == 1
+    assert next_task(worker).task.person == person
+
+
+def test_a_held_person_this_worker_has_seen_is_no_work_to_come():
+    person = PersonFactory(image=ImageFactory(split="test"))
+    worker = WorkerFactory()
+    skip_task(worker, assign_next_task(worker).pk)
+    TaskAssignmentFactory.create_batch(3, person=person)  # every slot held by others
+    assert next_task(worker).outlook == "done"
+    assert next_task(WorkerFactory()).outlook == "later"
+
+
+def test_images_still_in_their_box_stage_mean_work_may_come_later(settings):
+    settings.BOX_ANNOTATORS_PER_IMAGE = 2
+    image = ImageFactory(boxes_confirmed=False)
+    worker = WorkerFactory()
+    task = assign_next_task(worker)
+    assert task.image == image
+    submit_task(worker, task.pk, uuid.uuid4(), {"boxes": [[10, 10, 100, 200]]})
+    image.refresh_from_db()
+    assert not image.boxes_confirmed  # one more worker's boxes needed: its people are still to come
+    assert next_task(worker).outlook == "later"
+
+
+def test_gold_and_withdrawn_work_is_no_work_to_come(settings):
+    settings.IMAGE_REPORTS_TO_WITHDRAW = 1
+    GoldItemFactory(boxes=True, for_control=False)  # a gold image awaiting boxes
+    GoldItemFactory(for_control=False)  # a gold person
+    withdrawn = PersonFactory(image=ImageFactory(reported_count=1))
+    TaskAssignmentFactory(person=withdrawn)
+    ImageFactory(boxes_confirmed=False, reported_count=1)
+    assert next_task(WorkerFactory()).outlook == "done"
+
+
+def test_the_outlook_is_one_query(django_assert_num_queries):
+    TaskAssignmentFactory(person=PersonFactory())
+    worker = WorkerFactory()
+    with django_assert_num_queries(1):
+        outlook = service.work_outlook(worker)
+    assert (outlook.claimable, outlook.held, outlook.boxes_open) == (False, True, False)
+
+
+def test_a_free_row_the_claim_did_not_get_is_retried_then_reported_as_locked(monkeypatch):
+    # Stands for rows another claimer keeps locked: the claim finds nothing, the outlook finds them.
+    PersonFactory()
+    pauses = []
+    monkeypatch.setattr(service, "_assign_emotions", lambda worker, now: None)
+    monkeypatch.setattr(service.time, "sleep", pauses.append)
+    outcome = next_task(WorkerFactory())
+    assert (outcome.task, outcome.outlook, outcome.retry_after) == (None, "later", service.RETRY_AFTER_LOCKED)
+    assert pauses == [0.02, 0.04, 0.08, 0.16]

@@ -1,7 +1,7 @@
 """Workers asking at the same moment never over-allocate a person, or an image waiting for boxes.
 
 PostgreSQL: threads with their own connections, released together by a
-barrier, against ``SELECT ... FOR UPDATE SKIP LOCKED``. SQLite: the same race
+barrier, against ``SELECT ... FOR NO KEY UPDATE SKIP LOCKED``. SQLite: the same race
 in a fresh process whose default database is an SQLite file.
 """
 

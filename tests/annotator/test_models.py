@@ -17,6 +17,7 @@ from django.utils import timezone
 from annotator.models import BoxAnnotation, EmotionAnnotation, GoldItem, Person, TaskAssignment, Worker
 from catalog.models import Image
 from emotic.taxonomy import categories_to_mask
+from tests.factories import ImageFactory
 from emotic_export.models import DatasetSnapshot
 from catalog.models import Source
 from training.models import TrainingRun
@@ -221,3 +222,45 @@ def test_snapshots_and_training_runs_keep_their_states_valid(db_alias):
     assert rejected(db_alias, lambda: TrainingRun.objects.using(db_alias).create(snapshot=snapshot, mode="face"))
     assert rejected(db_alias, lambda: TrainingRun.objects.using(db_alias).create(snapshot=snapshot, best_val_map=2.0))
     assert TrainingRun.objects.using(db_alias).create(snapshot=snapshot).state == "queued"
+
+
+def test_a_box_control_items_expected_boxes_are_checked_against_its_image():
+    from django.core.exceptions import ValidationError
+
+    image = ImageFactory(width=100, height=80)
+    item = GoldItem(kind="boxes", image=image, expected_boxes=[[10, 10, 50, 70], [0, 0, 10]], required_categories_mask=0)
+    with pytest.raises(ValidationError) as refused:
+        item.full_clean()
+    assert refused.value.message_dict == {
+        "expected_boxes": ["expected_boxes[1]: must be four integer pixel coordinates [x1, y1, x2, y2], got [0, 0, 10]"]}
+    item.expected_boxes = [[10, 10, 50, 90]]
+    with pytest.raises(ValidationError, match=r"expected_boxes\[0\]: \[10, 10, 50, 90\] lies outside the image"):
+        item.full_clean()
+    item.expected_boxes = [[10, 10, 50, 70]]
+    item.full_clean()
+
+
+def test_the_admin_refuses_a_box_control_item_with_a_malformed_box(admin_client):
+    image = ImageFactory(width=100, height=80)
+    response = admin_client.post("/admin/annotator/golditem/add/", {
+        "kind": "boxes", "image": image.pk, "for_control": "on", "required_categories_mask": 0,
+        "allowed_categories_mask": 67108863, "valence_min": 1, "valence_max": 10, "arousal_min": 1, "arousal_max": 10,
+        "dominance_min": 1, "dominance_max": 10, "allowed_genders": "[]", "allowed_ages": "[]",
+        "expected_boxes": "[[0, 0, 500, 10]]", "min_iou": 0.5, "explanation": "",
+    })
+    assert response.status_code == 200 and "lies outside the image" in response.content.decode()
+    assert not GoldItem.objects.exists()
+
+
+def test_the_admin_shows_tasks_but_neither_adds_edits_nor_deletes_them(admin_client):
+    from tests.factories import TaskAssignmentFactory
+
+    task = TaskAssignmentFactory()
+    page = admin_client.get(f"/admin/annotator/taskassignment/{task.pk}/change/").content.decode()
+    assert page.count('name="state"') == 0 and task.state in page
+    admin_client.post(f"/admin/annotator/taskassignment/{task.pk}/change/", {"state": "submitted"})
+    task.refresh_from_db()
+    assert task.state == "assigned"
+    assert admin_client.get("/admin/annotator/taskassignment/add/").status_code == 403
+    assert admin_client.post(f"/admin/annotator/taskassignment/{task.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert TaskAssignment.objects.filter(pk=task.pk).exists()

@@ -44,3 +44,14 @@ def test_people_are_shown_on_the_image_but_not_edited(admin_client):
     assert admin_client.get(reverse("admin:annotator_person_add")).status_code == 403
     person_page = admin_client.get(reverse("admin:annotator_person_change", args=[person.pk])).content.decode()
     assert 'name="x1"' not in person_page
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ("/admin/annotator/image/?split__exact=val", "/admin/catalog/image/?split__exact=val"),
+    ("/admin/scraper/source/3/change/", "/admin/catalog/source/3/change/"),
+    ("/admin/annotator/qualityreport/", "/admin/quality/qualityreport/"),
+    ("/admin/annotator/personagreement/", "/admin/quality/personagreement/"),
+])
+def test_admin_pages_of_moved_models_redirect_to_their_new_address(client, old, new):
+    response = client.get(old)
+    assert response.status_code == 301 and response["Location"] == new

@@ -181,3 +181,53 @@ def test_a_batch_stores_the_first_of_twins_and_finds_near_duplicates_within_it(f
     assert results[1].image == results[2].image == results[0].image
     assert Image.objects.count() == 2
     assert sorted(stored_files(media_in_tmp)) == sorted(i.storage_key for i in Image.objects.all())  # the copy's file is gone
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_threads_committing_inside_their_own_transactions_never_wait_for_each_other(folder_source):
+    """The crawl pipeline commits a batch and hands it over in one transaction, so the ingest lock is
+    held until that commits; a second commit in that transaction (a near duplicate's clean-up, the next
+    batch) must not wait for a lock another thread took meanwhile."""
+    import threading
+    import time
+
+    from django.db import transaction
+
+    first_committed, errors = threading.Event(), []
+
+    def holder():
+        try:
+            with transaction.atomic():
+                commit_prepared_images([_request(jpeg(60), folder_source)])
+                first_committed.set()
+                time.sleep(0.5)  # the other thread is now waiting for the ingest lock
+                commit_prepared_images([_request(jpeg(61), folder_source)])
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    def waiter():
+        try:
+            first_committed.wait(10)
+            commit_prepared_images([_request(jpeg(62), folder_source)])
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=holder, daemon=True), threading.Thread(target=waiter, daemon=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert not any(thread.is_alive() for thread in threads), "the two commits wait for each other for ever"
+    assert errors == [] and Image.objects.count() == 3
+
+
+def test_a_file_written_for_an_image_refused_at_commit_is_removed(folder_source, media_in_tmp):
+    request = _request(jpeg(63), folder_source, filename="x" * 300)  # a row the database cannot hold
+    assert write_blob(request.prepared)  # as the fetch threads do before the commit
+    (result,) = commit_prepared_images([replace(request, blob_written=True)])
+    assert result.outcome == IngestOutcome.REJECTED and result.reason == "bad_record"
+    assert stored_files(media_in_tmp) == []

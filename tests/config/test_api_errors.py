@@ -211,7 +211,6 @@ def test_a_bad_query_value_is_400_naming_it():
 @pytest.mark.parametrize(
     ("error", "status", "field", "code"),
     [
-        (FieldError("worker", "bare"), 400, "worker", "invalid"),
         (AnswerInvalid("categories", "nope"), 400, "categories", "invalid"),
         (WorkerNotEligible("failed_qualification", "no"), 403, "worker", "failed_qualification"),
         (TaskNotFound(7), 404, "task", "not_found"),
@@ -225,9 +224,32 @@ def test_each_field_error_answers_its_status_and_code(monkeypatch, error, status
     def refuse(worker):
         raise error
 
-    monkeypatch.setattr("annotator.api.assign_next_task", refuse)
+    monkeypatch.setattr("annotator.api.next_task", refuse)
     body = assert_contract(PageClient().get(NEXT), status, field, code)
     assert body["errors"] == {field: [error.reason]}
+
+
+def test_an_error_about_data_the_server_holds_is_a_server_error_that_shows_nothing(monkeypatch):
+    # A FieldError that is not about the request (a control item stored with a malformed box, say) must
+    # neither blame the worker with a 400 nor show them what the server holds: a logged 500.
+    def refuse(worker):
+        raise FieldError("expected_boxes[0]", "the hidden answer [1, 2, 3]")
+
+    monkeypatch.setattr("annotator.api.next_task", refuse)
+    client = PageClient()
+    client.raise_request_exception = False
+    response = client.get(NEXT)
+    assert response.status_code == 500
+    assert b"expected_boxes" not in response.content and b"hidden answer" not in response.content
+
+
+def test_a_form_body_with_too_many_fields_is_400_in_the_contract_shape(settings):
+    client = PageClient()
+    task = TaskAssignmentFactory(worker=client.worker)
+    fields = "&".join(f"f{i}=1" for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
+    response = client.post(f"/api/tasks/{task.pk}/skip/", fields, content_type="application/x-www-form-urlencoded",
+                           HTTP_X_CSRFTOKEN=client.csrf_token)
+    assert_contract(response, 400, "body", "invalid", "number of GET/POST parameters exceeded")
 
 
 # --- DRF's and Django's exceptions --------------------------------------------------------------------------
@@ -306,7 +328,7 @@ def test_drf_and_django_exceptions_answer_the_contract(monkeypatch, error, statu
     def refuse(worker):
         raise error
 
-    monkeypatch.setattr("annotator.api.assign_next_task", refuse)
+    monkeypatch.setattr("annotator.api.next_task", refuse)
     response = PageClient().get(NEXT)
     if field is None:  # a server error keeps DRF's own answer; the contract is for 4xx
         assert response.status_code == status

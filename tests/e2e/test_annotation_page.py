@@ -16,7 +16,8 @@ from playwright.sync_api import Page, expect
 
 from annotator.models import BoxAnnotation, EmotionAnnotation, Person, TaskAssignment, Worker
 from annotator.services.assignment import expire_stale_assignments
-from tests.factories import PASSWORD, GoldItemFactory, ImageFactory, PersonFactory, WorkerFactory
+from annotator.services import assignment
+from tests.factories import PASSWORD, GoldItemFactory, ImageFactory, PersonFactory, TaskAssignmentFactory, WorkerFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -366,3 +367,68 @@ def test_skip_and_report_from_the_keyboard(page: Page, live_server):
     reported.image.refresh_from_db()
     assert reported.image.reported_count == 1
     assert TaskAssignment.objects.get(person=reported).skip_reason == "Not a photo (drawing, text, collage): a cartoon"
+
+
+def requests_for_tasks(page: Page) -> list[str]:
+    """The page's requests for a task, recorded from now on."""
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url) if request.url.endswith("/api/tasks/next/") else None)
+    return asked
+
+
+def test_with_work_held_by_others_the_page_counts_down_and_asks_again_by_itself(page: Page, live_server, monkeypatch):
+    monkeypatch.setattr(assignment, "RETRY_AFTER_LATER", 4)  # the 204's Retry-After
+    person = PersonFactory(image=ImageFactory(file=True))
+    TaskAssignmentFactory(person=person)  # another worker holds its only slot
+    asked = requests_for_tasks(page)
+    log_in(page, live_server, WorkerFactory())
+
+    expect(page.locator("#task-title")).to_have_text("No task right now")
+    expect(page.locator("#empty-heading")).to_have_text("No task for you right now")
+    expect(page.locator("#waiting")).to_be_visible()
+    countdown = page.locator("#retry-countdown")
+    expect(countdown).to_have_text(re.compile(r"^[34]$"))
+    expect(page.get_by_role("button", name="Try now")).to_be_visible()
+    # The other worker's task runs out meanwhile; the countdown goes on, then the page asks again by itself.
+    assert expire_stale_assignments(now=timezone.now() + timedelta(days=1)) == 1
+    expect(countdown).to_have_text(re.compile(r"^[12]$"))
+    assert len(asked) == 1
+    task_ready(page)
+    expect(page.locator("#task-title")).to_have_text("How does the person in the red box feel?")
+    expect(page.locator("#empty")).to_be_hidden()
+    assert len(asked) == 2
+    assert TaskAssignment.objects.get(state="assigned").person == person
+
+
+def test_try_now_asks_at_once_instead_of_waiting(page: Page, live_server):
+    person = PersonFactory(image=ImageFactory(file=True))
+    TaskAssignmentFactory(person=person)
+    asked = requests_for_tasks(page)
+    log_in(page, live_server, WorkerFactory())
+    expect(page.locator("#waiting")).to_be_visible()
+    expect(page.locator("#retry-countdown")).to_have_text(re.compile(r"^(2[0-9]|30)$"))  # Retry-After: 30
+    assert expire_stale_assignments(now=timezone.now() + timedelta(days=1)) == 1
+    page.get_by_role("button", name="Try now").click()
+    task_ready(page)
+    assert len(asked) == 2
+    expect(page.locator("#waiting")).to_be_hidden()
+
+
+def test_with_nothing_left_the_page_says_so_and_stops_asking(page: Page, live_server, monkeypatch):
+    monkeypatch.setattr(assignment, "RETRY_AFTER_DONE", 1)  # even a short Retry-After: "done" means stop
+    person = PersonFactory(image=ImageFactory(file=True))
+    asked = requests_for_tasks(page)
+    log_in(page, live_server, WorkerFactory())
+    task_ready(page)
+    fill_emotions_by_keyboard(page)
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#count-total")).to_have_text("1")
+    assert EmotionAnnotation.objects.get().person == person
+
+    expect(page.locator("#task-title")).to_have_text("No task right now")
+    expect(page.locator("#empty-heading")).to_have_text("Nothing left for you")
+    expect(page.locator("#empty-text")).to_contain_text("every person you may annotate has all the answers")
+    expect(page.locator("#waiting")).to_be_hidden()
+    expect(page.get_by_role("button", name="Check again")).to_be_visible()
+    page.wait_for_timeout(2500)
+    assert len(asked) == 2  # the first task, then "done": no polling

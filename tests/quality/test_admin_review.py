@@ -285,3 +285,9 @@ def test_pages_need_staff(review_data, client):
     worker = WorkerFactory()
     client.force_login(worker.user)
     assert client.get(review_url(review_data.val_image)).status_code == 302
+
+
+def test_an_images_own_page_links_to_its_review(review_data, admin_client):
+    image = review_data.val_image
+    html = admin_client.get(reverse("admin:catalog_image_change", args=[image.pk])).content.decode()
+    assert f'href="{review_url(image)}"' in html and "review answers" in html

@@ -35,11 +35,12 @@ class Status:
 class Redirect:
     to: str  # the path of the Location, query string left out
     prefix: bool = False  # True: the path only starts with ``to``
+    status: int = 302  # 301: the page moved for good
 
     def check(self, response) -> str | None:
         location = response.get("Location", "")
         path = location.split("?", 1)[0]
-        if response.status_code != 302 or not (path.startswith(self.to) if self.prefix else path == self.to):
+        if response.status_code != self.status or not (path.startswith(self.to) if self.prefix else path == self.to):
             return f"expected a redirect to {self.to}, got {response.status_code} {location}".strip()
         return None
 
@@ -155,6 +156,9 @@ ADMIN_SITE_ENDPOINTS = [
              lambda w: "/admin/quality/qualityreport/csv/worker-accuracy.csv", admin_page(FORBIDDEN)),
     Endpoint("admin/quality/qualityreport/recompute/", "post", lambda w: "/admin/quality/qualityreport/recompute/",
              admin_page(FORBIDDEN, Redirect("/admin/quality/qualityreport/"))),
+    # Admin pages whose model moved app: a permanent redirect for everyone, the new page checks permissions.
+    Endpoint(r"^admin/(?P<old>annotator/image|scraper/source|annotator/qualityreport|annotator/personagreement)/(?P<rest>.*)$",
+             "get", lambda w: "/admin/annotator/image/1/change/?x=1", everyone(Redirect("/admin/catalog/image/1/change/", status=301))),
     # The run page's cancel button; the world's run has finished, so it only says so.
     Endpoint("admin/training/trainingrun/<path:object_id>/cancel/", "post",
              obj("run", "cancel/", "/admin/training/trainingrun/"),
@@ -169,8 +173,9 @@ NO_ADD_PAGE = {
     "scraper.crawlitem", "quality.personagreement", "quality.qualityreport",
     "annotator.emotionannotation", "annotator.boxannotation",  # workers' answers: shown, never added or deleted
     "catalog.image", "annotator.person",  # made by ingest, intake and box settlement only
+    "annotator.taskassignment",  # handed out and closed by the assignment service only
 }
-NO_DELETE_PAGE = {"annotator.emotionannotation", "annotator.boxannotation"}
+NO_DELETE_PAGE = {"annotator.emotionannotation", "annotator.boxannotation", "annotator.taskassignment"}
 # Served by Django's static view only when DEBUG is on (the demo); checked in test_dev_media_is_debug_only.
 DEBUG_ONLY_ROUTES = {"^media/(?P<path>.*)$"}
 

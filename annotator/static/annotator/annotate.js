@@ -19,7 +19,11 @@ const ui = {
   resend: $("resend-button"),
   problems: $("problems"),
   empty: $("empty"),
+  emptyHeading: $("empty-heading"),
   emptyText: $("empty-text"),
+  waiting: $("waiting"),
+  countdown: $("retry-countdown"),
+  checkAgain: $("check-again"),
   workspace: $("workspace"),
   image: $("task-image"),
   caption: $("stage-caption"),
@@ -43,6 +47,27 @@ let task = null;
 let submissionId = null;
 let startedAt = 0;
 let busy = false;
+let retryTimer = null; // counting down to the next automatic request for a task
+
+// The texts of the empty section. The API answers 204 with Work-Outlook: later (ask again after
+// Retry-After seconds) or done (nothing is left for this worker: the page stops asking).
+const EMPTY = {
+  default: {
+    heading: "No task for you right now",
+    text: "Every person currently available has all the annotators it needs. New images arrive often.",
+  },
+  later: {
+    heading: "No task for you right now",
+    text: "What you could do next is being worked on by others or still being prepared. " +
+      "Their tasks may come back to the pool: this page asks again by itself.",
+  },
+  done: {
+    heading: "Nothing left for you",
+    text: "You have done everything there is for you: every person you may annotate has all the answers it " +
+      "needs or already has yours. New photos are added from time to time; come back later.",
+  },
+};
+const DEFAULT_RETRY_SECONDS = 30;
 
 const boxes = new BoxEditor($("overlay"), { onChange: ({ selectionOnly }) => boxesChanged(selectionOnly) });
 const emotions = new EmotionForm(ui.emotionsForm, { onChange: saveDraft });
@@ -119,6 +144,7 @@ function dropDraft(taskId) {
 
 // --- loading a task ---------------------------------------------------------------------
 async function loadNext() {
+  stopWaiting();
   task = null;
   delete ui.workspace.dataset.taskId;
   showProblems([]);
@@ -134,7 +160,12 @@ async function loadNext() {
     return;
   }
   if (response.status === 204) {
-    showEmpty();
+    if (response.headers.get("Work-Outlook") === "done") {
+      showEmpty(EMPTY.done.text, { heading: EMPTY.done.heading });
+    } else {
+      showEmpty(EMPTY.later.text, { heading: EMPTY.later.heading, button: "Try now" });
+      waitAndAskAgain(retrySeconds(response.headers.get("Retry-After")));
+    }
     return;
   }
   const body = await response.json().catch(() => ({}));
@@ -151,11 +182,38 @@ async function loadNext() {
   await showTask(body);
 }
 
-function showEmpty(text) {
+function showEmpty(text, { heading = EMPTY.default.heading, button = "Check again" } = {}) {
   ui.title.textContent = "No task right now";
-  if (text) ui.emptyText.textContent = text;
+  ui.emptyHeading.textContent = heading;
+  ui.emptyText.textContent = text || EMPTY.default.text;
+  ui.checkAgain.textContent = button;
   ui.empty.hidden = false;
   ui.banner.hidden = true;
+}
+
+// Retry-After in seconds (the API sends a number; anything else falls back to the default).
+function retrySeconds(header) {
+  const seconds = Number.parseInt(header ?? "", 10);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds : DEFAULT_RETRY_SECONDS;
+}
+
+// Count down Retry-After seconds on the page, then ask for a task again; "Try now" asks at once.
+function waitAndAskAgain(seconds) {
+  stopWaiting();
+  let left = Math.max(1, seconds);
+  ui.countdown.textContent = left;
+  ui.waiting.hidden = false;
+  retryTimer = window.setInterval(() => {
+    left -= 1;
+    ui.countdown.textContent = Math.max(left, 0);
+    if (left <= 0) loadNext();
+  }, 1000);
+}
+
+function stopWaiting() {
+  if (retryTimer !== null) window.clearInterval(retryTimer);
+  retryTimer = null;
+  ui.waiting.hidden = true;
 }
 
 async function showTask(next) {
@@ -488,7 +546,7 @@ ui.keysToggle.addEventListener("click", toggleKeyMap);
 ui.submit.addEventListener("click", submit);
 ui.skip.addEventListener("click", () => closeTask("skip", ""));
 ui.report.addEventListener("click", openReport);
-$("check-again").addEventListener("click", loadNext);
+ui.checkAgain.addEventListener("click", loadNext);
 
 // --- start --------------------------------------------------------------------------------
 (async () => {
