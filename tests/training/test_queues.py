@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -102,6 +103,30 @@ def test_a_worker_without_cuda_refuses_the_gpu_queue(tmp_path):
     assert result.returncode == 2, result.stdout + result.stderr
     assert "worker refused to start: the 'training-gpu' queue is for machines with a GPU" in result.stderr
     assert "sees no CUDA device here; leave 'training-gpu' out of -Q" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_worker_started_without_queues_consumes_only_the_default_one(private_redis, tmp_path):  # noqa: F811
+    """``celery -A config worker`` as anyone would start it: the training queues are not among its queues."""
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.base", "CELERY_BROKER_URL": private_redis.url,
+                   "TRAINING_WORK_DIR": str(tmp_path / "training-work")}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=INFO",
+         "--without-heartbeat", "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines = []
+    try:
+        for line in worker.stdout:
+            lines.append(line)
+            if " ready." in line or len(lines) > 400:
+                break
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    banner = "".join(lines)
+    assert " ready." in banner, banner
+    assert re.findall(r"\.> (\S+)\s+exchange=", banner) == ["celery"], banner
 
 
 @pytest.mark.slow
