@@ -55,8 +55,12 @@ def test_the_commands_point_at_code_that_exists():
         command = services[name]["command"]
         assert command[:3] == ["celery", "-A", "config"] and command[3] == name
     assert importlib.import_module("config.celery").app.main == "emotic_platform"
-    queues = services["worker"]["command"][services["worker"]["command"].index("-Q") + 1].split(",")
-    assert set(queues) == {"celery", "training"}
+    def queues(name: str) -> set[str]:
+        command = services[name]["command"]
+        return set(command[command.index("-Q") + 1].split(","))
+
+    assert queues("worker") == {"celery", "training"}
+    assert queues("crawler") == {"crawl"}  # crawls wait on other sites: never in front of exports or quality
     for app in ("annotator", "scraper", "emotic_export", "training"):
         assert (ROOT / app / "tasks.py").exists(), app
     web_check = " ".join(services["web"]["healthcheck"]["test"])

@@ -19,7 +19,7 @@ class Command(BaseCommand):
     def handle(self, *args, addrport, **options):
         python = sys.executable
         worker_cmd = [
-            python, "-m", "celery", "-A", "config", "worker", "--beat", "-Q", "celery,training",
+            python, "-m", "celery", "-A", "config", "worker", "--beat", "-Q", "celery,crawl,training",
             "--pool=threads", "--concurrency=2", "--loglevel=INFO",
             "--schedule", str(settings.VAR_DIR / "celerybeat-schedule"),
         ]
