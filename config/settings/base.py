@@ -191,7 +191,9 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Training wants a machine of its own: its tasks go to their own queues, "training" and, for runs
 # that ask for device=cuda, "training-gpu", which only workers that can train consume (training/queues.py).
-CELERY_TASK_ROUTES = {"training.*": {"queue": "training"}}
+# Crawls wait on other sites (robots.txt's Crawl-delay, rate limits): on a queue of their own, so
+# exports, quality and the pool's upkeep never queue behind them.
+CELERY_TASK_ROUTES = {"training.*": {"queue": "training"}, "scraper.*": {"queue": "crawl"}}
 CELERY_BEAT_SCHEDULE = {
     "expire-stale-assignments": {
         "task": "annotator.tasks.expire_stale_assignments",
@@ -330,6 +332,9 @@ SCRAPER_RETRY_AFTER_CAP_SECONDS = get_float("SCRAPER_RETRY_AFTER_CAP_SECONDS", 6
 SCRAPER_MAX_REDIRECTS = get_int("SCRAPER_MAX_REDIRECTS", 5, minimum=0)
 SCRAPER_MAX_PAGE_BYTES = get_int("SCRAPER_MAX_PAGE_BYTES", 5 * 1024 * 1024, minimum=1024)
 SCRAPER_ROBOTS_CACHE_SECONDS = get_int("SCRAPER_ROBOTS_CACHE_SECONDS", 24 * 3600, minimum=0)
+# The longest robots.txt Crawl-delay honoured; a site asking for more is not crawled (its items are
+# refused as robots_txt) rather than holding a fetch thread for as long as it likes.
+SCRAPER_MAX_CRAWL_DELAY_SECONDS = get_float("SCRAPER_MAX_CRAWL_DELAY_SECONDS", 30.0, minimum=0.0, maximum=3600.0)
 # Search engines: result pages are fetched from these base URLs.
 SCRAPER_ENGINE_BASE_URLS = {
     "bing": env.str("SCRAPER_BING_BASE_URL", default="https://www.bing.com").rstrip("/"),

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 READERS = {"get_bool", "get_int", "get_float", "get_list", "get_choice", "database_from_env", "str", "path", "bool", "int"}
 # Read by the compose file itself (container images, the proxy), not by the Django code.
 COMPOSE_ONLY = {"POSTGRES_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "SITE_ADDRESS", "STORAGE_SITE_ADDRESS"}
-SERVICES = ("proxy", "postgres", "redis", "minio", "web", "worker", "trainer", "trainer-gpu", "beat")
+SERVICES = ("proxy", "postgres", "redis", "minio", "web", "worker", "crawler", "trainer", "trainer-gpu", "beat")
 
 
 def compose() -> dict:
@@ -103,7 +103,7 @@ def test_the_proxy_is_the_only_way_in_and_serves_tls_and_static_files():
             assert "ports" not in service, f"{name} publishes ports: only the proxy may"
     assert services["web"]["expose"] == ["8000"]
     assert document["networks"]["backend"]["internal"] is True
-    for name in ("web", "postgres", "redis", "minio"):
+    for name in ("web", "worker", "postgres", "redis", "minio"):
         assert services[name]["networks"] == ["backend"], name  # nothing outside reaches them
     # The app believes forwarded headers from the proxy's fixed address only.
     proxy_address = proxy["networks"]["backend"]["ipv4_address"]
@@ -118,10 +118,12 @@ def test_the_commands_point_at_code_that_exists():
     assert web[:3] == ["gunicorn", "-c", "deploy/gunicorn.conf.py"] and (ROOT / "deploy" / "gunicorn.conf.py").is_file()
     module, attribute = web[3].split(":")
     assert module == "config.wsgi" and attribute == "application" and (ROOT / "config" / "wsgi.py").exists()
-    for name in ("worker", "trainer", "trainer-gpu", "beat"):
+    for name in ("worker", "crawler", "trainer", "trainer-gpu", "beat"):
         command = services[name]["command"]
         assert command[:3] == ["celery", "-A", "config"] and command[3] == ("beat" if name == "beat" else "worker")
     assert importlib.import_module("config.celery").app.main == "emotic_platform"
+    assert queues_of(services["crawler"]) == {"crawl"}  # crawls wait on other sites: never in front of exports or quality
+    assert services["crawler"]["networks"] == ["backend", "frontend"]  # the one worker that fetches from the web
     for app in ("annotator", "scraper", "emotic_export", "training"):
         assert (ROOT / app / "tasks.py").exists(), app
     assert services["web"]["healthcheck"]["test"] == ["CMD", "python", "deploy/healthcheck.py"]

@@ -63,11 +63,11 @@ def test_without_torch_the_demo_worker_leaves_the_training_queue_alone(tmp_path)
     (shadow / "torch").mkdir(parents=True)
     (shadow / "torch" / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'torch'\")\n")
     queues, said = rundemo_queues(tmp_path, extra_path=shadow)
-    assert queues == "celery"
+    assert queues == "celery, crawl"
     assert "Training runs wait in their queue: torch does not import here" in said
 
 
 @pytest.mark.slow
 def test_with_torch_the_demo_worker_trains_too(tmp_path):
     queues, _ = rundemo_queues(tmp_path)
-    assert queues == ("celery, training, training-gpu" if probe().cuda else "celery, training")
+    assert queues == ("celery, crawl, training, training-gpu" if probe().cuda else "celery, crawl, training")

@@ -13,8 +13,8 @@ from training.queues import TRAINING_QUEUE, probe
 
 
 def worker_queues() -> list[str]:
-    """``celery``, and the training queues only where this machine can train (torch imports; CUDA for the GPU one)."""
-    return ["celery", *probe().consumable()]
+    """``celery`` and ``crawl``, and the training queues only where this machine can train (torch imports; CUDA for the GPU one)."""
+    return ["celery", "crawl", *probe().consumable()]
 
 
 class Command(BaseCommand):
