@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "access",
     "catalog",
     "scraper",
     "annotator",
@@ -108,7 +109,8 @@ USE_TZ = True
 
 # --- Static files and storage ---------------------------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# collectstatic writes here; the reverse proxy serves /static/ from the same folder (compose: a shared volume).
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default="") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or VAR_DIR / "media")
@@ -116,15 +118,21 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or VAR_DIR / "media")
 STORAGE_BUCKET = env.str("STORAGE_BUCKET", default="").strip()
 STORAGE_URL_EXPIRY_SECONDS = get_int("STORAGE_URL_EXPIRY_SECONDS", 3600, minimum=60)  # signed S3 URLs
 STORAGE_BACKEND = get_choice("STORAGE_BACKEND", "s3" if STORAGE_BUCKET else "local", ("local", "s3"))
+# Browsers get signed URLs on this endpoint (through the reverse proxy); the app's own reads and
+# writes go to STORAGE_ENDPOINT_URL (the internal network). Unset: both are STORAGE_ENDPOINT_URL.
+STORAGE_PUBLIC_ENDPOINT_URL = env.str("STORAGE_PUBLIC_ENDPOINT_URL", default="").strip() or None
+if STORAGE_PUBLIC_ENDPOINT_URL and not STORAGE_PUBLIC_ENDPOINT_URL.startswith(("http://", "https://")):
+    raise SettingError("STORAGE_PUBLIC_ENDPOINT_URL", f"must start with http:// or https://, got {STORAGE_PUBLIC_ENDPOINT_URL!r}")
 if STORAGE_BACKEND == "s3":
     if not STORAGE_BUCKET:
         raise SettingError("STORAGE_BUCKET", "must name a bucket when STORAGE_BACKEND is s3")
     default_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "config.storage.S3Storage",  # django-storages' S3Storage, signing browsers' URLs for the public endpoint
         "OPTIONS": {
             "bucket_name": STORAGE_BUCKET,
             # Any S3-compatible server: MinIO, Ceph, moto, AWS itself.
             "endpoint_url": env.str("STORAGE_ENDPOINT_URL", default="") or None,
+            "public_endpoint_url": STORAGE_PUBLIC_ENDPOINT_URL,
             "region_name": env.str("STORAGE_REGION", default="") or None,
             "access_key": env.str("STORAGE_ACCESS_KEY_ID", default="") or None,
             "secret_key": env.str("STORAGE_SECRET_ACCESS_KEY", default="") or None,
@@ -134,6 +142,7 @@ if STORAGE_BACKEND == "s3":
             "querystring_auth": True,
             "querystring_expire": STORAGE_URL_EXPIRY_SECONDS,
             "addressing_style": get_choice("STORAGE_ADDRESSING_STYLE", "path", ("path", "virtual", "auto")),
+            "signature_version": "s3v4",  # signed URLs in Signature V4 (botocore may otherwise pick the old V2)
         },
     }
 else:
@@ -181,8 +190,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TRACK_STARTED = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Training wants a machine of its own (a GPU): its tasks go to their own queue.
-CELERY_TASK_ROUTES = {"training.*": {"queue": "training"}}
+# Training wants a machine of its own: its tasks go to their own queues, "training" and, for runs
+# that ask for device=cuda, "training-gpu", which only workers that can train consume (training/queues.py).
+# Crawls wait on other sites (robots.txt's Crawl-delay, rate limits): on a queue of their own, so
+# exports, quality and the pool's upkeep never queue behind them.
+CELERY_TASK_ROUTES = {"training.*": {"queue": "training"}, "scraper.*": {"queue": "crawl"}}
 CELERY_BEAT_SCHEDULE = {
     "expire-stale-assignments": {
         "task": "annotator.tasks.expire_stale_assignments",
@@ -321,6 +333,9 @@ SCRAPER_RETRY_AFTER_CAP_SECONDS = get_float("SCRAPER_RETRY_AFTER_CAP_SECONDS", 6
 SCRAPER_MAX_REDIRECTS = get_int("SCRAPER_MAX_REDIRECTS", 5, minimum=0)
 SCRAPER_MAX_PAGE_BYTES = get_int("SCRAPER_MAX_PAGE_BYTES", 5 * 1024 * 1024, minimum=1024)
 SCRAPER_ROBOTS_CACHE_SECONDS = get_int("SCRAPER_ROBOTS_CACHE_SECONDS", 24 * 3600, minimum=0)
+# The longest robots.txt Crawl-delay honoured; a site asking for more is not crawled (its items are
+# refused as robots_txt) rather than holding a fetch thread for as long as it likes.
+SCRAPER_MAX_CRAWL_DELAY_SECONDS = get_float("SCRAPER_MAX_CRAWL_DELAY_SECONDS", 30.0, minimum=0.0, maximum=3600.0)
 # Search engines: result pages are fetched from these base URLs.
 SCRAPER_ENGINE_BASE_URLS = {
     "bing": env.str("SCRAPER_BING_BASE_URL", default="https://www.bing.com").rstrip("/"),
@@ -418,6 +433,13 @@ CELERY_BEAT_SCHEDULE["recompute-quality"] = {
 # One full recomputation is queued or running at a time; one not finished after this long
 # lost its worker and no longer holds the next back.
 QUALITY_RECOMPUTE_TIMEOUT_MINUTES = get_int("QUALITY_RECOMPUTE_TIMEOUT_MINUTES", 60, minimum=1)
+# The figures of the workers and people concerned by new answers and skips are refreshed this often
+# (the answers leave requests in an outbox table; no answer waits on the broker).
+QUALITY_REFRESH_SECONDS = get_int("QUALITY_REFRESH_SECONDS", 5, minimum=1)
+CELERY_BEAT_SCHEDULE["drain-quality-refreshes"] = {
+    "task": "quality.drain_refreshes",
+    "schedule": timedelta(seconds=QUALITY_REFRESH_SECONDS),
+}
 
 # --- Security: shared cache, log-in and API throttling, request sizes -------
 # Throttle counters live in the cache, so every gunicorn process and machine
@@ -433,10 +455,20 @@ CACHES = {
     "default": redis_cache(CACHE_URL) if CACHE_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "emotic"}
 }
-# After this many failed log-ins for one username from one address, that pair
-# is refused (429 with Retry-After) for LOGIN_LOCKOUT_SECONDS: config/throttling.py.
+# Log-ins and sign-ups are limited before any password is hashed (config/throttling.py):
+# for the whole site, per client address, and per user name (progressive delays: after
+# LOGIN_FAILURES_ALLOWED failures from one address, or LOGIN_ACCOUNT_FAILURES_ALLOWED from
+# anywhere, a wait of 1, 2, 4 ... seconds before the next try, at most LOGIN_LOCKOUT_SECONDS).
 LOGIN_FAILURES_ALLOWED = get_int("LOGIN_FAILURES_ALLOWED", 5, minimum=1)
+LOGIN_ACCOUNT_FAILURES_ALLOWED = get_int("LOGIN_ACCOUNT_FAILURES_ALLOWED", 20, minimum=1)
 LOGIN_LOCKOUT_SECONDS = get_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+# A password check costs most of a second of one core: keep this under the cores the web has.
+LOGIN_ATTEMPTS_PER_SECOND = get_int("LOGIN_ATTEMPTS_PER_SECOND", 2, minimum=1)
+LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE = get_int("LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE", 20, minimum=1)
+SIGNUPS_PER_MINUTE = get_int("SIGNUPS_PER_MINUTE", 20, minimum=1)
+SIGNUPS_PER_ADDRESS_PER_HOUR = get_int("SIGNUPS_PER_ADDRESS_PER_HOUR", 10, minimum=1)
+ACCESS_LOG_DAYS = get_int("ACCESS_LOG_DAYS", 90, minimum=1)
+CELERY_BEAT_SCHEDULE["forget-old-access-attempts"] = {"task": "access.forget_old_attempts", "schedule": timedelta(days=1)}
 AUTHENTICATION_BACKENDS = ["config.throttling.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
 MIDDLEWARE.append("config.throttling.LoginThrottleMiddleware")
 # Workers' API tokens stop working this many days after they are made (an expired one is a 401).
@@ -458,9 +490,26 @@ from config.security_headers import (  # noqa: E402  (kept inside the block it s
     storage_image_sources,
 )
 
-_STORAGE_IMAGES = storage_image_sources(
-    STORAGE_BACKEND, env.str("STORAGE_ENDPOINT_URL", default=""), IMAGE_REDIRECT_TO_STORAGE
+_STORAGE_IMAGES = storage_image_sources(  # browsers fetch signed URLs from the public endpoint when there is one
+    STORAGE_BACKEND, STORAGE_PUBLIC_ENDPOINT_URL or env.str("STORAGE_ENDPOINT_URL", default=""), IMAGE_REDIRECT_TO_STORAGE
 )
 CONTENT_SECURITY_POLICY = env.str("CONTENT_SECURITY_POLICY", default="") or default_content_security_policy(_STORAGE_IMAGES)
 PERMISSIONS_POLICY = env.str("PERMISSIONS_POLICY", default="") or DEFAULT_PERMISSIONS_POLICY
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "config.security_headers.SecurityHeadersMiddleware")
+
+# --- Behind a reverse proxy: the client's address, /healthz ------------------
+# Addresses (or CIDR networks) of the reverse proxies in front of gunicorn. Only
+# from these is X-Forwarded-For believed (the client's address, for the log-in
+# lock-out and the throttles: config/client_address.py) and X-Forwarded-Proto
+# (SECURE_PROXY_SSL_HEADER); from any other peer those headers are dropped.
+TRUSTED_PROXIES = get_list("TRUSTED_PROXIES", [])
+try:
+    from config.client_address import parse_networks  # noqa: E402  (kept inside the block it serves)
+
+    parse_networks(TRUSTED_PROXIES)
+except ValueError as error:
+    raise SettingError("TRUSTED_PROXIES", str(error)) from None
+# /healthz answers first (before the host check and the HTTPS redirect); then the client's address is settled.
+MIDDLEWARE[:0] = ["config.health.HealthCheckMiddleware", "config.client_address.ClientAddressMiddleware"]
+# Django REST framework's throttles read REMOTE_ADDR (the client's, set by the middleware), never X-Forwarded-For.
+REST_FRAMEWORK["NUM_PROXIES"] = 0

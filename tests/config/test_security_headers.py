@@ -70,7 +70,6 @@ def page_kinds(world) -> list[tuple[str, str, str]]:
     image = world["image"]
     return [
         ("anonymous", "/", "html"),
-        ("anonymous", "/healthz", "other"),
         ("anonymous", "/accounts/login/", "html"),
         ("anonymous", "/accounts/signup/", "html"),
         ("anonymous", "/no-such-page/", "html"),

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('quality', '0001_initial'),
+        ('quality', '0002_pending_refresh_outbox'),
     ]
 
     operations = [
