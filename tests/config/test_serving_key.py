@@ -90,6 +90,7 @@ def test_the_demo_server_sets_what_the_development_key_needs(monkeypatch):
 
     monkeypatch.delenv("DEBUG", raising=False)
     monkeypatch.delenv("ALLOWED_HOSTS", raising=False)
+    monkeypatch.setattr(rundemo, "worker_queues", lambda: ["celery"])  # no probing for torch here
     monkeypatch.setattr(rundemo.subprocess, "Popen", Finished)
     call_command("rundemo", "127.0.0.1:8000")
     server_env = next(env for command, env in started if "runserver" in command)
