@@ -248,7 +248,12 @@ except SplitError as error:
 SPLIT_SEED = get_int("SPLIT_SEED", 0, minimum=0)
 # Workers drawing person boxes on each image (stage 1); more than one: consensus boxes.
 BOX_ANNOTATORS_PER_IMAGE = get_int("BOX_ANNOTATORS_PER_IMAGE", 1, minimum=1)
-MAX_BOXES_PER_IMAGE = get_int("MAX_BOXES_PER_IMAGE", 100, minimum=1)
+# One box answer holds at most this many people (EMOTIC's busiest images have a few dozen).
+MAX_BOXES_PER_IMAGE = get_int("MAX_BOXES_PER_IMAGE", 30, minimum=1)
+# A person's box needs each side at least MIN_BOX_SIDE_FRACTION of the image's shorter side,
+# and never under MIN_BOX_SIDE_PIXELS: smaller boxes are refused in answers and make no person.
+MIN_BOX_SIDE_FRACTION = get_float("MIN_BOX_SIDE_FRACTION", 0.02, minimum=0.0, maximum=0.5)
+MIN_BOX_SIDE_PIXELS = get_int("MIN_BOX_SIDE_PIXELS", 8, minimum=1)
 # An image reported this many times leaves the task pool until an admin looks at it.
 IMAGE_REPORTS_TO_WITHDRAW = get_int("IMAGE_REPORTS_TO_WITHDRAW", 3, minimum=1)
 QUALIFICATION_ITEMS = get_int("QUALIFICATION_ITEMS", 5, minimum=1)
