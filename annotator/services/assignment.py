@@ -59,6 +59,8 @@ State = TaskAssignment.State
 
 def ensure_worker_may_work(worker: Worker) -> None:
     """Raise ``WorkerNotEligible`` with the reason a blocked or failed worker sees."""
+    if worker.kind != Worker.Kind.CROWD:
+        raise WorkerNotEligible("internal", "This account holds a dataset's original answers: it is given no tasks.")
     if worker.is_blocked:
         reason = worker.blocked_reason or "an administrator blocked your account"
         raise WorkerNotEligible("blocked", f"Your account is blocked: {reason}.")

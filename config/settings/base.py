@@ -256,6 +256,9 @@ MIN_BOX_SIDE_FRACTION = get_float("MIN_BOX_SIDE_FRACTION", 0.02, minimum=0.0, ma
 MIN_BOX_SIDE_PIXELS = get_int("MIN_BOX_SIDE_PIXELS", 8, minimum=1)
 # An image reported this many times leaves the task pool until an admin looks at it.
 IMAGE_REPORTS_TO_WITHDRAW = get_int("IMAGE_REPORTS_TO_WITHDRAW", 3, minimum=1)
+# Sign-up refuses names starting with these (case-insensitive, look-alike letters too); the
+# importer's "emotic-original-" is refused whatever this says (annotator/services/accounts.py).
+RESERVED_USERNAME_PREFIXES = get_list("RESERVED_USERNAME_PREFIXES", ["emotic-original-", "admin", "root", "system"])
 QUALIFICATION_ITEMS = get_int("QUALIFICATION_ITEMS", 5, minimum=1)
 QUALIFICATION_PASS_RATE = get_float("QUALIFICATION_PASS_RATE", 0.8, minimum=0.0, maximum=1.0)
 # Images are shown as JPEG renditions of at most this many pixels per side, cached in storage.
