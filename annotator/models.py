@@ -196,6 +196,13 @@ class GoldItem(models.Model):
     ``required_categories`` and nothing outside ``allowed_categories``, its
     VAD values fall in the ranges, and gender and age are among those allowed.
     Boxes: every expected box is matched with IoU >= ``min_iou``.
+
+    Items are drawn per worker in an order of its own (``services.gold.draw_order``);
+    a ``retired`` item is drawn no more (hidden controls and the qualification
+    test alike) and keeps its answers. Its ``explanation`` reaches a worker
+    who fails it in the qualification test only where the admin marked it
+    safe to show (``show_explanation``) and the item is no hidden control:
+    an explanation that gives the answer away would serve the next account.
     """
 
     kind = models.CharField(max_length=10, choices=TaskKind.choices)
@@ -215,7 +222,20 @@ class GoldItem(models.Model):
     allowed_ages = models.JSONField(default=list, blank=True, help_text="Empty: any.")
     expected_boxes = models.JSONField(default=list, blank=True, help_text="[[x1, y1, x2, y2], ...] for box gold.")
     min_iou = models.FloatField(default=0.5)
-    explanation = models.TextField(blank=True, help_text="Shown to a worker who fails it in qualification.")
+    explanation = models.TextField(
+        blank=True,
+        help_text="Why the acceptable answers are what they are. Shown to a worker who fails the item in the "
+        "qualification test only if 'show explanation' is ticked and the item is no hidden control.",
+    )
+    show_explanation = models.BooleanField(
+        default=False,
+        help_text="Safe to show: the explanation helps without giving the answer away (a new account could reuse "
+        "it). Never shown for an item that is also a hidden control.",
+    )
+    retired = models.BooleanField(
+        default=False,
+        help_text="Drawn no more, as a hidden control or in the qualification test (over-exposed); its answers stay.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

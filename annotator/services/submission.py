@@ -106,7 +106,10 @@ def _close_without_answer(worker: Worker, task_id: int, state: str, reason: str)
         if state == State.REPORTED:
             image_id = assignment.image_id or assignment.person.image_id
             Image.objects.filter(pk=image_id).update(reported_count=F("reported_count") + 1)
-        if assignment.is_qualification:
+        if assignment.is_qualification or assignment.gold_item_id is not None:
+            # A qualification item or a hidden control given back unanswered is not passed: skipping or
+            # reporting one must cost what a wrong answer costs (QUALITY_SKIPPED_CONTROL_FAILS decides
+            # whether quality's trust rule counts it for controls).
             TaskAssignment.objects.filter(pk=assignment.pk).update(gold_passed=False)
             assignment.gold_passed = False
         _after_answer(worker, assignment, now)

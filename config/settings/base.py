@@ -389,6 +389,13 @@ if QUALITY_GOLD_MIN_ANSWERS > QUALITY_GOLD_WINDOW:
         f"must be at most QUALITY_GOLD_WINDOW ({QUALITY_GOLD_WINDOW}), got {QUALITY_GOLD_MIN_ANSWERS}: no one could be judged",
     )
 QUALITY_GOLD_MIN_ACCURACY = get_float("QUALITY_GOLD_MIN_ACCURACY", 0.7, minimum=0.0, maximum=1.0)
+# A hidden control skipped or reported counts as a failed control answer in that rule.
+QUALITY_SKIPPED_CONTROL_FAILS = get_bool("QUALITY_SKIPPED_CONTROL_FAILS", True)
+# The quality dashboard and the gold items' list warn when the hidden controls left for the active
+# worker closest to running out cover fewer tasks than this at GOLD_RATE, and when the qualification
+# test is drawn from fewer items than QUALIFICATION_POOL_WARN_ITEMS (each account should get its own).
+CONTROL_POOL_WARN_TASKS = get_int("CONTROL_POOL_WARN_TASKS", 500, minimum=0)
+QUALIFICATION_POOL_WARN_ITEMS = get_int("QUALIFICATION_POOL_WARN_ITEMS", 4 * QUALIFICATION_ITEMS, minimum=0)
 # Review filters: a person "disagrees" below this Fleiss' kappa; a worker is
 # flagged below this agreement with the leave-one-out consensus of the others.
 QUALITY_LOW_AGREEMENT_KAPPA = get_float("QUALITY_LOW_AGREEMENT_KAPPA", 0.0, minimum=-1.0, maximum=1.0)
