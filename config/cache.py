@@ -5,7 +5,10 @@ data. When Redis restarts or is unreachable, a request must not fail because
 a counter could not be read: the cache then answers as an empty cache (reads
 miss, writes are dropped), logs a warning, and recovers by itself when Redis
 is back. Short socket timeouts keep an unreachable Redis from holding
-requests. (django-redis calls this ``IGNORE_EXCEPTIONS``; Django's own Redis
+requests, and after one failure the cache is not asked again for
+``RETRY_SECONDS``: a Redis that hangs (paused, or its network black-holed)
+costs one timeout per process now and then, not one per request.
+(django-redis calls failing open ``IGNORE_EXCEPTIONS``; Django's own Redis
 backend has no such option.)
 """
 
@@ -23,6 +26,7 @@ logger = logging.getLogger(__name__)
 UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 WARN_EVERY_SECONDS = 30.0
 SOCKET_TIMEOUT_SECONDS = 0.5
+RETRY_SECONDS = 5.0
 
 
 def redis_cache(url: str) -> dict:
@@ -36,6 +40,12 @@ def redis_cache(url: str) -> dict:
 
 
 _last_warning = [0.0]
+_unavailable_until = [0.0]  # Redis failed: answer as an empty cache without asking it until then
+
+
+def forget_failures() -> None:
+    """Ask Redis again from the next call on (a test that starts a fresh Redis)."""
+    _unavailable_until[0] = 0.0
 
 
 def _fail_open(fallback):
@@ -44,10 +54,13 @@ def _fail_open(fallback):
     def decorate(method):
         @functools.wraps(method)
         def wrapper(self, *args, **kwargs):
+            if time.monotonic() < _unavailable_until[0]:
+                return fallback(*args, **kwargs)
             try:
                 return method(self, *args, **kwargs)
             except UNAVAILABLE as error:
                 now = time.monotonic()
+                _unavailable_until[0] = now + RETRY_SECONDS
                 if now - _last_warning[0] >= WARN_EVERY_SECONDS:
                     _last_warning[0] = now
                     logger.warning("cache unavailable, throttles count nothing until it is back: %s", error)

@@ -1,8 +1,10 @@
 """Log-in throttling: after a few failed log-ins for one username from one address, refuse for a while.
 
 The well-known scheme of django-axes, kept small: failures are counted per
-(username, client address) in Django's cache (Redis when ``CACHE_URL`` is set,
-so every gunicorn process and machine shares the count). Counting by the pair
+(username, client address) in Django's cache (Redis when ``CACHE_URL`` is
+set, so every gunicorn process and machine shares the count). The address is
+``config.client_address.client_address``: the client's, not the reverse
+proxy's (``TRUSTED_PROXIES``). Counting by the pair
 stops password guessing without letting a stranger lock a worker out from
 everywhere. Every log-in path goes through ``django.contrib.auth.authenticate``
 (the worker log-in page, the admin log-in), so the check lives in an
@@ -11,7 +13,9 @@ any password is checked. The middleware turns that refusal into a 429 with
 ``Retry-After`` and says why on the form.
 
 The worker API is throttled by Django REST framework (``annotator.api.WorkerThrottle``,
-rate ``API_THROTTLE_WORKER``), in the same cache.
+rate ``API_THROTTLE_WORKER``), in the same cache; its anonymous callers are
+counted by ``REMOTE_ADDR``, which ``ClientAddressMiddleware`` sets to the same
+client address (``NUM_PROXIES = 0``: never a raw X-Forwarded-For).
 """
 
 from __future__ import annotations
@@ -27,12 +31,9 @@ from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
+from config.client_address import client_address  # the client's, also behind the proxy (TRUSTED_PROXIES)
+
 LOCKED_ATTRIBUTE = "login_locked_for_seconds"
-
-
-def client_address(request: HttpRequest) -> str:
-    """The peer address. Behind a proxy it is the proxy's: the count is then per username."""
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
 def _keys(username: str, address: str) -> tuple[str, str]:

@@ -130,3 +130,24 @@ class WorkerTrustEvent(models.Model):
     def __str__(self) -> str:
         how = "automatically" if self.automatic else "by an admin"
         return f"{self.worker} {self.kind} {how} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class PendingRefresh(models.Model):
+    """A request to refresh figures after an answer or a skip: an outbox row, drained by a periodic task.
+
+    Written in the answer's own transaction, so the request path never
+    waits on the Celery broker (a hung Redis stalls nobody) and no request
+    is lost when the broker is down; ``quality.services.drain_pending_refreshes``
+    turns every row waiting into one refresh of the workers and people concerned.
+    """
+
+    worker = models.ForeignKey("annotator.Worker", on_delete=models.CASCADE, related_name="+")
+    person = models.ForeignKey("annotator.Person", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "pending refresh"
+
+    def __str__(self) -> str:
+        return f"refresh worker {self.worker_id}" + (f" and person {self.person_id}" if self.person_id else "")

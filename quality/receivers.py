@@ -1,9 +1,9 @@
-"""Incremental recomputation: every new answer (or skip) queues a refresh once its transaction commits.
+"""Incremental recomputation: every new answer (or skip) asks for a refresh, in its own transaction.
 
 A receiver rather than a call inside the submission service keeps quality
-out of the request path and out of the annotator, which knows nothing of
-it: the answer is stored whatever happens to the refresh, and the periodic
-full recomputation catches up on anything missed.
+out of the annotator, which knows nothing of it; the request is an outbox
+row (``quality.models.PendingRefresh``), so an answer never waits on the
+broker, and a periodic task runs the refreshes.
 """
 
 from __future__ import annotations

@@ -7,9 +7,11 @@ Two ways in, one set of functions:
   Order matters: workers' gold figures first and automatic blocks, so the
   agreement figures and combined labels that follow already leave the
   blocked workers' answers out.
-- ``refresh_after_answer(worker_id, person_id)``: after one submission, the
-  submitting worker's figures and trust, and the person's agreement; queued
-  by ``queue_refresh_after_answer`` when the answer's transaction commits.
+- ``refresh_after_answers(worker_ids, person_ids)``: after submissions, the
+  workers' figures and trust, and the people's agreement; asked for by
+  ``queue_refresh_after_answer`` (an outbox row written with the answer) and
+  run by ``drain_pending_refreshes`` (a periodic task, every
+  QUALITY_REFRESH_SECONDS).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from quality import selectors
 from quality.arrays import PeopleArrays, masks_from_choices
 from quality.errors import QualityError
 from quality.figures import combined_labels, dataset_figures, subset_labels
-from quality.models import PersonAgreement, QualityReport
+from quality.models import PendingRefresh, PersonAgreement, QualityReport
 from quality.stored_figures import refresh_people, refresh_worker_figures, store_person_figures
 from quality.trust import apply_automatic_blocks
 from quality.worker_figures import gold_figures
@@ -42,11 +44,34 @@ REPORT_SCOPES = ("all", *SPLITS, "unassigned")
 
 
 def queue_refresh_after_answer(worker_id: int, person_id: int | None) -> None:
-    """Refresh once the current transaction commits; a broker that is down is logged, not raised
-    (the answer is stored whatever happens, and the periodic recomputation catches up)."""
-    from quality.tasks import refresh_after_answer
+    """Ask for a refresh of the worker's (and the person's) figures, in the caller's transaction.
 
-    transaction.on_commit(lambda: refresh_after_answer.delay(worker_id, person_id), robust=True)
+    An outbox row, not a broker message: an answer never waits on the broker
+    (a hung Redis would stall every submission), and a request made while
+    the broker is down is not lost. ``drain_pending_refreshes`` runs them.
+    """
+    PendingRefresh.objects.create(worker_id=worker_id, person_id=person_id)
+
+
+DRAIN_BATCH = 5000
+
+
+def drain_pending_refreshes(batch: int = DRAIN_BATCH) -> int:
+    """Run the refreshes asked for since the last drain, as one refresh of everyone concerned; returns how many.
+
+    The rows are taken (and deleted) in a short transaction of their own, so
+    the refresh itself holds no lock an answer would wait for; a drain that
+    dies half way leaves the rest to the periodic full recomputation.
+    """
+    with transaction.atomic():
+        rows = list(
+            PendingRefresh.objects.select_for_update(skip_locked=True).order_by("id")[:batch]
+            .values_list("id", "worker_id", "person_id")
+        )
+        PendingRefresh.objects.filter(id__in=[row[0] for row in rows]).delete()
+    if rows:
+        refresh_after_answers({worker_id for _, worker_id, _ in rows}, {person for _, _, person in rows if person})
+    return len(rows)
 
 
 def queue_recompute(trigger: str) -> None:
@@ -72,18 +97,23 @@ def refresh_workers(worker_ids: Iterable[int] | None = None, *, apply_blocks: bo
     return apply_automatic_blocks(figures.worker_ids, figures.gold_window_accuracy, figures.gold_window_answers)
 
 
-def refresh_after_answer(worker_id: int, person_id: int | None = None) -> None:
-    """After a submission: the figures and trust of the worker and of the person's other annotators
-    (their leave-one-out consensus now includes this answer), then the person's agreement."""
-    worker_ids = {worker_id}
-    if person_id is not None:
-        # Not the accounts that hold imported answers (EMOTIC's originals, who can never log in): they
-        # have answered nearly every imported person, so refreshing them is a full recomputation.
-        others = selectors.counted_annotations().filter(person_id=person_id, worker__user__is_active=True)
+def refresh_after_answers(worker_ids: set[int], person_ids: set[int]) -> None:
+    """After submissions: the figures and trust of the workers and of the people's other annotators (their
+    leave-one-out consensus now includes these answers), then the people's agreement."""
+    # Not the accounts that hold imported answers (EMOTIC's originals, who can never log in): they have
+    # answered nearly every imported person, so refreshing them is a full recomputation, left to the periodic run.
+    worker_ids = set(Worker.objects.filter(pk__in=list(worker_ids), user__is_active=True).values_list("pk", flat=True))
+    if person_ids:
+        others = selectors.counted_annotations().filter(person_id__in=sorted(person_ids), worker__user__is_active=True)
         worker_ids |= set(others.values_list("worker_id", flat=True))
     refresh_workers(sorted(worker_ids))
-    if person_id is not None:
-        refresh_people([person_id])
+    if person_ids:
+        refresh_people(person_ids)
+
+
+def refresh_after_answer(worker_id: int, person_id: int | None = None) -> None:
+    """After one submission (the task queued before the outbox, still run for messages in flight)."""
+    refresh_after_answers({worker_id}, {person_id} if person_id is not None else set())
 
 
 # ---------------------------------------------------------------- everything

@@ -11,12 +11,18 @@ def _recompute_quality(trigger: str = "schedule") -> int:
 
 
 def _refresh_after_answer(worker_id: int, person_id: int | None = None) -> None:
-    """Queued after each committed answer by ``quality.services.queue_refresh_after_answer``."""
+    """Queued after each answer before the outbox (``drain_refreshes``); messages still in flight run."""
     services.refresh_after_answer(worker_id, person_id)
 
 
 recompute_quality = shared_task(name="quality.recompute_quality")(_recompute_quality)
 refresh_after_answer = shared_task(name="quality.refresh_after_answer")(_refresh_after_answer)
+
+
+@shared_task(name="quality.drain_refreshes")
+def drain_refreshes() -> int:
+    """Run by Celery beat every QUALITY_REFRESH_SECONDS: the refreshes answers and skips asked for."""
+    return services.drain_pending_refreshes()
 
 # Messages queued before quality left the annotator app carry these names; a worker still runs them.
 OLD_TASK_NAMES = {

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from celery import shared_task
+from celery.signals import worker_shutting_down
 
+from scraper.fetching.cancel import shutting_down
 from scraper.services.jobs import requeue_stalled_crawl_jobs, run_crawl_job_step
 
 
@@ -17,3 +19,9 @@ def run_crawl_job_task(job_id: int) -> None:
 def requeue_stalled_crawl_jobs_task() -> list[int]:
     """Beat: a job whose worker died with its next step gets that step queued again."""
     return requeue_stalled_crawl_jobs()
+
+
+@worker_shutting_down.connect
+def _stop_crawl_waits(**kwargs) -> None:
+    """Warm shutdown: every crawl wait in this worker ends now; the items go back to pending for the next worker."""
+    shutting_down.set()

@@ -108,7 +108,8 @@ USE_TZ = True
 
 # --- Static files and storage ---------------------------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# collectstatic writes here; the reverse proxy serves /static/ from the same folder (compose: a shared volume).
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default="") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or VAR_DIR / "media")
@@ -116,15 +117,21 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or VAR_DIR / "media")
 STORAGE_BUCKET = env.str("STORAGE_BUCKET", default="").strip()
 STORAGE_URL_EXPIRY_SECONDS = get_int("STORAGE_URL_EXPIRY_SECONDS", 3600, minimum=60)  # signed S3 URLs
 STORAGE_BACKEND = get_choice("STORAGE_BACKEND", "s3" if STORAGE_BUCKET else "local", ("local", "s3"))
+# Browsers get signed URLs on this endpoint (through the reverse proxy); the app's own reads and
+# writes go to STORAGE_ENDPOINT_URL (the internal network). Unset: both are STORAGE_ENDPOINT_URL.
+STORAGE_PUBLIC_ENDPOINT_URL = env.str("STORAGE_PUBLIC_ENDPOINT_URL", default="").strip() or None
+if STORAGE_PUBLIC_ENDPOINT_URL and not STORAGE_PUBLIC_ENDPOINT_URL.startswith(("http://", "https://")):
+    raise SettingError("STORAGE_PUBLIC_ENDPOINT_URL", f"must start with http:// or https://, got {STORAGE_PUBLIC_ENDPOINT_URL!r}")
 if STORAGE_BACKEND == "s3":
     if not STORAGE_BUCKET:
         raise SettingError("STORAGE_BUCKET", "must name a bucket when STORAGE_BACKEND is s3")
     default_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "config.storage.S3Storage",  # django-storages' S3Storage, signing browsers' URLs for the public endpoint
         "OPTIONS": {
             "bucket_name": STORAGE_BUCKET,
             # Any S3-compatible server: MinIO, Ceph, moto, AWS itself.
             "endpoint_url": env.str("STORAGE_ENDPOINT_URL", default="") or None,
+            "public_endpoint_url": STORAGE_PUBLIC_ENDPOINT_URL,
             "region_name": env.str("STORAGE_REGION", default="") or None,
             "access_key": env.str("STORAGE_ACCESS_KEY_ID", default="") or None,
             "secret_key": env.str("STORAGE_SECRET_ACCESS_KEY", default="") or None,
@@ -134,6 +141,7 @@ if STORAGE_BACKEND == "s3":
             "querystring_auth": True,
             "querystring_expire": STORAGE_URL_EXPIRY_SECONDS,
             "addressing_style": get_choice("STORAGE_ADDRESSING_STYLE", "path", ("path", "virtual", "auto")),
+            "signature_version": "s3v4",  # signed URLs in Signature V4 (botocore may otherwise pick the old V2)
         },
     }
 else:
@@ -181,8 +189,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TRACK_STARTED = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Training wants a machine of its own (a GPU): its tasks go to their own queue.
-CELERY_TASK_ROUTES = {"training.*": {"queue": "training"}}
+# Training wants a machine of its own: its tasks go to their own queues, "training" and, for runs
+# that ask for device=cuda, "training-gpu", which only workers that can train consume (training/queues.py).
+# Crawls wait on other sites (robots.txt's Crawl-delay, rate limits): on a queue of their own, so
+# exports, quality and the pool's upkeep never queue behind them.
+CELERY_TASK_ROUTES = {"training.*": {"queue": "training"}, "scraper.*": {"queue": "crawl"}}
 CELERY_BEAT_SCHEDULE = {
     "expire-stale-assignments": {
         "task": "annotator.tasks.expire_stale_assignments",
@@ -329,6 +340,9 @@ SCRAPER_RETRY_AFTER_CAP_SECONDS = get_float("SCRAPER_RETRY_AFTER_CAP_SECONDS", 6
 SCRAPER_MAX_REDIRECTS = get_int("SCRAPER_MAX_REDIRECTS", 5, minimum=0)
 SCRAPER_MAX_PAGE_BYTES = get_int("SCRAPER_MAX_PAGE_BYTES", 5 * 1024 * 1024, minimum=1024)
 SCRAPER_ROBOTS_CACHE_SECONDS = get_int("SCRAPER_ROBOTS_CACHE_SECONDS", 24 * 3600, minimum=0)
+# The longest robots.txt Crawl-delay honoured; a site asking for more is not crawled (its items are
+# refused as robots_txt) rather than holding a fetch thread for as long as it likes.
+SCRAPER_MAX_CRAWL_DELAY_SECONDS = get_float("SCRAPER_MAX_CRAWL_DELAY_SECONDS", 30.0, minimum=0.0, maximum=3600.0)
 # Search engines: result pages are fetched from these base URLs.
 SCRAPER_ENGINE_BASE_URLS = {
     "bing": env.str("SCRAPER_BING_BASE_URL", default="https://www.bing.com").rstrip("/"),
@@ -410,6 +424,13 @@ CELERY_BEAT_SCHEDULE["recompute-quality"] = {
     "task": "quality.recompute_quality",
     "schedule": timedelta(minutes=QUALITY_RECOMPUTE_MINUTES),
 }
+# The figures of the workers and people concerned by new answers and skips are refreshed this often
+# (the answers leave requests in an outbox table; no answer waits on the broker).
+QUALITY_REFRESH_SECONDS = get_int("QUALITY_REFRESH_SECONDS", 5, minimum=1)
+CELERY_BEAT_SCHEDULE["drain-quality-refreshes"] = {
+    "task": "quality.drain_refreshes",
+    "schedule": timedelta(seconds=QUALITY_REFRESH_SECONDS),
+}
 
 # --- Security: shared cache, log-in and API throttling, request sizes -------
 # Throttle counters live in the cache, so every gunicorn process and machine
@@ -439,3 +460,20 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["rest_framework.throttling.AnonRat
 REQUEST_MAX_BODY_BYTES = get_int("REQUEST_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BODY_BYTES
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "config.request_limits.RequestBodyLimitMiddleware")
+
+# --- Behind a reverse proxy: the client's address, /healthz ------------------
+# Addresses (or CIDR networks) of the reverse proxies in front of gunicorn. Only
+# from these is X-Forwarded-For believed (the client's address, for the log-in
+# lock-out and the throttles: config/client_address.py) and X-Forwarded-Proto
+# (SECURE_PROXY_SSL_HEADER); from any other peer those headers are dropped.
+TRUSTED_PROXIES = get_list("TRUSTED_PROXIES", [])
+try:
+    from config.client_address import parse_networks  # noqa: E402  (kept inside the block it serves)
+
+    parse_networks(TRUSTED_PROXIES)
+except ValueError as error:
+    raise SettingError("TRUSTED_PROXIES", str(error)) from None
+# /healthz answers first (before the host check and the HTTPS redirect); then the client's address is settled.
+MIDDLEWARE[:0] = ["config.health.HealthCheckMiddleware", "config.client_address.ClientAddressMiddleware"]
+# Django REST framework's throttles read REMOTE_ADDR (the client's, set by the middleware), never X-Forwarded-For.
+REST_FRAMEWORK["NUM_PROXIES"] = 0

@@ -23,6 +23,7 @@ from urllib3.exceptions import ConnectTimeoutError, DecodeError, HTTPError, NewC
 from urllib3.util.retry import Retry
 
 from scraper.fetching.address_guard import AddressNotAllowed, AddressPolicy, guarded_pool_classes
+from scraper.fetching.cancel import pause
 from scraper.fetching.limiter import ConcurrencyLimiter
 from scraper.fetching.shared_limiter import SharedConcurrencyLimiter
 from scraper.fetching.robots import ROBOTS_MAX_BYTES, RobotsCache, RobotsUnavailable
@@ -97,6 +98,10 @@ class CappedRetry(Retry):
         )
         return retry
 
+    def sleep(self, response=None) -> None:  # noqa: ANN001 - urllib3's signature
+        """The wait before a retry, cut short when the crawl is cancelled (``scraper.fetching.cancel``)."""
+        pause(self._next_wait(response))
+
     def _next_wait(self, response) -> float:  # noqa: ANN001
         """What urllib3's ``sleep`` will wait: Retry-After (capped) when the answer has one, else the backoff."""
         if self.respect_retry_after_header and response is not None:
@@ -156,6 +161,7 @@ class PoliteFetcher:
         max_redirects: int = 5,
         robots_ttl: float = 86400.0,
         shared_limits_url: str = "",
+        max_crawl_delay: float = 30.0,
     ):
         self.user_agent = user_agent
         self.address_policy = address_policy
@@ -165,6 +171,7 @@ class PoliteFetcher:
         self.timeout = (connect_timeout, read_timeout)
         self.download_deadline = download_deadline
         self.max_redirects = max_redirects
+        self.max_crawl_delay = max_crawl_delay
         if shared_limits_url:  # the limits bind every crawl process that uses this Redis
             self.limiter = SharedConcurrencyLimiter(
                 shared_limits_url,
@@ -224,6 +231,7 @@ class PoliteFetcher:
             max_redirects=settings.SCRAPER_MAX_REDIRECTS,
             robots_ttl=settings.SCRAPER_ROBOTS_CACHE_SECONDS,
             shared_limits_url=settings.SCRAPER_SHARED_LIMITS_URL,
+            max_crawl_delay=settings.SCRAPER_MAX_CRAWL_DELAY_SECONDS,
         )
 
     def close(self) -> None:
@@ -281,7 +289,15 @@ class PoliteFetcher:
                 try:
                     if not self.robots.allowed(url):
                         raise FetchRejected(RejectReason.ROBOTS_TXT, "robots.txt disallows this URL for our user agent", url)
-                    delay = max(delay, self.robots.crawl_delay(url))
+                    asked = self.robots.crawl_delay(url)
+                    if asked > self.max_crawl_delay:  # in effect "do not crawl me": a thread would wait for ever
+                        raise FetchRejected(
+                            RejectReason.ROBOTS_TXT,
+                            f"robots.txt asks for a Crawl-delay of {asked:g} s, more than the {self.max_crawl_delay:g} s "
+                            "this crawler waits between requests (SCRAPER_MAX_CRAWL_DELAY_SECONDS)",
+                            url,
+                        )
+                    delay = max(delay, asked)
                 except RobotsUnavailable as unavailable:
                     raise FetchRejected(unavailable.reason, unavailable.detail, url) from None
             with self.limiter.slot(host.lower(), min_interval=delay):

@@ -7,6 +7,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from scraper.fetching.cancel import pause
+
 
 class ConcurrencyLimiter:
     """A slot per request: at most ``total`` at once, ``per_host`` to one host,
@@ -37,7 +39,7 @@ class ConcurrencyLimiter:
             start = max(now, self._next_start.get(host, 0.0))
             self._next_start[host] = start + min_interval
         if start > now:
-            time.sleep(start - now)
+            pause(start - now)
 
     @contextmanager
     def slot(self, host: str, *, min_interval: float = 0.0) -> Iterator[None]:

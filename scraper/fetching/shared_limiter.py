@@ -20,11 +20,12 @@ of HTTP requests, so the poll costs little next to what it waits for.
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
+
+from scraper.fetching.cancel import pause as pause_for
 
 # KEYS: overall set, host set. ARGV: token, lease seconds, overall limit, host limit.
 _ACQUIRE = """
@@ -75,10 +76,10 @@ class SharedConcurrencyLimiter:
 
     def _take(self, host: str) -> str:
         token = secrets.token_hex(8)
-        pause = POLL_START_SECONDS
+        delay = POLL_START_SECONDS
         while not self._acquire(keys=self._keys(host), args=[token, self._lease, self._total, self._per_host]):
-            time.sleep(pause)
-            pause = min(pause * 2, POLL_MAX_SECONDS)
+            pause_for(delay)
+            delay = min(delay * 2, POLL_MAX_SECONDS)
         return token
 
     def _wait_for_turn(self, host: str, min_interval: float) -> None:
@@ -86,7 +87,7 @@ class SharedConcurrencyLimiter:
             return
         wait = float(self._turn(keys=[f"{self._prefix}:next:{host}"], args=[repr(min_interval)]))
         if wait > 0:
-            time.sleep(wait)
+            pause_for(wait)
 
     @contextmanager
     def slot(self, host: str, *, min_interval: float = 0.0) -> Iterator[None]:

@@ -24,6 +24,7 @@ from django.db.models import Count, Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
 from scraper.fetching import PoliteFetcher
+from scraper.fetching.cancel import FetchCancelled
 from scraper.models import TRANSIENT_REJECT_REASONS, CrawlItem, CrawlJob, RejectReason
 from catalog.models import Source
 from catalog.sources import collection_source, dataset_source
@@ -184,7 +185,7 @@ def advance_crawl_job(
     fetcher = fetcher or shared_fetcher()
     items = claim_items(job, settings.SCRAPER_CHUNK_SIZE)
     if items:
-        process_items(items, fetcher)
+        process_items(items, fetcher, still_wanted=lambda: CrawlJob.objects.filter(pk=job.pk, state=CrawlJob.State.RUNNING).exists())
         refresh_job_counts(job)
         if on_progress is not None:
             on_progress(job)
@@ -211,6 +212,8 @@ def _discover_step(job: CrawlJob, fetcher: PoliteFetcher, on_progress: ProgressC
         if not job.discovery_done:
             try:
                 discover_items(job, fetcher, on_batch=on_progress, max_seconds=DISCOVERY_STEP_SECONDS)
+            except FetchCancelled:  # the worker is shutting down: discovery resumes from its cursor
+                return 0.0
             except (SourceError, OSError) as error:
                 _fail(job, str(error))
                 return None

@@ -13,6 +13,8 @@ item. A failure on one item is recorded on that item; the chunk goes on.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +29,7 @@ from catalog.models import Image
 from catalog.selectors import images_by_source_url
 from catalog.splits import keep_dataset_split
 from scraper.fetching import FetchRejected, PoliteFetcher
+from scraper.fetching.cancel import FetchCancelled, cancellable, cancelled, shutting_down
 from catalog.imaging import ImageRejected, PreparedImage, prepare_image
 from catalog.ingest import (
     IngestOutcome,
@@ -40,6 +43,7 @@ from catalog.ingest import (
 from scraper.models import CrawlItem, CrawlJob, RejectReason
 
 logger = logging.getLogger(__name__)
+CANCEL_CHECK_SECONDS = 1.0
 
 # Datasets whose person boxes are final: their people go straight to emotion tasks.
 TRUSTED_BOX_KINDS = frozenset({CrawlJob.Kind.COCO, CrawlJob.Kind.ADE20K, CrawlJob.Kind.EMOTIC})
@@ -55,6 +59,7 @@ class _Work:
 
 @dataclass
 class _Acquired:
+    cancelled: bool = False  # a wait was cut short (job cancelled, worker shutting down): try again later
     prepared: PreparedImage | None = None
     blob_written: bool = False
     rejection: tuple[str, str] | None = None
@@ -70,9 +75,20 @@ def _read_local(path: Path, max_bytes: int) -> bytes:
     return path.read_bytes()
 
 
-def _acquire(work: _Work, fetcher: PoliteFetcher) -> _Acquired:
-    """Fetch or read, validate, hash and store the file (runs in a worker thread)."""
+def _acquire(work: _Work, fetcher: PoliteFetcher, stop: threading.Event) -> _Acquired:
+    """Fetch or read, validate, hash and store the file (runs in a worker thread); every wait ends on ``stop``."""
     acquired = _Acquired()
+    with cancellable(stop):
+        try:
+            if cancelled():
+                raise FetchCancelled("stopped before it started")
+            _acquire_into(acquired, work, fetcher)
+        except FetchCancelled:
+            acquired.cancelled = True
+    return acquired
+
+
+def _acquire_into(acquired: _Acquired, work: _Work, fetcher: PoliteFetcher) -> None:
     try:
         local = Path(work.local_path) if work.local_path else None
         if local is not None and (local.is_file() or not work.image_url):
@@ -93,7 +109,6 @@ def _acquire(work: _Work, fetcher: PoliteFetcher) -> _Acquired:
         acquired.blob_written = write_blob(acquired.prepared)
     except (FetchRejected, ImageRejected) as rejected:
         acquired.rejection = (str(rejected.reason), rejected.detail)
-    return acquired
 
 
 OUTCOME_FIELDS = ["state", "image", "reason", "detail", "claimed_until", "http_headers", "fetched_at", "extra", "updated_at"]
@@ -138,6 +153,13 @@ def _save_outcomes(items: list[CrawlItem]) -> None:
     rows = [[field.get_db_prep_save(getattr(item, field.attname), connection) for field in fields] + [item.pk] for item in items]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(sql, rows)
+
+
+def _put_back(item: CrawlItem) -> None:
+    """A fetch cut short by a cancel or a shutdown: the item waits, pending, with the attempt it was claimed with undone."""
+    item.claimed_until, item.attempts = None, max(0, item.attempts - 1)
+    item.detail = "left for later: its job was cancelled or its worker shut down while it waited"
+    item.save(update_fields=["claimed_until", "attempts", "detail", "updated_at"])
 
 
 def _leave_for_later(item: CrawlItem, error: Exception) -> None:
@@ -242,6 +264,9 @@ def _record(arrivals: list[tuple[CrawlItem, Future]]) -> None:
             logger.exception("job %s: %s could not be acquired", item.job_id, item.key)
             _leave_for_later(item, error)
             continue
+        if acquired.cancelled:
+            _put_back(item)
+            continue
         item.http_headers, item.fetched_at = acquired.http_headers or {}, acquired.fetched_at
         if acquired.final_url and acquired.final_url != item.image_url:  # redirected: keep where the bytes came from
             item.extra = {**item.extra, "final_url": acquired.final_url}
@@ -255,15 +280,27 @@ def _record(arrivals: list[tuple[CrawlItem, Future]]) -> None:
     _save_outcomes(finished)
 
 
-def process_items(items: list[CrawlItem], fetcher: PoliteFetcher) -> None:
-    """Acquire the items in parallel; commit whatever has arrived, batch by batch, as it arrives."""
+def process_items(
+    items: list[CrawlItem], fetcher: PoliteFetcher, still_wanted: Callable[[], bool] = lambda: True
+) -> None:
+    """Acquire the items in parallel; commit whatever has arrived, batch by batch, as it arrives.
+
+    Every ``CANCEL_CHECK_SECONDS`` the calling thread asks ``still_wanted()``
+    (the job was not cancelled) and looks for a shutdown; when either says
+    stop, every fetch thread's wait ends at once and the items not done go
+    back to pending.
+    """
     items = _resolve_known_urls(items)
     if not items:
         return
     workers = min(len(items), settings.SCRAPER_MAX_CONCURRENT_REQUESTS)
+    stop = threading.Event()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scraper-fetch") as pool:
-        futures = {pool.submit(_acquire, _Work(item.image_url, item.local_path), fetcher): item for item in items}
+        futures = {pool.submit(_acquire, _Work(item.image_url, item.local_path), fetcher, stop): item for item in items}
         pending = set(futures)
         while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            done, pending = wait(pending, timeout=CANCEL_CHECK_SECONDS, return_when=FIRST_COMPLETED)
             _record([(futures[future], future) for future in done])
+            if not stop.is_set() and (shutting_down.is_set() or not still_wanted()):
+                logger.info("stopping a chunk of %d items: the job was cancelled or the worker is shutting down", len(pending))
+                stop.set()

@@ -131,7 +131,7 @@ def test_a_crawl_killed_midway_is_taken_over_and_stores_each_image_once(
     job = create_crawl_job("urls", {"path": str(urls)})
     with publishing_to(private_redis.url):
         enqueue_crawl_job(job)
-    first = start_worker("celery")
+    first = start_worker("crawl")  # crawls have a queue of their own
     wait_until(lambda: web.hits("/slow.jpg") >= 1, "the crawl to reach the slow image", worker=first)
     first.kill()
 
@@ -140,7 +140,7 @@ def test_a_crawl_killed_midway_is_taken_over_and_stores_each_image_once(
     for image in Image.objects.all():  # whatever was committed is whole
         assert (media_in_tmp / image.storage_key).is_file()
 
-    second = start_worker("celery")
+    second = start_worker("crawl")
     wait_until(lambda: CrawlJob.objects.get(pk=job.pk).state == CrawlJob.State.DONE, "the crawl to finish", worker=second)
     job.refresh_from_db()
     assert (job.found, job.stored, job.rejected) == (7, 7, 0), job.rejected_by_reason

@@ -1,4 +1,5 @@
-"""Recomputation after each submission (signal -> on_commit -> Celery task) and on the beat schedule."""
+"""Recomputation after each submission (signal -> an outbox row in the answer's transaction -> the drain task
+Celery beat runs every QUALITY_REFRESH_SECONDS) and the full recomputation on the beat schedule."""
 
 import uuid
 
@@ -6,7 +7,9 @@ import pytest
 from django.conf import settings as django_settings
 
 from annotator.models import EmotionAnnotation
-from quality.models import PersonAgreement, QualityReport
+from django.db import transaction
+
+from quality.models import PendingRefresh, PersonAgreement, QualityReport
 from annotator.services.errors import WorkerNotEligible
 from annotator.services.assignment import assign_next_task
 from annotator.services.submission import skip_task, submit_task
@@ -35,9 +38,15 @@ def trust_settings(settings):
     settings.QUALITY_GOLD_MIN_ACCURACY = 0.5
 
 
+def drain():
+    """What Celery beat runs every QUALITY_REFRESH_SECONDS."""
+    return celery_app.tasks["quality.drain_refreshes"].delay().get()
+
+
 def submit(worker, task, answer, capture):
     with capture(execute=True):
         submit_task(worker, task.pk, uuid.uuid4(), answer)
+    drain()
 
 
 def test_a_submission_refreshes_the_person_and_the_worker(tasks_run_inline, django_capture_on_commit_callbacks):
@@ -89,6 +98,7 @@ def test_a_skip_refreshes_the_workers_share_of_skipped_tasks(tasks_run_inline, d
     task = TaskAssignmentFactory(worker=worker)
     with django_capture_on_commit_callbacks(execute=True):
         skip_task(worker, task.pk, "cannot see the face")
+    assert drain() == 1
     worker.refresh_from_db()
     assert worker.skip_rate == pytest.approx(0.5)
 
@@ -109,11 +119,41 @@ def test_failing_hidden_controls_block_the_worker_as_they_come_in(tasks_run_inli
         assign_next_task(worker)
 
 
-def test_nothing_runs_before_the_answer_is_committed(tasks_run_inline):
+def test_nothing_runs_for_an_answer_that_is_rolled_back(tasks_run_inline):
     worker = WorkerFactory()
     task = TaskAssignmentFactory(worker=worker)
-    submit_task(worker, task.pk, uuid.uuid4(), ANSWER)  # the test's transaction never commits
-    assert not PersonAgreement.objects.exists()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        submit_task(worker, task.pk, uuid.uuid4(), ANSWER)
+        raise RuntimeError("the answer's transaction fails after the answer was written")
+    assert drain() == 0  # the request went with the answer
+    assert not PersonAgreement.objects.exists() and not PendingRefresh.objects.exists()
+
+
+def test_an_answer_waits_on_no_broker_its_refresh_is_a_row_in_its_own_transaction(tasks_run_inline, monkeypatch):
+    def no_broker(*args, **kwargs):
+        raise AssertionError("the request path published to the broker")
+
+    monkeypatch.setattr(celery_app, "send_task", no_broker)
+    monkeypatch.setattr("celery.app.task.Task.apply_async", no_broker)
+    worker = WorkerFactory()
+    task = TaskAssignmentFactory(worker=worker)
+    submit_task(worker, task.pk, uuid.uuid4(), ANSWER)
+    skip_task(worker, TaskAssignmentFactory(worker=worker).pk, "blurry")
+    assert list(PendingRefresh.objects.values_list("worker_id", "person_id")) == [(worker.pk, task.person_id), (worker.pk, None)]
+
+
+def test_the_drain_is_scheduled_and_turns_many_requests_into_one_refresh(tasks_run_inline, monkeypatch):
+    entry = django_settings.CELERY_BEAT_SCHEDULE["drain-quality-refreshes"]
+    assert entry["task"] == "quality.drain_refreshes" and entry["task"] in celery_app.tasks
+    assert entry["schedule"].total_seconds() == django_settings.QUALITY_REFRESH_SECONDS
+    calls = []
+    monkeypatch.setattr("quality.services.refresh_workers", lambda ids, **kw: calls.append(("workers", list(ids))))
+    monkeypatch.setattr("quality.services.refresh_people", lambda ids: calls.append(("people", sorted(ids))))
+    worker, person = WorkerFactory(), PersonFactory()
+    for _ in range(3):
+        PendingRefresh.objects.create(worker=worker, person=person)
+    assert drain() == 3 and drain() == 0
+    assert calls == [("workers", [worker.pk]), ("people", [person.pk])]
 
 
 def test_the_periodic_task_is_scheduled_and_stores_a_report(tasks_run_inline):

@@ -26,10 +26,10 @@ def test_two_steps_of_one_job_at_once_share_its_chunks(web, settings, tmp_path, 
     chunks_by_step: dict[str, int] = {}
     real_process_items = jobs.process_items
 
-    def counted(items, fetcher):  # observes which step took a chunk, then does the real work
+    def counted(items, fetcher, **kwargs):  # observes which step took a chunk, then does the real work
         name = threading.current_thread().name
         chunks_by_step[name] = chunks_by_step.get(name, 0) + 1
-        return real_process_items(items, fetcher)
+        return real_process_items(items, fetcher, **kwargs)
 
     monkeypatch.setattr(jobs, "process_items", counted)
 
