@@ -300,7 +300,7 @@ def control_pool() -> ControlPool:
             warnings.append(
                 f"Hidden controls ({row.label}) run short: they cover about {row.tasks_covered} more tasks for the "
                 f"active worker closest to running out (warning below {warn_below}); {row.workers_exhausted} active "
-                f"worker(s) have met every one. Add control items of this kind."
+                f"worker(s) have met every one. Add control items{'' if row.kind == 'all' else ' of this kind'}."
             )
     overlap = rows[-1].in_qualification
     if overlap:
