@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "access",
     "catalog",
     "scraper",
     "annotator",
@@ -446,10 +447,20 @@ CACHES = {
     "default": redis_cache(CACHE_URL) if CACHE_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "emotic"}
 }
-# After this many failed log-ins for one username from one address, that pair
-# is refused (429 with Retry-After) for LOGIN_LOCKOUT_SECONDS: config/throttling.py.
+# Log-ins and sign-ups are limited before any password is hashed (config/throttling.py):
+# for the whole site, per client address, and per user name (progressive delays: after
+# LOGIN_FAILURES_ALLOWED failures from one address, or LOGIN_ACCOUNT_FAILURES_ALLOWED from
+# anywhere, a wait of 1, 2, 4 ... seconds before the next try, at most LOGIN_LOCKOUT_SECONDS).
 LOGIN_FAILURES_ALLOWED = get_int("LOGIN_FAILURES_ALLOWED", 5, minimum=1)
+LOGIN_ACCOUNT_FAILURES_ALLOWED = get_int("LOGIN_ACCOUNT_FAILURES_ALLOWED", 20, minimum=1)
 LOGIN_LOCKOUT_SECONDS = get_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+# A password check costs most of a second of one core: keep this under the cores the web has.
+LOGIN_ATTEMPTS_PER_SECOND = get_int("LOGIN_ATTEMPTS_PER_SECOND", 2, minimum=1)
+LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE = get_int("LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE", 20, minimum=1)
+SIGNUPS_PER_MINUTE = get_int("SIGNUPS_PER_MINUTE", 20, minimum=1)
+SIGNUPS_PER_ADDRESS_PER_HOUR = get_int("SIGNUPS_PER_ADDRESS_PER_HOUR", 10, minimum=1)
+ACCESS_LOG_DAYS = get_int("ACCESS_LOG_DAYS", 90, minimum=1)
+CELERY_BEAT_SCHEDULE["forget-old-access-attempts"] = {"task": "access.forget_old_attempts", "schedule": timedelta(days=1)}
 AUTHENTICATION_BACKENDS = ["config.throttling.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
 MIDDLEWARE.append("config.throttling.LoginThrottleMiddleware")
 # The worker API uses annotator.api.WorkerThrottle (rate API_THROTTLE_WORKER);

@@ -120,6 +120,9 @@ def world(db, settings) -> World:
         person=w.objects["annotation_b"].person, annotators=1, computed_at=timezone.now()
     )
     w.objects["qualityreport"] = QualityReport.objects.create(trigger="admin")
+    from access.services import record_attempt
+
+    w.objects["accessattempt"] = record_attempt("log_in", "failed", username="someone", address="203.0.113.1")
     assert w.objects["task_blocked"].state == TaskAssignment.State.EXPIRED
     assert w.objects["task_a"].kind == TaskKind.EMOTIONS
     return w
