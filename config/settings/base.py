@@ -260,9 +260,17 @@ except SplitError as error:
 SPLIT_SEED = get_int("SPLIT_SEED", 0, minimum=0)
 # Workers drawing person boxes on each image (stage 1); more than one: consensus boxes.
 BOX_ANNOTATORS_PER_IMAGE = get_int("BOX_ANNOTATORS_PER_IMAGE", 1, minimum=1)
-MAX_BOXES_PER_IMAGE = get_int("MAX_BOXES_PER_IMAGE", 100, minimum=1)
+# One box answer holds at most this many people (EMOTIC's busiest images have a few dozen).
+MAX_BOXES_PER_IMAGE = get_int("MAX_BOXES_PER_IMAGE", 30, minimum=1)
+# A person's box needs each side at least MIN_BOX_SIDE_FRACTION of the image's shorter side,
+# and never under MIN_BOX_SIDE_PIXELS: smaller boxes are refused in answers and make no person.
+MIN_BOX_SIDE_FRACTION = get_float("MIN_BOX_SIDE_FRACTION", 0.02, minimum=0.0, maximum=0.5)
+MIN_BOX_SIDE_PIXELS = get_int("MIN_BOX_SIDE_PIXELS", 8, minimum=1)
 # An image reported this many times leaves the task pool until an admin looks at it.
 IMAGE_REPORTS_TO_WITHDRAW = get_int("IMAGE_REPORTS_TO_WITHDRAW", 3, minimum=1)
+# Sign-up refuses names starting with these (case-insensitive, look-alike letters too); the
+# importer's "emotic-original-" is refused whatever this says (annotator/services/accounts.py).
+RESERVED_USERNAME_PREFIXES = get_list("RESERVED_USERNAME_PREFIXES", ["emotic-original-", "admin", "root", "system"])
 QUALIFICATION_ITEMS = get_int("QUALIFICATION_ITEMS", 5, minimum=1)
 QUALIFICATION_PASS_RATE = get_float("QUALIFICATION_PASS_RATE", 0.8, minimum=0.0, maximum=1.0)
 # Images are shown as JPEG renditions of at most this many pixels per side, cached in storage.
@@ -416,6 +424,13 @@ if QUALITY_GOLD_MIN_ANSWERS > QUALITY_GOLD_WINDOW:
         f"must be at most QUALITY_GOLD_WINDOW ({QUALITY_GOLD_WINDOW}), got {QUALITY_GOLD_MIN_ANSWERS}: no one could be judged",
     )
 QUALITY_GOLD_MIN_ACCURACY = get_float("QUALITY_GOLD_MIN_ACCURACY", 0.7, minimum=0.0, maximum=1.0)
+# A hidden control skipped or reported counts as a failed control answer in that rule.
+QUALITY_SKIPPED_CONTROL_FAILS = get_bool("QUALITY_SKIPPED_CONTROL_FAILS", True)
+# The quality dashboard and the gold items' list warn when the hidden controls left for the active
+# worker closest to running out cover fewer tasks than this at GOLD_RATE, and when the qualification
+# test is drawn from fewer items than QUALIFICATION_POOL_WARN_ITEMS (each account should get its own).
+CONTROL_POOL_WARN_TASKS = get_int("CONTROL_POOL_WARN_TASKS", 500, minimum=0)
+QUALIFICATION_POOL_WARN_ITEMS = get_int("QUALIFICATION_POOL_WARN_ITEMS", 4 * QUALIFICATION_ITEMS, minimum=0)
 # Review filters: a person "disagrees" below this Fleiss' kappa; a worker is
 # flagged below this agreement with the leave-one-out consensus of the others.
 QUALITY_LOW_AGREEMENT_KAPPA = get_float("QUALITY_LOW_AGREEMENT_KAPPA", 0.0, minimum=-1.0, maximum=1.0)
