@@ -21,7 +21,7 @@ DEFAULT_PERMISSIONS_POLICY = ", ".join(
     for feature in (
         "accelerometer", "autoplay", "camera", "display-capture", "encrypted-media", "fullscreen", "geolocation",
         "gyroscope", "magnetometer", "microphone", "midi", "payment", "picture-in-picture", "publickey-credentials-get",
-        "screen-wake-lock", "serial", "usb", "xr-spatial-tracking", "interest-cohort", "browsing-topics",
+        "screen-wake-lock", "serial", "usb", "xr-spatial-tracking", "browsing-topics",
     )
 )
 
