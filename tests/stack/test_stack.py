@@ -134,6 +134,7 @@ def stack(django_db_setup, s3_server, tmp_path_factory):
         "TRAINING_WORK_DIR": str(work / "training"),
         "GOLD_RATE": "0",
         "LOGIN_FAILURES_ALLOWED": "2",
+        "LOGIN_ATTEMPTS_PER_SECOND": "100",  # the site-wide limit is tested in tests/security/test_throttling.py
         "WEB_CONCURRENCY": str(GUNICORN_WORKERS),
         "FAULT_VISIBILITY_TIMEOUT": "3600",  # the harness's worker: no redelivery while a build runs
     }
