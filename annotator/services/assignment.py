@@ -169,18 +169,19 @@ def _next_task_once(
         live = _live_assignment(worker, now)
         if live is not None:
             return live, None
+        if scope is not None and scope.finished:
+            return None, _SCOPE_FINISHED
         if worker.qualification == Worker.Qualification.PENDING:
             item = assign_qualification_item(worker, now)
             if worker.qualification == Worker.Qualification.PENDING:
                 return item, None
             ensure_worker_may_work(worker)  # the test just ended: failed workers stop here
-        if scope is not None and scope.finished:
-            return None, _SCOPE_FINISHED
+        claim = (worker, now) if scope is None else (worker, now, scope)
         if control_is_due(worker.pk, _tasks_given(worker)):
-            control = _assign_control(worker, now, scope)
+            control = _assign_control(*claim)
             if control is not None:
                 return control, None
-        task = _assign_emotions(worker, now, scope) or _assign_boxes(worker, now, scope)
+        task = _assign_emotions(*claim) or _assign_boxes(*claim)
         if task is not None:
             return task, None
         return None, work_outlook(worker, scope)

@@ -8,8 +8,9 @@ get now:
 
 - ``kinds`` and ``splits`` narrow the pool (``None``: no limit; ``""`` in
   ``splits`` is the images not yet placed in a split);
-- ``finished``: the worker's bounded work is over (a quota met). The worker
-  keeps the task it holds, but is given no new one: ``next_task`` answers
+- ``finished``: the worker's bounded work is over (a quota met), or has not
+  begun (a consent not yet given). The worker keeps the task it holds, but is
+  given no new one, not even a qualification item: ``next_task`` answers
   "nothing left" (``done``) with ``finish_url``, where the page sends the
   worker next. ``finish_url`` is also where the page sends a worker who may
   no longer work (a failed qualification) or for whom nothing is left;
