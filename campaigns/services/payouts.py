@@ -55,6 +55,8 @@ def reject(session: ParticipantSession, category: str, message: str, by: Abstrac
     message = check_rejection(category, message)
     if session.state != ParticipantSession.State.COMPLETED:
         raise CampaignError("session", f"only a completed session can be rejected; this one is {session.get_state_display().lower()}")
+    if session.ledger.filter(kind=Kind.REJECTION).exclude(state__in=[State.FAILED, State.CANCELLED]).exists():
+        raise CampaignError("session", "was already rejected")
     reward = session.ledger.filter(kind=Kind.REWARD).first()
     if reward is not None and reward.state in (State.PAID, State.SENDING, State.UNKNOWN):
         raise CampaignError("session", "its reward is already paid (or being paid): it can no longer be rejected")

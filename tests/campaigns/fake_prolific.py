@@ -11,7 +11,8 @@ participants starting, submitting a code, returning, timing out
 webhooks, signed as https://docs.prolific.com/api-reference/webhooks/verifying
 says (``signed_event``, ``deliver``). Switches simulate trouble: ``down``
 (every request answers 503), ``lose_next_pay_answer`` (the bonus is paid,
-then the connection is closed before any answer), ``refuse_token``.
+then the connection is closed before any answer), ``refuse_next_pay`` (503,
+nothing paid), ``refuse_token``.
 """
 
 from __future__ import annotations
@@ -72,11 +73,15 @@ class FakeProlific:
     down: bool = False
     refuse_token: bool = False
     lose_next_pay_answer: bool = False
+    refuse_next_pay: bool = False  # the next pay answers 503 without paying
     studies: dict = field(default_factory=dict)
     submissions: dict = field(default_factory=dict)
     bulk_bonuses: dict = field(default_factory=dict)
     groups: dict = field(default_factory=dict)
     calls: list = field(default_factory=list)  # (method, path, json body)
+    # Answers given once each, before the API, to requests they match: (method, path pattern, status, body,
+    # delay in seconds, headers). For the client's timeouts and retries.
+    scripts: list = field(default_factory=list)
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -96,6 +101,21 @@ class FakeProlific:
                 parts = urlsplit(self.path)
                 with fake._lock:
                     fake.calls.append((method, parts.path, body))
+                script = fake._script_for(method, parts.path)
+                if script is not None:
+                    _, _, status, payload, delay, headers = script
+                    time.sleep(delay)
+                    data = json.dumps(payload).encode() if payload is not None else b""
+                    try:
+                        self.send_response(status)
+                        for name, value in headers.items():
+                            self.send_header(name, value)
+                        self.send_header("Content-Length", str(len(data)))
+                        self.end_headers()
+                        self.wfile.write(data)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                    return
                 try:
                     if fake.down:
                         raise Reply(503, {"error": {"status": 503, "title": "Service Unavailable", "detail": "maintenance"}})
@@ -145,6 +165,16 @@ class FakeProlific:
 
     def count(self, method: str, pattern: str) -> int:
         return sum(1 for m, path, _ in self.calls if m == method and re.fullmatch(pattern, path))
+
+    def script(self, method: str, pattern: str, status: int, body=None, *, delay: float = 0.0, headers=None) -> None:
+        self.scripts.append((method, pattern, status, body, delay, headers or {}))
+
+    def _script_for(self, method: str, path: str):
+        with self._lock:
+            for index, script in enumerate(self.scripts):
+                if script[0] == method and re.fullmatch(script[1], path):
+                    return self.scripts.pop(index)
+        return None
 
     def _check_token(self, header: str) -> None:
         # docs.prolific.com/api-reference/introduction: "add Authorization header with the value Token <your token>".
@@ -274,6 +304,9 @@ class FakeProlific:
         """docs.prolific.com/api-reference/bonuses/pay-bonus-payments: 202, and NOT idempotent: every call pays."""
         if bulk_id not in self.bulk_bonuses:
             raise error(404, "Not Found", "Bulk bonus payment not found.")
+        if self.refuse_next_pay:
+            self.refuse_next_pay = False
+            raise error(503, "Service Unavailable", "Try again later.")
         for submission_id, cents in self.bulk_bonuses[bulk_id]["_rows"]:
             self.submissions[submission_id]["bonus_payments"].append(cents)
         if self.lose_next_pay_answer:

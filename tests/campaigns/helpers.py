@@ -54,3 +54,25 @@ class Browser:
 
 def prolific_params(participant_id: str, study_id: str, session_id: str) -> dict:
     return {"PROLIFIC_PID": participant_id, "STUDY_ID": study_id, "SESSION_ID": session_id}
+
+
+def arrive(prolific, campaign, consent: bool = True) -> tuple[Browser, str]:
+    """A participant takes a place on Prolific and opens the study link (and consents); (browser, submission id)."""
+    participant_id, submission_id = prolific.take_place(campaign.external_study_id)
+    browser = Browser()
+    browser.open_url(prolific.study_url_for(campaign.external_study_id, participant_id, submission_id))
+    if consent:
+        browser.consent(campaign.slug)
+    return browser, submission_id
+
+
+def complete_session(prolific, campaign, *, qualification_items: int = 2, submit: bool = True):
+    """A participant works a whole session (the test, then the quota) and submits the completion code on Prolific."""
+    from campaigns.models import ParticipantSession
+
+    browser, submission_id = arrive(prolific, campaign)
+    browser.work(qualification_items + campaign.session_tasks)
+    assert browser.finish(campaign.slug)["Location"].endswith(f"cc={campaign.completion_code}")
+    if submit:
+        prolific.submit_code(submission_id, campaign.completion_code)
+    return ParticipantSession.objects.get(external_session_id=submission_id), submission_id
