@@ -12,6 +12,7 @@ from datetime import datetime
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
 BAR = "#2f6fde"
@@ -48,7 +49,9 @@ def progress_png(completions: Sequence[datetime], answers: Sequence[datetime], t
         if target:
             twin.axhline(target, color=REFERENCE, linestyle="--", linewidth=0.8, label=f"target ({target})")
         twin.set_ylabel("sessions completed", color=SECOND)
-        figure.autofmt_xdate()
+        locator = AutoDateLocator()
+        axes.xaxis.set_major_locator(locator)
+        axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
         handles = [*axes.get_legend_handles_labels()[0], *twin.get_legend_handles_labels()[0]]
         if handles:
             axes.legend(handles=handles, fontsize=8, loc="upper left")
@@ -58,7 +61,7 @@ def progress_png(completions: Sequence[datetime], answers: Sequence[datetime], t
 
 def sessions_png(states: dict[str, int], labels: dict[str, str]) -> bytes:
     """Sessions by state."""
-    figure = Figure(figsize=(6, 3.4))
+    figure = Figure(figsize=(7, 3.4))
     axes = figure.add_subplot()
     names = list(labels)
     counts = [states.get(name, 0) for name in names]
@@ -74,7 +77,7 @@ def sessions_png(states: dict[str, int], labels: dict[str, str]) -> bytes:
 
 def seconds_per_task_png(seconds: Sequence[float]) -> bytes:
     """Time on task per answer, with its median."""
-    figure = Figure(figsize=(6, 3.4))
+    figure = Figure(figsize=(7, 3.4))
     axes = figure.add_subplot()
     values = np.asarray([s for s in seconds if s is not None], dtype=float)
     if values.size:
@@ -93,7 +96,7 @@ def seconds_per_task_png(seconds: Sequence[float]) -> bytes:
 
 def hourly_pay_png(hourly_cents: Sequence[float], minimum_cents: int | None, currency_sign: str) -> bytes:
     """Effective hourly pay of each completed session, against the marketplace's minimum."""
-    figure = Figure(figsize=(6, 3.4))
+    figure = Figure(figsize=(7, 3.4))
     axes = figure.add_subplot()
     values = np.asarray(hourly_cents, dtype=float) / 100
     if values.size:
