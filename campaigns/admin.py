@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from django import forms
 from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.urls import path
@@ -15,7 +16,7 @@ from campaigns import admin_views, selectors
 from campaigns.errors import CampaignError
 from campaigns.models import Campaign, LedgerEntry, Marketplace, Participant, ParticipantSession, WebhookEvent
 from campaigns.prolific import MarketplaceError
-from campaigns.rules import min_hourly_cents, money
+from campaigns.rules import SPLIT_CHOICES, TASK_KINDS, min_hourly_cents, money
 from campaigns.services import ledger, studies
 
 
@@ -56,8 +57,26 @@ class MarketplaceAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{marketplace}: {error}", messages.ERROR)
 
 
+class CampaignForm(forms.ModelForm):
+    """Kinds and splits as boxes to tick (stored as lists); every other rule is the model's (``campaigns.rules``)."""
+
+    task_kinds = forms.MultipleChoiceField(
+        choices=[(kind, kind) for kind in TASK_KINDS], widget=forms.CheckboxSelectMultiple, required=False,
+        help_text="None ticked: both.",
+    )
+    splits = forms.MultipleChoiceField(
+        choices=[(split, split or "not split yet") for split in SPLIT_CHOICES], widget=forms.CheckboxSelectMultiple,
+        required=False, help_text="None ticked: every split. Images not split yet get theirs when first handed out.",
+    )
+
+    class Meta:
+        model = Campaign
+        fields = "__all__"
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignForm
     list_display = ("name", "slug", "marketplace", "state", "admitting_shown", "completed", "external_study_id")
     list_filter = ("state", "marketplace")
     search_fields = ("name", "slug", "external_study_id")

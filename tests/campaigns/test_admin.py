@@ -53,6 +53,16 @@ def test_a_reward_under_the_marketplaces_hourly_minimum_is_refused_on_save_with_
     assert ok.status_code == 302 and Campaign.objects.count() == 1
 
 
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"task_kinds": ["faces"]}, "task_kinds"), ({"task_kinds": "emotions"}, "task_kinds"),
+    ({"splits": ["holdout"]}, "splits"), ({"splits": ["val", "val"]}, "splits"),
+])
+def test_the_services_check_kinds_and_splits_too(changes, field):
+    with pytest.raises(CampaignInvalid) as refused:
+        save_campaign(CampaignFactory.build(marketplace=MarketplaceFactory(), **changes))
+    assert refused.value.field == field
+
+
 def test_a_marketplace_without_a_minimum_takes_any_reward(lead):
     sona = MarketplaceFactory(name="SONA", kind=Marketplace.Kind.SONA, currency="USD",
                               completion_url="https://u.sona-systems.com/webstudy_credit.aspx?survey_code={participant_id}")
@@ -61,8 +71,8 @@ def test_a_marketplace_without_a_minimum_takes_any_reward(lead):
 
 @pytest.mark.parametrize(("changes", "error"), [
     ({"screen_out_code": "WAVE1DONE"}, "must all differ"),
-    ({"task_kinds": '["faces"]'}, "must be a list of boxes, emotions"),
-    ({"splits": '["holdout"]'}, "must be a list of"),
+    ({"task_kinds": ["faces"]}, "Select a valid choice. faces is not one of the available choices."),
+    ({"splits": ["holdout"]}, "Select a valid choice. holdout is not one of the available choices."),
     ({"session_tasks": "", "session_minutes": ""}, "set the session quota"),
     ({"frame_ancestors": "http://panel.example.org"}, "is not an origin like https://panel.example.org"),
     ({"completion_code": "a b"}, "must be 3 to 40 letters"),

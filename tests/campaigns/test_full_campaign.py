@@ -27,7 +27,7 @@ def admin_client() -> Client:
 def campaign_form(marketplace, **changes) -> dict:
     form = {
         "name": "Emotions in context, wave 1", "slug": "wave-1", "marketplace": marketplace.pk,
-        "task_kinds": '["emotions"]', "splits": '["train"]', "target_participants": "2", "target_answers": "",
+        "task_kinds": ["emotions"], "splits": ["train"], "target_participants": "2", "target_answers": "",
         "session_tasks": "2", "session_minutes": "", "expected_minutes": "10", "max_extra_tasks": "1",
         "reward_cents": "150", "screen_out_reward_cents": "0", "bonus_per_control_cents": "0",
         "bonus_per_extra_task_cents": "20", "consent_text": CONSENT, "completion_code": "WAVE1DONE",
