@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export DJANGO_SETTINGS_MODULE ?= config.settings.base
 
-.PHONY: demo test serve migrate chromium check-services lint clean
+.PHONY: demo test serve migrate chromium caddy check-services lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,14 @@ chromium:
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver; \
 	fi
 
+# Debian's Caddy: tests/stack/ runs it in front of gunicorn as the proxy image does (deploy/proxy/Dockerfile).
+# The package would start a Caddy on port 80 where systemd runs; the tests start their own, so it is stopped.
+caddy:
+	@if [ ! -x /usr/bin/caddy ]; then \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq caddy; \
+		if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now caddy.service >/dev/null 2>&1 || true; fi; \
+	fi
+
 check-services: | $(PY)
 	@$(PY) -c "import socket,sys; bad=[n for n,p in (('PostgreSQL',5432),('Redis',6379)) if socket.socket().connect_ex(('127.0.0.1',p))]; bad and sys.exit('missing services on 127.0.0.1: '+', '.join(bad))"
 
@@ -49,7 +57,7 @@ check-services: | $(PY)
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 
-test: $(VENV)/.dev-installed chromium check-services lint
+test: $(VENV)/.dev-installed chromium caddy check-services lint
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

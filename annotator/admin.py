@@ -1,6 +1,9 @@
 from django.contrib import admin
+from django.db.models import Count, Max, Q
 
+from annotator import selectors
 from annotator.models import BoxAnnotation, EmotionAnnotation, GoldItem, Person, TaskAssignment, Worker
+from annotator.services.gold import set_retired
 
 
 class PersonInline(admin.TabularInline):
@@ -37,7 +40,8 @@ class PersonAdmin(admin.ModelAdmin):
 @admin.register(Worker)
 class WorkerAdmin(admin.ModelAdmin):
     list_display = ("user", "qualification", "is_blocked", "gold_accuracy", "consensus_agreement", "tasks_submitted")
-    list_filter = ("qualification", "is_blocked")
+    list_filter = ("qualification", "is_blocked", "kind")
+    readonly_fields = ("kind", "original_number")
     search_fields = ("user__username",)
 
 
@@ -91,7 +95,52 @@ class BoxAnnotationAdmin(CrowdAnswerAdmin):
 
 @admin.register(GoldItem)
 class GoldItemAdmin(admin.ModelAdmin):
-    list_display = ("id", "kind", "person", "image", "for_qualification", "for_control")
-    list_filter = ("kind", "for_qualification", "for_control")
+    """Gold items with their exposure (times shown, pass rate, last shown), over the pools' figures.
+
+    An over-exposed item (shown so often that workers may share it) is
+    retired: drawn no more, its answers kept.
+    """
+
+    list_display = (
+        "id", "kind", "person", "image", "for_qualification", "for_control", "retired",
+        "times_shown", "pass_rate", "last_shown",
+    )
+    list_filter = ("kind", "for_qualification", "for_control", "retired", "show_explanation")
     raw_id_fields = ("person", "image")
+    actions = ("retire_selected", "unretire_selected")
+    change_list_template = "admin/annotator/golditem/change_list.html"
+
+    def get_queryset(self, request):
+        answered = Q(assignments__gold_passed__isnull=False)
+        return super().get_queryset(request).annotate(
+            shown=Count("assignments"),
+            answered=Count("assignments", filter=answered),
+            passed=Count("assignments", filter=Q(assignments__gold_passed=True)),
+            last_shown_at=Max("assignments__assigned_at"),
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {**(extra_context or {}), "pool": selectors.control_pool()})
+
+    @admin.display(description="times shown", ordering="shown")
+    def times_shown(self, obj):
+        return obj.shown
+
+    @admin.display(description="pass rate")
+    def pass_rate(self, obj):
+        return f"{obj.passed / obj.answered:.0%} of {obj.answered}" if obj.answered else "-"
+
+    @admin.display(description="last shown", ordering="last_shown_at")
+    def last_shown(self, obj):
+        return obj.last_shown_at
+
+    @admin.action(description="Retire selected items (drawn no more; their answers stay)", permissions=["change"])
+    def retire_selected(self, request, queryset):
+        changed = set_retired(queryset.values_list("pk", flat=True), retired=True)
+        self.message_user(request, f"{changed} item(s) retired: no worker will be given them again.")
+
+    @admin.action(description="Put selected items back into the draws", permissions=["change"])
+    def unretire_selected(self, request, queryset):
+        changed = set_retired(queryset.values_list("pk", flat=True), retired=False)
+        self.message_user(request, f"{changed} item(s) back in the draws.")
 

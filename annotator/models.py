@@ -102,8 +102,37 @@ class Person(models.Model):
         return f"person {self.pk} in {self.image}"
 
 
+class AccountName(models.Model):
+    """What a user's name looks like (``services.accounts.name_skeletons``), kept for every user.
+
+    A new name is refused when it looks like an existing one: one indexed
+    query here, whatever the number of accounts. Written whenever a user is
+    saved (``annotator.receivers``).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="account_name"
+    )
+    skeleton_folded = models.CharField(max_length=600, db_index=True, help_text="Case folded, then look-alikes replaced.")
+    skeleton_cased = models.CharField(max_length=600, db_index=True, help_text="Look-alikes replaced, then case folded.")
+
+    def __str__(self) -> str:
+        return self.skeleton_folded
+
+
 class Worker(models.Model):
-    """A crowd worker: a Django user plus qualification and trust."""
+    """A crowd worker: a Django user plus qualification and trust.
+
+    An *original* worker is no person: it holds the n-th imported answer of
+    every person of a dataset (EMOTIC's), made and found only by the importer
+    (``services.intake.original_annotator``) by its ``original_number``, never
+    by its user's name, which a person could have taken first. Its user is
+    inactive, with no usable password.
+    """
+
+    class Kind(models.TextChoices):
+        CROWD = "crowd", "Crowd worker"
+        ORIGINAL = "original", "Holds a dataset's original answers (never logs in)"
 
     class Qualification(models.TextChoices):
         PENDING = "pending", "Not yet qualified"
@@ -111,6 +140,11 @@ class Worker(models.Model):
         FAILED = "failed", "Failed qualification"
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="worker")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.CROWD, editable=False)
+    original_number = models.PositiveIntegerField(
+        null=True, blank=True, unique=True, editable=False,
+        help_text="An original worker's number: it holds the n-th imported answer of every person.",
+    )
     qualification = models.CharField(max_length=10, choices=Qualification.choices, default=Qualification.PENDING)
     qualified_at = models.DateTimeField(null=True, blank=True)
     is_blocked = models.BooleanField(default=False)
@@ -139,6 +173,11 @@ class Worker(models.Model):
             models.CheckConstraint(
                 condition=Q(qualification__in=["pending", "qualified", "failed"]), name="worker_qualification_valid"
             ),
+            models.CheckConstraint(
+                condition=(Q(kind="crowd") & Q(original_number__isnull=True))
+                | (Q(kind="original") & Q(original_number__gte=1)),
+                name="worker_original_number_iff_original",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -157,6 +196,13 @@ class GoldItem(models.Model):
     ``required_categories`` and nothing outside ``allowed_categories``, its
     VAD values fall in the ranges, and gender and age are among those allowed.
     Boxes: every expected box is matched with IoU >= ``min_iou``.
+
+    Items are drawn per worker in an order of its own (``services.gold.draw_order``);
+    a ``retired`` item is drawn no more (hidden controls and the qualification
+    test alike) and keeps its answers. Its ``explanation`` reaches a worker
+    who fails it in the qualification test only where the admin marked it
+    safe to show (``show_explanation``) and the item is no hidden control:
+    an explanation that gives the answer away would serve the next account.
     """
 
     kind = models.CharField(max_length=10, choices=TaskKind.choices)
@@ -176,7 +222,20 @@ class GoldItem(models.Model):
     allowed_ages = models.JSONField(default=list, blank=True, help_text="Empty: any.")
     expected_boxes = models.JSONField(default=list, blank=True, help_text="[[x1, y1, x2, y2], ...] for box gold.")
     min_iou = models.FloatField(default=0.5)
-    explanation = models.TextField(blank=True, help_text="Shown to a worker who fails it in qualification.")
+    explanation = models.TextField(
+        blank=True,
+        help_text="Why the acceptable answers are what they are. Shown to a worker who fails the item in the "
+        "qualification test only if 'show explanation' is ticked and the item is no hidden control.",
+    )
+    show_explanation = models.BooleanField(
+        default=False,
+        help_text="Safe to show: the explanation helps without giving the answer away (a new account could reuse "
+        "it). Never shown for an item that is also a hidden control.",
+    )
+    retired = models.BooleanField(
+        default=False,
+        help_text="Drawn no more, as a hidden control or in the qualification test (over-exposed); its answers stay.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

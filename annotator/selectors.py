@@ -7,14 +7,16 @@ that real tasks and hidden gold items share: nothing in it tells them apart.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from annotator.models import Person, TaskAssignment, TaskKind, Worker
-from annotator.services.qualification import ANSWERED_STATES, qualification_size
+from annotator.models import GoldItem, Person, TaskAssignment, TaskKind, Worker
+from annotator.services.assignment import drawable_controls
+from annotator.services.qualification import ANSWERED_STATES, qualification_pool, qualification_size
 from annotator.services.scopes import work_scope
 from emotic.taxonomy import mask_to_categories
 
@@ -155,25 +157,179 @@ class QualificationItemResult:
     number: int
     kind: str
     passed: bool
-    explanation: str
+    note: str  # why it was not accepted, in words that give no answer away
+    explanation: str  # the admin's explanation, only where it is safe to show
+
+
+NOT_ACCEPTED = {
+    TaskKind.EMOTIONS: "this answer is outside what we accept for this person",
+    TaskKind.BOXES: "these boxes are not what we accept for this image",
+}
+GIVEN_BACK = "skipped or reported: it counts as not accepted"
 
 
 def qualification_results(worker: Worker) -> list[QualificationItemResult]:
-    """Each answered qualification item: accepted or not, with the admin's explanation when not.
+    """Each answered qualification item: accepted or not and, when not, why in general words.
 
-    The acceptable answers themselves are never shown.
+    Feedback must not hand the next account the key: the acceptable answers
+    are never shown, and the admin's explanation only where the admin marked
+    it safe to show (``GoldItem.show_explanation``) and the item is no hidden
+    control (whoever read it would know that person for a control, and its
+    answer). Each account draws its own items from the pool, so what one
+    failed account learnt serves another little.
     """
     answered = (
         TaskAssignment.objects.filter(worker=worker, is_qualification=True, state__in=ANSWERED_STATES)
         .select_related("gold_item")
         .order_by("assigned_at", "id")
     )
-    return [
-        QualificationItemResult(
-            number=number,
-            kind=a.get_kind_display(),
-            passed=bool(a.gold_passed),
-            explanation="" if a.gold_passed or a.gold_item is None else a.gold_item.explanation,
+    results = []
+    for number, a in enumerate(answered, start=1):
+        gold, passed = a.gold_item, bool(a.gold_passed)
+        if passed:
+            note = ""
+        else:
+            note = NOT_ACCEPTED.get(a.kind, NOT_ACCEPTED[TaskKind.EMOTIONS]) if a.state == State.SUBMITTED else GIVEN_BACK
+        safe = not passed and gold is not None and gold.show_explanation and not gold.for_control
+        results.append(
+            QualificationItemResult(number, a.get_kind_display(), passed, note, gold.explanation if safe else "")
         )
-        for number, a in enumerate(answered, start=1)
-    ]
+    return results
+
+
+# ---------------------------------------------------------------- the pools of gold items
+
+ACTIVE_WORKER_DAYS = 30  # a worker who asked for a task this recently is active
+KIND_LABELS = {TaskKind.EMOTIONS: "emotions", TaskKind.BOXES: "boxes", "all": "all kinds"}
+
+
+@dataclass(frozen=True)
+class ControlPoolRow:
+    """The hidden controls of one kind (or of all kinds: ``kind == "all"``)."""
+
+    kind: str
+    label: str
+    items: int  # controls that can be drawn: marked for control, not retired
+    retired: int
+    in_qualification: int  # drawable controls that are qualification items too: recognisable to whoever took the test
+    times_shown: int  # hand-outs of the drawable controls, all time
+    most_shown: int  # hand-outs of the most shown one
+    workers_exhausted: int  # active workers who have met every drawable control: none is left to draw for them
+    tasks_covered: int | None  # more tasks the controls cover at GOLD_RATE for the active worker closest to running out
+    new_worker_tasks: int | None  # the same for a worker who has met none
+    short: bool  # tasks_covered under CONTROL_POOL_WARN_TASKS
+
+    @property
+    def mean_shown(self) -> float | None:
+        return self.times_shown / self.items if self.items else None
+
+
+@dataclass(frozen=True)
+class ControlPool:
+    """What the admin needs to keep the pools of gold items ahead of the campaign."""
+
+    rows: list[ControlPoolRow]  # emotions, boxes, all kinds
+    active_workers: int
+    gold_rate: float
+    warn_below_tasks: int
+    qualification_items: int  # the pool the qualification test is drawn from
+    qualification_length: int  # QUALIFICATION_ITEMS
+    qualification_short: bool
+    warnings: list[str]
+    active_days: int = ACTIVE_WORKER_DAYS
+
+
+def active_workers() -> QuerySet[Worker]:
+    """Crowd workers who may work and asked for a task in the last ``ACTIVE_WORKER_DAYS`` days."""
+    since = timezone.now() - timedelta(days=ACTIVE_WORKER_DAYS)
+    return Worker.objects.filter(
+        kind=Worker.Kind.CROWD, qualification=Worker.Qualification.QUALIFIED, is_blocked=False,
+        user__is_active=True, last_task_request_at__gte=since,
+    )
+
+
+def _tasks_for(controls_left: int, gold_rate: float) -> int | None:
+    return None if gold_rate <= 0 else int(controls_left / gold_rate)
+
+
+def control_pool() -> ControlPool:
+    """The hidden controls per kind: how many, how exposed, and how long they last; warnings where they run short.
+
+    A worker never meets a control twice, so each active worker has a number
+    of controls left (drawable ones it has not been given). At ``GOLD_RATE``
+    those cover ``left / GOLD_RATE`` more of its tasks; the figure shown is
+    that of the active worker closest to running out (of a new worker when
+    none is active). The row of all kinds is the one the draw uses (it mixes
+    kinds); the rows per kind say which kind to add.
+    """
+    gold_rate, warn_below = settings.GOLD_RATE, settings.CONTROL_POOL_WARN_TASKS
+    drawable = drawable_controls()
+    per_kind = {
+        row["kind"]: row
+        for row in GoldItem.objects.filter(for_control=True).values("kind").annotate(
+            n_items=Count("id", filter=Q(retired=False)),
+            n_retired=Count("id", filter=Q(retired=True)),
+            n_in_qualification=Count("id", filter=Q(retired=False, for_qualification=True)),
+        )
+    }
+    shown = dict(
+        drawable.values("kind").annotate(n=Count("assignments")).values_list("kind", "n")
+    )
+    shown_each = list(drawable.annotate(n=Count("assignments")).values_list("kind", "n"))
+    workers = list(active_workers().values_list("pk", flat=True))
+    seen: dict[int, dict[str, int]] = {pk: {} for pk in workers}
+    met = (
+        TaskAssignment.objects.filter(worker_id__in=workers)
+        .filter(Q(person__gold__in=drawable) | Q(image__gold__in=drawable))
+        .values("worker_id", "kind").annotate(n=Count("id")).values_list("worker_id", "kind", "n")
+    )
+    for worker_id, kind, n in met:
+        seen[worker_id][kind] = n
+
+    rows = []
+    for kind in (TaskKind.EMOTIONS, TaskKind.BOXES, "all"):
+        kinds = [TaskKind.EMOTIONS, TaskKind.BOXES] if kind == "all" else [kind]
+        items = sum(per_kind.get(k, {}).get("n_items", 0) for k in kinds)
+        left = [items - sum(seen[w].get(k, 0) for k in kinds) for w in workers]
+        tasks = _tasks_for(min(left) if left else items, gold_rate)
+        rows.append(ControlPoolRow(
+            kind=str(kind),
+            label=KIND_LABELS[kind],
+            items=items,
+            retired=sum(per_kind.get(k, {}).get("n_retired", 0) for k in kinds),
+            in_qualification=sum(per_kind.get(k, {}).get("n_in_qualification", 0) for k in kinds),
+            times_shown=sum(shown.get(k, 0) for k in kinds),
+            most_shown=max((n for k, n in shown_each if k in kinds), default=0),
+            workers_exhausted=sum(1 for n in left if n <= 0),
+            tasks_covered=tasks,
+            new_worker_tasks=_tasks_for(items, gold_rate),
+            short=tasks is not None and tasks < warn_below,
+        ))
+
+    warnings = []
+    for row in rows:
+        if row.short:
+            warnings.append(
+                f"Hidden controls ({row.label}) run short: they cover about {row.tasks_covered} more tasks for the "
+                f"active worker closest to running out (warning below {warn_below}); {row.workers_exhausted} active "
+                f"worker(s) have met every one. Add control items{'' if row.kind == 'all' else ' of this kind'}."
+            )
+    overlap = rows[-1].in_qualification
+    if overlap:
+        warnings.append(
+            f"{overlap} hidden control(s) are qualification items too: whoever took the test can recognise them. "
+            "Untick 'for control' or 'for qualification' on them."
+        )
+    qualification_items = qualification_pool().count()
+    qualification_short = qualification_items < settings.QUALIFICATION_POOL_WARN_ITEMS
+    if qualification_short:
+        warnings.append(
+            f"The qualification test ({settings.QUALIFICATION_ITEMS} items) is drawn from only {qualification_items}: "
+            f"accounts meet the same items (warning below {settings.QUALIFICATION_POOL_WARN_ITEMS}). "
+            "Add qualification items."
+        )
+    return ControlPool(
+        rows=rows, active_workers=len(workers), gold_rate=gold_rate, warn_below_tasks=warn_below,
+        qualification_items=qualification_items, qualification_length=settings.QUALIFICATION_ITEMS,
+        qualification_short=qualification_short, warnings=warnings,
+    )

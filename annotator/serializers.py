@@ -59,7 +59,11 @@ class SubmissionSerializer(serializers.Serializer):
     boxes = serializers.ListField(
         child=serializers.ListField(child=serializers.IntegerField()),
         required=False,
-        help_text="[[x1, y1, x2, y2], ...] in original image pixels, inside the image, with positive area.",
+        help_text=(
+            "[[x1, y1, x2, y2], ...] in original image pixels, inside the image, with positive area; each side at "
+            "least MIN_BOX_SIDE_FRACTION of the image's shorter side and MIN_BOX_SIDE_PIXELS; at most "
+            "MAX_BOXES_PER_IMAGE boxes. A box breaking a rule is named by its place, e.g. boxes[3]."
+        ),
     )
     no_people = StrictBooleanField(required=False, help_text="True: nobody is visible in the image.")
     seconds_spent = serializers.FloatField(required=False, help_text="Time the worker spent on the task.")

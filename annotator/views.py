@@ -74,6 +74,9 @@ def annotate(request: HttpRequest) -> HttpResponse:
             "sliders": sliders,
             "genders": GENDERS,
             "age_groups": AGE_GROUPS,
+            # The box editor enlarges a box under the minimum size the server requires.
+            "min_box_fraction": settings.MIN_BOX_SIDE_FRACTION,
+            "min_box_pixels": settings.MIN_BOX_SIDE_PIXELS,
         },
     )
 

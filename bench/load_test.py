@@ -146,14 +146,18 @@ class Results:
             self.resends_not_stored_again += resends_ok
 
 
-def session_for(base: str, username: str, key: str, use_token: bool):
+def session_for(base: str, username: str, key: str, use_token: bool, verify: str | bool = True):
     import requests
 
     session = requests.Session()
+    session.verify = verify  # the CA of a proxy's certificate (bench/bench_faults.py), or the system's
+    session.trust_env = verify is True  # else REQUESTS_CA_BUNDLE from the environment would win over it
     if use_token:
         session.headers["Authorization"] = f"Token {key}"
         return session
-    session.get(f"{base}/accounts/login/")
+    form = session.get(f"{base}/accounts/login/")
+    if "csrftoken" not in session.cookies:
+        raise SystemExit(f"the log-in page gave no CSRF cookie: {form.status_code} {form.headers} {form.text[:300]}")
     response = session.post(
         f"{base}/accounts/login/",
         data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": session.cookies["csrftoken"]},

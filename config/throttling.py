@@ -1,17 +1,36 @@
-"""Log-in throttling: after a few failed log-ins for one username from one address, refuse for a while.
+"""Log-in and sign-up throttling: every refusal comes before any password is hashed.
 
-The well-known scheme of django-axes, kept small: failures are counted per
-(username, client address) in Django's cache (Redis when ``CACHE_URL`` is set,
-so every gunicorn process and machine shares the count). Counting by the pair
-stops password guessing without letting a stranger lock a worker out from
-everywhere. Every log-in path goes through ``django.contrib.auth.authenticate``
-(the worker log-in page, the admin log-in), so the check lives in an
-authentication backend placed first: while a pair is locked it refuses before
-any password is checked. The middleware turns that refusal into a 429 with
-``Retry-After`` and says why on the form.
+A password check costs most of a second of CPU (PBKDF2), so log-ins are
+limited before it runs, four ways, each counted in Django's cache (Redis when
+``CACHE_URL`` is set: every gunicorn process and machine shares the counts):
+
+- the whole site: at most ``LOGIN_ATTEMPTS_PER_SECOND`` checks a second, so a
+  flood of log-ins cannot starve the workers' API of CPU;
+- one client address: at most ``LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE``,
+  whatever the user names tried;
+- one user name from one address: after ``LOGIN_FAILURES_ALLOWED`` failures a
+  delay before the next try, doubling with each further failure up to
+  ``LOGIN_LOCKOUT_SECONDS``: progressive, so a worker behind the same proxy
+  as a guesser waits seconds, not a quarter of an hour;
+- one user name from anywhere: the same, after
+  ``LOGIN_ACCOUNT_FAILURES_ALLOWED`` failures, so rotating addresses does not
+  buy unlimited guesses.
+
+Unknown user names are counted like known ones (the answers must not tell
+which accounts exist). The address is ``config.client_address.client_address``:
+the client's, behind the proxy too (``TRUSTED_PROXIES``). Every log-in path
+goes through ``django.contrib.auth.authenticate`` (the worker log-in page,
+the admin log-in), so the checks live in an authentication backend placed
+first, which refuses before ModelBackend hashes anything; the middleware
+turns the refusal into a 429 with ``Retry-After`` and says why on the form.
+Sign-ups (which hash the new password) are limited per address and for the
+whole site the same way. Every attempt and its outcome is written to the
+access log (``access.AccessAttempt``), which admins read.
 
 The worker API is throttled by Django REST framework (``annotator.api.WorkerThrottle``,
-rate ``API_THROTTLE_WORKER``), in the same cache.
+rate ``API_THROTTLE_WORKER``), in the same cache; its anonymous callers are
+counted by ``REMOTE_ADDR``, which ``ClientAddressMiddleware`` sets to the same
+client address (``NUM_PROXIES = 0``: never a raw X-Forwarded-For).
 """
 
 from __future__ import annotations
@@ -19,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_login_failed
@@ -26,49 +46,123 @@ from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
-LOCKED_ATTRIBUTE = "login_locked_for_seconds"
+from access.models import AccessAttempt
+from access.services import record_attempt
+from annotator.forms import SignupForm
+from config.client_address import client_address  # the client's, also behind the proxy (TRUSTED_PROXIES)
 
-
-def client_address(request: HttpRequest) -> str:
-    """The peer address. Behind a proxy it is the proxy's: the count is then per username."""
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
-
-
-def _keys(username: str, address: str) -> tuple[str, str]:
-    digest = hashlib.sha256(f"{username}\0{address}".encode()).hexdigest()[:32]
-    return f"login-failures:{digest}", f"login-locked:{digest}"
+REFUSAL_ATTRIBUTE = "access_refused"
+Outcome = AccessAttempt.Outcome
 
 
-def locked_for_seconds(username: str, address: str) -> int:
-    """Seconds this (username, address) pair must still wait; 0 when it may try."""
-    _, locked_key = _keys(username, address)
-    until = cache.get(locked_key)
-    return max(0, math.ceil(until - time.time())) if until else 0
+@dataclass(frozen=True)
+class Refusal:
+    outcome: str  # an AccessAttempt.Outcome
+    seconds: int
+
+    @property
+    def message(self) -> str:
+        wait = _wording(self.seconds)
+        if self.outcome == Outcome.BUSY:
+            return f"Too many log-ins on the site right now. Try again in {wait}."
+        if self.outcome == Outcome.ADDRESS_LIMIT:
+            return f"Too many attempts from your address. Try again in {wait}."
+        return f"Too many failed log-ins for this account. Try again in {wait}."
 
 
-def record_failure(username: str, address: str) -> int:
-    """Count one failed log-in; lock the pair when it reaches LOGIN_FAILURES_ALLOWED. Returns the count."""
-    failures_key, locked_key = _keys(username, address)
-    window = settings.LOGIN_LOCKOUT_SECONDS
-    cache.add(failures_key, 0, timeout=window)
+def _wording(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+def _over_rate(key: str, limit: int, window: int) -> int:
+    """Count one event in the current window of ``window`` seconds; seconds until it ends if over ``limit``, else 0."""
+    now = time.time()
+    slot = int(now // window)
+    counter = f"{key}:{slot}"
+    cache.add(counter, 0, timeout=window + 1)
     try:
-        failures = cache.incr(failures_key)
+        count = cache.incr(counter)
     except ValueError:  # expired between add and incr
-        cache.set(failures_key, 1, timeout=window)
-        failures = 1
-    if failures >= settings.LOGIN_FAILURES_ALLOWED:
-        cache.set(locked_key, time.time() + window, timeout=window)
-        cache.delete(failures_key)
-    return failures
+        cache.set(counter, 1, timeout=window + 1)
+        count = 1
+    return max(1, math.ceil((slot + 1) * window - now)) if count > limit else 0
+
+
+# --- failures of one user name -------------------------------------------------------------------
+
+
+def _failure_keys(username: str, address: str) -> tuple[str, str]:
+    return f"login-failures:pair:{_digest(username, address)}", f"login-failures:account:{_digest(username)}"
+
+
+def _delay(failures: int, allowed: int) -> int:
+    """Seconds to wait after ``failures`` failures: none up to ``allowed``, then 1, 2, 4 ... up to the lockout."""
+    if failures < allowed:
+        return 0
+    return min(settings.LOGIN_LOCKOUT_SECONDS, 2 ** min(failures - allowed, 30))
+
+
+def wait_for_account(username: str, address: str) -> int:
+    """Seconds this user name must still wait before it may try from this address; 0 when it may."""
+    now = time.time()
+    waits = []
+    for key, allowed in zip(_failure_keys(username, address),
+                            (settings.LOGIN_FAILURES_ALLOWED, settings.LOGIN_ACCOUNT_FAILURES_ALLOWED)):
+        failures, last = cache.get(key) or (0, 0.0)
+        waits.append(math.ceil(last + _delay(failures, allowed) - now))
+    return max(0, *waits)
+
+
+def record_failure(username: str, address: str) -> None:
+    """Count one failed log-in for the user name, from this address and in all."""
+    now = time.time()
+    for key in _failure_keys(username, address):
+        failures, _ = cache.get(key) or (0, 0.0)
+        # Kept a while past the longest delay, so a guesser who pauses does not start again from nothing.
+        cache.set(key, (failures + 1, now), timeout=settings.LOGIN_LOCKOUT_SECONDS * 4)
 
 
 def clear_failures(username: str, address: str) -> None:
-    cache.delete_many(list(_keys(username, address)))
+    """A successful log-in: the user name starts afresh from this address (and in all)."""
+    cache.delete_many(list(_failure_keys(username, address)))
+
+
+def login_refusal(username: str, address: str) -> Refusal | None:
+    """Why a log-in must be refused before its password is checked, or None. Counts the attempt."""
+    seconds = _over_rate("login-rate:site", settings.LOGIN_ATTEMPTS_PER_SECOND, 1)
+    if seconds:
+        return Refusal(Outcome.BUSY, seconds)
+    seconds = _over_rate(f"login-rate:address:{_digest(address)}", settings.LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE, 60)
+    if seconds:
+        return Refusal(Outcome.ADDRESS_LIMIT, seconds)
+    seconds = wait_for_account(username, address)
+    return Refusal(Outcome.DELAYED, seconds) if seconds else None
+
+
+def signup_refusal(address: str) -> Refusal | None:
+    """Why a sign-up must be refused before it hashes a password, or None. Counts the attempt."""
+    seconds = _over_rate("signup-rate:site", settings.SIGNUPS_PER_MINUTE, 60)
+    if seconds:
+        return Refusal(Outcome.BUSY, seconds)
+    seconds = _over_rate(f"signup-rate:address:{_digest(address)}", settings.SIGNUPS_PER_ADDRESS_PER_HOUR, 3600)
+    return Refusal(Outcome.ADDRESS_LIMIT, seconds) if seconds else None
+
+
+def _user_agent(request: HttpRequest) -> str:
+    return request.META.get("HTTP_USER_AGENT", "")
 
 
 class LoginThrottleBackend:
-    """First in AUTHENTICATION_BACKENDS: refuses a locked pair before any password is checked.
+    """First in AUTHENTICATION_BACKENDS: refuses before any password is checked.
 
     It authenticates nobody itself and has no ``get_user``, so sessions and
     ``force_login`` keep using ModelBackend.
@@ -77,9 +171,12 @@ class LoginThrottleBackend:
     def authenticate(self, request: HttpRequest | None, username: str | None = None, **credentials):
         if request is None or username is None:
             return None  # not an HTTP log-in (management commands, tests' Client.login)
-        seconds = locked_for_seconds(username, client_address(request))
-        if seconds:
-            setattr(request, LOCKED_ATTRIBUTE, seconds)
+        address = client_address(request)
+        refusal = login_refusal(username, address)
+        if refusal is not None:
+            setattr(request, REFUSAL_ATTRIBUTE, refusal)
+            record_attempt(AccessAttempt.Kind.LOG_IN, refusal.outcome, username=username, address=address,
+                           user_agent=_user_agent(request), wait_seconds=refusal.seconds)
             raise PermissionDenied  # authenticate() stops here: no other backend is tried
         return None
 
@@ -87,43 +184,59 @@ class LoginThrottleBackend:
 @receiver(user_login_failed, dispatch_uid="config.throttling.count_failure")
 def count_failure(sender, credentials: dict, request: HttpRequest | None = None, **kwargs) -> None:
     username = credentials.get("username")
-    if request is None or username is None or getattr(request, LOCKED_ATTRIBUTE, 0):
+    if request is None or username is None or getattr(request, REFUSAL_ATTRIBUTE, None):
         return
-    record_failure(username, client_address(request))
+    address = client_address(request)
+    record_failure(username, address)
+    record_attempt(AccessAttempt.Kind.LOG_IN, Outcome.FAILED, username=username, address=address,
+                   user_agent=_user_agent(request))
 
 
 @receiver(user_logged_in, dispatch_uid="config.throttling.clear_on_success")
 def clear_on_success(sender, request: HttpRequest | None, user, **kwargs) -> None:
-    if request is not None:
-        clear_failures(user.get_username(), client_address(request))
-
-
-def lockout_message(seconds: int) -> str:
-    minutes = max(1, math.ceil(seconds / 60))
-    return (
-        f"Too many failed log-ins for this account from your address. "
-        f"Try again in {minutes} minute{'s' if minutes != 1 else ''}."
-    )
+    if request is None or request.method != "POST":
+        return  # force_login, or a session made by another path (a campaign's entry): no password was tried
+    address = client_address(request)
+    clear_failures(user.get_username(), address)
+    record_attempt(AccessAttempt.Kind.LOG_IN, Outcome.SUCCEEDED, username=user.get_username(), address=address,
+                   user=user, user_agent=_user_agent(request))
 
 
 class LoginThrottleMiddleware:
-    """A log-in refused by ``LoginThrottleBackend`` answers 429 with Retry-After and says why."""
+    """A refused log-in or sign-up answers 429 with Retry-After and says why on its form.
+
+    Sign-ups are checked here, before the sign-up view runs (it hashes the new password).
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        seconds = getattr(request, LOCKED_ATTRIBUTE, 0)
-        if seconds and response.status_code == 200:
+        refusal = getattr(request, REFUSAL_ATTRIBUTE, None)
+        if refusal is not None and response.status_code == 200:
             response.status_code = 429
-            response["Retry-After"] = str(seconds)
+            response["Retry-After"] = str(refusal.seconds)
         return response
 
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):
+        match = getattr(request, "resolver_match", None)
+        if request.method != "POST" or match is None or match.view_name != "signup":
+            return None
+        address = client_address(request)
+        refusal = signup_refusal(address)
+        if refusal is None:
+            return None
+        setattr(request, REFUSAL_ATTRIBUTE, refusal)
+        record_attempt(AccessAttempt.Kind.SIGN_UP, refusal.outcome, username=request.POST.get("username", ""),
+                       address=address, user_agent=_user_agent(request), wait_seconds=refusal.seconds)
+        form = SignupForm(initial={"username": request.POST.get("username", "")})  # nothing checked or hashed
+        return TemplateResponse(request, "registration/signup.html", {"form": form})
+
     def process_template_response(self, request: HttpRequest, response):
-        """The log-in form shows the lockout instead of 'wrong password' (the password was not checked)."""
-        seconds = getattr(request, LOCKED_ATTRIBUTE, 0)
-        form = (response.context_data or {}).get("form") if seconds else None
+        """The form shows why (the password was not checked), not 'wrong password'."""
+        refusal = getattr(request, REFUSAL_ATTRIBUTE, None)
+        form = (response.context_data or {}).get("form") if refusal is not None else None
         if form is not None and hasattr(form, "non_field_errors"):
-            form.errors[NON_FIELD_ERRORS] = form.error_class([lockout_message(seconds)], error_class="nonfield")
+            form.errors[NON_FIELD_ERRORS] = form.error_class([refusal.message], error_class="nonfield")
         return response

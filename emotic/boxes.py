@@ -5,6 +5,12 @@ exclusive, with ``x1 < x2`` and ``y1 < y2``, inside its image. Workers draw
 them, datasets import them, control items expect them, training crops them:
 all of those check a box here, so one rule gives one answer and one message.
 
+A worker's box must also be large enough to hold a person one can judge:
+each side at least ``min_box_side(width, height, fraction, floor)`` pixels
+(a share of the image's shorter side, never under an absolute floor). The
+answer rules ask for it; consensus leaves smaller boxes out, so no person is
+made from one.
+
 Matching pairs expected boxes with drawn ones one-to-one, *most pairs first*:
 a worker who boxed everyone, plus an extra box, must match everyone, even
 where another pairing would have a larger total IoU. Consensus clusters
@@ -57,12 +63,43 @@ def validate_box(
     return coordinates
 
 
+def min_box_side(width: int, height: int, fraction: float = 0.0, floor: int = 1) -> int:
+    """The smallest side, in pixels, a person's box may have in a ``width`` x ``height`` image.
+
+    ``fraction`` of the image's shorter side, rounded up, and never under
+    ``floor`` pixels; never over the shorter side itself, so a box of the
+    whole image is always allowed.
+    """
+    for name, value in (("width", width), ("height", height), ("floor", floor)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise BoxError(name, f"must be a whole number of pixels of at least 1, got {value!r}")
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 <= fraction <= 1:
+        raise BoxError("fraction", f"must be a number from 0 to 1, got {fraction!r}")
+    shorter = min(int(width), int(height))
+    # The product is rounded first: 0.02 * 500 is 10.000000000000002 in floating point, and 10 is meant.
+    return min(shorter, max(int(floor), math.ceil(round(fraction * shorter, 6))))
+
+
+def box_is_too_small(box: Sequence[float], min_side: int | None) -> bool:
+    """Whether either side of ``box`` is under ``min_side`` pixels (never, without a minimum)."""
+    return bool(min_side) and min(box[2] - box[0], box[3] - box[1]) < min_side
+
+
 def validate_boxes(
-    boxes: object, width: int, height: int, *, field: str = "boxes", max_count: int | None = None
+    boxes: object,
+    width: int,
+    height: int,
+    *,
+    field: str = "boxes",
+    max_count: int | None = None,
+    min_side: int | None = None,
 ) -> list[list[int]]:
-    """A worker's answer: distinct whole-pixel boxes inside the image, at most ``max_count`` of them.
+    """A worker's answer: distinct whole-pixel boxes inside the image, at most ``max_count`` of them,
+    each side at least ``min_side`` pixels (see ``min_box_side``).
 
     A box drawn twice is a slip of the mouse, not two people, so it is refused.
+    A box smaller than the minimum is a click or a scribble, not a person one
+    can judge, so it is refused too, by its place (``boxes[3]``).
     The boxes come back as lists, the shape a JSON answer stores.
     """
     if not isinstance(boxes, (list, tuple)):
@@ -72,6 +109,13 @@ def validate_boxes(
     first_index: dict[tuple, int] = {}
     for index, box in enumerate(boxes):
         checked = validate_box(box, width, height, field=f"{field}[{index}]")
+        if box_is_too_small(checked, min_side):
+            x1, y1, x2, y2 = checked
+            raise BoxError(
+                f"{field}[{index}]",
+                f"{box_text(checked)} is too small ({x2 - x1} x {y2 - y1} pixels): "
+                f"each side must be at least {min_side} pixels in this {width} x {height} image",
+            )
         if checked in first_index:
             raise BoxError(
                 f"{field}[{index}]", f"{box_text(checked)} is the same box as {field}[{first_index[checked]}]"
@@ -213,14 +257,23 @@ def _greedy_pairs(iou: np.ndarray, eligible: np.ndarray) -> list[tuple[int, int]
 
 
 # --- consensus ----------------------------------------------------------------------
-def consensus_boxes(answers: Sequence[Sequence[Sequence[int]]], min_iou: float = 0.5) -> list[list[int]]:
+def consensus_boxes(
+    answers: Sequence[Sequence[Sequence[int]]], min_iou: float = 0.5, *, min_side: int | None = None
+) -> list[list[int]]:
     """Boxes that a majority of the answers agree on, each the median of its matches.
 
     Answers are taken in turn; each box joins the cluster whose median it is
     matched to (``match_boxes``: IoU >= ``min_iou``, one box per answer per
     cluster, most pairs first) or starts a new one. An answer with no boxes
     ("no people") votes against every cluster. A single answer is taken as it is.
+
+    ``min_side``: boxes with a side under it are no person. They are left out
+    of the answers before voting (an answer of only such boxes votes "no
+    people") and out of the result (a median rounded under the minimum), so
+    no person is ever made from one, whatever answers were stored before the
+    rule.
     """
+    answers = [[box for box in boxes if not box_is_too_small(box, min_side)] for boxes in answers]
     if len(answers) == 1:
         return [[int(v) for v in box] for box in answers[0]]
     clusters: list[list[Sequence[int]]] = []
@@ -233,8 +286,9 @@ def consensus_boxes(answers: Sequence[Sequence[Sequence[int]]], min_iou: float =
             else:
                 clusters.append([box])
     majority = len(answers) / 2
-    return [
+    medians = [
         [int(round(v)) for v in np.median(np.asarray(members, dtype=float), axis=0)]
         for members in clusters
         if len(members) > majority
     ]
+    return [box for box in medians if not box_is_too_small(box, min_side)]

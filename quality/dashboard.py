@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db.models import Count, Q
 
 from annotator.models import Worker
+from annotator.selectors import ControlPool, control_pool
 from quality import selectors
 from quality.figures import (
     TPAMI_MEAN_CATEGORY_KAPPA,
@@ -65,6 +66,7 @@ class Dashboard:
     vad: list[dict]
     methods: list[str]
     workers: list[tuple[str, str]]
+    pool: ControlPool  # the hidden controls and the qualification pool, with warnings where they run short
 
 
 def dashboard(scope: str) -> Dashboard:
@@ -119,4 +121,4 @@ def dashboard(scope: str) -> Dashboard:
         ("Block threshold", f"below {settings.QUALITY_GOLD_MIN_ACCURACY:.0%} over the last {settings.QUALITY_GOLD_WINDOW} control answers (at least {settings.QUALITY_GOLD_MIN_ANSWERS})"),
     ]
     scopes = [s for s in SCOPES if report is not None and s in report.figures] or ["all"]
-    return Dashboard(report, scope, scopes, summary, categories, vad, methods, workers)
+    return Dashboard(report, scope, scopes, summary, categories, vad, methods, workers, control_pool())

@@ -17,15 +17,15 @@ from quality.services import queue_refresh_after_answer as queue_refresh
 
 
 @receiver(post_save, sender=EmotionAnnotation, dispatch_uid="quality_after_emotion_answer")
-def emotion_answer_saved(sender, instance: EmotionAnnotation, created: bool, raw: bool = False, **kwargs) -> None:
+def emotion_answer_saved(sender, instance: EmotionAnnotation, created: bool, raw: bool = False, using=None, **kwargs) -> None:
     if created and not raw:
-        queue_refresh(instance.worker_id, None if instance.is_gold else instance.person_id)
+        queue_refresh(instance.worker_id, None if instance.is_gold else instance.person_id, using=using)
 
 
 @receiver(post_save, sender=BoxAnnotation, dispatch_uid="quality_after_box_answer")
-def box_answer_saved(sender, instance: BoxAnnotation, created: bool, raw: bool = False, **kwargs) -> None:
+def box_answer_saved(sender, instance: BoxAnnotation, created: bool, raw: bool = False, using=None, **kwargs) -> None:
     if created and not raw:
-        queue_refresh(instance.worker_id, None)
+        queue_refresh(instance.worker_id, None, using=using)
 
 
 @receiver(task_given_back, dispatch_uid="quality_after_task_given_back")

@@ -74,9 +74,19 @@ def trust_reset_times(worker_ids: Iterable[int] | None = None) -> dict[int, date
 
 
 def control_answers(worker_ids: Iterable[int] | None = None) -> QuerySet[TaskAssignment]:
-    """Submitted answers to hidden control items (qualification answers are judged separately)."""
+    """Answers to hidden control items (qualification answers are judged separately).
+
+    With ``QUALITY_SKIPPED_CONTROL_FAILS`` (the default), a control skipped or
+    reported counts as a failed answer: otherwise a worker who recognises a
+    control could give it back at no cost. (Those given back before this rule
+    carry no result and are left out; an expired one is left out too: letting
+    a task expire holds the worker's only task for the whole timeout.)
+    """
+    states = [State.SUBMITTED]
+    if settings.QUALITY_SKIPPED_CONTROL_FAILS:
+        states += [State.SKIPPED, State.REPORTED]
     answers = TaskAssignment.objects.filter(
-        gold_item__isnull=False, is_qualification=False, state=State.SUBMITTED, gold_passed__isnull=False
+        gold_item__isnull=False, is_qualification=False, state__in=states, gold_passed__isnull=False
     )
     if worker_ids is not None:
         answers = answers.filter(worker_id__in=list(worker_ids))

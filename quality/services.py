@@ -43,14 +43,15 @@ REPORT_SCOPES = ("all", *SPLITS, "unassigned")
 # ---------------------------------------------------------------- background work
 
 
-def queue_refresh_after_answer(worker_id: int, person_id: int | None) -> None:
+def queue_refresh_after_answer(worker_id: int, person_id: int | None, *, using: str | None = None) -> None:
     """Ask for a refresh of the worker's (and the person's) figures, in the caller's transaction.
 
     An outbox row, not a broker message: an answer never waits on the broker
     (a hung Redis would stall every submission), and a request made while
     the broker is down is not lost. ``drain_pending_refreshes`` runs them.
+    ``using``: the answer's database (the row refers to its worker and person there).
     """
-    PendingRefresh.objects.create(worker_id=worker_id, person_id=person_id)
+    PendingRefresh.objects.db_manager(using).create(worker_id=worker_id, person_id=person_id)
 
 
 DRAIN_BATCH = 5000

@@ -32,6 +32,7 @@ from emotic_export.models import DatasetSnapshot
 from emotic_export.services import snapshot_prefix
 from training.core.hyperparameters import HyperparameterError, Hyperparameters
 from training.models import TrainingRun
+from training.queues import queue_for_device
 
 logger = logging.getLogger(__name__)
 REPORT_FILES = ("report.json", "loss_curves.png", "average_precision.png", "precision_recall.png")
@@ -69,7 +70,9 @@ def start_training_run(*, snapshot: DatasetSnapshot, mode: str, hyperparameters:
     )
     from training.tasks import run_training_task
 
-    transaction.on_commit(lambda: run_training_task.delay(run.pk))
+    # A run that asks for a GPU waits for a GPU worker (training/queues.py); others go to any training worker.
+    queue = queue_for_device(checked.device)
+    transaction.on_commit(lambda: run_training_task.apply_async((run.pk,), queue=queue))
     return run
 
 

@@ -56,6 +56,7 @@ from annotator.models import BoxAnnotation, EmotionAnnotation, GoldItem, Person,
 from catalog.models import Image
 from catalog.splits import draw_split
 from annotator.services.errors import WorkerNotEligible
+from annotator.services.gold import draw_order
 from annotator.services.scopes import WorkScope, work_scope
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ State = TaskAssignment.State
 
 def ensure_worker_may_work(worker: Worker) -> None:
     """Raise ``WorkerNotEligible`` with the reason a blocked or failed worker sees."""
+    if worker.kind != Worker.Kind.CROWD:
+        raise WorkerNotEligible("internal", "This account holds a dataset's original answers: it is given no tasks.")
     if worker.is_blocked:
         reason = worker.blocked_reason or "an administrator blocked your account"
         raise WorkerNotEligible("blocked", f"Your account is blocked: {reason}.")
@@ -262,16 +265,29 @@ def unseen_by(worker: Worker, field: str) -> Exists:
     return ~Exists(TaskAssignment.objects.filter(worker=worker, **{field: OuterRef("pk")}))
 
 
+def drawable_controls() -> QuerySet[GoldItem]:
+    """Gold items hidden controls are drawn from: marked for control, not retired."""
+    return GoldItem.objects.filter(for_control=True, retired=False)
+
+
 def _assign_control(worker: Worker, now: datetime, scope: WorkScope | None = None) -> TaskAssignment | None:
+    """The first control in this worker's own order (``draw_order``) it has not met, of a kind its scope allows.
+
+    Met means given in any way, answered, skipped, reported or expired (and
+    qualification items too): a worker never meets the same person or image
+    twice, so a skipped control is never shown again.
+    """
     seen = TaskAssignment.objects.filter(worker=worker).filter(
         Q(person=OuterRef("person")) | Q(image=OuterRef("image"))
     )
-    controls = GoldItem.objects.filter(for_control=True)
+    controls = drawable_controls()
     if scope is not None and scope.kinds is not None:
         controls = controls.filter(kind__in=sorted(scope.kinds))
-    gold = controls.filter(~Exists(seen)).order_by("?").first()
-    if gold is None:
+    unseen = controls.filter(~Exists(seen)).values_list("pk", flat=True)
+    order = draw_order(worker.pk, "controls", unseen)
+    if not order:
         return None
+    gold = GoldItem.objects.select_related("person", "image").get(pk=order[0])
     return _new_assignment(worker, now, kind=gold.kind, person=gold.person, image=gold.image, gold_item=gold)
 
 

@@ -11,7 +11,12 @@ from django.db import transaction
 
 from annotator.models import BoxAnnotation, Person
 from catalog.models import Image
-from emotic.boxes import consensus_boxes
+from emotic.boxes import consensus_boxes, min_box_side
+
+
+def min_box_side_for(width: int, height: int) -> int:
+    """The smallest side a person's box may have in an image of this size (``MIN_BOX_SIDE_*`` settings)."""
+    return min_box_side(width, height, settings.MIN_BOX_SIDE_FRACTION, settings.MIN_BOX_SIDE_PIXELS)
 
 
 def settle_image_boxes(image: Image) -> bool:
@@ -22,7 +27,8 @@ def settle_image_boxes(image: Image) -> bool:
     adjusted boxes get new rows (drawn by a worker, linked to that answer, or a
     consensus of several). People whose box is no longer among the final ones
     are deleted, or withdrawn (kept, never annotated or exported again) when
-    something already refers to them.
+    something already refers to them. Boxes under the minimum size
+    (``min_box_side_for``) make no person.
     """
     with transaction.atomic():
         image = Image.objects.select_for_update().get(pk=image.pk)
@@ -31,7 +37,8 @@ def settle_image_boxes(image: Image) -> bool:
         answers = list(BoxAnnotation.objects.filter(image=image, excluded=False, is_gold=False).order_by("id"))
         if len(answers) < settings.BOX_ANNOTATORS_PER_IMAGE:
             return False
-        final = consensus_boxes([answer.boxes for answer in answers])
+        # Boxes under the minimum side never become people, even in answers stored before the rule.
+        final = consensus_boxes([answer.boxes for answer in answers], min_side=min_box_side_for(image.width, image.height))
         origin = Person.BoxOrigin.WORKER if len(answers) == 1 else Person.BoxOrigin.CONSENSUS
         drawn_from = answers[0] if len(answers) == 1 else None
         existing = {person.box: person for person in image.people.all()}

@@ -49,6 +49,13 @@ class SubmissionConflict(AnnotationError):
     code = "submission_conflict"
 
 
+class NameRefused(AnnotationError):
+    """A name a person may not take at sign-up: reserved, or a look-alike of another (``services.accounts``)."""
+
+    def __init__(self, reason: str):
+        super().__init__("username", reason)
+
+
 class WorkerNotEligible(AnnotationError):
     """The worker may get no tasks now; ``code`` tells the page which explanation to show."""
 

@@ -1,17 +1,48 @@
-"""Checking an answer against a gold item's set of acceptable answers.
+"""Gold items: the order each worker meets them in, retiring them, and checking answers against them.
 
 The rules are those ``GoldItem`` documents; the answers themselves never leave
 the server. Box answers go through ``emotic.gold.check_box_answer``, so the
 box rule and its matching (``emotic.boxes``) exist once.
+
+Draws: every worker meets the items of a pool (hidden controls, the
+qualification test) in an order of its own, ``draw_order``: a keyed hash
+(HMAC-SHA256 under ``SECRET_KEY``) of the pool, the worker and the item. Two
+accounts see different subsets in different orders, so they cannot compare
+notes on one fixed list, and without the key no one can tell which items an
+account will get. The order is fixed for a worker: an item added later takes
+its place in every worker's order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import hmac
+from collections.abc import Iterable, Sequence
+
+from django.conf import settings
 
 from annotator.models import GoldItem
 from emotic.boxes import Box
 from emotic.gold import check_box_answer
+
+DRAWS = ("controls", "qualification")
+
+
+def draw_order(worker_id: int, draw: str, item_ids: Iterable[int]) -> list[int]:
+    """``item_ids`` in the order ``worker_id`` meets them in ``draw`` (one of ``DRAWS``)."""
+    if draw not in DRAWS:
+        raise ValueError(f"draw: must be one of {', '.join(DRAWS)}, got {draw!r}")
+    key = settings.SECRET_KEY.encode()
+
+    def rank(item_id: int) -> bytes:
+        return hmac.new(key, f"gold:{draw}:{worker_id}:{item_id}".encode(), hashlib.sha256).digest()
+
+    return sorted(item_ids, key=rank)
+
+
+def set_retired(item_ids: Iterable[int], retired: bool = True) -> int:
+    """Take gold items out of new draws (or put them back); their answers are untouched. Returns how many changed."""
+    return GoldItem.objects.filter(pk__in=list(item_ids)).exclude(retired=retired).update(retired=retired)
 
 
 def emotion_answer_passes(

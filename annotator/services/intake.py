@@ -8,23 +8,26 @@ trusted dataset (COCO, ADE20K, EMOTIC) they are all the people, so the image
 skips the box-drawing stage, unless workers are already drawing it.
 
 ``receive_original_answers`` stores a dataset's own answers for those people
-(EMOTIC's), as answers of accounts made for them.
+(EMOTIC's), as answers of accounts made for them: *original* workers, found
+by their kind and number (``Worker.original_number``), never by a user name a
+person could have taken before the import.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from annotator.models import AnnotationStatus, EmotionAnnotation, Person, Worker
+from annotator.services.accounts import ORIGINAL_ANNOTATOR_PREFIX
 from annotator.services.assignment import recount_slots
 from catalog.models import Image
 from emotic.taxonomy import TaxonomyError, categories_to_mask, validate_age, validate_gender, validate_vad
 
 Box = tuple[int, int, int, int]
-ORIGINAL_ANNOTATOR_PREFIX = "emotic-original-"
 
 
 def receive_image(image: Image, people_boxes: Sequence[Box] = (), *, boxes_final: bool = False) -> tuple[Person, ...]:
@@ -61,17 +64,37 @@ def original_annotator(number: int) -> Worker:
     """The worker that owns every imported n-th answer (created on first use).
 
     EMOTIC keeps each annotator's answer per person but no annotator identity,
-    so the n-th answer of every person is stored as worker ``emotic-original-<n>``:
-    an inactive user with no password, who can never log in or be given tasks.
+    so the n-th answer of every person is stored as the original worker number
+    ``n``: an inactive user with no password, who can never log in or be given
+    tasks. It is found by its kind and number, so a person who signed up as
+    ``emotic-original-<n>`` (sign-up refuses it now; older accounts, or one an
+    admin made) owns nothing: the account gets another name.
     """
-    user, created = get_user_model().objects.get_or_create(
-        username=f"{ORIGINAL_ANNOTATOR_PREFIX}{number}", defaults={"is_active": False}
-    )
-    if created:
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
-    worker, _ = Worker.objects.get_or_create(user=user, defaults={"qualification": Worker.Qualification.QUALIFIED})
-    return worker
+    for _attempt in range(3):
+        worker = Worker.objects.filter(kind=Worker.Kind.ORIGINAL, original_number=number).first()
+        if worker is not None:
+            return worker
+        try:
+            with transaction.atomic():
+                user = get_user_model()(username=_free_original_name(number), is_active=False)
+                user.set_unusable_password()
+                user.save()
+                return Worker.objects.create(
+                    user=user, kind=Worker.Kind.ORIGINAL, original_number=number,
+                    qualification=Worker.Qualification.QUALIFIED,
+                )
+        except IntegrityError:
+            continue  # another import made it (or took the name) at the same moment: look again
+    raise IntegrityError(f"original_annotator: could not make original worker {number}")
+
+
+def _free_original_name(number: int) -> str:
+    """``emotic-original-<n>``, or, where someone has that name, the same with a random suffix."""
+    name = f"{ORIGINAL_ANNOTATOR_PREFIX}{number}"
+    users = get_user_model().objects
+    while users.filter(username__iexact=name).exists():
+        name = f"{ORIGINAL_ANNOTATOR_PREFIX}{number}-{secrets.token_hex(3)}"
+    return name
 
 
 def _answer_fields(answer: dict) -> dict:

@@ -1,9 +1,12 @@
 """The qualification test: a short run of gold items a new worker must pass.
 
 A pending worker is given ``settings.QUALIFICATION_ITEMS`` items (fewer if
-fewer exist) marked ``for_qualification``, one at a time. When all are
-answered the worker is qualified if at least ``QUALIFICATION_PASS_RATE`` of
-them were acceptable; a skipped, reported or expired item counts as not.
+fewer exist) marked ``for_qualification`` and not retired, one at a time, in
+an order of its own (``gold.draw_order``): from a pool larger than the test,
+each account gets its own subset, so what one account learnt of its items
+serves another little. When all are answered the worker is qualified if at
+least ``QUALIFICATION_PASS_RATE`` of them were acceptable; a skipped,
+reported or expired item counts as not.
 """
 
 from __future__ import annotations
@@ -16,20 +19,26 @@ from django.utils import timezone
 
 from annotator.models import GoldItem, TaskAssignment, Worker
 from annotator.services.errors import WorkerNotEligible
+from annotator.services.gold import draw_order
 
 State = TaskAssignment.State
 ANSWERED_STATES = (State.SUBMITTED, State.SKIPPED, State.REPORTED)
 
 
+def qualification_pool():
+    """The gold items the test is drawn from: marked for qualification, not retired."""
+    return GoldItem.objects.filter(for_qualification=True, retired=False)
+
+
 def qualification_size() -> int:
-    return min(settings.QUALIFICATION_ITEMS, GoldItem.objects.filter(for_qualification=True).count())
+    return min(settings.QUALIFICATION_ITEMS, qualification_pool().count())
 
 
 def _unseen_qualification_items(worker: Worker):
     seen = TaskAssignment.objects.filter(worker=worker).filter(
         Q(person=OuterRef("person")) | Q(image=OuterRef("image"))
     )
-    return GoldItem.objects.filter(for_qualification=True).filter(~Exists(seen))
+    return qualification_pool().filter(~Exists(seen))
 
 
 def assign_qualification_item(worker: Worker, now: datetime) -> TaskAssignment | None:
@@ -46,7 +55,8 @@ def assign_qualification_item(worker: Worker, now: datetime) -> TaskAssignment |
     answered = TaskAssignment.objects.filter(worker=worker, is_qualification=True, state__in=ANSWERED_STATES).count()
     gold = None
     if answered < qualification_size():
-        gold = _unseen_qualification_items(worker).order_by("?").first()
+        order = draw_order(worker.pk, "qualification", _unseen_qualification_items(worker).values_list("pk", flat=True))
+        gold = GoldItem.objects.get(pk=order[0]) if order else None
     if gold is None:
         evaluate_qualification_if_complete(worker, now=now)
         return None

@@ -21,7 +21,7 @@ from django.utils import timezone
 from annotator.models import BoxAnnotation, EmotionAnnotation, TaskAssignment, TaskKind, Worker
 from catalog.models import Image
 from annotator.services.assignment import close_assignment
-from annotator.services.boxes import settle_image_boxes
+from annotator.services.boxes import min_box_side_for, settle_image_boxes
 from annotator.services.errors import AnswerInvalid, SubmissionConflict, TaskNotFound, TaskNotOpen
 from annotator.services.gold import box_answer_passes, emotion_answer_passes
 from annotator.services.qualification import evaluate_qualification_if_complete
@@ -106,7 +106,10 @@ def _close_without_answer(worker: Worker, task_id: int, state: str, reason: str)
         if state == State.REPORTED:
             image_id = assignment.image_id or assignment.person.image_id
             Image.objects.filter(pk=image_id).update(reported_count=F("reported_count") + 1)
-        if assignment.is_qualification:
+        if assignment.is_qualification or assignment.gold_item_id is not None:
+            # A qualification item or a hidden control given back unanswered is not passed: skipping or
+            # reporting one must cost what a wrong answer costs (QUALITY_SKIPPED_CONTROL_FAILS decides
+            # whether quality's trust rule counts it for controls).
             TaskAssignment.objects.filter(pk=assignment.pk).update(gold_passed=False)
             assignment.gold_passed = False
         _after_answer(worker, assignment, now)
@@ -202,13 +205,16 @@ def _store_emotions(assignment: TaskAssignment, submission_id: uuid.UUID, answer
 
 
 def validate_boxes(boxes: Any, width: int, height: int) -> list[list[int]]:
-    """Integer boxes inside a ``width`` x ``height`` image with positive area, or ``AnswerInvalid``.
+    """Integer boxes inside a ``width`` x ``height`` image, each large enough, at most
+    ``MAX_BOXES_PER_IMAGE`` of them, or ``AnswerInvalid``.
 
-    The rules and their wording are ``emotic.boxes``'s; this only carries the
-    field and reason over to the answer's error.
+    The rules and their wording are ``emotic.boxes``'s; this passes the
+    settings and carries the field and reason over to the answer's error.
     """
     try:
-        return box_rules.validate_boxes(boxes, width, height, max_count=settings.MAX_BOXES_PER_IMAGE)
+        return box_rules.validate_boxes(
+            boxes, width, height, max_count=settings.MAX_BOXES_PER_IMAGE, min_side=min_box_side_for(width, height)
+        )
     except BoxError as error:
         raise AnswerInvalid(error.field, error.reason) from None
 

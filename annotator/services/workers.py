@@ -55,7 +55,7 @@ def worker_for_api_key(raw_key: str) -> Worker | None:
     second would otherwise pay an UPDATE on every request for nothing.
     """
     token = ApiToken.objects.select_related("worker__user").filter(key_sha256=_digest(raw_key)).first()
-    if token is None or not token.worker.user.is_active:
+    if token is None or not token.worker.user.is_active or token.worker.kind != Worker.Kind.CROWD:
         return None
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at >= TOKEN_USE_RESOLUTION:

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -76,13 +77,15 @@ def _participant(campaign: Campaign, external_id: str) -> tuple[Participant, boo
     participant = Participant.objects.filter(marketplace=marketplace, external_id=external_id).first()
     if participant is not None:
         return participant, False
-    username = f"{marketplace.kind}.{marketplace.pk}.{external_id}"
     try:
         with transaction.atomic():
-            user, _ = get_user_model().objects.get_or_create(username=username)
-            if user.has_usable_password():
-                user.set_unusable_password()
-                user.save(update_fields=["password"])
+            # A new account, never one found by its name: someone who signed up under a participant's name gets
+            # no one's work, and the participant keeps their own account (the name is only a label).
+            users = get_user_model().objects
+            username = f"{marketplace.kind}.{marketplace.pk}.{external_id}"
+            while users.filter(username=username).exists():
+                username = f"{marketplace.kind}.{marketplace.pk}.{external_id}.{secrets.token_hex(3)}"
+            user = users.create_user(username=username, password=None)
             participant = Participant.objects.create(marketplace=marketplace, external_id=external_id, worker=worker_for(user))
     except IntegrityError:  # the same participant arriving twice at once
         return Participant.objects.get(marketplace=marketplace, external_id=external_id), False

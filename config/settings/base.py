@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "access",
     "catalog",
     "scraper",
     "annotator",
@@ -109,7 +110,8 @@ USE_TZ = True
 
 # --- Static files and storage ---------------------------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# collectstatic writes here; the reverse proxy serves /static/ from the same folder (compose: a shared volume).
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default="") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or VAR_DIR / "media")
@@ -117,15 +119,21 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or VAR_DIR / "media")
 STORAGE_BUCKET = env.str("STORAGE_BUCKET", default="").strip()
 STORAGE_URL_EXPIRY_SECONDS = get_int("STORAGE_URL_EXPIRY_SECONDS", 3600, minimum=60)  # signed S3 URLs
 STORAGE_BACKEND = get_choice("STORAGE_BACKEND", "s3" if STORAGE_BUCKET else "local", ("local", "s3"))
+# Browsers get signed URLs on this endpoint (through the reverse proxy); the app's own reads and
+# writes go to STORAGE_ENDPOINT_URL (the internal network). Unset: both are STORAGE_ENDPOINT_URL.
+STORAGE_PUBLIC_ENDPOINT_URL = env.str("STORAGE_PUBLIC_ENDPOINT_URL", default="").strip() or None
+if STORAGE_PUBLIC_ENDPOINT_URL and not STORAGE_PUBLIC_ENDPOINT_URL.startswith(("http://", "https://")):
+    raise SettingError("STORAGE_PUBLIC_ENDPOINT_URL", f"must start with http:// or https://, got {STORAGE_PUBLIC_ENDPOINT_URL!r}")
 if STORAGE_BACKEND == "s3":
     if not STORAGE_BUCKET:
         raise SettingError("STORAGE_BUCKET", "must name a bucket when STORAGE_BACKEND is s3")
     default_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "config.storage.S3Storage",  # django-storages' S3Storage, signing browsers' URLs for the public endpoint
         "OPTIONS": {
             "bucket_name": STORAGE_BUCKET,
             # Any S3-compatible server: MinIO, Ceph, moto, AWS itself.
             "endpoint_url": env.str("STORAGE_ENDPOINT_URL", default="") or None,
+            "public_endpoint_url": STORAGE_PUBLIC_ENDPOINT_URL,
             "region_name": env.str("STORAGE_REGION", default="") or None,
             "access_key": env.str("STORAGE_ACCESS_KEY_ID", default="") or None,
             "secret_key": env.str("STORAGE_SECRET_ACCESS_KEY", default="") or None,
@@ -135,6 +143,7 @@ if STORAGE_BACKEND == "s3":
             "querystring_auth": True,
             "querystring_expire": STORAGE_URL_EXPIRY_SECONDS,
             "addressing_style": get_choice("STORAGE_ADDRESSING_STYLE", "path", ("path", "virtual", "auto")),
+            "signature_version": "s3v4",  # signed URLs in Signature V4 (botocore may otherwise pick the old V2)
         },
     }
 else:
@@ -182,9 +191,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TRACK_STARTED = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Training wants a machine of its own (a GPU): its tasks go to their own queue.
+# Training wants a machine of its own: its tasks go to their own queues, "training" and, for runs
+# that ask for device=cuda, "training-gpu", which only workers that can train consume (training/queues.py).
 # Crawls wait on other sites (robots.txt's Crawl-delay, rate limits): on a queue of their own, so
-# exports, quality and the pool's upkeep never queue behind them; training needs torch (and a GPU).
+# exports, quality and the pool's upkeep never queue behind them.
 CELERY_TASK_ROUTES = {"training.*": {"queue": "training"}, "scraper.*": {"queue": "crawl"}}
 CELERY_BEAT_SCHEDULE = {
     "expire-stale-assignments": {
@@ -251,9 +261,17 @@ except SplitError as error:
 SPLIT_SEED = get_int("SPLIT_SEED", 0, minimum=0)
 # Workers drawing person boxes on each image (stage 1); more than one: consensus boxes.
 BOX_ANNOTATORS_PER_IMAGE = get_int("BOX_ANNOTATORS_PER_IMAGE", 1, minimum=1)
-MAX_BOXES_PER_IMAGE = get_int("MAX_BOXES_PER_IMAGE", 100, minimum=1)
+# One box answer holds at most this many people (EMOTIC's busiest images have a few dozen).
+MAX_BOXES_PER_IMAGE = get_int("MAX_BOXES_PER_IMAGE", 30, minimum=1)
+# A person's box needs each side at least MIN_BOX_SIDE_FRACTION of the image's shorter side,
+# and never under MIN_BOX_SIDE_PIXELS: smaller boxes are refused in answers and make no person.
+MIN_BOX_SIDE_FRACTION = get_float("MIN_BOX_SIDE_FRACTION", 0.02, minimum=0.0, maximum=0.5)
+MIN_BOX_SIDE_PIXELS = get_int("MIN_BOX_SIDE_PIXELS", 8, minimum=1)
 # An image reported this many times leaves the task pool until an admin looks at it.
 IMAGE_REPORTS_TO_WITHDRAW = get_int("IMAGE_REPORTS_TO_WITHDRAW", 3, minimum=1)
+# Sign-up refuses names starting with these (case-insensitive, look-alike letters too); the
+# importer's "emotic-original-" is refused whatever this says (annotator/services/accounts.py).
+RESERVED_USERNAME_PREFIXES = get_list("RESERVED_USERNAME_PREFIXES", ["emotic-original-", "admin", "root", "system"])
 QUALIFICATION_ITEMS = get_int("QUALIFICATION_ITEMS", 5, minimum=1)
 QUALIFICATION_PASS_RATE = get_float("QUALIFICATION_PASS_RATE", 0.8, minimum=0.0, maximum=1.0)
 # Images are shown as JPEG renditions of at most this many pixels per side, cached in storage.
@@ -387,6 +405,13 @@ if QUALITY_GOLD_MIN_ANSWERS > QUALITY_GOLD_WINDOW:
         f"must be at most QUALITY_GOLD_WINDOW ({QUALITY_GOLD_WINDOW}), got {QUALITY_GOLD_MIN_ANSWERS}: no one could be judged",
     )
 QUALITY_GOLD_MIN_ACCURACY = get_float("QUALITY_GOLD_MIN_ACCURACY", 0.7, minimum=0.0, maximum=1.0)
+# A hidden control skipped or reported counts as a failed control answer in that rule.
+QUALITY_SKIPPED_CONTROL_FAILS = get_bool("QUALITY_SKIPPED_CONTROL_FAILS", True)
+# The quality dashboard and the gold items' list warn when the hidden controls left for the active
+# worker closest to running out cover fewer tasks than this at GOLD_RATE, and when the qualification
+# test is drawn from fewer items than QUALIFICATION_POOL_WARN_ITEMS (each account should get its own).
+CONTROL_POOL_WARN_TASKS = get_int("CONTROL_POOL_WARN_TASKS", 500, minimum=0)
+QUALIFICATION_POOL_WARN_ITEMS = get_int("QUALIFICATION_POOL_WARN_ITEMS", 4 * QUALIFICATION_ITEMS, minimum=0)
 # Review filters: a person "disagrees" below this Fleiss' kappa; a worker is
 # flagged below this agreement with the leave-one-out consensus of the others.
 QUALITY_LOW_AGREEMENT_KAPPA = get_float("QUALITY_LOW_AGREEMENT_KAPPA", 0.0, minimum=-1.0, maximum=1.0)
@@ -423,10 +448,20 @@ CACHES = {
     "default": redis_cache(CACHE_URL) if CACHE_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "emotic"}
 }
-# After this many failed log-ins for one username from one address, that pair
-# is refused (429 with Retry-After) for LOGIN_LOCKOUT_SECONDS: config/throttling.py.
+# Log-ins and sign-ups are limited before any password is hashed (config/throttling.py):
+# for the whole site, per client address, and per user name (progressive delays: after
+# LOGIN_FAILURES_ALLOWED failures from one address, or LOGIN_ACCOUNT_FAILURES_ALLOWED from
+# anywhere, a wait of 1, 2, 4 ... seconds before the next try, at most LOGIN_LOCKOUT_SECONDS).
 LOGIN_FAILURES_ALLOWED = get_int("LOGIN_FAILURES_ALLOWED", 5, minimum=1)
+LOGIN_ACCOUNT_FAILURES_ALLOWED = get_int("LOGIN_ACCOUNT_FAILURES_ALLOWED", 20, minimum=1)
 LOGIN_LOCKOUT_SECONDS = get_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+# A password check costs most of a second of one core: keep this under the cores the web has.
+LOGIN_ATTEMPTS_PER_SECOND = get_int("LOGIN_ATTEMPTS_PER_SECOND", 2, minimum=1)
+LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE = get_int("LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE", 20, minimum=1)
+SIGNUPS_PER_MINUTE = get_int("SIGNUPS_PER_MINUTE", 20, minimum=1)
+SIGNUPS_PER_ADDRESS_PER_HOUR = get_int("SIGNUPS_PER_ADDRESS_PER_HOUR", 10, minimum=1)
+ACCESS_LOG_DAYS = get_int("ACCESS_LOG_DAYS", 90, minimum=1)
+CELERY_BEAT_SCHEDULE["forget-old-access-attempts"] = {"task": "access.forget_old_attempts", "schedule": timedelta(days=1)}
 AUTHENTICATION_BACKENDS = ["config.throttling.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
 MIDDLEWARE.append("config.throttling.LoginThrottleMiddleware")
 # The worker API uses annotator.api.WorkerThrottle (rate API_THROTTLE_WORKER);
@@ -438,6 +473,22 @@ REQUEST_MAX_BODY_BYTES = get_int("REQUEST_MAX_BODY_BYTES", 256 * 1024, minimum=1
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BODY_BYTES
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "config.request_limits.RequestBodyLimitMiddleware")
 
+# --- Behind a reverse proxy: the client's address, /healthz ------------------
+# Addresses (or CIDR networks) of the reverse proxies in front of gunicorn. Only
+# from these is X-Forwarded-For believed (the client's address, for the log-in
+# lock-out and the throttles: config/client_address.py) and X-Forwarded-Proto
+# (SECURE_PROXY_SSL_HEADER); from any other peer those headers are dropped.
+TRUSTED_PROXIES = get_list("TRUSTED_PROXIES", [])
+try:
+    from config.client_address import parse_networks  # noqa: E402  (kept inside the block it serves)
+
+    parse_networks(TRUSTED_PROXIES)
+except ValueError as error:
+    raise SettingError("TRUSTED_PROXIES", str(error)) from None
+# /healthz answers first (before the host check and the HTTPS redirect); then the client's address is settled.
+MIDDLEWARE[:0] = ["config.health.HealthCheckMiddleware", "config.client_address.ClientAddressMiddleware"]
+# Django REST framework's throttles read REMOTE_ADDR (the client's, set by the middleware), never X-Forwarded-For.
+REST_FRAMEWORK["NUM_PROXIES"] = 0
 # --- Campaigns: Prolific and other panels ------------------------------------
 # The public address of this site, for the study URL a campaign publishes (https://emotic.example.org).
 CAMPAIGNS_PUBLIC_URL = env.str("CAMPAIGNS_PUBLIC_URL", default="").strip().rstrip("/")

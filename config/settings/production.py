@@ -18,7 +18,15 @@ if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
     raise SettingError("SECRET_KEY", "is too weak (use at least 50 characters with at least 5 distinct)")
 
 SECURE_SSL_REDIRECT = get_bool("SECURE_SSL_REDIRECT", True)
+# TLS ends at the reverse proxy (deploy/Caddyfile), which says so in X-Forwarded-Proto; the header
+# counts only from TRUSTED_PROXIES (config/client_address.py drops it from anyone else).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if SECURE_SSL_REDIRECT and not TRUSTED_PROXIES:  # noqa: F405
+    raise SettingError(
+        "TRUSTED_PROXIES",
+        "is required in production: the addresses of the TLS-terminating proxy "
+        "(without them every request looks like plain HTTP and is redirected to HTTPS forever)",
+    )
 SECURE_HSTS_SECONDS = get_int("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True

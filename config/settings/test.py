@@ -24,3 +24,7 @@ DATABASES["sqlite"] = {
 }
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SCRAPER_ALLOW_PRIVATE_ADDRESSES = True  # test servers listen on 127.0.0.1
+# The suite logs in and signs up many times from one test address: no site or address limit gets in the way
+# (tests/security/test_throttling.py sets its own).
+LOGIN_ATTEMPTS_PER_SECOND = LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE = 10**6
+SIGNUPS_PER_MINUTE = SIGNUPS_PER_ADDRESS_PER_HOUR = 10**6

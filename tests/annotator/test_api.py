@@ -259,7 +259,7 @@ def assert_refused(response, status, field, words):
         ({"no_people": "yes"}, "no_people", "valid boolean"),
         ({"no_people": 1}, "no_people", "valid boolean"),
         ({"no_people": None}, "no_people", "may not be null"),
-        ({"boxes": [[1, 1, 9, 9], [5, 5, 20, 20], [1, 1, 9, 9]]}, "boxes[2]", "same box as boxes[0]"),
+        ({"boxes": [[1, 1, 19, 19], [5, 5, 20, 20], [1, 1, 19, 19]]}, "boxes[2]", "same box as boxes[0]"),
         ({"boxes": [[x, 0, x + 1, 1] for x in range(MAX_BOXES + 1)]}, "boxes", f"at most {MAX_BOXES} boxes, got"),
         ({"seconds_spent": 24 * 3600 + 1}, "seconds_spent", "from 0 to 86400"),
     ],
@@ -277,6 +277,7 @@ def test_each_bad_box_answer_gets_a_400_naming_it_and_changes_nothing(client_for
 
 def test_as_many_boxes_as_allowed_are_accepted(client_for, settings):
     settings.MAX_BOXES_PER_IMAGE = 3
+    settings.MIN_BOX_SIDE_FRACTION, settings.MIN_BOX_SIDE_PIXELS = 0.0, 1  # the boxes below are small
     ImageFactory(boxes_confirmed=False)
     client = client_for()
     task = client.get(NEXT).json()

@@ -70,9 +70,10 @@ def test_a_worker_cannot_fetch_the_image_of_another_workers_task(client_for):
 # its image, count the claim, insert the assignment, release.
 NEXT_TASK_QUERIES = 12
 # Submit: session, user, worker | savepoint, lock the task, look the submission
-# id up (two tables), insert the answer, close the task, count it for the
-# worker, release | re-read the worker's count, count today's work.
-SUBMIT_QUERIES = 13
+# id up (two tables), insert the answer, insert its quality refresh request
+# (the outbox row that replaced a broker message), close the task, count it
+# for the worker, release | re-read the worker's count, count today's work.
+SUBMIT_QUERIES = 14
 
 
 def test_next_task_runs_a_fixed_number_of_queries(client_for, django_assert_num_queries):

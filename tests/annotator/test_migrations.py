@@ -48,3 +48,21 @@ def test_box_status_migration_links_one_worker_boxes_and_excludes_a_blocked_draw
     assert after["two"].box_answer_id is None and after["imported"].box_answer_id is None
     assert {after[n].box_status for n in ("alone", "two", "imported")} == {"final"}
     assert Image.objects.get(pk=alone.pk).boxes_confirmed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_importers_accounts_become_original_workers_and_every_name_is_recorded(migrator):
+    old = migrator([("annotator", "0007_image_moved_to_catalog")])
+    User, Worker = old.get_model("auth", "User"), old.get_model("annotator", "Worker")
+    made_by_importer = User.objects.create(username="emotic-original-3", is_active=False, password="!unusable")
+    squatter = User.objects.create(username="emotic-original-1", is_active=True, password="md5$x$y")
+    person = User.objects.create(username="Alice", password="md5$x$y")
+    for user in (made_by_importer, squatter, person):
+        Worker.objects.create(user=user, qualification="qualified")
+
+    new = migrator([("annotator", "0008_accounts_original_workers_and_name_skeletons")])
+    Worker, AccountName = new.get_model("annotator", "Worker"), new.get_model("annotator", "AccountName")
+    kinds = {w.user_id: (w.kind, w.original_number) for w in Worker.objects.all()}
+    assert kinds == {made_by_importer.pk: ("original", 3), squatter.pk: ("crowd", None), person.pk: ("crowd", None)}
+    assert AccountName.objects.get(user_id=person.pk).skeleton_folded == "alice"
+    assert AccountName.objects.count() == 3

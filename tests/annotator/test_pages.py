@@ -70,7 +70,9 @@ def test_a_pending_worker_is_told_when_the_test_is_not_ready():
 
 def test_a_failed_worker_sees_why_and_which_items_were_wrong(settings):
     settings.QUALIFICATION_ITEMS = 1
-    gold = GoldItemFactory(for_qualification=True, explanation="Look at the smile and the party around her.")
+    gold = GoldItemFactory(  # an explanation is shown only where marked safe, for an item that is no hidden control
+        for_qualification=True, for_control=False, show_explanation=True, explanation="Look at the smile and the party around her."
+    )
     worker = WorkerFactory(pending=True)
     task = TaskAssignmentFactory(worker=worker, person=gold.person, gold_item=gold, is_qualification=True)
     answer = {"categories": ["Anger"], "valence": 2, "arousal": 8, "dominance": 5, "gender": "Male", "age": "Adult"}

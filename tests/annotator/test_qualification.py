@@ -57,7 +57,9 @@ def test_passing_the_test_qualifies_the_worker_for_real_work():
 
 def test_failing_the_test_stops_the_worker_and_explains_the_items_it_got_wrong():
     PersonFactory()
-    GoldItemFactory.create_batch(3, for_qualification=True, for_control=False, explanation="She is laughing.")
+    GoldItemFactory.create_batch(  # explanations marked safe to show (hidden otherwise)
+        3, for_qualification=True, for_control=False, explanation="She is laughing.", show_explanation=True
+    )
     worker = take_test(WorkerFactory(pending=True), [RIGHT, WRONG, None])
     assert worker.qualification == Worker.Qualification.FAILED
     with pytest.raises(WorkerNotEligible) as raised:

@@ -224,3 +224,16 @@ def test_framing_is_denied_except_for_the_origins_a_campaign_names(pool):
     plain = Browser()
     plain.client.force_login(WorkerFactory().user)
     assert plain.client.get("/work/annotate/")["X-Frame-Options"] == "DENY"
+
+
+def test_an_account_named_like_a_participant_is_never_theirs():
+    campaign = CampaignFactory()
+    pid = object_id()
+    squatter = WorkerFactory(user__username=f"prolific.{campaign.marketplace.pk}.{pid}")
+    browser = Browser()
+    browser.open_study(campaign.slug, PROLIFIC_PID=pid)
+    participant = Participant.objects.get()
+    assert participant.worker != squatter and participant.worker.user.username.startswith(f"prolific.{campaign.marketplace.pk}.{pid}.")
+    assert browser.me()["username"] == participant.worker.user.username
+    squatter.user.refresh_from_db()
+    assert squatter.user.has_usable_password()

@@ -50,6 +50,7 @@ def test_services_are_chosen_by_the_environment():
             "CELERY_BROKER_URL": "redis://cache.internal:6379/2",
             "STORAGE_BUCKET": "photos",
             "STORAGE_ENDPOINT_URL": "http://minio.internal:9000",
+            "STORAGE_PUBLIC_ENDPOINT_URL": "https://storage.example.org",
             "ALLOWED_HOSTS": "a.example.org, b.example.org",
             "DEBUG": "false",
             "ANNOTATORS_PER_VAL": "7",
@@ -58,9 +59,10 @@ def test_services_are_chosen_by_the_environment():
     assert config["db"]["ENGINE"] == "django.db.backends.postgresql"
     assert (config["db"]["HOST"], config["db"]["PORT"], config["db"]["NAME"]) == ("db.internal", 5433, "emotic")
     assert config["broker"] == "redis://cache.internal:6379/2"
-    assert config["storage"]["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert config["storage"]["BACKEND"] == "config.storage.S3Storage"  # django-storages', signing for the public endpoint
     assert config["storage"]["OPTIONS"]["bucket_name"] == "photos"
     assert config["storage"]["OPTIONS"]["endpoint_url"] == "http://minio.internal:9000"
+    assert config["storage"]["OPTIONS"]["public_endpoint_url"] == "https://storage.example.org"
     assert config["hosts"] == ["a.example.org", "b.example.org"]
     assert config["debug"] is False
     assert config["per_split"]["val"] == 7
@@ -80,6 +82,8 @@ def test_services_are_chosen_by_the_environment():
         ({"GOLD_RATE": "lots"}, "GOLD_RATE", "must be a number"),
         ({"CELERY_BROKER_URL": "kafka://x"}, "CELERY_BROKER_URL", "unsupported broker 'kafka'"),
         ({"SCRAPER_SHARED_LIMITS_URL": "memcached://x"}, "SCRAPER_SHARED_LIMITS_URL", "must be a redis:// or rediss:// URL"),
+        ({"TRUSTED_PROXIES": "10.0.0.2, proxy.internal"}, "TRUSTED_PROXIES", "'proxy.internal' is neither an IP address nor a network"),
+        ({"STORAGE_PUBLIC_ENDPOINT_URL": "storage.example.org"}, "STORAGE_PUBLIC_ENDPOINT_URL", "must start with http:// or https://"),
         ({"SPLIT_IMAGES_AT": "never"}, "SPLIT_IMAGES_AT", "must be one of annotation, export, got 'never'"),
         ({"SPLIT_RATIO_VAL": "0.3"}, "SPLIT_RATIO_TRAIN, SPLIT_RATIO_VAL, SPLIT_RATIO_TEST", "must be non-negative and sum to 1"),
     ],
@@ -100,6 +104,7 @@ def test_bad_setting_stops_start_up_with_one_line_naming_it(env, variable, reaso
         ({"SECRET_KEY": "django-insecure-emotic-dev-key-do-not-use-in-production"}, "SECRET_KEY: is the insecure development key"),
         ({"SECRET_KEY": "short"}, "SECRET_KEY: is too weak"),
         ({"SECRET_KEY": GOOD_SECRET, "DEBUG": "true"}, "DEBUG: must be false"),
+        ({"SECRET_KEY": GOOD_SECRET}, "TRUSTED_PROXIES: is required in production"),
     ],
 )
 def test_production_refuses_to_start_without_a_real_secret(env, reason):
@@ -113,7 +118,7 @@ def test_production_refuses_to_start_without_a_real_secret(env, reason):
 def test_production_settings_pass_the_deployment_checklist():
     result = run(
         ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        {"SECRET_KEY": GOOD_SECRET, "ALLOWED_HOSTS": "emotic.example.org"},
+        {"SECRET_KEY": GOOD_SECRET, "ALLOWED_HOSTS": "emotic.example.org", "TRUSTED_PROXIES": "172.30.80.2"},
         "config.settings.production",
     )
     assert result.returncode == 0, result.stdout + result.stderr

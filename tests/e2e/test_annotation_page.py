@@ -162,6 +162,21 @@ def test_boxes_are_drawn_by_touch_moved_resized_and_deleted_by_mouse_and_keys(pa
     assert list(Person.objects.filter(image=image).values_list("box_origin", flat=True)) == ["worker"]
 
 
+def test_a_box_under_the_minimum_size_is_enlarged_with_a_message_at_it(page: Page, live_server, settings):
+    settings.MIN_BOX_SIDE_FRACTION = 0.25  # 120 pixels of 480: a box drawn 64 pixels wide is too narrow
+    image = ImageFactory(boxes_confirmed=False, width=640, height=480, file=True)
+    worker = WorkerFactory()
+    log_in(page, live_server, worker)
+    task_ready(page)
+    drag(page, image_point(page, 0.1, 0.1), image_point(page, 0.2, 0.6))
+    expect(page.locator("#box-list li")).to_have_count(1)
+    expect(page.locator(".box-notice")).to_have_text("Enlarged: boxes need sides of at least 120 px")
+    page.get_by_role("button", name=re.compile("^Submit")).click()
+    expect(page.locator("#count-total")).to_have_text("1")
+    (x1, y1, x2, y2), = BoxAnnotation.objects.get(worker=worker, image=image).boxes
+    assert 120 <= x2 - x1 <= 121 and abs(x1 - 64) <= 4 and abs(y2 - y1 - 240) <= 8, (x1, y1, x2, y2)
+
+
 def test_boxes_are_drawn_moved_resized_and_deleted_by_touch_alone(page: Page, live_server):
     image = ImageFactory(boxes_confirmed=False, width=800, height=400, file=True)
     PersonFactory(image=image, x1=600, y1=100, x2=700, y2=300)  # imported: deleted with a tap

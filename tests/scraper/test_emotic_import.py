@@ -159,3 +159,45 @@ def test_original_answers_count_towards_each_persons_annotators(tmp_path, settin
     given = [assign_next_task(WorkerFactory()) for _ in range(3)]
     assert [task.person.image.filename for task in given if task] == ["v.jpg", "v.jpg"]
     assert given[-1] is None
+
+
+def test_a_name_squatted_before_the_import_owns_nothing_and_its_work_goes_on(tmp_path, settings):
+    """Sign-up refuses emotic-original-1; an account that has the name anyway (made before the rule, or by an
+    admin) does not become the owner of EMOTIC's answers, and its own answers are stored as anyone's."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from rest_framework.test import APIClient
+
+    from tests.factories import PASSWORD
+
+    settings.GOLD_RATE = 0
+    signup = Client().post(
+        "/accounts/signup/", {"username": "emotic-original-1", "password1": PASSWORD, "password2": PASSWORD}
+    )
+    assert signup.status_code == 200 and "is reserved" in " ".join(signup.context["form"].errors["username"])
+    assert not get_user_model().objects.filter(username="emotic-original-1").exists()
+
+    squatter_user = get_user_model().objects.create_user("emotic-original-1", password=PASSWORD)
+    squatter = WorkerFactory(user=squatter_user)
+    answers = [AnnotatorAnswer(("Peace",), 6, 3, 6), AnnotatorAnswer(("Peace", "Pleasure"), 7, 4, 6)]
+    path = write_emotic(
+        tmp_path,
+        [(ImageRecord("v.jpg", "framesdb/images", 640, 480, "framesdb", "val", (person((5, 5, 300, 300), answers),)), 550)],
+    )
+    assert run_crawl_job(create_crawl_job("emotic", {"path": str(path)})).stored == 1
+
+    imported = EmotionAnnotation.objects.order_by("worker__original_number")
+    assert [(a.worker.kind, a.worker.original_number) for a in imported] == [("original", 1), ("original", 2)]
+    original_one = imported[0].worker.user
+    assert original_one != squatter_user and original_one.username.startswith("emotic-original-1-")
+    assert not original_one.is_active and not original_one.has_usable_password()
+    assert not squatter.emotion_annotations.exists()
+
+    client = APIClient()
+    assert client.login(username="emotic-original-1", password=PASSWORD)  # the squatter works as anyone does
+    task = client.get("/api/tasks/next/").json()
+    body = {"submission_id": "7f0c7a3e-0000-4000-8000-000000000001", "categories": ["Peace"], "valence": 6,
+            "arousal": 3, "dominance": 6, "gender": "Male", "age": "Adult"}
+    response = client.post(f"/api/tasks/{task['id']}/submit/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert squatter.emotion_annotations.get().person == imported[0].person

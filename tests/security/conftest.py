@@ -121,6 +121,9 @@ def world(db, settings) -> World:
         person=w.objects["annotation_b"].person, annotators=1, computed_at=timezone.now()
     )
     w.objects["qualityreport"] = QualityReport.objects.create(trigger="admin")
+    from access.services import record_attempt
+
+    w.objects["accessattempt"] = record_attempt("log_in", "failed", username="someone", address="203.0.113.1")
     # Campaigns: an open campaign with a participant's session, a ledger row and a webhook event.
     session = SessionFactory(participant__worker__user__username="participant-1")
     w.objects.update(

@@ -88,7 +88,8 @@ def test_a_box_control_on_an_image_with_imported_people_suggests_none_of_them(se
 def test_qualification_shows_the_explanation_of_a_failed_item_but_never_the_answers(settings):
     settings.QUALIFICATION_ITEMS = 1
     GoldItemFactory(
-        person__image__file=True, for_qualification=True, for_control=False, explanation="Look at the smile.", allowed_ages=["Adult"])
+        person__image__file=True, for_qualification=True, for_control=False, explanation="Look at the smile.", allowed_ages=["Adult"],
+        show_explanation=True)  # marked safe to show by the admin (hidden otherwise)
     client = WorkerClient(WorkerFactory(pending=True))
     task = client.get("/api/tasks/next/").json()
     assert task["qualification"] is True

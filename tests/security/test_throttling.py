@@ -47,24 +47,47 @@ def logged_in(client: Client) -> bool:
     return "_auth_user_id" in client.session
 
 
-def test_repeated_failures_lock_the_username_from_that_address(cache_backend, settings):
+def test_repeated_failures_make_the_username_wait_longer_and_longer_from_that_address(cache_backend, settings):
     settings.LOGIN_FAILURES_ALLOWED = 3
     WorkerFactory(user__username="target")
     attacker = Client(REMOTE_ADDR="203.0.113.7")
     for _ in range(3):
         assert log_in(attacker, "target", "guess").status_code == 200  # the form again, with its error
-    locked = log_in(attacker, "target", "guess")
-    assert locked.status_code == 429
-    assert int(locked["Retry-After"]) == settings.LOGIN_LOCKOUT_SECONDS
-    assert b"Too many failed log-ins" in locked.content
-    assert b"match" not in locked.content  # only the lockout is explained, not a wrong password
+    waiting = log_in(attacker, "target", "guess")
+    assert waiting.status_code == 429 and waiting["Retry-After"] == "1"  # the first delay: a second
+    assert b"Too many failed log-ins for this account. Try again in 1 second." in waiting.content
+    assert b"match" not in waiting.content  # only the wait is explained, not a wrong password
 
     right_password = log_in(attacker, "target", PASSWORD)
     assert right_password.status_code == 429 and not logged_in(attacker)  # refused before the password is checked
     assert log_in(attacker, "target", PASSWORD, "/admin/login/").status_code == 429  # every log-in path
 
-    elsewhere = Client(REMOTE_ADDR="198.51.100.20")
+    delays, wait = [], 1
+    for _ in range(2):  # each further failure doubles the wait
+        time.sleep(wait + 0.05)
+        assert log_in(attacker, "target", "guess").status_code == 200
+        wait = int(log_in(attacker, "target", "guess")["Retry-After"])
+        delays.append(wait)
+    assert delays == [2, 4]
+
+    elsewhere = Client(REMOTE_ADDR="198.51.100.20")  # the owner, from their own address, is not held up
     assert log_in(elsewhere, "target", PASSWORD).status_code == 302 and logged_in(elsewhere)
+
+
+def test_the_delays_stop_at_the_lockout_length(settings):
+    from config.throttling import _delay
+
+    settings.LOGIN_LOCKOUT_SECONDS = 900
+    assert [_delay(n, 5) for n in (0, 4, 5, 6, 9, 14, 15, 40, 10**6)] == [0, 0, 1, 2, 16, 512, 900, 900, 900]
+
+
+def test_guessing_from_many_addresses_still_makes_the_account_wait(cache_backend, settings):
+    settings.LOGIN_FAILURES_ALLOWED, settings.LOGIN_ACCOUNT_FAILURES_ALLOWED = 3, 6
+    WorkerFactory(user__username="popular")
+    for n in range(6):  # rotating addresses: no pair reaches its own limit
+        assert log_in(Client(REMOTE_ADDR=f"203.0.113.{n + 10}"), "popular", "guess").status_code == 200
+    refused = log_in(Client(REMOTE_ADDR="203.0.113.99"), "popular", PASSWORD)
+    assert refused.status_code == 429 and refused["Retry-After"] == "1"
 
 
 def test_a_successful_log_in_clears_the_count(cache_backend, settings):
@@ -75,12 +98,12 @@ def test_a_successful_log_in_clears_the_count(cache_backend, settings):
         log_in(client, "forgetful", "wrong")
     assert log_in(client, "forgetful", PASSWORD).status_code == 302
     client.post("/accounts/logout/")
-    for _ in range(2):  # 4 failures in all: without the reset the third would have locked
+    for _ in range(2):  # 4 failures in all: without the reset the third would have made it wait
         assert log_in(client, "forgetful", "wrong").status_code == 200
     assert log_in(client, "forgetful", PASSWORD).status_code == 302
 
 
-def test_the_lock_runs_out(cache_backend, settings):
+def test_the_wait_runs_out(cache_backend, settings):
     settings.LOGIN_FAILURES_ALLOWED, settings.LOGIN_LOCKOUT_SECONDS = 1, 1
     WorkerFactory(user__username="patient")
     client = Client()
@@ -95,6 +118,93 @@ def test_unknown_usernames_are_counted_too():
     client = Client()
     answers = [log_in(client, "nobody-here", "x").status_code for _ in range(7)]
     assert answers == [200, 200, 200, 200, 200, 429, 429]  # LOGIN_FAILURES_ALLOWED = 5
+
+
+def hashes_counted(monkeypatch) -> list[str]:
+    """Every password hash computed from now on (the CPU a flood would burn)."""
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher, MD5PasswordHasher
+
+    hashed: list[str] = []
+    for hasher in (PBKDF2PasswordHasher, MD5PasswordHasher):
+        original = hasher.encode
+        monkeypatch.setattr(hasher, "encode", lambda self, password, salt, *a, _o=original, **k: (
+            hashed.append(password), _o(self, password, salt, *a, **k))[1])
+    return hashed
+
+
+def test_a_flood_from_one_address_is_refused_before_any_password_is_hashed(cache_backend, settings, monkeypatch):
+    settings.LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE, settings.LOGIN_ATTEMPTS_PER_SECOND = 5, 1000
+    hashed = hashes_counted(monkeypatch)
+    flooder = Client(REMOTE_ADDR="203.0.113.50")
+    answers = [log_in(flooder, f"user-{n}", "x").status_code for n in range(8)]  # a new user name each time
+    assert answers == [200] * 5 + [429] * 3
+    assert len(hashed) == 5  # the refused ones cost no hashing
+    refused = log_in(flooder, "user-99", "x")
+    assert b"Too many attempts from your address" in refused.content and 1 <= int(refused["Retry-After"]) <= 60
+    other = Client(REMOTE_ADDR="198.51.100.9")
+    assert log_in(other, "user-1", "x").status_code == 200  # another address is not held up
+
+
+def test_the_whole_site_checks_at_most_so_many_passwords_a_second(cache_backend, settings, monkeypatch):
+    settings.LOGIN_ATTEMPTS_PER_SECOND = 3
+    hashed = hashes_counted(monkeypatch)
+    while time.time() % 1 > 0.5:  # start early in a second, so the burst stays in one
+        time.sleep(0.05)
+    answers = [log_in(Client(REMOTE_ADDR=f"203.0.113.{n}"), f"u{n}", "x").status_code for n in range(6)]
+    assert answers.count(429) >= 2 and len(hashed) <= 4
+    busy = log_in(Client(REMOTE_ADDR="203.0.113.200"), "someone", "x")
+    if busy.status_code == 429:
+        assert b"Too many log-ins on the site right now" in busy.content
+
+
+def test_sign_ups_are_limited_per_address_before_any_password_is_hashed(cache_backend, settings, monkeypatch):
+    settings.SIGNUPS_PER_ADDRESS_PER_HOUR = 2
+    from django.contrib.auth import get_user_model
+
+    client = Client(REMOTE_ADDR="203.0.113.77")
+    answers = []
+    for n in range(4):
+        response = client.post("/accounts/signup/", {"username": f"newcomer{n}", "password1": "a-long-pass-phrase-9",
+                                                     "password2": "a-long-pass-phrase-9"})
+        answers.append(response.status_code)
+        client.post("/accounts/logout/")
+    assert answers == [302, 302, 429, 429]
+    assert get_user_model().objects.filter(username__startswith="newcomer").count() == 2
+    refused = client.post("/accounts/signup/", {"username": "late", "password1": "x", "password2": "x"})
+    assert b"Too many attempts from your address" in refused.content and 'value="late"' in refused.content.decode()
+
+
+def test_every_attempt_is_in_the_access_log(cache_backend, settings, admin_client):
+    from access.models import AccessAttempt
+
+    settings.LOGIN_FAILURES_ALLOWED = 1
+    WorkerFactory(user__username="logged")
+    client = Client(REMOTE_ADDR="203.0.113.5", HTTP_USER_AGENT="probe/1.0")
+    log_in(client, "logged", "wrong")
+    log_in(client, "logged", PASSWORD)  # must wait: refused
+    time.sleep(1.05)
+    log_in(client, "logged", PASSWORD)
+    rows = list(AccessAttempt.objects.filter(username="logged").order_by("id").values_list(
+        "kind", "outcome", "address", "user_agent", "wait_seconds"))
+    assert rows == [("log_in", "failed", "203.0.113.5", "probe/1.0", 0), ("log_in", "delayed", "203.0.113.5", "probe/1.0", 1),
+                    ("log_in", "succeeded", "203.0.113.5", "probe/1.0", 0)]
+    assert AccessAttempt.objects.get(outcome="succeeded").user.username == "logged"
+    page = admin_client.get("/admin/access/accessattempt/?q=logged").content.decode()
+    assert page.count("203.0.113.5") >= 3 and admin_client.get("/admin/access/accessattempt/add/").status_code == 403
+
+
+def test_old_attempts_are_forgotten(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from access.models import AccessAttempt
+    from access.services import forget_old_attempts, record_attempt
+
+    settings.ACCESS_LOG_DAYS = 30
+    old, recent = record_attempt("log_in", "failed", username="a"), record_attempt("log_in", "failed", username="b")
+    AccessAttempt.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=31))
+    assert forget_old_attempts() == 1 and list(AccessAttempt.objects.values_list("pk", flat=True)) == [recent.pk]
 
 
 def worker_api_views() -> list[type[APIView]]:

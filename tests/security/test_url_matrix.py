@@ -148,7 +148,7 @@ ADMIN_SITE_ENDPOINTS = [
     Endpoint("admin/r/<path:content_type_id>/<path:object_id>/", "get",
              lambda w: f"/admin/r/{ContentType.objects.get_for_model(w.objects['image']).pk}/{w.objects['image'].pk}/",
              admin_page(NOT_FOUND, NOT_FOUND)),
-    Endpoint(r"admin/^(?P<app_label>auth|catalog|scraper|annotator|quality|emotic_export|training|campaigns)/$", "get",
+    Endpoint(r"admin/^(?P<app_label>auth|access|catalog|scraper|annotator|quality|emotic_export|training|campaigns)/$", "get",
              lambda w: "/admin/annotator/", admin_page(NOT_FOUND)),
     Endpoint("admin/(?P<url>.*)$", "get", lambda w: "/admin/no-such-page/", admin_page(NOT_FOUND, NOT_FOUND)),
     Endpoint("admin/auth/user/<id>/password/", "get", obj("user", "password/", "/admin/auth/user/"), admin_page(FORBIDDEN)),
@@ -199,11 +199,12 @@ NO_ADD_PAGE = {
     "annotator.emotionannotation", "annotator.boxannotation",  # workers' answers: shown, never added or deleted
     "catalog.image", "annotator.person",  # made by ingest, intake and box settlement only
     "annotator.taskassignment",  # handed out and closed by the assignment service only
+    "access.accessattempt",  # the access log: written by the log-in and sign-up checks
     # A campaign's participants, sessions, ledger and webhook events: written by its services only.
     "campaigns.participant", "campaigns.participantsession", "campaigns.ledgerentry", "campaigns.webhookevent",
 }
 NO_DELETE_PAGE = {
-    "annotator.emotionannotation", "annotator.boxannotation", "annotator.taskassignment",
+    "annotator.emotionannotation", "annotator.boxannotation", "annotator.taskassignment", "access.accessattempt",
     "campaigns.participant", "campaigns.participantsession", "campaigns.ledgerentry", "campaigns.webhookevent",
 }
 # Served by Django's static view only when DEBUG is on (the demo); checked in test_dev_media_is_debug_only.

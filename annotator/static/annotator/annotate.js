@@ -69,7 +69,11 @@ const EMPTY = {
 };
 const DEFAULT_RETRY_SECONDS = 30;
 
-const boxes = new BoxEditor($("overlay"), { onChange: ({ selectionOnly }) => boxesChanged(selectionOnly) });
+const boxes = new BoxEditor($("overlay"), {
+  onChange: ({ selectionOnly }) => boxesChanged(selectionOnly),
+  minBoxFraction: Number(root.dataset.minBoxFraction || 0),
+  minBoxPixels: Number(root.dataset.minBoxPixels || 1),
+});
 const emotions = new EmotionForm(ui.emotionsForm, { onChange: saveDraft });
 
 // --- messages ---------------------------------------------------------------------

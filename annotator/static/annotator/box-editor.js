@@ -1,6 +1,9 @@
 // Person boxes drawn over the image in an SVG whose units are the original
 // image's pixels, so a box on screen is the box that is submitted.
 // Pointer events cover mouse, pen and touch alike.
+// A box smaller than the server's minimum (each side at least minBoxFraction of the
+// image's shorter side, and minBoxPixels: emotic/boxes.py's min_box_side) is enlarged
+// to it when drawn or resized, with a message at the box; the server refuses smaller ones.
 
 const SVG = "http://www.w3.org/2000/svg";
 const HANDLE_CSS_PX = 14;
@@ -8,9 +11,12 @@ const MIN_BOX_CSS_PX = 6;
 const CORNERS = ["nw", "ne", "sw", "se"];
 
 export class BoxEditor {
-  constructor(svg, { onChange } = {}) {
+  constructor(svg, { onChange, minBoxFraction = 0, minBoxPixels = 1 } = {}) {
     this.svg = svg;
     this.onChange = onChange || (() => {});
+    this.minBoxFraction = minBoxFraction;
+    this.minBoxPixels = minBoxPixels;
+    this.notice = null; // { index, text }: a box just enlarged to the minimum size
     this.boxes = [];
     this.selected = -1;
     this.editable = false;
@@ -25,6 +31,8 @@ export class BoxEditor {
   edit(width, height, boxes) {
     this.width = width;
     this.height = height;
+    this.minSide = minBoxSide(width, height, this.minBoxFraction, this.minBoxPixels);
+    this.notice = null;
     this.editable = true;
     this.personBox = null;
     this.boxes = boxes.map(([x1, y1, x2, y2]) => ({ x1, y1, x2, y2, suggested: true }));
@@ -46,13 +54,29 @@ export class BoxEditor {
   }
 
   answer() {
+    const side = this.minSide || 1;
     return this.boxes.map((b) => {
-      const x1 = clamp(Math.round(Math.min(b.x1, b.x2)), 0, this.width - 1);
-      const y1 = clamp(Math.round(Math.min(b.y1, b.y2)), 0, this.height - 1);
-      const x2 = clamp(Math.round(Math.max(b.x1, b.x2)), x1 + 1, this.width);
-      const y2 = clamp(Math.round(Math.max(b.y1, b.y2)), y1 + 1, this.height);
+      const x1 = clamp(Math.round(Math.min(b.x1, b.x2)), 0, this.width - side);
+      const y1 = clamp(Math.round(Math.min(b.y1, b.y2)), 0, this.height - side);
+      const x2 = clamp(Math.round(Math.max(b.x1, b.x2)), x1 + side, this.width);
+      const y2 = clamp(Math.round(Math.max(b.y1, b.y2)), y1 + side, this.height);
       return [x1, y1, x2, y2];
     });
+  }
+
+  // Grow a box under the minimum side to it, inside the image; true when it had to.
+  enforceMinimum(index) {
+    const box = this.boxes[index];
+    const side = this.minSide || 1;
+    let grown = false;
+    for (const [low, high, limit] of [["x1", "x2", this.width], ["y1", "y2", this.height]]) {
+      if (box[high] - box[low] >= side) continue;
+      box[high] = Math.min(box[low] + side, limit);
+      box[low] = box[high] - side;
+      grown = true;
+    }
+    this.notice = grown ? { index, text: `Enlarged: boxes need sides of at least ${side} px` } : null;
+    return grown;
   }
 
   restore(boxes) {
@@ -83,6 +107,7 @@ export class BoxEditor {
   deleteBox(index = this.selected) {
     if (index < 0 || index >= this.boxes.length) return;
     this.boxes.splice(index, 1);
+    this.notice = null;
     this.selected = Math.min(index, this.boxes.length - 1);
     this.changed();
   }
@@ -91,8 +116,8 @@ export class BoxEditor {
     const box = this.boxes[this.selected];
     if (!box) return false;
     if (resize) {
-      box.x2 = clamp(box.x2 + dx, box.x1 + 1, this.width);
-      box.y2 = clamp(box.y2 + dy, box.y1 + 1, this.height);
+      box.x2 = clamp(box.x2 + dx, box.x1 + (this.minSide || 1), this.width);
+      box.y2 = clamp(box.y2 + dy, box.y1 + (this.minSide || 1), this.height);
     } else {
       const w = box.x2 - box.x1;
       const h = box.y2 - box.y1;
@@ -175,10 +200,12 @@ export class BoxEditor {
     if (mode === "draw" && tooSmall) {
       this.boxes.splice(index, 1); // a click, not a drag: deselect
       this.selected = -1;
+      this.notice = null;
       this.render();
       this.onChange({ selectionOnly: true });
       return;
     }
+    this.enforceMinimum(index);
     this.changed();
   }
 
@@ -209,6 +236,15 @@ export class BoxEditor {
         element("rect", { class: "box-body", "data-index": index, x: box.x1, y: box.y1, width: box.x2 - box.x1, height: box.y2 - box.y1 }),
         element("text", { class: "box-label", x: box.x1 + handle * 0.3, y: box.y1 + handle * 1.1, "font-size": handle }, String(index + 1)),
       );
+      if (this.notice && this.notice.index === index) {
+        const below = box.y2 + handle * 1.2 <= this.height;
+        group.append(
+          element("text", {
+            class: "box-notice", role: "status", x: Math.min(box.x1, this.width * 0.6),
+            y: below ? box.y2 + handle * 1.1 : Math.max(handle, box.y1 - handle * 0.3), "font-size": handle * 0.9,
+          }, this.notice.text),
+        );
+      }
       if (index === this.selected) {
         for (const corner of CORNERS) {
           const cx = corner.includes("w") ? box.x1 : box.x2;
@@ -236,6 +272,13 @@ function element(name, attributes, text) {
   for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
   if (text !== undefined) node.textContent = text;
   return node;
+}
+
+// The same rule as emotic/boxes.py's min_box_side: a share of the shorter side, rounded up, with a floor,
+// never more than the shorter side.
+export function minBoxSide(width, height, fraction, floor) {
+  const shorter = Math.min(width, height);
+  return Math.min(shorter, Math.max(floor, Math.ceil(Number((fraction * shorter).toFixed(6)))));
 }
 
 function clamp(value, low, high) {

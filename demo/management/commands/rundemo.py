@@ -9,6 +9,13 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from training.queues import TRAINING_QUEUE, probe
+
+
+def worker_queues() -> list[str]:
+    """``celery`` and ``crawl``, and the training queues only where this machine can train (torch imports; CUDA for the GPU one)."""
+    return ["celery", "crawl", *probe().consumable()]
+
 
 class Command(BaseCommand):
     help = "Run the development server and a Celery worker with beat; Ctrl-C stops both."
@@ -18,14 +25,18 @@ class Command(BaseCommand):
 
     def handle(self, *args, addrport, **options):
         python = sys.executable
+        queues = worker_queues()
         worker_cmd = [
-            python, "-m", "celery", "-A", "config", "worker", "--beat", "-Q", "celery,crawl,training",
+            python, "-m", "celery", "-A", "config", "worker", "--beat", "-Q", ",".join(queues),
             "--pool=threads", "--concurrency=2", "--loglevel=INFO",
             "--schedule", str(settings.VAR_DIR / "celerybeat-schedule"),
         ]
         server_cmd = [python, "manage.py", "runserver", "--noreload", addrport]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.stdout.write(f"Broker: {settings.CELERY_BROKER_URL}  Database: {settings.DATABASES['default']['ENGINE']}")
+        self.stdout.write(f"Worker queues: {', '.join(queues)}")
+        if TRAINING_QUEUE not in queues:
+            self.stdout.write("Training runs wait in their queue: torch does not import here (pip install -r requirements-training.txt).")
         self.stdout.write(f"Open http://{addrport}/ (admin at /admin/). Ctrl-C stops the server and the worker.")
         processes = [subprocess.Popen(worker_cmd, env=env), subprocess.Popen(server_cmd, env=env)]
         try:
