@@ -16,8 +16,10 @@ get now:
   no longer work (a failed qualification) or for whom nothing is left;
 - ``label``, ``tasks_left`` and ``minutes_left`` are shown on the page.
 
-A provider returns ``None`` for workers it does not limit; the first scope
-returned counts. Providers must only read.
+Only workers made bounded (``workers.bounded_worker_for``) are asked about,
+so everyone else's requests cost no query more. A provider returns ``None``
+for workers it does not limit; the first scope returned counts. Providers
+must only read.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ def unregister_scope_provider(provider: ScopeProvider) -> None:
 
 def work_scope(worker: Worker) -> WorkScope | None:
     """The limits on ``worker``'s work now, or None when nothing limits it."""
+    if not worker.bounded:
+        return None
     for provider in _providers:
         scope = provider(worker)
         if scope is not None:

@@ -28,7 +28,7 @@ from django.utils import timezone
 from annotator.models import Worker
 from annotator.services.assignment import work_outlook
 from annotator.services.scopes import WorkScope
-from annotator.services.workers import worker_for
+from annotator.services.workers import bounded_worker_for
 from campaigns.errors import AdmissionRefused, CampaignError
 from campaigns.marketplaces import Entry, check_entry_matches, exit_url, read_entry
 from campaigns.models import Campaign, Participant, ParticipantSession
@@ -86,7 +86,7 @@ def _participant(campaign: Campaign, external_id: str) -> tuple[Participant, boo
             while users.filter(username=username).exists():
                 username = f"{marketplace.kind}.{marketplace.pk}.{external_id}.{secrets.token_hex(3)}"
             user = users.create_user(username=username, password=None)
-            participant = Participant.objects.create(marketplace=marketplace, external_id=external_id, worker=worker_for(user))
+            participant = Participant.objects.create(marketplace=marketplace, external_id=external_id, worker=bounded_worker_for(user))
     except IntegrityError:  # the same participant arriving twice at once
         return Participant.objects.get(marketplace=marketplace, external_id=external_id), False
     logger.info("participant %s of %s admitted for the first time", external_id, marketplace)

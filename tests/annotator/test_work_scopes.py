@@ -34,7 +34,7 @@ def scopes():
 def test_a_scope_narrows_the_kinds(scopes):
     PersonFactory()
     image = ImageFactory(boxes_confirmed=False)
-    worker = WorkerFactory()
+    worker = WorkerFactory(bounded=True)
     scopes[worker.pk] = WorkScope(kinds=frozenset({TaskKind.BOXES}))
     task = next_task(worker).task
     assert task.kind == TaskKind.BOXES and task.image_id == image.pk
@@ -43,7 +43,7 @@ def test_a_scope_narrows_the_kinds(scopes):
 def test_a_scope_narrows_the_splits_and_the_outlook_keeps_to_them(scopes):
     PersonFactory(image__split="train")
     val = PersonFactory(image__split="val")
-    worker = WorkerFactory()
+    worker = WorkerFactory(bounded=True)
     scopes[worker.pk] = WorkScope(splits=frozenset({"val"}))
     assert next_task(worker).task.person_id == val.pk
     TaskAssignment.objects.filter(worker=worker).update(state="submitted")
@@ -54,7 +54,7 @@ def test_a_scope_narrows_the_splits_and_the_outlook_keeps_to_them(scopes):
 def test_a_finished_scope_gives_no_new_task_but_keeps_the_one_held(scopes):
     PersonFactory()
     PersonFactory()
-    worker = WorkerFactory()
+    worker = WorkerFactory(bounded=True)
     held = next_task(worker).task
     scopes[worker.pk] = WorkScope(finished=True, finish_url="/elsewhere/")
     assert next_task(worker).task == held
@@ -65,14 +65,14 @@ def test_a_finished_scope_gives_no_new_task_but_keeps_the_one_held(scopes):
 
 def test_a_finished_scope_gives_no_qualification_item_either(scopes):
     GoldItemFactory(for_qualification=True)
-    worker = WorkerFactory(pending=True)
+    worker = WorkerFactory(pending=True, bounded=True)
     scopes[worker.pk] = WorkScope(finished=True, finish_url="/consent-first/")
     assert next_task(worker).finish_url == "/consent-first/"
     assert not TaskAssignment.objects.exists()
 
 
 def test_the_api_and_the_page_show_the_scope(scopes):
-    worker = WorkerFactory()
+    worker = WorkerFactory(bounded=True)
     scopes[worker.pk] = WorkScope(finished=True, finish_url="/the-end/", label="This session: 0 of 3 tasks left.",
                                   tasks_left=0)
     client = Client()
@@ -89,6 +89,13 @@ def test_the_api_and_the_page_show_the_scope(scopes):
     plain.force_login(WorkerFactory().user)
     assert plain.get("/api/me/").json()["session"] is None
     assert b"session-banner" not in plain.get("/work/annotate/").content
+
+
+def test_only_bounded_workers_are_asked_about(scopes):
+    PersonFactory()
+    free = WorkerFactory()
+    scopes[free.pk] = WorkScope(finished=True, finish_url="/never/")
+    assert next_task(free).task is not None  # not bounded: the providers are not asked
 
 
 def test_released_tasks_go_back_to_the_pool_at_once():

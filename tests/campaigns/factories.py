@@ -59,7 +59,7 @@ class ParticipantFactory(factory.django.DjangoModelFactory):
 
     marketplace = factory.SubFactory(MarketplaceFactory)
     external_id = factory.LazyFunction(object_id)
-    worker = factory.SubFactory(WorkerFactory, user=factory.SubFactory(UserFactory))
+    worker = factory.SubFactory(WorkerFactory, user=factory.SubFactory(UserFactory), bounded=True)
 
 
 class SessionFactory(factory.django.DjangoModelFactory):
