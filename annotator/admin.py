@@ -1,9 +1,10 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count, Max, Q
 
 from annotator import selectors
-from annotator.models import BoxAnnotation, EmotionAnnotation, GoldItem, Person, TaskAssignment, Worker
+from annotator.models import ApiToken, BoxAnnotation, EmotionAnnotation, GoldItem, Person, TaskAssignment, Worker
 from annotator.services.gold import set_retired
+from annotator.services.workers import revoke_api_tokens
 
 
 class PersonInline(admin.TabularInline):
@@ -144,3 +145,56 @@ class GoldItemAdmin(admin.ModelAdmin):
         changed = set_retired(queryset.values_list("pk", flat=True), retired=False)
         self.message_user(request, f"{changed} item(s) back in the draws.")
 
+
+class TokenExpiryFilter(admin.SimpleListFilter):
+    title = "expiry"
+    parameter_name = "expiry"
+
+    def lookups(self, request, model_admin):
+        return [("live", "Live"), ("expired", "Expired")]
+
+    def queryset(self, request, queryset):
+        from annotator.services.workers import live_tokens
+
+        if self.value() == "live":
+            return live_tokens(queryset)
+        if self.value() == "expired":
+            return queryset.exclude(pk__in=live_tokens(queryset).values("pk"))
+        return queryset
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Every worker's API tokens, to see and revoke; never their keys (only a SHA-256 is stored, and it is not shown)."""
+
+    list_display = ("worker", "name", "key_prefix", "created_at", "last_used_at", "expires", "state")
+    list_filter = (TokenExpiryFilter,)
+    list_select_related = ("worker__user",)
+    search_fields = ("worker__user__username", "name", "key_prefix")
+    fields = ("worker", "name", "key_prefix", "created_at", "last_used_at", "expires", "state")
+    readonly_fields = fields
+    actions = ("revoke_selected",)
+
+    def has_add_permission(self, request):
+        return False  # a worker makes tokens on their own page; the key is shown to them alone
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # revoking is the one way: it says what it does
+        return actions
+
+    @admin.display(description="expires")
+    def expires(self, obj):
+        return obj.expires_at
+
+    @admin.display(description="state")
+    def state(self, obj):
+        return "expired" if obj.expired else "live"
+
+    @admin.action(description="Revoke selected tokens (programs using them get 401 at once)", permissions=["delete"])
+    def revoke_selected(self, request, queryset):
+        revoked = revoke_api_tokens(queryset.values_list("pk", flat=True))
+        self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)

@@ -7,11 +7,13 @@ so no code path (admin, API, shell, bulk import) can store a bad row.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from catalog.models import Image
 from emotic.boxes import BoxError, validate_boxes
@@ -433,7 +435,12 @@ class BoxAnnotation(models.Model):
 
 
 class ApiToken(models.Model):
-    """A worker's key for programs calling the API. Only its SHA-256 is stored."""
+    """A worker's key for programs calling the API. Only its SHA-256 is stored.
+
+    A token expires ``API_TOKEN_LIFETIME_DAYS`` after it was made (the setting
+    as it is now, so shortening it ends older tokens at once); an expired
+    token is refused like an unknown one. Revoking deletes it.
+    """
 
     worker = models.ForeignKey(Worker, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100, help_text="What the worker uses it for.")
@@ -450,4 +457,16 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.key_prefix}...) of {self.worker}"
+
+    @staticmethod
+    def lifetime() -> timedelta:
+        return timedelta(days=settings.API_TOKEN_LIFETIME_DAYS)
+
+    @property
+    def expires_at(self):
+        return self.created_at + self.lifetime() if self.created_at else None
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
 

@@ -104,7 +104,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "annotator/api_tokens.html",
-        {"form": form, "tokens": worker.api_tokens.all(), "new_key": new_key},
+        {"form": form, "tokens": worker.api_tokens.all(), "new_key": new_key, "lifetime_days": settings.API_TOKEN_LIFETIME_DAYS},
     )
 
 

@@ -207,6 +207,7 @@ def main() -> None:
             DATABASE_URL=local_database_url(database),
             MEDIA_ROOT=str(media),
             SCRAPER_ALLOW_PRIVATE_ADDRESSES="true",  # the servers are on loopback
+            SCRAPER_IMPORT_ROOTS=str(work),  # the URL lists are written here
             DJANGO_SETTINGS_MODULE="config.settings.base",
             LOG_LEVEL="WARNING",
             DEBUG="false",  # as in production (DEBUG keeps every query in memory)

@@ -1,8 +1,9 @@
 """Framing stays strict (X-Frame-Options: DENY) except for a campaign whose marketplace frames its pages.
 
 A campaign's ``frame_ancestors`` names the origins that may frame it. Its
-own pages (/c/<slug>/...) answer with ``Content-Security-Policy:
-frame-ancestors <origins>`` and without X-Frame-Options (``allow_framing``);
+own pages (/c/<slug>/...) answer with the site's Content-Security-Policy
+whose ``frame-ancestors`` names them (everywhere else: ``'none'``), and
+without X-Frame-Options (``allow_framing``);
 the annotation pages a participant works on (/work/...) do the same while
 the browser's session is bound to such a campaign (the study link stores its
 origins in the session). Every other page keeps X-Frame-Options: DENY.
@@ -10,6 +11,7 @@ origins in the session). Every other page keeps X-Frame-Options: DENY.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from campaigns.rules import CampaignInvalid, frame_origins
@@ -33,7 +35,10 @@ def allow_framing(response: HttpResponse, frame_ancestors: str) -> HttpResponse:
         return response  # never loosen framing on a value that does not check
     if origins:
         response.xframe_options_exempt = True
-        response[CSP] = with_frame_ancestors(response.get(CSP, ""), origins)
+        # The site's policy (CONTENT_SECURITY_POLICY, set by config.security_headers on responses without their own),
+        # with only its frame-ancestors changed.
+        policy = response.get(CSP) or getattr(settings, "CONTENT_SECURITY_POLICY", "")
+        response[CSP] = with_frame_ancestors(policy, origins)
     return response
 
 

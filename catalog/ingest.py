@@ -37,6 +37,7 @@ from catalog.dedup import hamming_distance, phash_index
 from catalog.imaging import Box, ImageRejected, PreparedImage, prepare_image
 from catalog.models import Image, ImageRejectReason, Source
 from emotic.boxes import BoxError, clip_box, validate_box
+from emotic.names import UnsafeName, clean_component, clean_filename, clean_folder
 
 logger = logging.getLogger(__name__)
 
@@ -210,7 +211,22 @@ def _new_image(prepared: PreparedImage, provenance: Provenance) -> Image:
 
 
 def _field_errors(image: Image) -> str | None:
-    """Provenance that the row would refuse, named by field, checked before anything is written."""
+    """Provenance that the row would refuse, named by field, checked before anything is written.
+
+    The image's place in a dataset is checked by the one rule for names
+    (``emotic.names``): ``folder`` and ``filename`` must be safe relative POSIX
+    names (no ``..``, absolute folder, backslash or control character, within
+    the columns' lengths), and ``original_database`` one plain name (a snapshot
+    falls back to ``<original_database>/images``). A spelling with one meaning is
+    normalised on the row (``./mscoco//images/`` becomes ``mscoco/images``); the
+    rest is refused as ``bad_record`` naming the field.
+    """
+    try:
+        image.folder = clean_folder(image.folder)
+        image.filename = clean_filename(image.filename)
+        clean_component(image.original_database, "original_database", Image._meta.get_field("original_database").max_length)
+    except UnsafeName as error:
+        return str(error)
     try:
         image.clean_fields(exclude=["source", "split", "storage_key", "sha256"])
     except ValidationError as error:

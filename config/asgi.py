@@ -2,8 +2,8 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-from config.startup import load_settings
+from config.startup import load_settings_for_serving
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
-load_settings()
+load_settings_for_serving()  # refuses the public development key outside local development
 application = get_asgi_application()

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from emotic.boxes import BoxError, validate_box
+from emotic.names import UnsafeName, clean_filename, clean_folder
 from emotic.taxonomy import (
     CATEGORY_INDEX,
     SPLITS,
@@ -180,11 +181,11 @@ class ImageRecord:
     people: tuple[PersonRecord, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        if not isinstance(self.filename, str) or self.filename in ("", ".", "..") or any(
-            sep in self.filename for sep in "/\\\0"
-        ):
-            raise RecordError("filename", f"must be a plain file name, got {self.filename!r}")
-        _check_folder(self.folder)
+        try:  # the one rule for names (emotic.names); an unambiguous folder spelling is normalised
+            clean_filename(self.filename)
+            object.__setattr__(self, "folder", clean_folder(self.folder))
+        except UnsafeName as error:
+            raise RecordError(error.field, error.reason) from None
         for name in ("width", "height"):
             value = getattr(self, name)
             if not _is_int(value) or value <= 0:
@@ -206,10 +207,3 @@ class ImageRecord:
     def relative_path(self) -> str:
         return f"{self.folder}/{self.filename}" if self.folder else self.filename
 
-
-def _check_folder(folder: object) -> None:
-    if not isinstance(folder, str):
-        raise RecordError("folder", f"must be a relative folder, got {folder!r}")
-    parts = folder.split("/")
-    if folder.startswith("/") or "\\" in folder or "\0" in folder or (folder and ".." in parts):
-        raise RecordError("folder", f"must be relative without '..', got {folder!r}")

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from catalog.models import Image
 from emotic.aggregation import METHODS, combine_labels
 from emotic.annotation_arrays import AnnotationArrays, EmotionAnswer
+from emotic.names import MAX_FILENAME_LENGTH, UnsafeName, clean_filename, clean_folder
 from emotic.records import AnnotatorAnswer, ImageRecord, PersonRecord
 from emotic.taxonomy import CATEGORY_NAMES, VAD_DIMENSIONS, mask_to_categories
 from emotic_export.selectors import AnswerRow
@@ -30,6 +31,7 @@ class BuiltDataset:
     images: list[ImageRecord]
     image_ids: list[int]  # database ids, parallel to ``images``
     answers_by_split: dict[str, list[list[EmotionAnswer]]]  # for the agreement figures
+    skipped: list[dict] = field(default_factory=list)  # images left out, with why (the manifest lists them)
 
 
 def _answer(annotation: AnswerRow) -> AnnotatorAnswer:
@@ -56,15 +58,39 @@ def _emotion_answer(annotation: AnswerRow) -> EmotionAnswer:
     )
 
 
+def _names(image: Image) -> tuple[str, str]:
+    """The image's folder and file name in a snapshot, checked and normalised (``emotic.names``).
+
+    Raises ``UnsafeName`` for names that cannot be placed (a row stored before ingest checked them).
+    """
+    folder = clean_folder(image.folder or f"{image.original_database}/images")
+    filename = clean_filename(image.filename or f"{image.sha256}.{image.format.lower()}")
+    return folder, filename
+
+
+def placeable_images(images: Iterable[Image]) -> tuple[list[Image], list[dict]]:
+    """The images a snapshot can place, and for each other one why not (listed in the manifest, never fatal)."""
+    placed, skipped = [], []
+    for image in images:
+        try:
+            _names(image)
+        except UnsafeName as error:
+            skipped.append({
+                "image_id": image.id, "path": f"{image.folder}/{image.filename}"[:500], "reason": f"cannot be placed: {error}",
+            })
+        else:
+            placed.append(image)
+    return placed, skipped
+
+
 def _relative_paths(images: list[Image]) -> dict[int, tuple[str, str]]:
     """Folder and file name of each image in the snapshot, unique even when sources reuse names."""
     taken: set[str] = set()
     paths = {}
     for image in images:
-        folder = image.folder or f"{image.original_database}/images"
-        filename = image.filename or f"{image.sha256}.{image.format.lower()}"
+        folder, filename = _names(image)
         if f"{folder}/{filename}" in taken:
-            filename = f"{image.sha256[:12]}_{filename}"
+            filename = clean_filename(f"{image.sha256[:12]}_{filename}"[:MAX_FILENAME_LENGTH])
         taken.add(f"{folder}/{filename}")
         paths[image.id] = (folder, filename)
     return paths

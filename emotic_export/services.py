@@ -15,7 +15,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from django.conf import settings
@@ -31,7 +31,7 @@ from catalog.splits import place_unsplit_images
 from emotic.errors import FieldError
 from emotic.formats.manifest import MANIFEST_NAME, count_records, sha256_of
 from emotic.splits import DEFAULT_RATIOS, SplitError, validate_ratios, stratified_split
-from emotic_export.building import LABEL_RULES, BuiltDataset, build_dataset, category_counts_per_image
+from emotic_export.building import LABEL_RULES, BuiltDataset, build_dataset, category_counts_per_image, placeable_images
 from emotic_export.files import FORMATS, agreement_figures, write_snapshot_folder
 from emotic_export.models import DatasetSnapshot
 from emotic_export.selectors import exportable_answer_rows, images_with_exportable_people
@@ -88,12 +88,18 @@ def assign_splits(images: list[Image], annotations, *, ratios: Mapping[str, floa
 
 
 def collect_dataset(options: ExportOptions) -> BuiltDataset:
+    """The snapshot's records. Images whose names cannot be placed are left out before any split
+    is drawn, and listed in ``BuiltDataset.skipped``."""
     images = list(images_with_exportable_people(require_review=options.require_review))
     annotations = exportable_answer_rows(require_review=options.require_review)
     if not images:
         raise ExportError("annotations", "there are no exportable annotations yet (none submitted, or all rejected)")
+    images, skipped = placeable_images(images)
+    if not images:
+        raise ExportError("annotations", "no annotated image can be placed in a snapshot (see their folder and file names)")
     splits = assign_splits(images, annotations, ratios=options.ratios, seed=options.seed)
-    return build_dataset(images, annotations, splits, options.label_rule)
+    dataset = build_dataset(images, annotations, splits, options.label_rule)
+    return replace(dataset, skipped=skipped)
 
 
 def _storage_opener(dataset: BuiltDataset):
@@ -126,13 +132,13 @@ def _without_missing_files(dataset: BuiltDataset) -> tuple[BuiltDataset, list[di
             skipped.append({"image_id": pk, "path": record.relative_path, "reason": f"file {key_of_id[pk]} is missing from storage"})
     if not kept:
         raise ExportError("annotations", "every annotated image is missing from storage; nothing to export")
-    return BuiltDataset(kept, kept_ids, dataset.answers_by_split), skipped
+    return BuiltDataset(kept, kept_ids, dataset.answers_by_split, dataset.skipped), [*dataset.skipped, *skipped]
 
 
 def write_export(directory: Path, name: str, options: ExportOptions, progress: Progress | None = None) -> BuiltDataset:
     dataset, skipped = _without_missing_files(collect_dataset(options))
     if skipped:
-        logger.warning("snapshot %s: %d image(s) missing from storage were left out", name, len(skipped))
+        logger.warning("snapshot %s: %d image(s) left out (missing from storage, or names that cannot be placed)", name, len(skipped))
     write_snapshot_folder(
         directory,
         dataset.images,

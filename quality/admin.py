@@ -155,7 +155,8 @@ class WorkerQualityAdmin(base.WorkerAdmin):
         ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        worker = Worker.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        number = views.object_id_number(object_id)
+        worker = Worker.objects.filter(pk=number).first() if number is not None else None
         if worker is not None:
             extra_context = {**(extra_context or {}), **views.worker_context(request, worker)}
         return super().change_view(request, object_id, form_url, extra_context)

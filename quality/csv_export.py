@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable
 
@@ -11,19 +10,21 @@ from django.db.models import QuerySet
 from annotator.models import Worker
 from quality.figures import category_rows, defined_or_none, vad_rows
 from quality.models import PersonAgreement
+from emotic.csv_cells import csv_writer
 from emotic.taxonomy import mask_to_categories
 
 
 def _cell(value) -> object:
+    """Numbers stay numbers (written as ``repr``); text is escaped by the writer; NaN is an empty cell."""
     if isinstance(value, bool) or isinstance(value, (int, str)):
         return value
     number = defined_or_none(value)
-    return "" if number is None else repr(number)
+    return "" if number is None else number
 
 
 def _write(header: list[str], rows: Iterable[dict]) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv_writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for row in rows:
         writer.writerow([_cell(row.get(column)) for column in header])

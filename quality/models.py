@@ -100,6 +100,46 @@ class QualityReport(models.Model):
         return f"quality report {self.created_at:%Y-%m-%d %H:%M}"
 
 
+class Recomputation(models.Model):
+    """A full recomputation asked for (by an admin or the beat), while it waits, runs, and after.
+
+    At most one is ``active`` (queued or running) at a time: the database's
+    unique constraint says so, so a second request while one is pending is
+    refused however many web processes ask at once. One that has not finished
+    after ``QUALITY_RECOMPUTE_TIMEOUT_MINUTES`` is taken for lost (its worker
+    died) and no longer blocks the next.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    trigger = models.CharField(max_length=10, choices=QualityReport.Trigger.choices)
+    requested_by = models.CharField(max_length=150, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    active = models.BooleanField(null=True, default=True, help_text="True while queued or running; NULL after.")
+    report = models.ForeignKey(QualityReport, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    error = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["active"], condition=Q(active=True), name="one_active_recomputation"),
+            models.CheckConstraint(
+                condition=Q(state__in=["queued", "running"], active=True) | Q(state__in=["done", "failed"], active__isnull=True),
+                name="recomputation_active_while_pending",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"recomputation {self.pk} ({self.state})"
+
+
 class WorkerTrustEvent(models.Model):
     """A block or unblock of a worker, automatic or by an admin: the worker's trust history."""
 

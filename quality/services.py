@@ -4,6 +4,8 @@ Two ways in, one set of functions:
 
 - ``recompute_quality()``: every figure from scratch (the periodic Celery
   task; also the admin's "recompute now", queued by ``queue_recompute``).
+  The task runs it through ``run_recomputation``, which keeps one
+  recomputation queued or running at a time (a ``Recomputation`` row).
   Order matters: workers' gold figures first and automatic blocks, so the
   agreement figures and combined labels that follow already leave the
   blocked workers' answers out.
@@ -19,10 +21,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from datetime import timedelta
 
 import numpy as np
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from annotator.models import AnnotationStatus, EmotionAnnotation, Worker
 from annotator.services.review import set_answer_status
@@ -31,7 +37,7 @@ from quality import selectors
 from quality.arrays import PeopleArrays, masks_from_choices
 from quality.errors import QualityError
 from quality.figures import combined_labels, dataset_figures, subset_labels
-from quality.models import PendingRefresh, PersonAgreement, QualityReport
+from quality.models import PendingRefresh, PersonAgreement, QualityReport, Recomputation
 from quality.stored_figures import refresh_people, refresh_worker_figures, store_person_figures
 from quality.trust import apply_automatic_blocks
 from quality.worker_figures import gold_figures
@@ -75,13 +81,92 @@ def drain_pending_refreshes(batch: int = DRAIN_BATCH) -> int:
     return len(rows)
 
 
-def queue_recompute(trigger: str) -> None:
-    """Recompute every figure in a worker once the current transaction commits."""
+def _check_trigger(trigger: str) -> None:
     if trigger not in QualityReport.Trigger.values:
         raise QualityError("trigger", f"must be one of {', '.join(QualityReport.Trigger.values)}, got {trigger!r}")
+
+
+def _lost() -> Q:
+    """Active recomputations not finished after ``QUALITY_RECOMPUTE_TIMEOUT_MINUTES``: their worker died."""
+    cutoff = timezone.now() - timedelta(minutes=settings.QUALITY_RECOMPUTE_TIMEOUT_MINUTES)
+    return Q(state=Recomputation.State.QUEUED, created_at__lt=cutoff) | Q(state=Recomputation.State.RUNNING, started_at__lt=cutoff)
+
+
+def pending_recomputation() -> Recomputation | None:
+    """The recomputation queued or running now, if any (one lost longer than the timeout does not count)."""
+    return Recomputation.objects.filter(active=True).exclude(_lost()).first()
+
+
+def _forget_lost_recomputations() -> None:
+    """A lost recomputation blocks nothing more: it is marked failed."""
+    lost = Recomputation.objects.filter(active=True).filter(_lost())
+    for recomputation in lost:
+        logger.warning("recomputation %s %s since %s never finished; taken for lost", recomputation.pk, recomputation.state,
+                       recomputation.started_at or recomputation.created_at)
+    lost.update(state=Recomputation.State.FAILED, active=None, finished_at=timezone.now(), error="timed out: its worker never finished")
+
+
+def _claim(trigger: str, state: str, requested_by: str = "") -> Recomputation | None:
+    """Make the one active recomputation, or None when another is queued or running."""
+    _forget_lost_recomputations()
+    try:
+        with transaction.atomic():
+            return Recomputation.objects.create(
+                trigger=trigger, requested_by=requested_by[:150], state=state, active=True,
+                started_at=timezone.now() if state == Recomputation.State.RUNNING else None,
+            )
+    except IntegrityError:  # the unique constraint: one is queued or running already
+        return None
+
+
+def queue_recompute(trigger: str, requested_by: str = "") -> Recomputation | None:
+    """Queue a full recomputation for a worker once the current transaction commits.
+
+    Returns it, or None when one is queued or running already (nothing more
+    is queued: one at a time, however often the button is pressed).
+    """
+    _check_trigger(trigger)
+    recomputation = _claim(trigger, Recomputation.State.QUEUED, requested_by)
+    if recomputation is None:
+        return None
     from quality.tasks import recompute_quality
 
-    transaction.on_commit(lambda: recompute_quality.delay(trigger))
+    transaction.on_commit(lambda: recompute_quality.delay(trigger, recomputation.pk))
+    return recomputation
+
+
+def run_recomputation(trigger: str = QualityReport.Trigger.SCHEDULE, recomputation_id: int | None = None) -> QualityReport | None:
+    """What the task runs: the queued recomputation ``recomputation_id``, or (the beat) a new one.
+
+    Returns the report, or None when there was nothing to do: another
+    recomputation is queued or running (the beat's turn is skipped), or this
+    one is no longer active (a message delivered twice, or taken for lost).
+    """
+    _check_trigger(trigger)
+    if recomputation_id is None:
+        recomputation = _claim(trigger, Recomputation.State.RUNNING)
+        if recomputation is None:
+            logger.info("a quality recomputation is already queued or running; this %s one is skipped", trigger)
+            return None
+    else:
+        started = Recomputation.objects.filter(pk=recomputation_id, active=True, state=Recomputation.State.QUEUED).update(
+            state=Recomputation.State.RUNNING, started_at=timezone.now()
+        )
+        if not started:
+            logger.info("recomputation %s is not queued any more; nothing to do", recomputation_id)
+            return None
+        recomputation = Recomputation.objects.get(pk=recomputation_id)
+    try:
+        report = recompute_quality(trigger)
+    except Exception as error:
+        Recomputation.objects.filter(pk=recomputation.pk).update(
+            state=Recomputation.State.FAILED, active=None, finished_at=timezone.now(), error=f"{type(error).__name__}: {error}"[:1000]
+        )
+        raise
+    Recomputation.objects.filter(pk=recomputation.pk).update(
+        state=Recomputation.State.DONE, active=None, finished_at=timezone.now(), report=report
+    )
+    return report
 
 
 # ---------------------------------------------------------------- refreshing

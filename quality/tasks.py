@@ -5,9 +5,11 @@ from celery import shared_task
 from quality import services
 
 
-def _recompute_quality(trigger: str = "schedule") -> int:
-    """Run by Celery beat every QUALITY_RECOMPUTE_MINUTES (settings.CELERY_BEAT_SCHEDULE); returns the report id."""
-    return services.recompute_quality(trigger).pk
+def _recompute_quality(trigger: str = "schedule", recomputation_id: int | None = None) -> int | None:
+    """Run by Celery beat every QUALITY_RECOMPUTE_MINUTES (settings.CELERY_BEAT_SCHEDULE), and for a
+    recomputation an admin queued; returns the report id, or None when another one was pending."""
+    report = services.run_recomputation(trigger, recomputation_id)
+    return None if report is None else report.pk
 
 
 def _refresh_after_answer(worker_id: int, person_id: int | None = None) -> None:

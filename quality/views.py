@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -23,10 +24,25 @@ from quality.dashboard import PLOTS, checked_scope, dashboard, person_kappas, sc
 from quality.review import image_review, worker_overview
 from quality.review_panels import build_panels
 from quality.errors import QualityError
-from quality.services import queue_recompute, review_image_answers
+from quality.models import QualityReport
+from quality.services import pending_recomputation, queue_recompute, review_image_answers
 from quality.trust import block_worker, unblock_worker
 from catalog.renditions import ensure_rendition
 
+
+
+def object_id_number(object_id: object) -> int | None:
+    """The id a URL gives, when it is a plain whole number (ASCII digits only: ``'²'.isdigit()`` is true)."""
+    text = str(object_id)
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def _object_or_404(queryset, object_id: str):
+    """The row the URL names; an id that is not a whole number names nothing (404, never a 500)."""
+    number = object_id_number(object_id)
+    if number is None:
+        raise Http404("No such object: ids are whole numbers.")
+    return get_object_or_404(queryset, pk=number)
 
 
 def _require(request: HttpRequest, model_admin, change: bool = False) -> None:
@@ -40,7 +56,7 @@ def _require(request: HttpRequest, model_admin, change: bool = False) -> None:
 
 def image_review_page(request: HttpRequest, object_id: str, model_admin) -> HttpResponse:
     _require(request, model_admin)
-    image = get_object_or_404(Image.objects.select_related("source"), pk=object_id)
+    image = _object_or_404(Image.objects.select_related("source"), object_id)
     if request.method == "POST":
         _require(request, model_admin, change=True)
         return _apply_review(request, image)
@@ -79,7 +95,7 @@ def _apply_review(request: HttpRequest, image: Image) -> HttpResponse:
 def image_picture(request: HttpRequest, object_id: str, model_admin) -> HttpResponse:
     """The image as shown to workers (a cached rendition), for the review page."""
     _require(request, model_admin)
-    image = get_object_or_404(Image, pk=object_id)
+    image = _object_or_404(Image.objects.all(), object_id)
     try:
         key = ensure_rendition(image)
         with default_storage.open(key, "rb") as stored:
@@ -103,7 +119,7 @@ def worker_context(request: HttpRequest, worker: Worker) -> dict:
 def worker_trust(request: HttpRequest, object_id: str, model_admin) -> HttpResponse:
     """Block or unblock one worker from their page; a block needs a reason."""
     _require(request, model_admin, change=True)
-    worker = get_object_or_404(Worker, pk=object_id)
+    worker = _object_or_404(Worker.objects.all(), object_id)
     back = HttpResponseRedirect(reverse("admin:annotator_worker_change", args=[worker.pk]))
     action = request.POST.get("action")
     try:
@@ -126,7 +142,7 @@ def worker_trust(request: HttpRequest, object_id: str, model_admin) -> HttpRespo
 
 def worker_gold_plot(request: HttpRequest, object_id: str, model_admin) -> HttpResponse:
     _require(request, model_admin)
-    worker = get_object_or_404(Worker, pk=object_id)
+    worker = _object_or_404(Worker.objects.all(), object_id)
     passed = list(selectors.control_answers([worker.pk]).order_by("finished_at", "id").values_list("gold_passed", flat=True))
     png = plots.worker_gold_history_png(passed, settings.QUALITY_GOLD_WINDOW, settings.QUALITY_GOLD_MIN_ACCURACY)
     return HttpResponse(png, content_type="image/png")
@@ -148,6 +164,8 @@ def dashboard_page(request: HttpRequest, model_admin) -> HttpResponse:
         "title": "Quality dashboard",
         "board": board,
         "plots": PLOTS,
+        "may_recompute": may_recompute(request),
+        "pending_recomputation": pending_recomputation(),
     }
     return TemplateResponse(request, "admin/quality/dashboard.html", context)
 
@@ -191,10 +209,22 @@ def dashboard_csv(request: HttpRequest, name: str, model_admin) -> HttpResponse:
     return response
 
 
+def may_recompute(request: HttpRequest) -> bool:
+    """Queuing a full recomputation changes the figures: it needs the quality report's change permission."""
+    opts = QualityReport._meta
+    return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
+
+
 @require_POST
 def dashboard_recompute(request: HttpRequest, model_admin) -> HttpResponse:
-    """Queue a full recomputation; the dashboard shows the new report when it is done."""
+    """Queue a full recomputation, unless one is queued or running; the dashboard shows the new report when it is done."""
     _require(request, model_admin)
-    queue_recompute("admin")
-    messages.info(request, "Recomputing every quality figure in the background; reload in a moment.")
+    if not may_recompute(request):
+        raise PermissionDenied
+    if queue_recompute("admin", requested_by=request.user.get_username()) is None:
+        pending = pending_recomputation()
+        since = f" ({pending.get_state_display().lower()} since {pending.created_at:%Y-%m-%d %H:%M})" if pending else ""
+        messages.warning(request, f"A recomputation is already queued or running{since}; nothing more was queued.")
+    else:
+        messages.info(request, "Recomputing every quality figure in the background; reload in a moment.")
     return HttpResponseRedirect(reverse("admin:quality_qualityreport_changelist"))

@@ -132,9 +132,15 @@ class CrawlJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Start or resume (done items are skipped, transient failures retried)")
     def start_or_resume(self, request, queryset):
+        queued = 0
         for job in queryset:
-            enqueue_crawl_job(resume_crawl_job(job))
-        self.message_user(request, f"{queryset.count()} job(s) queued.", messages.SUCCESS)
+            try:
+                enqueue_crawl_job(resume_crawl_job(job))
+            except SourceError as error:
+                self.message_user(request, f"Job {job.pk} not resumed: {error}", messages.ERROR)
+            else:
+                queued += 1
+        self.message_user(request, f"{queued} job(s) queued.", messages.SUCCESS)
 
     @admin.action(description="Cancel (what is stored stays)")
     def cancel(self, request, queryset):

@@ -9,8 +9,12 @@ MAX_URL_LENGTH = 2000  # the length of Image.source_url
 _url_validator = URLValidator(schemes=["http", "https"])
 
 
-def url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be fetched and stored, or None when it is fine."""
+def url_problem(url: str, *, show: bool = True) -> str | None:
+    """Why ``url`` cannot be fetched and stored, or None when it is fine.
+
+    ``show=False`` leaves the text itself out of the answer: a line of a file that
+    is not a URL may be anything (a password in a .env), and is named by its place only.
+    """
     if not url:
         return "empty"
     if len(url) > MAX_URL_LENGTH:
@@ -18,5 +22,5 @@ def url_problem(url: str) -> str | None:
     try:
         _url_validator(url)
     except ValidationError:
-        return f"{url[:200]!r} is not an http(s) URL"
+        return f"{url[:200]!r} is not an http(s) URL" if show else "not an http(s) URL"
     return None

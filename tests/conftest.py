@@ -43,6 +43,13 @@ def media_in_tmp(settings, tmp_path):
     return media
 
 
+@pytest.fixture(autouse=True)
+def import_roots_in_tmp(settings, tmp_path_factory):
+    """Imports may read only under the run's temporary folder (SCRAPER_IMPORT_ROOTS), where tests write their datasets."""
+    settings.SCRAPER_IMPORT_ROOTS = [str(tmp_path_factory.getbasetemp())]
+    return settings.SCRAPER_IMPORT_ROOTS
+
+
 @pytest.fixture(scope="session")
 def s3_server():
     """A real S3 API (moto's standalone server) on loopback, for the whole run."""

@@ -113,6 +113,8 @@ def test_in_a_fresh_interpreter_the_package_imports_only_what_it_may(package):
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
     if not free:
         env["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
+        # config.wsgi and config.asgi serve the development key only in explicit local development.
+        env.update({"DEBUG": "true", "ALLOWED_HOSTS": "localhost,127.0.0.1,[::1]"})
     done = subprocess.run([sys.executable, "-c", RECORD_IMPORTS, package, "yes" if free else "no"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"importing {package} failed:\n{done.stderr[-3000:]}"

@@ -90,7 +90,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         """The run page's cancel button; the admin's CSRF check guards it."""
         if not self.has_change_permission(request):
             raise PermissionDenied
-        if not str(object_id).isdigit():
+        if not (str(object_id).isascii() and str(object_id).isdigit()):  # '²'.isdigit() is true too
             raise Http404("No such training run.")
         run = get_object_or_404(TrainingRun, pk=object_id)
         if not request_cancel(run):

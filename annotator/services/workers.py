@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from annotator.models import ApiToken, Worker
@@ -42,7 +44,7 @@ def create_api_token(worker: Worker, name: str) -> tuple[ApiToken, str]:
         raise AnswerInvalid("name", "say what the token is for")
     if len(name) > 100:
         raise AnswerInvalid("name", f"must be at most 100 characters, got {len(name)}")
-    if worker.api_tokens.count() >= MAX_TOKENS_PER_WORKER:
+    if live_tokens(worker.api_tokens.all()).count() >= MAX_TOKENS_PER_WORKER:
         raise AnswerInvalid("name", f"you already have {MAX_TOKENS_PER_WORKER} tokens: revoke one first")
     raw_key = secrets.token_urlsafe(TOKEN_BYTES)
     token = ApiToken.objects.create(worker=worker, name=name, key_prefix=raw_key[:8], key_sha256=_digest(raw_key))
@@ -54,16 +56,27 @@ def revoke_api_token(worker: Worker, token_id: int) -> bool:
     return deleted > 0
 
 
+def revoke_api_tokens(token_ids: Iterable[int]) -> int:
+    """An admin's revocation of any workers' tokens; returns how many were revoked."""
+    deleted, _ = ApiToken.objects.filter(pk__in=list(token_ids)).delete()
+    return deleted
+
+
+def live_tokens(tokens: QuerySet[ApiToken]) -> QuerySet[ApiToken]:
+    """The tokens that have not expired (``API_TOKEN_LIFETIME_DAYS`` after they were made)."""
+    return tokens.filter(created_at__gt=timezone.now() - ApiToken.lifetime())
+
+
 TOKEN_USE_RESOLUTION = timedelta(minutes=1)
 
 
 def worker_for_api_key(raw_key: str) -> Worker | None:
-    """The active worker a key belongs to, recording its use; None for an unknown key or inactive user.
+    """The active worker a key belongs to, recording its use; None for an unknown or expired key, or an inactive user.
 
     The time of use is kept to the minute: a program calling several times a
     second would otherwise pay an UPDATE on every request for nothing.
     """
-    token = ApiToken.objects.select_related("worker__user").filter(key_sha256=_digest(raw_key)).first()
+    token = live_tokens(ApiToken.objects.select_related("worker__user")).filter(key_sha256=_digest(raw_key)).first()
     if token is None or not token.worker.user.is_active or token.worker.kind != Worker.Kind.CROWD:
         return None
     now = timezone.now()

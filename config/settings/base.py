@@ -376,6 +376,26 @@ CELERY_BEAT_SCHEDULE["requeue-stalled-crawl-jobs"] = {
     "task": "scraper.requeue_stalled_crawl_jobs",
     "schedule": timedelta(minutes=1),
 }
+# Dataset files, folders and URL lists are read only from under these folders (comma-separated;
+# relative ones are under the project). Paths are resolved (symlinks, '..') before the check, so an
+# import can never read the rest of the server (.env, /etc/passwd, /proc/self/environ).
+_DEFAULT_IMPORT_ROOT = VAR_DIR / "imports"
+SCRAPER_IMPORT_ROOTS = [
+    str((BASE_DIR / Path(root).expanduser()).resolve())
+    for root in get_list("SCRAPER_IMPORT_ROOTS", [str(_DEFAULT_IMPORT_ROOT)])
+]
+if SCRAPER_IMPORT_ROOTS == [str(_DEFAULT_IMPORT_ROOT.resolve())]:
+    _DEFAULT_IMPORT_ROOT.mkdir(exist_ok=True)
+# Limits on what one dataset file may make (a small hostile file must not balloon): records it
+# holds (COCO images or annotations, ADE20K index entries, EMOTIC images, URL-list entries), people
+# per image, array elements a .mat declares (checked before anything is allocated; an array or a
+# struct element counts 8), bytes of arrays the ADE20K index's unpickler may build beyond the data
+# the file holds, and the size of a file read into memory (and of what a compressed .mat inflates to).
+SCRAPER_IMPORT_MAX_RECORDS = get_int("SCRAPER_IMPORT_MAX_RECORDS", 1_000_000, minimum=1)
+SCRAPER_IMPORT_MAX_PEOPLE_PER_IMAGE = get_int("SCRAPER_IMPORT_MAX_PEOPLE_PER_IMAGE", 100, minimum=1)
+SCRAPER_IMPORT_MAX_MAT_ELEMENTS = get_int("SCRAPER_IMPORT_MAX_MAT_ELEMENTS", 50_000_000, minimum=1)
+SCRAPER_IMPORT_MAX_PICKLE_BYTES = get_int("SCRAPER_IMPORT_MAX_PICKLE_BYTES", 64 * 1024**2, minimum=1024)
+SCRAPER_IMPORT_MAX_FILE_BYTES = get_int("SCRAPER_IMPORT_MAX_FILE_BYTES", 2 * 1024**3, minimum=1024)
 
 # --- Logging ----------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
@@ -426,6 +446,9 @@ CELERY_BEAT_SCHEDULE["recompute-quality"] = {
     "task": "quality.recompute_quality",
     "schedule": timedelta(minutes=QUALITY_RECOMPUTE_MINUTES),
 }
+# One full recomputation is queued or running at a time; one not finished after this long
+# lost its worker and no longer holds the next back.
+QUALITY_RECOMPUTE_TIMEOUT_MINUTES = get_int("QUALITY_RECOMPUTE_TIMEOUT_MINUTES", 60, minimum=1)
 # The figures of the workers and people concerned by new answers and skips are refreshed this often
 # (the answers leave requests in an outbox table; no answer waits on the broker).
 QUALITY_REFRESH_SECONDS = get_int("QUALITY_REFRESH_SECONDS", 5, minimum=1)
@@ -464,6 +487,8 @@ ACCESS_LOG_DAYS = get_int("ACCESS_LOG_DAYS", 90, minimum=1)
 CELERY_BEAT_SCHEDULE["forget-old-access-attempts"] = {"task": "access.forget_old_attempts", "schedule": timedelta(days=1)}
 AUTHENTICATION_BACKENDS = ["config.throttling.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
 MIDDLEWARE.append("config.throttling.LoginThrottleMiddleware")
+# Workers' API tokens stop working this many days after they are made (an expired one is a 401).
+API_TOKEN_LIFETIME_DAYS = get_int("API_TOKEN_LIFETIME_DAYS", 90, minimum=1)
 # The worker API uses annotator.api.WorkerThrottle (rate API_THROTTLE_WORKER);
 # anything else of the API (the schema) is throttled per address for anonymous callers.
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["rest_framework.throttling.AnonRateThrottle"]
@@ -472,6 +497,21 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["rest_framework.throttling.AnonRat
 REQUEST_MAX_BODY_BYTES = get_int("REQUEST_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BODY_BYTES
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "config.request_limits.RequestBodyLimitMiddleware")
+# Content-Security-Policy and Permissions-Policy on every response (config/security_headers.py):
+# scripts from the site only, never inline; images also from the storage server when workers'
+# images are redirected there. Empty: the header is left out.
+from config.security_headers import (  # noqa: E402  (kept inside the block it serves)
+    DEFAULT_PERMISSIONS_POLICY,
+    default_content_security_policy,
+    storage_image_sources,
+)
+
+_STORAGE_IMAGES = storage_image_sources(  # browsers fetch signed URLs from the public endpoint when there is one
+    STORAGE_BACKEND, STORAGE_PUBLIC_ENDPOINT_URL or env.str("STORAGE_ENDPOINT_URL", default=""), IMAGE_REDIRECT_TO_STORAGE
+)
+CONTENT_SECURITY_POLICY = env.str("CONTENT_SECURITY_POLICY", default="") or default_content_security_policy(_STORAGE_IMAGES)
+PERMISSIONS_POLICY = env.str("PERMISSIONS_POLICY", default="") or DEFAULT_PERMISSIONS_POLICY
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "config.security_headers.SecurityHeadersMiddleware")
 
 # --- Behind a reverse proxy: the client's address, /healthz ------------------
 # Addresses (or CIDR networks) of the reverse proxies in front of gunicorn. Only

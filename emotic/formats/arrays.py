@@ -7,7 +7,9 @@ Per split, one row per person that has combined labels:
 - ``{split}_cat_arr.npy``: (N, 26) float64 one-hot in taxonomy order (the baseline's ``np.zeros(26)``)
 - ``{split}_cont_arr.npy``: (N, 3) float64 valence, arousal, dominance on the 1-10 scale
 - ``{split}.csv``: the same rows, each list cell written as Python's ``str(list)``,
-  which the baseline reads back with ``ast.literal_eval``
+  which the baseline reads back with ``ast.literal_eval``; a folder or file name a
+  spreadsheet would run as a formula (``=...``, ``-...``) gets a leading apostrophe
+  (``emotic.csv_cells``), which ``read_baseline_arrays`` strips again
 
 Like the baseline, people without categories or without VAD are left out (they
 have nothing to learn from); the result says who. The labels are the combined
@@ -33,6 +35,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 from PIL import Image
 
+from emotic.csv_cells import csv_writer, unescape_cell
 from emotic.formats.layout import array_names
 from emotic.formats.common import FormatError, atomic_files, group_by_split
 from emotic.formats.images import ImageOpener, decode_rgb, largest_reduction
@@ -120,7 +123,7 @@ def write_split_arrays(
         body = files.enter_context(NpyRowWriter(body_path, np.uint8, (BODY_SIZE, BODY_SIZE, 3), total))
         cat = files.enter_context(NpyRowWriter(cat_path, np.float64, (NUM_CATEGORIES,), total))
         cont = files.enter_context(NpyRowWriter(cont_path, np.float64, (3,), total))
-        writer = csv.writer(files.enter_context(csv_path.open("w", newline="", encoding="utf-8")), dialect="excel")
+        writer = csv_writer(files.enter_context(csv_path.open("w", newline="", encoding="utf-8")), dialect="excel")
         writer.writerow(CSV_COLUMNS)
         row = 0
         for image, people in kept:
@@ -253,7 +256,7 @@ def _read_csv(path: Path) -> list[dict]:
     for number, cells in enumerate(lines[1:], start=2):
         if len(cells) != len(CSV_COLUMNS):
             raise FormatError(f"{path.name} line {number}", f"expected {len(CSV_COLUMNS)} cells, got {len(cells)}")
-        row: dict = dict(zip(CSV_COLUMNS, cells))
+        row: dict = dict(zip(CSV_COLUMNS, (unescape_cell(cell) for cell in cells)))
         for column in ("Index", *_LIST_COLUMNS):
             try:
                 row[column] = int(row[column]) if column == "Index" else ast.literal_eval(row[column])

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+from emotic.names import relative_image_path
+
 MANIFEST = "manifest.json"
 ANNOTATIONS_DIR = "Annotations"
 ANNOTATIONS_MAT = f"{ANNOTATIONS_DIR}/Annotations.mat"
@@ -26,8 +28,12 @@ COCO = "coco.json"
 
 
 def image_path(folder: str, filename: str) -> PurePosixPath:
-    """Where an image lies, relative to the snapshot folder: ``emotic/<folder>/<filename>``."""
-    return PurePosixPath(IMAGES_DIR) / folder / filename
+    """Where an image lies, relative to the snapshot folder: ``emotic/<folder>/<filename>``.
+
+    The names are checked first (``emotic.names``): one that would leave ``emotic/``
+    (``..``, an absolute folder, a backslash, a control character) raises ``UnsafeName``.
+    """
+    return PurePosixPath(IMAGES_DIR) / relative_image_path(folder, filename)
 
 
 def array_names(split: str) -> dict[str, str]:

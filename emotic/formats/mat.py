@@ -16,8 +16,10 @@ in val/test (one gender and age per person). Reading gives ``None`` there.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,7 @@ from scipy.io import loadmat
 
 from emotic.boxes import BoxError, clip_box
 from emotic.formats.common import FormatError, atomic_file, group_by_split, records_at
-from emotic.formats.mat5 import Cell, Struct, write_mat5
+from emotic.formats.mat5 import Cell, Mat5LimitExceeded, Mat5Malformed, Struct, check_mat5_limits, write_mat5
 from emotic.records import AnnotatorAnswer, ImageRecord, PersonRecord
 from emotic.taxonomy import CATEGORY_INDEX, SPLITS, VAD_DIMENSIONS, validate_age, validate_gender, validate_vad
 
@@ -133,17 +135,59 @@ def read_annotations_mat(path: Path | str) -> dict[str, list[ImageRecord]]:
     return splits  # type: ignore[return-value]
 
 
-def read_annotations_mat_records(path: Path | str) -> dict[str, list[ImageRecord | FormatError]]:
+@dataclass(frozen=True)
+class ReadLimits:
+    """What reading one file may build, checked on the file's headers before scipy allocates anything.
+
+    ``max_elements``: array elements all arrays together declare (a struct or cell
+    array's are allocated before they are read; see ``mat5.check_mat5_limits``); ``max_inflated_bytes``: bytes its
+    compressed variables inflate to; ``max_records``: images in all splits together.
+    """
+
+    max_elements: int = 50_000_000
+    max_inflated_bytes: int = 2 * 1024**3
+    max_records: int | None = None
+
+
+class LimitExceeded(FormatError):
+    """The file asks for more than a ``ReadLimits`` allows; ``limit`` names which (``elements``,
+    ``inflated_bytes``, ``records``, ``nesting``). Nothing was allocated for it."""
+
+    def __init__(self, field: str, reason: str, limit: str = ""):
+        super().__init__(field, reason)
+        self.limit = limit
+
+
+def read_annotations_mat_records(
+    path: Path | str, *, limits: ReadLimits | None = None
+) -> dict[str, list[ImageRecord | FormatError]]:
     """Like ``read_annotations_mat``, but a malformed image record stays in its place as its FormatError.
 
     For importers that count a bad record and go on with the rest. A file
-    that is not MATLAB, or lacks a split, is still an error for the whole file.
+    that is not MATLAB, or lacks a split, is still an error for the whole file,
+    and so is one that declares more than ``limits`` allow (``LimitExceeded``,
+    raised before anything is allocated).
     """
     path = Path(path)
+    limits = limits or ReadLimits()
     try:
-        mat = loadmat(path, struct_as_record=False, squeeze_me=False, chars_as_strings=True)
-    except Exception as error:  # scipy raises several types for a file that is not MATLAB v5
+        data = path.read_bytes()
+    except OSError as error:
+        raise FormatError(path.name, f"cannot be read ({error.strerror or type(error).__name__})") from None
+    try:
+        check_mat5_limits(
+            data, max_elements=limits.max_elements, max_inflated_bytes=limits.max_inflated_bytes, max_records=limits.max_records
+        )
+    except Mat5LimitExceeded as error:
+        raise LimitExceeded(path.name, error.reason, error.limit) from None
+    except Mat5Malformed as error:
         raise FormatError(path.name, f"not a readable MATLAB file ({error})") from None
+    try:
+        mat = loadmat(io.BytesIO(data), struct_as_record=False, squeeze_me=False, chars_as_strings=True)
+    except Exception as error:  # scipy raises several types for a file that is not MATLAB v5
+        # scipy's words for a file without a MAT-file header quote its first bytes: say only what it is not.
+        detail = str(error) if data[126:128] in (b"IM", b"MI") else f"no MATLAB 5 header; {type(error).__name__}"
+        raise FormatError(path.name, f"not a readable MATLAB file ({detail})") from None
     result = {}
     for split in SPLITS:
         if split not in mat:

@@ -14,6 +14,7 @@ in order) and ``dict`` (1x1 struct).
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from collections.abc import Mapping, Sequence
@@ -101,3 +102,169 @@ def write_mat5(stream: BinaryIO, variables: Mapping[str, Value], *, compress: bo
             stream.write(struct.pack("<II", MI_COMPRESSED, len(body)) + body)
         else:
             stream.write(matrix)
+
+
+# ---------------------------------------------------------------- checking before reading
+
+
+MX_OBJECT = 3
+MAX_NESTING = 32  # EMOTIC nests five deep; scipy's reader recurses once a level (in C)
+# What one element costs, counted in elements: a number or a character is one; every array, and
+# every element of a struct array, becomes a Python object of a hundred bytes or more: eight.
+OBJECT_WEIGHT = 8
+
+
+class Mat5LimitExceeded(ValueError):
+    """A MATLAB 5 file declares more than a limit allows; ``limit`` names which (``elements``,
+    ``records``, ``inflated_bytes``, ``nesting``), ``value`` is the limit, ``reason`` says what was found."""
+
+    def __init__(self, limit: str, value: int, reason: str):
+        self.limit, self.value, self.reason = limit, value, reason
+        super().__init__(reason)
+
+
+class Mat5Malformed(ValueError):
+    """The file's element structure is broken where a reader would follow it."""
+
+
+@dataclass
+class _Scan:
+    max_elements: int
+    max_inflated_bytes: int
+    elements: int = 0
+    inflated: int = 0
+
+    def charge(self, weight: int, declared: int, what: str) -> None:
+        self.elements += weight
+        if self.elements > self.max_elements:
+            raise Mat5LimitExceeded(
+                "elements", self.max_elements,
+                f"declares more than {self.max_elements:,} array elements (an array or a struct element counts "
+                f"{OBJECT_WEIGHT}); {what} declares {declared:,}",
+            )
+
+
+def _tag(buf: bytes, pos: int, end: int, little: bool) -> tuple[int, int, int, int]:
+    """(data type, byte count, data start, next element) of the element at ``pos`` (small format included)."""
+    if pos + 8 > end:
+        raise Mat5Malformed(f"an element tag at byte {pos} runs past its end")
+    first, second = struct.unpack_from("<II" if little else ">II", buf, pos)
+    if first >> 16:  # small data element: type and size in one word, data in the next four bytes
+        return first & 0xFFFF, first >> 16, pos + 4, pos + 8
+    start = pos + 8
+    if start + second > end:
+        raise Mat5Malformed(f"an element at byte {pos} declares {second} bytes, past its end")
+    return first, second, start, start + second + (-second % 8)
+
+
+def _int32s(buf: bytes, start: int, count: int, little: bool) -> tuple[int, ...]:
+    return struct.unpack_from(("<" if little else ">") + "i" * (count // 4), buf, start)
+
+
+def _walk_matrix(buf: bytes, start: int, end: int, little: bool, scan: _Scan, depth: int, name: str) -> None:
+    """Charge the elements a miMATRIX body declares, then walk its children, before anything is allocated."""
+    if depth > MAX_NESTING:
+        raise Mat5LimitExceeded("nesting", MAX_NESTING, f"nests arrays more than {MAX_NESTING} deep")
+    if start == end:
+        return  # an empty matrix
+    _, _, flags_at, pos = _tag(buf, start, end, little)
+    matlab_class = _int32s(buf, flags_at, 4, little)[0] & 0xFF
+    kind, size, dims_at, pos = _tag(buf, pos, end, little)
+    dims = _int32s(buf, dims_at, size, little)
+    if any(d < 0 for d in dims):
+        raise Mat5Malformed(f"{name or 'an array'} has negative dimensions {dims}")
+    count = math.prod(dims)
+    scan.charge(OBJECT_WEIGHT + count, count, name or "one array")  # the array itself, and its elements
+    _, _, _, pos = _tag(buf, pos, end, little)  # the array's name
+    if matlab_class == MX_CELL:
+        children = count
+    elif matlab_class in (MX_STRUCT, MX_OBJECT):
+        if matlab_class == MX_OBJECT:
+            _, _, _, pos = _tag(buf, pos, end, little)  # the class name
+        _, length_size, length_at, pos = _tag(buf, pos, end, little)
+        (field_length,) = _int32s(buf, length_at, 4, little) if length_size >= 4 else (0,)
+        _, names_size, _, pos = _tag(buf, pos, end, little)
+        fields = names_size // field_length if field_length > 0 else 0
+        # Each element becomes a Python object, fields or not.
+        scan.charge(count * (OBJECT_WEIGHT + fields), count, f"{name or 'a struct array'}'s struct array")
+        children = count * fields
+    else:
+        return  # numbers, text, sparse: their data is in the file, byte for byte
+    for _ in range(children):
+        if pos >= end:
+            return  # fewer elements than declared: the reader stops with its own error
+        kind, size, body, pos = _tag(buf, pos, end, little)
+        if kind != MI_MATRIX:
+            raise Mat5Malformed(f"expected an array inside {name or 'a cell or struct'}, found data type {kind}")
+        _walk_matrix(buf, body, body + size, little, scan, depth + 1, name)
+
+
+def check_mat5_limits(data: bytes, *, max_elements: int, max_inflated_bytes: int, max_records: int | None = None) -> dict[str, int]:
+    """Check a MATLAB 5 file's declarations before a reader allocates them; returns each variable's element count.
+
+    scipy's ``loadmat`` allocates a struct or cell array for as many elements
+    as its header declares before reading them, and inflates compressed
+    variables: a few hundred bytes can ask for gigabytes. This walks the
+    headers (inflating at most ``max_inflated_bytes`` in all) and raises
+    ``Mat5LimitExceeded`` when the arrays together declare more than
+    ``max_elements`` elements (each array and each struct element counting
+    ``OBJECT_WEIGHT``, the Python object it becomes), nest deeper than
+    ``MAX_NESTING``, or the top-level variables hold more than
+    ``max_records`` records; ``Mat5Malformed`` for a structure it cannot
+    follow. A file that is not MATLAB 5 (version 4, or 7.3's HDF5) is left to
+    the reader (its arrays are as large as its bytes).
+    """
+    if len(data) < 128 or data[126:128] not in (b"IM", b"MI"):
+        return {}
+    little = data[126:128] == b"IM"
+    scan = _Scan(max_elements, max_inflated_bytes)
+    variables: dict[str, int] = {}
+    pos = 128
+    while pos + 8 <= len(data):
+        kind, size = struct.unpack_from("<II" if little else ">II", data, pos)
+        body, pos = pos + 8, pos + 8 + size
+        if kind == MI_COMPRESSED:
+            inflater = zlib.decompressobj()
+            try:
+                inner = inflater.decompress(data[body:pos], max_inflated_bytes - scan.inflated + 1)
+            except zlib.error as error:
+                raise Mat5Malformed(f"a compressed variable does not inflate ({error})") from None
+            scan.inflated += len(inner)
+            if scan.inflated > max_inflated_bytes:
+                raise Mat5LimitExceeded(
+                    "inflated_bytes", max_inflated_bytes, f"inflates to more than {max_inflated_bytes:,} bytes"
+                )
+            buf, start, end = inner, 0, len(inner)
+            if end < 8:
+                continue
+            kind, size = struct.unpack_from("<II" if little else ">II", inner, 0)
+            start, end = 8, min(8 + size, len(inner))
+        else:
+            buf, start, end = data, body, min(pos, len(data))
+        if kind != MI_MATRIX:
+            continue  # the reader refuses it in its own words
+        name = _variable_name(buf, start, end, little)
+        _walk_matrix(buf, start, end, little, scan, 0, name)
+        variables[name] = _top_level_count(buf, start, end, little)
+    if max_records is not None:
+        records = sum(variables.values())
+        if records > max_records:
+            raise Mat5LimitExceeded("records", max_records, f"holds {records:,} records, more than {max_records:,}")
+    return variables
+
+
+def _variable_name(buf: bytes, start: int, end: int, little: bool) -> str:
+    if start == end:
+        return ""
+    _, _, _, pos = _tag(buf, start, end, little)
+    _, _, _, pos = _tag(buf, pos, end, little)
+    _, size, at, _ = _tag(buf, pos, end, little)
+    return buf[at : at + size].decode("latin-1")
+
+
+def _top_level_count(buf: bytes, start: int, end: int, little: bool) -> int:
+    if start == end:
+        return 0
+    _, _, _, pos = _tag(buf, start, end, little)
+    _, size, at, _ = _tag(buf, pos, end, little)
+    return math.prod(_int32s(buf, at, size, little))

@@ -35,10 +35,24 @@ class AddressNotAllowed(Exception):
         super().__init__(f"{host} resolves to {address}, a {why} address")
 
 
+# IPv6 ranges Python's ``is_global`` calls public but a crawler must not contact: 6to4 (2002::/16)
+# tunnels to whatever IPv4 address it embeds (a relay or a local gateway may honour it), and
+# site-local (fec0::/10, deprecated by RFC 3879, still routed inside some networks).
+SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
+SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")
+
+
 def _kind_of_internal_address(address: IPAddress) -> str | None:
     """Name the kind of internal address this is, or None for a public one."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in SIX_TO_FOUR:
+            # Always refused; the IPv4 address inside is named when it is internal itself.
+            inner = _kind_of_internal_address(address.sixtofour)
+            return f"6to4 ({inner} {address.sixtofour} inside)" if inner else "6to4"
+        if address in SITE_LOCAL:
+            return "site-local"
     checks = (
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),

@@ -240,7 +240,13 @@ def cancel_crawl_job(job: CrawlJob) -> None:
 
 
 def resume_crawl_job(job: CrawlJob, *, retry_transient: bool = True) -> CrawlJob:
-    """Make a stopped job runnable again. Done items stay done; transient failures get another try."""
+    """Make a stopped job runnable again. Done items stay done; transient failures get another try.
+
+    An import's parameters are checked again first (a ``SourceError`` names the one at fault, and
+    the job is left as it was): its file may have gone, or lie outside today's import roots.
+    """
+    if job.kind != CrawlJob.Kind.SEARCH:
+        build_source(job.kind, job.params)
     with transaction.atomic():
         if retry_transient:
             job.items.filter(state=CrawlItem.State.REJECTED, reason__in=list(TRANSIENT_REJECT_REASONS)).update(

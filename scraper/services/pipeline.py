@@ -41,6 +41,7 @@ from catalog.ingest import (
     write_blob,
 )
 from scraper.models import CrawlItem, CrawlJob, RejectReason
+from scraper.sources.base import within_import_roots
 
 logger = logging.getLogger(__name__)
 CANCEL_CHECK_SECONDS = 1.0
@@ -91,6 +92,8 @@ def _acquire(work: _Work, fetcher: PoliteFetcher, stop: threading.Event) -> _Acq
 def _acquire_into(acquired: _Acquired, work: _Work, fetcher: PoliteFetcher) -> None:
     try:
         local = Path(work.local_path) if work.local_path else None
+        if local is not None and not within_import_roots(local):  # a job from before, or a link swapped in since
+            raise FetchRejected(RejectReason.BAD_RECORD, "local_path: outside the import roots (SCRAPER_IMPORT_ROOTS); not read")
         if local is not None and (local.is_file() or not work.image_url):
             try:
                 data = _read_local(local, settings.SCRAPER_MAX_DOWNLOAD_BYTES)

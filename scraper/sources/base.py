@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.conf import settings
+
 from emotic.errors import FieldError
 from scraper.models import RejectReason
 
@@ -72,9 +74,36 @@ class CrawlSource(ABC):
         return self.kind
 
 
+def import_roots() -> list[Path]:
+    """The folders imports may read from (``SCRAPER_IMPORT_ROOTS``), resolved."""
+    return [Path(root).expanduser().resolve() for root in settings.SCRAPER_IMPORT_ROOTS]
+
+
+def within_import_roots(path: Path) -> bool:
+    """Whether ``path`` (symlinks and '..' resolved) lies under one of the import roots."""
+    resolved = Path(path).expanduser().resolve()
+    return any(resolved.is_relative_to(root) for root in import_roots())
+
+
+def inside_import_roots(value: str, argument: str) -> Path:
+    """The path resolved (symlinks, '..'), or a SourceError naming the argument and the roots.
+
+    Checked before anything else, so a path outside says nothing of what lies there.
+    """
+    path = Path(value).expanduser().resolve()
+    roots = import_roots()
+    if not any(path.is_relative_to(root) for root in roots):
+        shown = ", ".join(str(root) for root in roots) or "none configured"
+        raise SourceError(
+            argument, f"{value!r} is outside the import roots ({shown}); put it under one of them or add its folder to SCRAPER_IMPORT_ROOTS"
+        )
+    return path
+
+
 def existing_path(value: str, argument: str, *, directory: bool = False) -> Path:
-    """The path, or a SourceError naming the argument when it is missing or of the wrong kind."""
-    path = Path(value).expanduser()
+    """The path, resolved, or a SourceError naming the argument when it lies outside the import
+    roots, is missing, or is of the wrong kind."""
+    path = inside_import_roots(value, argument)
     if not path.exists():
         raise SourceError(argument, f"{value!r} does not exist")
     if directory and not path.is_dir():
@@ -85,10 +114,29 @@ def existing_path(value: str, argument: str, *, directory: bool = False) -> Path
 
 
 def path_inside(root: Path, relative: str) -> Path | None:
-    """``root / relative`` unless it escapes ``root`` (a record saying ``../../etc/passwd``)."""
+    """``root / relative`` unless it escapes ``root`` (a record saying ``../../etc/passwd``) or the import roots."""
     candidate = (root / relative).resolve()
-    try:
-        candidate.relative_to(root.resolve())
-    except ValueError:
+    if not candidate.is_relative_to(root.resolve()) or not within_import_roots(candidate):
         return None
     return candidate
+
+
+# --- limits on what one file may make (SCRAPER_IMPORT_MAX_*) -------------------------------
+def check_file_size(path: Path, argument: str = "path") -> None:
+    """Refuse a file larger than ``SCRAPER_IMPORT_MAX_FILE_BYTES`` before it is read into memory."""
+    size, limit = path.stat().st_size, settings.SCRAPER_IMPORT_MAX_FILE_BYTES
+    if size > limit:
+        raise SourceError(argument, f"{path.name} is {size:,} bytes, more than SCRAPER_IMPORT_MAX_FILE_BYTES ({limit:,})")
+
+
+def check_record_count(path: Path, count: int, what: str) -> None:
+    """Refuse a file holding more than ``SCRAPER_IMPORT_MAX_RECORDS`` records, before any is saved."""
+    limit = settings.SCRAPER_IMPORT_MAX_RECORDS
+    if count > limit:
+        raise SourceError("path", f"{path.name} holds {count:,} {what}, more than SCRAPER_IMPORT_MAX_RECORDS ({limit:,})")
+
+
+def too_many_people(count: int) -> str | None:
+    """Why an image record with ``count`` people is refused, or None (``SCRAPER_IMPORT_MAX_PEOPLE_PER_IMAGE``)."""
+    limit = settings.SCRAPER_IMPORT_MAX_PEOPLE_PER_IMAGE
+    return f"{count} people, more than SCRAPER_IMPORT_MAX_PEOPLE_PER_IMAGE ({limit})" if count > limit else None

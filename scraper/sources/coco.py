@@ -16,7 +16,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from emotic.errors import FieldError
-from scraper.sources.base import CrawlSource, DiscoveredItem, DiscoveryBatch, SourceError, existing_path, path_inside
+from scraper.sources.base import (
+    CrawlSource,
+    DiscoveredItem,
+    DiscoveryBatch,
+    SourceError,
+    check_file_size,
+    check_record_count,
+    existing_path,
+    path_inside,
+    too_many_people,
+)
 from scraper.validation import url_problem
 
 ORIGINAL_DATABASE = "mscoco"
@@ -44,6 +54,7 @@ def coco_box(bbox: object) -> list[int]:
 
 
 def load_coco(path: Path) -> dict:
+    check_file_size(path)
     try:
         with path.open("rb") as handle:
             data = json.load(handle)
@@ -56,6 +67,7 @@ def load_coco(path: Path) -> dict:
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
             raise SourceError(key, f"missing or not a list in {path}")
+        check_record_count(path, len(data[key]), f"'{key}' records")
     return data
 
 
@@ -126,12 +138,17 @@ class CocoSource(CrawlSource):
         key = f"coco image {image_id}"
         if image_id in problems:
             return DiscoveredItem.bad_record(key, ORIGINAL_DATABASE, problems[image_id], source_record=key)
+        crowded = too_many_people(len(boxes[image_id]))
+        if crowded:
+            return DiscoveredItem.bad_record(key, ORIGINAL_DATABASE, f"{where}: people: {crowded}", source_record=key)
         file_name = record.get("file_name")
         if not isinstance(file_name, str) or not file_name:
             return DiscoveredItem.bad_record(key, ORIGINAL_DATABASE, f"{where}: file_name: missing or not a string")
         local = path_inside(self.images_dir, file_name)
         if local is None:
-            return DiscoveredItem.bad_record(key, ORIGINAL_DATABASE, f"{where}: file_name: {file_name!r} leaves the images folder")
+            return DiscoveredItem.bad_record(
+                key, ORIGINAL_DATABASE, f"{where}: file_name: {file_name!r} leaves the images folder or the import roots"
+            )
         coco_url = record.get("coco_url") or record.get("flickr_url") or ""
         image_url = coco_url if isinstance(coco_url, str) and not url_problem(coco_url) and not local.is_file() else ""
         return DiscoveredItem(

@@ -16,14 +16,31 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from django.conf import settings
+
 from emotic.formats import layout
 from emotic.formats.common import FormatError
-from emotic.formats.mat import read_annotations_mat_records
+from emotic.formats.mat import LimitExceeded, ReadLimits, read_annotations_mat_records
 from emotic.records import ImageRecord, PersonRecord
 from emotic.taxonomy import SPLITS
-from scraper.sources.base import CrawlSource, DiscoveredItem, DiscoveryBatch, SourceError, existing_path, path_inside
+from scraper.sources.base import (
+    CrawlSource,
+    DiscoveredItem,
+    DiscoveryBatch,
+    SourceError,
+    check_file_size,
+    existing_path,
+    path_inside,
+    too_many_people,
+)
 
 BATCH = 1000
+# The setting behind each of the .mat reader's limits, for the error message.
+LIMIT_SETTINGS = {
+    "elements": "SCRAPER_IMPORT_MAX_MAT_ELEMENTS",
+    "records": "SCRAPER_IMPORT_MAX_RECORDS",
+    "inflated_bytes": "SCRAPER_IMPORT_MAX_FILE_BYTES",
+}
 
 
 def _answers(person: PersonRecord) -> list[dict]:
@@ -74,6 +91,9 @@ class EmoticSource(CrawlSource):
             filename=record.filename,
             extra={"split": split, "index": index, "size": [record.width, record.height]},
         )
+        crowded = too_many_people(len(record.people))
+        if crowded:
+            return DiscoveredItem.bad_record(key, record.original_database, f"{self.path.name} {split}[{index}].person: {crowded}", **known)
         local = self._locate(record)
         if local is None:
             return DiscoveredItem(
@@ -92,8 +112,17 @@ class EmoticSource(CrawlSource):
         )
 
     def discover(self, cursor: dict) -> Iterator[DiscoveryBatch]:
+        check_file_size(self.path)
+        limits = ReadLimits(
+            max_elements=settings.SCRAPER_IMPORT_MAX_MAT_ELEMENTS,
+            max_inflated_bytes=settings.SCRAPER_IMPORT_MAX_FILE_BYTES,
+            max_records=settings.SCRAPER_IMPORT_MAX_RECORDS,
+        )
         try:
-            splits = read_annotations_mat_records(self.path)
+            splits = read_annotations_mat_records(self.path, limits=limits)
+        except LimitExceeded as error:
+            setting = LIMIT_SETTINGS.get(error.limit)
+            raise SourceError("path", f"{error}" + (f" ({setting})" if setting else "")) from None
         except FormatError as error:
             raise SourceError("path", str(error)) from None
         entries = [(split, i, record) for split in SPLITS for i, record in enumerate(splits[split])]

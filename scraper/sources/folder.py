@@ -2,13 +2,14 @@
 
 Only files with image extensions are taken; hidden files are skipped. The
 decoder, not the extension, decides later whether a file really is an image.
+A link to a file outside the import roots is a bad record, never read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from scraper.sources.base import CrawlSource, DiscoveredItem, DiscoveryBatch, existing_path
+from scraper.sources.base import CrawlSource, DiscoveredItem, DiscoveryBatch, existing_path, within_import_roots
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".mpo"})
 BATCH = 1000
@@ -38,6 +39,14 @@ class FolderSource(CrawlSource):
             items = []
             for path in files[offset : offset + BATCH]:
                 relative = path.relative_to(self.root).as_posix()
+                if not within_import_roots(path):  # a link to a file elsewhere on the server
+                    items.append(
+                        DiscoveredItem.bad_record(
+                            relative[:500], self.original_database, f"{relative}: links outside the import roots",
+                            source_record=relative[:500],
+                        )
+                    )
+                    continue
                 items.append(
                     DiscoveredItem(
                         key=relative[:500],

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from annotator.models import ApiToken, Worker
 from annotator.services.submission import submit_task
@@ -119,6 +121,32 @@ def test_a_token_is_shown_once_and_can_be_revoked():
     assert 'id="new-key"' not in client.get("/work/api-tokens/").content.decode()
     client.post(f"/work/api-tokens/{token.pk}/revoke/")
     assert not ApiToken.objects.exists()
+
+
+def test_the_token_page_shows_when_each_token_expires(settings):
+    settings.API_TOKEN_LIFETIME_DAYS = 30
+    worker = WorkerFactory()
+    client = logged_in(worker)
+    client.post("/work/api-tokens/", {"name": "fresh"})
+    client.post("/work/api-tokens/", {"name": "stale"})
+    fresh, stale = ApiToken.objects.get(name="fresh"), ApiToken.objects.get(name="stale")
+    ApiToken.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(days=31))
+    stale.refresh_from_db()
+    page = client.get("/work/api-tokens/").content.decode()
+    assert f"expires {(fresh.created_at + timedelta(days=30)):%Y-%m-%d %H:%M}" in page
+    assert f"expired {(stale.created_at + timedelta(days=30)):%Y-%m-%d %H:%M}" in page
+    assert "works for 30 days after it is made" in page
+
+
+def test_expired_tokens_do_not_count_against_the_limit(settings):
+    from annotator.services.workers import MAX_TOKENS_PER_WORKER, create_api_token
+
+    worker = WorkerFactory()
+    for i in range(MAX_TOKENS_PER_WORKER):
+        create_api_token(worker, f"old {i}")
+    ApiToken.objects.update(created_at=timezone.now() - timedelta(days=settings.API_TOKEN_LIFETIME_DAYS + 1))
+    create_api_token(worker, "new")  # the expired ones no longer take a place
+    assert worker.api_tokens.count() == MAX_TOKENS_PER_WORKER + 1
 
 
 def test_a_worker_cannot_revoke_someone_elses_token():

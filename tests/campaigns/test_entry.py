@@ -207,23 +207,26 @@ def test_a_full_campaign_admits_no_one_new(pool):
 def test_framing_is_denied_except_for_the_origins_a_campaign_names(pool):
     strict = CampaignFactory()
     framed = CampaignFactory(frame_ancestors="https://panel.example.org https://app.prolific.com")
+    allowed = "frame-ancestors https://panel.example.org https://app.prolific.com"
     refused = Browser().open_study(strict.slug)
-    assert refused["X-Frame-Options"] == "DENY" and "Content-Security-Policy" not in refused
+    assert refused["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in refused["Content-Security-Policy"]
 
     browser = Browser()
     entry = browser.open_study(framed.slug, PROLIFIC_PID=object_id())
-    assert "X-Frame-Options" not in entry
-    assert entry["Content-Security-Policy"] == "frame-ancestors https://panel.example.org https://app.prolific.com"
+    policy = entry["Content-Security-Policy"]
+    assert "X-Frame-Options" not in entry and policy.endswith(allowed) and "frame-ancestors 'none'" not in policy
+    assert "script-src 'self'" in policy and policy.count("frame-ancestors") == 1  # the site's policy, framing changed only
     consent = browser.client.get(f"/c/{framed.slug}/consent/")
-    assert "X-Frame-Options" not in consent and "frame-ancestors https://panel.example.org" in consent["Content-Security-Policy"]
+    assert "X-Frame-Options" not in consent and consent["Content-Security-Policy"].endswith(allowed)
     browser.consent(framed.slug)
     page = browser.client.get("/work/annotate/")
     assert page.status_code == 200 and "X-Frame-Options" not in page
-    assert page["Content-Security-Policy"].endswith("frame-ancestors https://panel.example.org https://app.prolific.com")
+    assert page["Content-Security-Policy"].endswith(allowed) and "script-src 'self'" in page["Content-Security-Policy"]
     # A worker of no framed campaign keeps DENY on the same page.
     plain = Browser()
     plain.client.force_login(WorkerFactory().user)
-    assert plain.client.get("/work/annotate/")["X-Frame-Options"] == "DENY"
+    strict_page = plain.client.get("/work/annotate/")
+    assert strict_page["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in strict_page["Content-Security-Policy"]
 
 
 def test_an_account_named_like_a_participant_is_never_theirs():

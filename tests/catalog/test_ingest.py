@@ -149,6 +149,36 @@ def test_provenance_the_row_cannot_hold_is_refused_before_writing(folder_source,
     assert stored_files(media_in_tmp) == []
 
 
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"folder": "ade20k/../../../etc"}, "folder"),  # ADE20K's ../
+        ({"folder": "/srv/images"}, "folder"),
+        ({"folder": "mscoco\\images"}, "folder"),
+        ({"filename": "train2017\\000001.jpg"}, "filename"),  # COCO's backslash
+        ({"filename": "../escape.jpg"}, "filename"),
+        ({"filename": "a\x00b.jpg"}, "filename"),
+        ({"filename": "a\nb.jpg"}, "filename"),
+        ({"filename": "a\x1b[31mb.jpg"}, "filename"),
+        ({"filename": ".."}, "filename"),
+        ({"folder": "x" * 201}, "folder"),
+        ({"original_database": "../web"}, "original_database"),
+    ],
+)
+def test_names_that_cannot_be_placed_in_a_dataset_are_refused_naming_the_field(folder_source, media_in_tmp, fields, field):
+    result = ingest(jpeg(20), folder_source, **{"filename": "ok.jpg", "folder": "web/images", **fields})
+    assert result.outcome == IngestOutcome.REJECTED and result.reason == "bad_record"
+    assert result.detail.startswith(f"{field}: ")
+    assert not Image.objects.exists() and stored_files(media_in_tmp) == []
+
+
+def test_a_name_with_one_meaning_is_normalised(folder_source, media_in_tmp):
+    result = ingest(jpeg(21), folder_source, filename="party.jpg", folder="./web//images/")
+    assert result.outcome == IngestOutcome.STORED
+    assert (result.image.folder, result.image.filename) == ("web/images", "party.jpg")
+    assert Image.objects.get().folder == "web/images"
+
+
 def test_a_database_failure_leaves_neither_row_nor_file(folder_source, media_in_tmp):
     kept = ingest(jpeg(30), folder_source).image
     with connection.cursor() as cursor:  # make the database itself refuse the next image row

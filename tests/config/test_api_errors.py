@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from django.test import Client
+from django.utils import timezone
 from rest_framework import exceptions
 
 from annotator.api import WorkerThrottle
@@ -128,6 +130,23 @@ def test_a_revoked_token_is_401_with_the_token_challenge():
     response = Client().get(ME, HTTP_AUTHORIZATION=f"Token {key}")
     assert_contract(response, 401, "Authorization", "authentication_failed", "unknown or revoked token")
     assert response["WWW-Authenticate"] == TOKEN_CHALLENGE
+
+
+def test_an_expired_token_is_401_like_an_unknown_one(settings):
+    settings.API_TOKEN_LIFETIME_DAYS = 30
+    worker = WorkerFactory()
+    token, key = create_api_token(worker, "old script")
+    ApiToken.objects.filter(pk=token.pk).update(created_at=timezone.now() - timedelta(days=29, hours=23))
+    assert Client().get(ME, HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
+    ApiToken.objects.filter(pk=token.pk).update(created_at=timezone.now() - timedelta(days=30, seconds=1))
+    expired = Client().get(ME, HTTP_AUTHORIZATION=f"Token {key}")
+    unknown = Client().get(ME, HTTP_AUTHORIZATION="Token not-a-real-key")
+    assert_contract(expired, 401, "Authorization", "authentication_failed", "unknown or revoked token")
+    assert expired["WWW-Authenticate"] == TOKEN_CHALLENGE and expired.json() == unknown.json()
+    # A session beside it changes nothing: the request is judged by its token.
+    session = Client()
+    session.force_login(worker.user)
+    assert session.get(ME, HTTP_AUTHORIZATION=f"Token {key}").status_code == 401
 
 
 @pytest.mark.parametrize("header", ["Token", "Token two keys", "Bearer"])

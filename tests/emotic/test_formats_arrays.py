@@ -105,6 +105,18 @@ def test_csv_cells_are_written_as_the_baseline_writes_them(dataset):
     assert lines[3] == ""
 
 
+def test_csv_text_cells_a_spreadsheet_would_run_are_escaped_and_read_back(tmp_path):
+    """Folder and file names are text: '=...' or '-...' gets an apostrophe in the CSV, and reading strips it."""
+    images = [i for i in build_sample_images() if i.split == "val"]
+    named = [ImageRecord("-2+3.jpg", "=cmd/images", i.width, i.height, i.original_database, "val", i.people) for i in images[:1]]
+    save_all_as_png(tmp_path / "emotic", named)
+    write_split_arrays(tmp_path / "out", "val", named, folder_opener(tmp_path / "emotic"))
+    line = (tmp_path / "out" / "val.csv").read_bytes().decode().split("\r\n")[1]
+    assert line.startswith("0,'=cmd/images,'-2+3.jpg,")
+    (row, *_) = read_baseline_arrays(tmp_path / "out", "val").rows
+    assert (row["Folder"], row["Filename"]) == ("=cmd/images", "-2+3.jpg")
+
+
 def test_one_hot_follows_the_taxonomy_columns():
     row = one_hot(["Yearning", "Affection", "Doubt/Confusion"])
     assert row.dtype == np.float64 and row.shape == (26,)

@@ -123,3 +123,43 @@ def test_values_it_cannot_write_are_refused():
         write_mat5(io.BytesIO(), {"bad": {1, 2}})
     with pytest.raises(ValueError, match="field name longer than 31"):
         write_mat5(io.BytesIO(), {"bad": {"x" * 40: 1.0}})
+
+
+# ---------------------------------------------------------------- limits checked before reading
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_files_scipy_and_our_writer_make_pass_the_limits_check_with_their_record_counts(compress):
+    from scipy.sparse import csc_matrix
+
+    from emotic.formats.mat5 import check_mat5_limits
+
+    stream = io.BytesIO()
+    savemat(stream, {
+        "numbers": np.arange(10.0), "text": "hello", "flags": np.array([True, False]), "empty": np.zeros((0, 0)),
+        "nested": {"x": np.array([1, 2], dtype=np.int16), "y": "hi", "z": [[1, 2], [3, 4]]},
+        "cells": np.array([np.array(["a"]), np.zeros((2, 3)), csc_matrix(np.eye(3))], dtype=object),
+        "records": np.array([(1.0, "x"), (2.0, "yy")], dtype=[("n", "O"), ("t", "O")]),
+    }, do_compression=compress)
+    counts = check_mat5_limits(stream.getvalue(), max_elements=10_000, max_inflated_bytes=10**6)
+    assert counts == {"numbers": 10, "text": 5, "flags": 2, "empty": 0, "nested": 1, "cells": 3, "records": 2}
+    ours = io.BytesIO()
+    write_mat5(ours, {"train": Struct(("a", "b"), [{"a": "x", "b": Cell(["p", "q"])}] * 3)}, compress=compress)
+    assert check_mat5_limits(ours.getvalue(), max_elements=10_000, max_inflated_bytes=10**6) == {"train": 3}
+
+
+def test_the_limits_name_what_was_exceeded():
+    from emotic.formats.mat5 import Mat5LimitExceeded, check_mat5_limits
+
+    stream = io.BytesIO()
+    write_mat5(stream, {"train": Struct(("a",), [{"a": "x" * 100}] * 50), "val": Struct(("a",), [{"a": "y"}] * 20)})
+    data = stream.getvalue()
+    with pytest.raises(Mat5LimitExceeded) as raised:
+        check_mat5_limits(data, max_elements=1_000, max_inflated_bytes=10**6)
+    assert raised.value.limit == "elements" and raised.value.value == 1_000
+    with pytest.raises(Mat5LimitExceeded) as raised:
+        check_mat5_limits(data, max_elements=10**6, max_inflated_bytes=10**6, max_records=60)
+    assert (raised.value.limit, raised.value.reason) == ("records", "holds 70 records, more than 60")
+    with pytest.raises(Mat5LimitExceeded) as raised:
+        check_mat5_limits(data, max_elements=10**6, max_inflated_bytes=1_000)
+    assert raised.value.limit == "inflated_bytes"

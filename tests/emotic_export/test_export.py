@@ -300,3 +300,38 @@ def test_grayscale_cmyk_and_rotated_sources_become_upright_rgb_in_the_arrays(db,
     assert context[:, :100].mean(axis=(0, 1))[2] > 200  # blue on the left once upright
     assert context[:, 124:].mean(axis=(0, 1))[1] > 200  # green on the right
     assert body.mean(axis=(0, 1))[2] > 200  # the box is the left half: all blue
+
+
+@pytest.mark.parametrize(
+    ("folder", "filename", "field"),
+    [
+        ("../../../outside-the-snapshot", "escape.jpg", "folder"),  # ADE20K-style ../ in a stored row
+        ("mscoco/images", "sub\\evil.jpg", "filename"),  # COCO-style backslash
+        ("/etc", "passwd", "folder"),
+        ("web/images", "a\x1b[2Jb.jpg", "filename"),  # a terminal escape (PostgreSQL cannot even hold NUL)
+        ("web/images", "line\nbreak.jpg", "filename"),
+    ],
+)
+def test_an_image_whose_names_cannot_be_placed_is_skipped_and_listed_and_the_export_goes_on(
+    annotated_db, tmp_path, folder, filename, field
+):
+    """Rows stored before ingest checked names: the export leaves them out and lists them, never fails whole."""
+    odd = Image.objects.get(filename="office.jpg")
+    Image.objects.filter(pk=odd.pk).update(folder=folder, filename=filename)
+    split_before = Image.objects.get(pk=odd.pk).split
+    out = export_to_directory(tmp_path / "snap", ExportOptions())  # every format, images copied
+    manifest = read_manifest(out)
+    (skipped,) = manifest["skipped_images"]
+    assert skipped["image_id"] == odd.pk and skipped["reason"].startswith(f"cannot be placed: {field}: ")
+    assert "office.jpg" not in by_filename(read_jsonl(out / "annotations.jsonl"))
+    assert {"beach.jpg", "party.jpg"} <= set(by_filename(read_jsonl(out / "annotations.jsonl")))
+    assert not any((where / "outside-the-snapshot").exists() for where in (tmp_path, tmp_path.parent))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["media", "snap"]
+    assert Image.objects.get(pk=odd.pk).split == split_before  # left out before any split was drawn
+
+
+def test_stored_names_with_an_unambiguous_spelling_are_normalised_in_the_snapshot(annotated_db, tmp_path):
+    Image.objects.filter(filename="office.jpg").update(folder="./web//images/")
+    out = export_to_directory(tmp_path / "snap", ExportOptions(formats=("mat",)))
+    assert read_manifest(out)["skipped_images"] == []
+    assert (out / "emotic" / "web" / "images" / "office.jpg").is_file()

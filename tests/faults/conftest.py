@@ -160,6 +160,7 @@ def worker_environment(media_in_tmp, tmp_path, private_redis) -> dict:
         "SCRAPER_MIN_IMAGE_SIDE": "32",
         "SCRAPER_RETRIES": "0",
         "SCRAPER_CLAIM_TIMEOUT_SECONDS": "3",
+        "SCRAPER_IMPORT_ROOTS": str(tmp_path),  # the URL lists the tests write lie here
         "LOG_LEVEL": "INFO",
     }
 

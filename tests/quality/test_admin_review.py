@@ -291,3 +291,21 @@ def test_an_images_own_page_links_to_its_review(review_data, admin_client):
     image = review_data.val_image
     html = admin_client.get(reverse("admin:catalog_image_change", args=[image.pk])).content.decode()
     assert f'href="{review_url(image)}"' in html and "review answers" in html
+
+
+@pytest.mark.parametrize("bad_id", ["abc", "1x", "²", "١", "1/2", "-1"])
+def test_staff_pages_answer_404_for_an_id_that_is_not_a_whole_number(db, admin_client, bad_id):
+    """Every custom admin page under <path:object_id> (review, picture, gold plot, trust, a run's cancel button):
+    a malformed id is a 404, never a 500."""
+    for method, url in (
+        ("get", f"/admin/catalog/image/{bad_id}/review/"),
+        ("post", f"/admin/catalog/image/{bad_id}/review/"),
+        ("get", f"/admin/catalog/image/{bad_id}/picture/"),
+        ("get", f"/admin/annotator/worker/{bad_id}/gold.png"),
+        ("post", f"/admin/annotator/worker/{bad_id}/trust/"),
+        ("post", f"/admin/training/trainingrun/{bad_id}/cancel/"),
+    ):
+        response = getattr(admin_client, method)(url, {"action": "block", "reason": "x"} if method == "post" else None)
+        assert response.status_code == 404, (method, url, response.status_code)
+    # Django's own change page redirects (to the list, saying so); the extra worker figures must not break it.
+    assert admin_client.get(f"/admin/annotator/worker/{bad_id}/change/").status_code in (302, 404)

@@ -140,6 +140,20 @@ def test_csv_files_hold_the_plotted_figures(review_data, admin_client, settings)
     assert by_id[review_data.workers[1].pk]["gold_accuracy"] == ""  # no gold answers yet
 
 
+def test_csv_cells_a_spreadsheet_would_run_are_escaped_and_numbers_stay_numbers(review_data, admin_client):
+    """Worker names like +1+1, -2+3 or @SUM(A1) stay text in the CSV; a negative figure stays a number."""
+    names = ["+1+1", "-2+3", "@SUM(A1)", "=HYPERLINK(1)"]
+    for worker, name in zip(review_data.workers, names):
+        worker.user.username = name
+        worker.user.save(update_fields=["username"])
+    review_data.workers[0].consensus_agreement = -0.25
+    review_data.workers[0].save(update_fields=["consensus_agreement"])
+    workers = read_csv(admin_client.get(reverse("admin:quality_qualityreport_csv", args=["worker-accuracy"])))
+    by_id = {int(r["worker_id"]): r for r in workers}
+    assert [by_id[w.pk]["username"] for w in review_data.workers] == ["'" + name for name in names]
+    assert by_id[review_data.workers[0].pk]["consensus_agreement"] == "-0.25"
+
+
 def test_the_worker_summary(review_data, admin_client):
     control_answers(review_data.workers[0], [True, True, False, True])
     recompute_quality()

@@ -10,6 +10,14 @@ from tests.scraper.local_server import LocalServer
 
 
 @pytest.fixture
+def every_path_importable(settings):
+    """The whole disk as the import root, for tests about paths that lie nowhere ('/no/such/folder'):
+    they meet the check they are about (existence), not the import roots (tests/scraper/test_import_roots.py)."""
+    settings.SCRAPER_IMPORT_ROOTS = ["/"]
+    return settings
+
+
+@pytest.fixture
 def web():
     server = LocalServer().start()
     yield server

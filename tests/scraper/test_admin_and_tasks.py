@@ -70,6 +70,7 @@ def test_a_job_is_started_from_the_admin(admin_client, photos, eager_celery, dja
     assert (job.state, job.stored, job.created_by) == ("done", 3, "admin")
 
 
+@pytest.mark.usefixtures("every_path_importable")
 def test_the_admin_names_a_bad_parameter(admin_client):
     response = admin_client.post(reverse("admin:scraper_crawljob_add"), {"kind": "folder", "path": "/no/such/folder"})
     assert response.status_code == 200
@@ -112,6 +113,7 @@ def test_the_item_list_shows_why_items_were_rejected(admin_client, tmp_path):
     assert "the content is an HTML page" in page
 
 
+@pytest.mark.usefixtures("every_path_importable")
 def test_the_admin_form_puts_each_reason_on_the_field_the_error_names(db):
     from scraper.admin import CrawlJobForm
 

@@ -88,6 +88,7 @@ def test_import_dataset_imports_a_folder_under_a_given_name(tmp_path):
         (["--format", "tiff", "x"], "--format: invalid choice: 'tiff'"),
     ],
 )
+@pytest.mark.usefixtures("every_path_importable")
 def test_import_dataset_errors_name_the_argument(tmp_path, args, message):
     (tmp_path / "instances_val2017.json").write_text("{}")
     with pytest.raises(CommandError, match=message):

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from scraper.fetching import AddressPolicy, FetchRejected
+from scraper.fetching.address_guard import AddressNotAllowed
 from scraper.fetching.x_robots_tag import refusing_directives
 from tests.scraper.conftest import make_fetcher
 from tests.catalog.images import jpeg
@@ -238,10 +239,23 @@ def test_a_redirect_to_a_private_address_is_refused():
         ("fd00::1", "private"),
         ("0.0.0.0", "unspecified"),
         ("100.64.0.1", "non-global"),
+        ("fec0::1", "site-local"),
+        ("feff:ffff::1", "site-local"),
+        ("2002:808:808::1", "6to4"),  # 6to4 of a public address: a tunnel all the same
+        ("2002:7f00:1::1", "6to4 (loopback 127.0.0.1 inside)"),
+        ("2002:a00:1::", "6to4 (private 10.0.0.1 inside)"),
+        ("2002:a9fe:a9fe::", "6to4 (link-local 169.254.169.254 inside)"),
     ],
 )
 def test_every_kind_of_internal_address_is_refused(address, kind):
     assert AddressPolicy.build(allow_private=False).refusal(address) == kind
+
+
+def test_6to4_and_site_local_answers_are_refused_among_a_names_answers():
+    policy = AddressPolicy.build(allow_private=False)
+    for bad in ("2002:7f00:1::1", "fec0::8"):
+        with pytest.raises(AddressNotAllowed, match=bad):
+            policy.check_addresses("tunnel.example", ["93.184.216.34", bad])
 
 
 def test_one_bad_address_among_a_names_answers_is_enough_to_refuse():

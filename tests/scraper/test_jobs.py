@@ -275,6 +275,20 @@ def test_a_coco_import_makes_people_ready_for_emotion_tasks(tmp_path, crawl_sett
     assert set(emotion_pool()) == set(image.people.all())
 
 
+def test_a_dataset_file_name_that_cannot_be_placed_is_a_bad_record_and_the_rest_imported(tmp_path, crawl_settings):
+    """COCO's backslash: the image is refused at ingest naming the field, and later exports never meet it."""
+    path = write_coco(
+        tmp_path,
+        [{"id": 1, "seed": 101, "file_name": "sub\\000000000001.jpg"}, {"id": 2, "seed": 102}],
+        [coco_person(1, 1, [10, 10, 50, 100]), coco_person(2, 2, [10, 10, 50, 100])],
+    )
+    job = run_crawl_job(create_crawl_job("coco", {"path": str(path)}))
+    assert (job.stored, job.rejected_by_reason) == (1, {"bad_record": 1})
+    bad = job.items.get(reason="bad_record")
+    assert bad.detail.startswith("filename: must be a plain file name without '/' or '\\'")
+    assert list(Image.objects.values_list("filename", flat=True)) == ["000000000002.jpg"]
+
+
 def test_images_without_trusted_boxes_wait_for_workers_to_draw_them(tmp_path, crawl_settings):
     coco = write_coco(tmp_path / "coco", [{"id": 1, "seed": 97}], [coco_person(1, 1, [10, 10, 100, 200])])
     folder = tmp_path / "photos"
@@ -316,6 +330,7 @@ def test_a_source_that_cannot_be_read_fails_the_job_with_the_reason_and_keeps_wh
         ("gopher", {}, "kind: must be one of"),
     ],
 )
+@pytest.mark.usefixtures("every_path_importable")
 def test_bad_job_parameters_are_named(kind, params, message):
     with pytest.raises(SourceError, match=message.replace("(", r"\(").replace(")", r"\)")):
         create_crawl_job(kind, params)

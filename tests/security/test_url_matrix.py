@@ -199,6 +199,7 @@ NO_ADD_PAGE = {
     "annotator.emotionannotation", "annotator.boxannotation",  # workers' answers: shown, never added or deleted
     "catalog.image", "annotator.person",  # made by ingest, intake and box settlement only
     "annotator.taskassignment",  # handed out and closed by the assignment service only
+    "annotator.apitoken",  # made by a worker on their page, where alone its key is shown
     "access.accessattempt",  # the access log: written by the log-in and sign-up checks
     # A campaign's participants, sessions, ledger and webhook events: written by its services only.
     "campaigns.participant", "campaigns.participantsession", "campaigns.ledgerentry", "campaigns.webhookevent",

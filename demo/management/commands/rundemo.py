@@ -33,6 +33,10 @@ class Command(BaseCommand):
         ]
         server_cmd = [python, "manage.py", "runserver", "--noreload", addrport]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # The development server serves with the public development key only in explicit local
+        # development (config.startup.check_secret_key_for_serving): say so, unless set already.
+        env.setdefault("DEBUG", "true")
+        env.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
         self.stdout.write(f"Broker: {settings.CELERY_BROKER_URL}  Database: {settings.DATABASES['default']['ENGINE']}")
         self.stdout.write(f"Worker queues: {', '.join(queues)}")
         if TRAINING_QUEUE not in queues:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from emotic.errors import FieldError
 from scraper.management.commands._crawl_cli import run_with_progress, summary
 from scraper.models import CrawlJob
 from scraper.services.jobs import cancel_crawl_job, resume_crawl_job
@@ -28,4 +29,8 @@ class Command(BaseCommand):
             cancel_crawl_job(job)
             self.stdout.write(summary(job))
         else:
-            run_with_progress(self, resume_crawl_job(job), background=options["background"])
+            try:
+                job = resume_crawl_job(job)
+            except FieldError as error:  # its path is gone, or outside the import roots
+                raise CommandError(f"job #{job.pk}: {error}") from None
+            run_with_progress(self, job, background=options["background"])
