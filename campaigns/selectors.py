@@ -11,6 +11,7 @@ import statistics
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -119,6 +120,9 @@ def progress(campaign: Campaign) -> Progress:
             f"Sessions take longer than expected: the median effective pay, {money(effective, currency)} an hour, is under "
             f"the marketplace's minimum of {money(minimum, currency)}. Raise the reward, or pay the difference as bonuses."
         )
+    if campaign.marketplace.has_api and not settings.PROLIFIC_API_TOKEN:
+        warnings.append("PROLIFIC_API_TOKEN is not set: the platform cannot publish, approve, reject or pay on Prolific. "
+                        "Rewards stay owed in the ledger until it is.")
     if campaign.admissions_halted_at:
         warnings.append(f"Admissions are paused: {campaign.admissions_halted_reason}")
     if campaign.last_api_error:

@@ -170,6 +170,7 @@ def test_without_a_token_the_admin_is_told_and_no_row_is_written(prolific, study
     client = lead()
     page = f"/admin/campaigns/campaign/{study.pk}/"
 
+    assert b"PROLIFIC_API_TOKEN is not set: the platform cannot publish" in client.get(f"{page}change/").content
     approved = client.post(f"{page}act/", {"action": "approve"}, follow=True)
     assert b"PROLIFIC_API_TOKEN is not set" in approved.content
     paid = client.post(f"{page}bonuses/", {"total": "25"}, follow=True)
