@@ -194,3 +194,27 @@ def test_a_browser_of_no_participant_has_no_scope(pool):
     """The annotator's scope provider leaves ordinary workers alone."""
     assert work_scope(WorkerFactory()) is None
     assert Browser().client.get("/c/nowhere/").status_code == 404
+
+
+def test_pausing_and_resuming_move_the_study_with_the_campaign_even_when_prolific_cannot_be_told(prolific, lead):
+    campaign = CampaignFactory(state=Campaign.State.DRAFT)
+    url = f"/admin/campaigns/campaign/{campaign.pk}/act/"
+    lead.post(url, {"action": "open"})
+    campaign.refresh_from_db()
+    study = prolific.studies[campaign.external_study_id]
+
+    paused = lead.post(url, {"action": "pause"}, follow=True)
+    assert b"is paused: no one new is admitted" in paused.content
+    assert study["status"] == "PAUSED" and Campaign.objects.get().state == Campaign.State.PAUSED
+    assert Browser().open_study(campaign.slug, PROLIFIC_PID="a" * 24).status_code == 503
+
+    lead.post(url, {"action": "open"})
+    assert study["status"] == "ACTIVE" and Campaign.objects.get().state == Campaign.State.OPEN
+
+    prolific.down = True
+    warned = lead.post(url, {"action": "pause"}, follow=True)
+    assert Campaign.objects.get().state == Campaign.State.PAUSED  # paused here at once
+    assert b"could not be told" in warned.content and study["status"] == "ACTIVE"
+    prolific.down = False
+    lead.post(url, {"action": "close"})
+    assert Campaign.objects.get().state == Campaign.State.CLOSED and study["status"] == "AWAITING REVIEW"
