@@ -88,6 +88,7 @@ class WorkerAPIView(APIView):
 
 # No task: a 204 (no body) whose headers say why and when to ask again.
 WORK_OUTLOOK = "Work-Outlook"
+WORK_FINISH_URL = "Work-Finish-URL"
 NO_TASK_HEADERS = [
     OpenApiParameter(
         "Retry-After",
@@ -110,6 +111,15 @@ NO_TASK_HEADERS = [
         "`done`: nothing is left for this worker (every person it may annotate has all its answers or "
         "has its answer): stop asking.",
     ),
+    OpenApiParameter(
+        WORK_FINISH_URL,
+        OpenApiTypes.STR,
+        location=OpenApiParameter.HEADER,
+        response=[204],
+        required=False,
+        description="With `done`, for a worker whose work is bounded (a panel's session with a task quota): the "
+        "page to go to next (where the session ends and the worker is sent back to the panel).",
+    ),
 ]
 
 
@@ -131,6 +141,8 @@ class NextTaskView(WorkerAPIView):
         outcome = next_task(self.worker(request))
         if outcome.task is None:
             headers = {"Retry-After": str(outcome.retry_after), WORK_OUTLOOK: outcome.outlook}
+            if outcome.finish_url:
+                headers[WORK_FINISH_URL] = outcome.finish_url
             return Response(status=status.HTTP_204_NO_CONTENT, headers=headers)
         return Response(serializers.TaskSerializer(asdict(selectors.task_view(outcome.task))).data)
 
@@ -254,6 +266,7 @@ class WorkerStatusView(WorkerAPIView):
                     "is_blocked": worker.is_blocked,
                     "blocked_reason": worker.blocked_reason,
                     "counter": asdict(selectors.work_counter(worker)),
+                    "session": selectors.work_scope_view(worker),
                 }
             ).data
         )

@@ -160,6 +160,10 @@ class Worker(models.Model):
     median_seconds_per_task = models.FloatField(null=True, blank=True)
     skip_rate = models.FloatField(null=True, blank=True)
     tasks_submitted = models.PositiveIntegerField(default=0)
+    bounded = models.BooleanField(
+        default=False, editable=False,
+        help_text="Another part bounds this worker's work (a panel's participant): the assignment asks its work scope.",
+    )
     last_task_request_at = models.DateTimeField(
         null=True, blank=True, help_text="Written first in every assignment transaction: it serialises one worker's requests."
     )

@@ -17,6 +17,7 @@ from django.utils import timezone
 from annotator.models import GoldItem, Person, TaskAssignment, TaskKind, Worker
 from annotator.services.assignment import drawable_controls
 from annotator.services.qualification import ANSWERED_STATES, qualification_pool, qualification_size
+from annotator.services.scopes import work_scope
 from emotic.taxonomy import mask_to_categories
 
 State = TaskAssignment.State
@@ -90,6 +91,17 @@ def work_counter(worker: Worker) -> WorkCounter:
         ),
         qualification_size=qualification_size() if pending else 0,
     )
+
+
+def work_scope_view(worker: Worker) -> dict | None:
+    """What the page shows of the worker's bounded work (a panel's session), or None when its work is not bounded."""
+    scope = work_scope(worker)
+    if scope is None:
+        return None
+    return {
+        "label": scope.label, "tasks_left": scope.tasks_left, "minutes_left": scope.minutes_left,
+        "finished": scope.finished, "finish_url": scope.finish_url,
+    }
 
 
 @dataclass(frozen=True)

@@ -97,12 +97,23 @@ class CounterSerializer(serializers.Serializer):
     qualification_size = serializers.IntegerField()
 
 
+class WorkScopeSerializer(serializers.Serializer):
+    label = serializers.CharField(help_text="What the page shows, e.g. '3 tasks left in this session (about 4 min)'.")
+    tasks_left = serializers.IntegerField(allow_null=True)
+    minutes_left = serializers.FloatField(allow_null=True)
+    finished = serializers.BooleanField(help_text="No new task will be given: go to finish_url.")
+    finish_url = serializers.CharField(allow_blank=True)
+
+
 class WorkerStatusSerializer(serializers.Serializer):
     username = serializers.CharField()
     qualification = serializers.ChoiceField(choices=Worker.Qualification.choices)
     is_blocked = serializers.BooleanField()
     blocked_reason = serializers.CharField()
     counter = CounterSerializer()
+    session = WorkScopeSerializer(
+        allow_null=True, help_text="For a worker whose work is bounded (a panel's session): what is left of it."
+    )
 
 
 class HistoryEntrySerializer(serializers.Serializer):

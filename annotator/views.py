@@ -57,7 +57,8 @@ def annotate(request: HttpRequest) -> HttpResponse:
     try:
         ensure_worker_may_work(worker)
     except WorkerNotEligible:
-        return redirect("annotator:home")
+        scope = selectors.work_scope_view(worker)
+        return redirect(scope["finish_url"] if scope and scope["finish_url"] else "annotator:home")
     sliders = [
         {"name": dim, "low": VAD_ANCHORS[dim][0], "high": VAD_ANCHORS[dim][1], "definition": VAD_DEFINITIONS[dim]}
         for dim in VAD_DIMENSIONS
@@ -68,6 +69,7 @@ def annotate(request: HttpRequest) -> HttpResponse:
         {
             "worker": worker,
             "counter": selectors.work_counter(worker),
+            "session": selectors.work_scope_view(worker),
             "categories": CATEGORIES,
             "sliders": sliders,
             "genders": GENDERS,

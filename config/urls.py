@@ -12,6 +12,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("annotator.urls")),
+    path("", include("campaigns.urls")),
     path("admin/exports/", include("emotic_export.urls")),
     path("admin/training/", include("training.urls")),
     re_path(rf"^admin/(?P<old>{'|'.join(views.MOVED_ADMIN_PAGES)})/(?P<rest>.*)$", views.moved_admin_page),

@@ -31,6 +31,11 @@ When nothing is given, ``next_task`` says why (``work_outlook``, one query):
 work may come later (``later``: someone else holds or has locked what this
 worker could do, or images are still in their box stage), or nothing is left
 for this worker (``done``).
+
+Another part may narrow a worker's pool and end its work (``scopes.WorkScope``:
+task kinds, splits, a quota): the claims and the outlook keep to the scope,
+and a worker whose scope is finished is given no new task (``done``, with the
+scope's ``finish_url``).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from catalog.models import Image
 from catalog.splits import draw_split
 from annotator.services.errors import WorkerNotEligible
 from annotator.services.gold import draw_order
+from annotator.services.scopes import WorkScope, work_scope
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +110,7 @@ class NextTask:
     task: TaskAssignment | None
     outlook: str = ""  # without a task: "later" (work may come later) or "done" (nothing is left for this worker)
     retry_after: int | None = None  # without a task: seconds to wait before asking again
+    finish_url: str = ""  # "done" for a worker whose work scope ends somewhere: where to go next
 
     LATER = "later"
     DONE = "done"
@@ -127,12 +134,15 @@ def next_task(worker: Worker) -> NextTask:
     while pausing.
     """
     pause = CLAIM_PAUSE
+    scope = work_scope(worker)
     for attempt in range(1, CLAIM_ATTEMPTS + 1):
-        task, outlook = _next_task_once(worker)
+        task, outlook = _next_task_once(worker, scope)
         if task is not None:
             return NextTask(task)
         if outlook is None:  # a pending qualification test with no item to give now
             return NextTask(None, NextTask.LATER, RETRY_AFTER_LATER)
+        if outlook is _SCOPE_FINISHED:
+            return NextTask(None, NextTask.DONE, RETRY_AFTER_DONE, scope.finish_url)
         if not outlook.claimable or attempt == CLAIM_ATTEMPTS:
             break
         logger.debug("worker %s: every free row locked by other claimers (attempt %d)", worker.pk, attempt)
@@ -142,10 +152,16 @@ def next_task(worker: Worker) -> NextTask:
         return NextTask(None, NextTask.LATER, RETRY_AFTER_LOCKED)
     if outlook.work_later:
         return NextTask(None, NextTask.LATER, RETRY_AFTER_LATER)
-    return NextTask(None, NextTask.DONE, RETRY_AFTER_DONE)
+    return NextTask(None, NextTask.DONE, RETRY_AFTER_DONE, scope.finish_url if scope is not None else "")
 
 
-def _next_task_once(worker: Worker) -> tuple[TaskAssignment | None, WorkOutlook | None]:
+# ``_next_task_once``'s outlook for a worker whose work scope is finished (its quota met).
+_SCOPE_FINISHED = WorkOutlook(claimable=False, held=False, boxes_open=False)
+
+
+def _next_task_once(
+    worker: Worker, scope: WorkScope | None = None
+) -> tuple[TaskAssignment | None, WorkOutlook | None]:
     """One attempt, in one transaction: a task, or None and the outlook (None for a pending qualification)."""
     from annotator.services.qualification import assign_qualification_item
 
@@ -156,19 +172,22 @@ def _next_task_once(worker: Worker) -> tuple[TaskAssignment | None, WorkOutlook 
         live = _live_assignment(worker, now)
         if live is not None:
             return live, None
+        if scope is not None and scope.finished:
+            return None, _SCOPE_FINISHED
         if worker.qualification == Worker.Qualification.PENDING:
             item = assign_qualification_item(worker, now)
             if worker.qualification == Worker.Qualification.PENDING:
                 return item, None
             ensure_worker_may_work(worker)  # the test just ended: failed workers stop here
+        claim = (worker, now) if scope is None else (worker, now, scope)
         if control_is_due(worker.pk, _tasks_given(worker)):
-            control = _assign_control(worker, now)
+            control = _assign_control(*claim)
             if control is not None:
                 return control, None
-        task = _assign_emotions(worker, now) or _assign_boxes(worker, now)
+        task = _assign_emotions(*claim) or _assign_boxes(*claim)
         if task is not None:
             return task, None
-        return None, work_outlook(worker)
+        return None, work_outlook(worker, scope)
 
 
 def _start_serialised(worker: Worker, now: datetime) -> None:
@@ -251,8 +270,8 @@ def drawable_controls() -> QuerySet[GoldItem]:
     return GoldItem.objects.filter(for_control=True, retired=False)
 
 
-def _assign_control(worker: Worker, now: datetime) -> TaskAssignment | None:
-    """The first control in this worker's own order (``draw_order``) it has not met.
+def _assign_control(worker: Worker, now: datetime, scope: WorkScope | None = None) -> TaskAssignment | None:
+    """The first control in this worker's own order (``draw_order``) it has not met, of a kind its scope allows.
 
     Met means given in any way, answered, skipped, reported or expired (and
     qualification items too): a worker never meets the same person or image
@@ -261,7 +280,10 @@ def _assign_control(worker: Worker, now: datetime) -> TaskAssignment | None:
     seen = TaskAssignment.objects.filter(worker=worker).filter(
         Q(person=OuterRef("person")) | Q(image=OuterRef("image"))
     )
-    unseen = drawable_controls().filter(~Exists(seen)).values_list("pk", flat=True)
+    controls = drawable_controls()
+    if scope is not None and scope.kinds is not None:
+        controls = controls.filter(kind__in=sorted(scope.kinds))
+    unseen = controls.filter(~Exists(seen)).values_list("pk", flat=True)
     order = draw_order(worker.pk, "controls", unseen)
     if not order:
         return None
@@ -310,7 +332,18 @@ def box_pool() -> QuerySet[Image]:
     return images_awaiting_boxes().filter(box_slots_taken__lt=settings.BOX_ANNOTATORS_PER_IMAGE)
 
 
-def work_outlook(worker: Worker) -> WorkOutlook:
+def _in_scope(queryset: QuerySet, scope: WorkScope | None, kind: str, split_field: str) -> QuerySet:
+    """``queryset`` narrowed to the scope's splits; empty when the scope leaves out ``kind``."""
+    if scope is None:
+        return queryset
+    if not scope.allows_kind(kind):
+        return queryset.none()
+    if scope.splits is not None:
+        queryset = queryset.filter(**{f"{split_field}__in": sorted(scope.splits)})
+    return queryset
+
+
+def work_outlook(worker: Worker, scope: WorkScope | None = None) -> WorkOutlook:
     """Why the claim gave ``worker`` nothing, in one query of four EXISTS, each led by an index.
 
     ``claimable``: the pools still hold a row the worker may take (the claim's own
@@ -327,13 +360,20 @@ def work_outlook(worker: Worker) -> WorkOutlook:
         person__image__boxes_confirmed=True,
         person__image__reported_count__lt=settings.IMAGE_REPORTS_TO_WITHDRAW,
     ).filter(~Exists(TaskAssignment.objects.filter(worker=worker, person=OuterRef("person"))))
+    awaiting = images_awaiting_boxes()
+    if scope is not None and scope.splits is not None:
+        awaiting = awaiting.filter(split__in=sorted(scope.splits))
     row = (
         Worker.objects.filter(pk=worker.pk)
         .values(
-            free_person=Exists(emotion_pool().filter(unseen_by(worker, "person"))),
-            free_image=Exists(box_pool().filter(unseen_by(worker, "image"))),
-            held=Exists(held),
-            boxes_open=Exists(images_awaiting_boxes()),
+            free_person=Exists(
+                _in_scope(emotion_pool(), scope, TaskKind.EMOTIONS, "image__split").filter(unseen_by(worker, "person"))
+            ),
+            free_image=Exists(
+                _in_scope(box_pool(), scope, TaskKind.BOXES, "split").filter(unseen_by(worker, "image"))
+            ),
+            held=Exists(_in_scope(held, scope, TaskKind.EMOTIONS, "person__image__split")),
+            boxes_open=Exists(awaiting),
         )
         .get()
     )
@@ -342,11 +382,11 @@ def work_outlook(worker: Worker) -> WorkOutlook:
     )
 
 
-def _assign_emotions(worker: Worker, now: datetime) -> TaskAssignment | None:
+def _assign_emotions(worker: Worker, now: datetime, scope: WorkScope | None = None) -> TaskAssignment | None:
     # Least-annotated first (index person_pool_order): every person gets a
     # first answer before anyone gets a second.
     person = _claim_first(
-        emotion_pool()
+        _in_scope(emotion_pool(), scope, TaskKind.EMOTIONS, "image__split")
         .filter(unseen_by(worker, "person"))
         .select_related("image")
         .order_by("annotation_slots_taken", "id")
@@ -360,8 +400,9 @@ def _assign_emotions(worker: Worker, now: datetime) -> TaskAssignment | None:
     return _new_assignment(worker, now, kind=TaskKind.EMOTIONS, person=person)
 
 
-def _assign_boxes(worker: Worker, now: datetime) -> TaskAssignment | None:
-    image = _claim_first(box_pool().filter(unseen_by(worker, "image")).order_by("id"))
+def _assign_boxes(worker: Worker, now: datetime, scope: WorkScope | None = None) -> TaskAssignment | None:
+    pool = _in_scope(box_pool(), scope, TaskKind.BOXES, "split")
+    image = _claim_first(pool.filter(unseen_by(worker, "image")).order_by("id"))
     if image is None:
         return None
     Image.objects.filter(pk=image.pk).update(box_slots_taken=F("box_slots_taken") + 1)
@@ -395,6 +436,27 @@ def close_assignment(assignment: TaskAssignment, state: str, now: datetime, *, r
             box_slots_taken=F("box_slots_taken") - 1
         )
     return True
+
+
+def release_live_tasks(worker: Worker, now: datetime | None = None) -> int:
+    """End the worker's live tasks now (as expired): their slots go back to the pool at once, for other workers.
+
+    For work withdrawn from outside the annotation (a panel's participant who
+    returned the study or ran out of its time); answers already given stay.
+    A qualification item ended this way counts as not passed, as an expired
+    one does. Returns how many were ended.
+    """
+    from annotator.services.qualification import evaluate_qualification_if_complete
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        live = TaskAssignment.objects.select_for_update().filter(worker=worker, state=State.ASSIGNED).order_by("pk")
+        released = [assignment for assignment in live if close_assignment(assignment, State.EXPIRED, now)]
+        if any(a.is_qualification for a in released):
+            evaluate_qualification_if_complete(Worker.objects.get(pk=worker.pk), now=now)
+    if released:
+        logger.info("released %d live task(s) of worker %s", len(released), worker.pk)
+    return len(released)
 
 
 def expire_stale_assignments(now: datetime | None = None) -> int:

@@ -24,6 +24,15 @@ def worker_for(user: AbstractBaseUser) -> Worker:
     return worker
 
 
+def bounded_worker_for(user: AbstractBaseUser) -> Worker:
+    """The user's worker record, marked bounded: another part limits its work (``scopes``), which is asked for it."""
+    worker, _ = Worker.objects.get_or_create(user=user, defaults={"bounded": True})
+    if not worker.bounded:
+        Worker.objects.filter(pk=worker.pk).update(bounded=True)
+        worker.bounded = True
+    return worker
+
+
 def _digest(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "quality",
     "emotic_export",
     "training",
+    "campaigns",
     "demo",
 ]
 
@@ -528,3 +529,39 @@ except ValueError as error:
 MIDDLEWARE[:0] = ["config.health.HealthCheckMiddleware", "config.client_address.ClientAddressMiddleware"]
 # Django REST framework's throttles read REMOTE_ADDR (the client's, set by the middleware), never X-Forwarded-For.
 REST_FRAMEWORK["NUM_PROXIES"] = 0
+# --- Campaigns: Prolific and other panels ------------------------------------
+# The public address of this site, for the study URL a campaign publishes (https://emotic.example.org).
+CAMPAIGNS_PUBLIC_URL = env.str("CAMPAIGNS_PUBLIC_URL", default="").strip().rstrip("/")
+if CAMPAIGNS_PUBLIC_URL and not CAMPAIGNS_PUBLIC_URL.startswith(("https://", "http://")):
+    raise SettingError("CAMPAIGNS_PUBLIC_URL", f"must start with https://, got {CAMPAIGNS_PUBLIC_URL!r}")
+PROLIFIC_API_URL = env.str("PROLIFIC_API_URL", default="https://api.prolific.com").strip().rstrip("/")
+if not PROLIFIC_API_URL.startswith(("https://", "http://")):
+    raise SettingError("PROLIFIC_API_URL", f"must start with https://, got {PROLIFIC_API_URL!r}")
+# Prolific's API token (Settings > API tokens) and the workspace's webhook secret (POST /api/v1/hooks/secrets/).
+PROLIFIC_API_TOKEN = env.str("PROLIFIC_API_TOKEN", default="").strip()
+PROLIFIC_WEBHOOK_SECRET = env.str("PROLIFIC_WEBHOOK_SECRET", default="").strip()
+PROLIFIC_WORKSPACE_ID = env.str("PROLIFIC_WORKSPACE_ID", default="").strip()
+# Every call to a marketplace: connect and read timeouts, and retries of the calls that are safe to repeat
+# (reads and Prolific's idempotent transitions; never a bonus payment or a study's creation).
+CAMPAIGNS_HTTP_CONNECT_TIMEOUT_SECONDS = get_float("CAMPAIGNS_HTTP_CONNECT_TIMEOUT_SECONDS", 5.0, minimum=0.01, maximum=120.0)
+CAMPAIGNS_HTTP_READ_TIMEOUT_SECONDS = get_float("CAMPAIGNS_HTTP_READ_TIMEOUT_SECONDS", 20.0, minimum=0.01, maximum=600.0)
+CAMPAIGNS_HTTP_RETRIES = get_int("CAMPAIGNS_HTTP_RETRIES", 3, minimum=0)
+CAMPAIGNS_HTTP_BACKOFF_SECONDS = get_float("CAMPAIGNS_HTTP_BACKOFF_SECONDS", 0.5, minimum=0.0, maximum=60.0)
+# A webhook whose signed timestamp is further than this from now is refused (a replayed capture).
+CAMPAIGNS_WEBHOOK_TOLERANCE_SECONDS = get_int("CAMPAIGNS_WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
+# Polling, the fallback to webhooks: submissions' states, ledger rows to reconcile, participant groups.
+CAMPAIGNS_POLL_SECONDS = get_int("CAMPAIGNS_POLL_SECONDS", 120, minimum=5)
+# This many failed calls in a row to a marketplace pause a campaign's admissions until a call succeeds again.
+CAMPAIGNS_HALT_AFTER_FAILURES = get_int("CAMPAIGNS_HALT_AFTER_FAILURES", 3, minimum=1)
+# A bonus payment whose answer was lost is looked for in the submission's bonuses for this long before it is
+# sent again (Prolific pays bonuses asynchronously, "in the following minutes").
+CAMPAIGNS_BONUS_SETTLE_SECONDS = get_int("CAMPAIGNS_BONUS_SETTLE_SECONDS", 3600, minimum=0)
+# A ledger row left "sending" this long belongs to a call that died with its process: it is reconciled.
+CAMPAIGNS_STALE_CALL_SECONDS = get_int("CAMPAIGNS_STALE_CALL_SECONDS", 300, minimum=1)
+# Gaps longer than this between a participant's task events count as idle time in the session's figures.
+CAMPAIGNS_IDLE_SECONDS = get_int("CAMPAIGNS_IDLE_SECONDS", 120, minimum=1)
+CELERY_BEAT_SCHEDULE["campaigns-poll"] = {
+    "task": "campaigns.poll_marketplaces",
+    "schedule": timedelta(seconds=CAMPAIGNS_POLL_SECONDS),
+}
+MIDDLEWARE.append("campaigns.middleware.CampaignFramingMiddleware")

@@ -23,6 +23,7 @@ from quality.trust import block_worker
 from annotator.services.workers import create_api_token
 from emotic_export.models import DatasetSnapshot
 from scraper.models import CrawlItem, CrawlJob
+from tests.campaigns.factories import LedgerEntryFactory, SessionFactory, WebhookEventFactory
 from tests.factories import (
     BoxAnnotationFactory,
     EmotionAnnotationFactory,
@@ -123,6 +124,13 @@ def world(db, settings) -> World:
     from access.services import record_attempt
 
     w.objects["accessattempt"] = record_attempt("log_in", "failed", username="someone", address="203.0.113.1")
+    # Campaigns: an open campaign with a participant's session, a ledger row and a webhook event.
+    session = SessionFactory(participant__worker__user__username="participant-1")
+    w.objects.update(
+        participantsession=session, participant=session.participant, campaign=session.campaign,
+        marketplace=session.campaign.marketplace, ledgerentry=LedgerEntryFactory(session=session),
+        webhookevent=WebhookEventFactory(),
+    )
     assert w.objects["task_blocked"].state == TaskAssignment.State.EXPIRED
     assert w.objects["task_a"].kind == TaskKind.EMOTIONS
     return w

@@ -122,7 +122,18 @@ SITE_ENDPOINTS = [
     Endpoint("admin/training/runs/<int:pk>/status/", "get", obj("run", "status/", "/admin/training/runs/"), admin_page(FORBIDDEN)),
     Endpoint("admin/training/runs/<int:pk>/report/<str:name>", "get", obj("run", "report/report.json", "/admin/training/runs/"),
              admin_page(FORBIDDEN)),
+    # A campaign's study link without the participant's id: a clear page (400) for everyone, and no account.
+    Endpoint("c/<slug:slug>/", "get", lambda w: f"/c/{w.objects['campaign'].slug}/", everyone(Status(400))),
+    # A participant's pages need the session the study link binds to the browser: no one here has one.
+    Endpoint("c/<slug:slug>/consent/", "get", lambda w: f"/c/{w.objects['campaign'].slug}/consent/", everyone(FORBIDDEN)),
+    Endpoint("c/<slug:slug>/done/", "get", lambda w: f"/c/{w.objects['campaign'].slug}/done/", everyone(FORBIDDEN)),
+    # Prolific's webhooks: an unsigned request is refused, whoever sends it.
+    Endpoint("hooks/prolific/", "post", lambda w: "/hooks/prolific/", everyone(FORBIDDEN), {"status": "APPROVED"}),
 ]
+
+
+def campaign_page(suffix: str) -> Callable[[World], str]:
+    return obj("campaign", suffix, "/admin/campaigns/campaign/")
 
 ADMIN_SITE_ENDPOINTS = [
     Endpoint("admin/", "get", lambda w: "/admin/", admin_page(OK)),
@@ -137,8 +148,8 @@ ADMIN_SITE_ENDPOINTS = [
     Endpoint("admin/r/<path:content_type_id>/<path:object_id>/", "get",
              lambda w: f"/admin/r/{ContentType.objects.get_for_model(w.objects['image']).pk}/{w.objects['image'].pk}/",
              admin_page(NOT_FOUND, NOT_FOUND)),
-    Endpoint(r"admin/^(?P<app_label>auth|access|catalog|scraper|annotator|quality|emotic_export|training)/$", "get", lambda w: "/admin/annotator/",
-             admin_page(NOT_FOUND)),
+    Endpoint(r"admin/^(?P<app_label>auth|access|catalog|scraper|annotator|quality|emotic_export|training|campaigns)/$", "get",
+             lambda w: "/admin/annotator/", admin_page(NOT_FOUND)),
     Endpoint("admin/(?P<url>.*)$", "get", lambda w: "/admin/no-such-page/", admin_page(NOT_FOUND, NOT_FOUND)),
     Endpoint("admin/auth/user/<id>/password/", "get", obj("user", "password/", "/admin/auth/user/"), admin_page(FORBIDDEN)),
     # The quality review's own pages: each checks the model permission it needs.
@@ -159,6 +170,20 @@ ADMIN_SITE_ENDPOINTS = [
     # Admin pages whose model moved app: a permanent redirect for everyone, the new page checks permissions.
     Endpoint(r"^admin/(?P<old>annotator/image|scraper/source|annotator/qualityreport|annotator/personagreement)/(?P<rest>.*)$",
              "get", lambda w: "/admin/annotator/image/1/change/?x=1", everyone(Redirect("/admin/catalog/image/1/change/", status=301))),
+    # A campaign's own pages: each checks the model permission it needs (acting needs change).
+    Endpoint("admin/campaigns/campaign/<path:object_id>/act/", "post", campaign_page("act/"),
+             admin_page(FORBIDDEN, Redirect("/admin/campaigns/campaign/", prefix=True)), {"action": "sync"}),
+    Endpoint("admin/campaigns/campaign/<path:object_id>/reject/", "get", campaign_page("reject/"), admin_page(FORBIDDEN)),
+    Endpoint("admin/campaigns/campaign/<path:object_id>/bonuses/", "get", campaign_page("bonuses/"), admin_page(FORBIDDEN)),
+    Endpoint("admin/campaigns/campaign/<path:object_id>/ledger.csv", "get", campaign_page("ledger.csv"), admin_page(FORBIDDEN)),
+    Endpoint("admin/campaigns/campaign/<path:object_id>/reconciliation/", "get", campaign_page("reconciliation/"),
+             admin_page(FORBIDDEN)),
+    Endpoint("admin/campaigns/campaign/<path:object_id>/plot/<slug:name>.png", "get", campaign_page("plot/progress.png"),
+             admin_page(FORBIDDEN)),
+    Endpoint("admin/campaigns/campaign/<path:object_id>/progress.json", "get", campaign_page("progress.json"),
+             admin_page(FORBIDDEN)),
+    Endpoint("admin/campaigns/campaign/<path:object_id>/release.json", "get", campaign_page("release.json"),
+             admin_page(FORBIDDEN)),
     # The run page's cancel button; the world's run has finished, so it only says so.
     Endpoint("admin/training/trainingrun/<path:object_id>/cancel/", "post",
              obj("run", "cancel/", "/admin/training/trainingrun/"),
@@ -176,9 +201,13 @@ NO_ADD_PAGE = {
     "annotator.taskassignment",  # handed out and closed by the assignment service only
     "annotator.apitoken",  # made by a worker on their page, where alone its key is shown
     "access.accessattempt",  # the access log: written by the log-in and sign-up checks
+    # A campaign's participants, sessions, ledger and webhook events: written by its services only.
+    "campaigns.participant", "campaigns.participantsession", "campaigns.ledgerentry", "campaigns.webhookevent",
 }
-NO_DELETE_PAGE = {"annotator.emotionannotation", "annotator.boxannotation", "annotator.taskassignment",
-                  "access.accessattempt"}
+NO_DELETE_PAGE = {
+    "annotator.emotionannotation", "annotator.boxannotation", "annotator.taskassignment", "access.accessattempt",
+    "campaigns.participant", "campaigns.participantsession", "campaigns.ledgerentry", "campaigns.webhookevent",
+}
 # Served by Django's static view only when DEBUG is on (the demo); checked in test_dev_media_is_debug_only.
 DEBUG_ONLY_ROUTES = {"^media/(?P<path>.*)$"}
 

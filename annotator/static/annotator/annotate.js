@@ -164,6 +164,13 @@ async function loadNext() {
     return;
   }
   if (response.status === 204) {
+    // A bounded session (a panel's participant) whose work is over: its finish page takes over.
+    const finishUrl = response.headers.get("Work-Finish-URL");
+    if (finishUrl) {
+      showEmpty("Your session is complete. Taking you to the next step…", { heading: "Thank you!" });
+      window.location.assign(finishUrl);
+      return;
+    }
     if (response.headers.get("Work-Outlook") === "done") {
       showEmpty(EMPTY.done.text, { heading: EMPTY.done.heading });
     } else {
@@ -179,7 +186,7 @@ async function loadNext() {
     showEmpty(reasons ? reasons[0] : `The server answered ${response.status}.`);
     // Not allowed to work (403), or signed out (401): the home page says why, or asks to sign in.
     if (response.status === 403 || response.status === 401) {
-      window.setTimeout(() => window.location.assign(root.dataset.homeUrl), 4000);
+      window.setTimeout(() => window.location.assign(root.dataset.finishUrl || root.dataset.homeUrl), 4000);
     }
     return;
   }
@@ -257,6 +264,16 @@ async function showTask(next) {
   }
   ui.title.focus();
   ui.workspace.dataset.taskId = task.id; // ready for input
+}
+
+// A bounded session's banner (tasks left, time), refreshed after every answer.
+async function refreshSessionBanner() {
+  const banner = $("session-banner");
+  if (!banner) return;
+  const response = await fetch(root.dataset.meUrl, { credentials: "same-origin" }).catch(() => null);
+  if (!response || !response.ok) return;
+  const me = await response.json();
+  if (me.session) banner.textContent = me.session.label;
 }
 
 async function refreshQualificationBanner() {
@@ -364,6 +381,7 @@ async function submit() {
     updateCounter(result);
     dropDraft(finished.id);
     showStatus(`Saved. Thank you!`);
+    await refreshSessionBanner();
     await loadNext();
   } catch (error) {
     await handleRefusal(error, finished);
