@@ -87,6 +87,10 @@ class Provenance:
     license: str = ""
     http_headers: dict = field(default_factory=dict)
     fetched_at: datetime | None = None
+    license_code: str = ""
+    license_url: str = ""
+    creator: str = ""
+    attribution: str = ""
 
 
 def ingest_image_bytes(
@@ -205,6 +209,10 @@ def _new_image(prepared: PreparedImage, provenance: Provenance) -> Image:
         page_url=provenance.page_url,
         source_record=provenance.source_record,
         license=provenance.license,
+        license_code=provenance.license_code,
+        license_url=provenance.license_url,
+        creator=provenance.creator,
+        attribution=provenance.attribution,
         http_headers=provenance.http_headers,
         fetched_at=provenance.fetched_at or timezone.now(),
     )

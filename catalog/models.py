@@ -100,7 +100,13 @@ class Image(models.Model):
     source_url = models.URLField(max_length=2000, blank=True, help_text="URL the image was downloaded from.")
     page_url = models.URLField(max_length=2000, blank=True, help_text="Page the image appeared on.")
     source_record = models.CharField(max_length=500, blank=True, help_text="Dataset record id or query.")
-    license = models.CharField(max_length=300, blank=True)
+    license = models.CharField(max_length=300, blank=True, help_text="The licence as the source named it, or its name.")
+    license_code = models.CharField(
+        max_length=30, blank=True, help_text="The licence read into a code (emotic/licenses.py); 'unknown': the source gave none."
+    )
+    license_url = models.URLField(max_length=500, blank=True, help_text="Where the licence's terms are.")
+    creator = models.CharField(max_length=300, blank=True, help_text="Who made the image, as the source says.")
+    attribution = models.CharField(max_length=1000, blank=True, help_text="The credit line to publish with the image.")
     http_headers = models.JSONField(default=dict, blank=True)
     fetched_at = models.DateTimeField()
     split = models.CharField(max_length=5, choices=Split.choices, blank=True, default=Split.UNASSIGNED)

@@ -1,15 +1,22 @@
-"""The admin: sources, crawl jobs (started here, with their progress) and the items each job found."""
+"""The admin: crawl jobs (started here, with their progress), the items each job found, and the search sources.
+
+Search sources are listed whether usable or not: one whose key is missing is
+shown as unavailable with the reason, one a job stopped as degraded with the
+reason and a sample of what it answered.
+"""
 
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from emotic.errors import FieldError
-from scraper.models import CrawlItem, CrawlJob
+from emotic.licenses import POLICIES
+from scraper.models import CrawlItem, CrawlJob, SearchSourceStatus
 from scraper.services.jobs import (
     cancel_crawl_job,
     create_crawl_job,
@@ -18,8 +25,12 @@ from scraper.services.jobs import (
     search_queries,
     shared_fetcher,
 )
-from scraper.sources import SourceError, build_source
-from scraper.sources.search_engines import ENGINES
+from scraper.services.licensing import LicensePolicy
+from scraper.services.source_health import ensure_status_rows
+from scraper.sources import SourceError, build_source, search_engine_names
+from scraper.sources.registry import SEARCH_SOURCES
+
+PAGE_PARSER_NOTE = "result pages parsed: only for endpoints you are allowed to crawl"
 
 
 def _lines(text: str) -> list[str]:
@@ -30,10 +41,42 @@ def _words(text: str) -> list[str]:
     return [word.strip() for word in text.split(",") if word.strip()]
 
 
+def _source_choice(name: str) -> tuple[str, str]:
+    source = SEARCH_SOURCES[name]
+    label = f"{name}: {source.label}" + (f" ({PAGE_PARSER_NOTE})" if source.kind == "page" else "")
+    reason = source.unavailable_reason()
+    return name, label + (f" [unavailable: {reason}]" if reason else "")
+
+
+class _SourcesField(forms.MultipleChoiceField):
+    """Search sources, ticked; one name given alone (``engine=bing``) counts as a list of one."""
+
+    def to_python(self, value):
+        return super().to_python([value] if isinstance(value, str) else value)
+
+
 class CrawlJobForm(forms.ModelForm):
     """Start a job from the admin: a search (queries or a template) or an import (a path on the server)."""
 
-    engine = forms.ChoiceField(choices=[("", "---")] + [(name, name) for name in sorted(ENGINES)], required=False)
+    engines = _SourcesField(
+        choices=(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Search sources",
+        help_text="Search: each query goes to every source ticked. See Image gathering › Search sources for keys, limits and health.",
+    )
+    licenses = forms.ChoiceField(
+        choices=list(POLICIES.items()),
+        initial="any",
+        required=False,
+        help_text="Images allowed in, by the licence their source reports (redistribution: a dataset for public release).",
+    )
+    license_codes = forms.CharField(
+        required=False, help_text="Or only these licence codes, comma-separated (e.g. cc0,pdm,by,by-sa); overrides the choice above."
+    )
+    unknown_license = forms.ChoiceField(
+        choices=(), required=False, label="Unknown licences", help_text="Images whose source gives no licence."
+    )
     queries = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, help_text="Search: one query a line.")
     template = forms.CharField(required=False, help_text='Search: e.g. "{emotion} people {activity} in a {place}".')
     places = forms.CharField(required=False, help_text="Comma-separated words for {place}.")
@@ -50,6 +93,20 @@ class CrawlJobForm(forms.ModelForm):
         model = CrawlJob
         fields = ["kind"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["engines"].choices = [_source_choice(name) for name in SEARCH_SOURCES]
+        self.fields["unknown_license"].choices = [
+            ("", f"as SCRAPER_UNKNOWN_LICENSE says ({settings.SCRAPER_UNKNOWN_LICENSE})"), ("keep", "keep, marked unknown"), ("refuse", "refuse")
+        ]
+
+    def _license_params(self, data: dict) -> dict:
+        codes = _words(data.get("license_codes", ""))
+        params = {"licenses": codes or data.get("licenses") or "any"}
+        if data.get("unknown_license"):
+            params["unknown_license"] = data["unknown_license"]
+        return params
+
     def clean(self):
         data = super().clean()
         kind = data.get("kind")
@@ -61,15 +118,19 @@ class CrawlJobForm(forms.ModelForm):
                 raise forms.ValidationError({error.field if error.field in self.fields else "template": error.reason}) from None
             except ValueError as error:  # Python's own refusal of the template ("Single '{' encountered ...")
                 raise forms.ValidationError({"template": str(error)}) from None
-            params = {"engine": data.get("engine", ""), "queries": [q.as_json() for q in queries], "limit": data.get("limit")}
+            params = {"engines": list(data.get("engines") or []), "queries": [q.as_json() for q in queries], "limit": data.get("limit")}
         else:
             names = ("path", "images_dir", "images_root", "original_database", "folder")
             params = {name: data[name] for name in names if data.get(name)}
+        params.update(self._license_params(data))
         try:
             build_source(kind, params, shared_fetcher())
         except SourceError as error:
-            if error.field in self.fields:
-                raise forms.ValidationError({error.field: error.reason}) from None
+            field = {"licenses": "license_codes" if _words(data.get("license_codes", "")) else "licenses"}.get(error.field, error.field)
+            if field == "queries" and not _lines(data.get("queries", "")) and data.get("template"):
+                field = "template"  # a template's expansion is what is too long
+            if field in self.fields:
+                raise forms.ValidationError({field: error.reason}) from None
             raise forms.ValidationError({"kind": str(error)}) from None
         self.job_params = params
         return data
@@ -78,13 +139,17 @@ class CrawlJobForm(forms.ModelForm):
 @admin.register(CrawlJob)
 class CrawlJobAdmin(admin.ModelAdmin):
     form = CrawlJobForm
-    list_display = ("id", "kind", "summary_of_params", "state", "progress_bar", "found", "stored", "duplicates", "rejected", "created_at")
+    list_display = (
+        "id", "kind", "summary_of_params", "state", "degraded_list", "progress_bar", "found", "stored", "duplicates", "rejected",
+        "refused_for_licence", "created_at",
+    )  # fmt: skip
     list_filter = ("kind", "state")
     actions = ["start_or_resume", "cancel"]
     readonly_fields = (
-        "kind", "params", "source", "state", "progress_bar", "found", "fetched", "stored", "exact_duplicates", "near_duplicates",
-        "rejected", "rejected_by_reason", "items_link", "page_errors", "error", "discovery_done", "discovery_cursor",
-        "run_by_workers", "stalled_requeues", "created_by", "created_at", "started_at", "finished_at",
+        "kind", "params", "source", "state", "degraded_report", "progress_bar", "found", "fetched", "stored", "exact_duplicates",
+        "near_duplicates", "rejected", "rejected_by_reason", "licence_policy", "refused_for_licence", "kept_with_unknown_licence",
+        "items_link", "page_errors", "error", "discovery_done", "discovery_cursor", "run_by_workers", "stalled_requeues",
+        "created_by", "created_at", "started_at", "finished_at",
     )  # fmt: skip
 
     def get_fields(self, request, obj=None):
@@ -112,8 +177,38 @@ class CrawlJobAdmin(admin.ModelAdmin):
         if job.kind == CrawlJob.Kind.SEARCH:
             queries = job.params.get("queries", [])
             first = queries[0]["text"] if queries else ""
-            return f"{job.params.get('engine')}: {first}" + (f" (+{len(queries) - 1} more)" if len(queries) > 1 else "")
+            engines = ", ".join(str(name) for name in search_engine_names(job.params)[0])
+            return f"{engines}: {first}" + (f" (+{len(queries) - 1} more)" if len(queries) > 1 else "")
         return str(job.params.get("path", ""))
+
+    @admin.display(description="stopped sources")
+    def degraded_list(self, job: CrawlJob) -> str:
+        return ", ".join(f"{name} ({entry.get('reason')})" for name, entry in job.degraded_sources.items()) or "-"
+
+    @admin.display(description="stopped sources (degraded)")
+    def degraded_report(self, job: CrawlJob) -> str:
+        if not job.degraded_sources:
+            return "none"
+        return format_html_join(
+            "",
+            "<div><b>{}</b>: {} &mdash; {} <i>({})</i><pre style=\"white-space: pre-wrap; max-height: 20em; overflow: auto\">{}</pre></div>",
+            ((name, e.get("reason", ""), e.get("detail", ""), e.get("at", ""), e.get("sample", "")) for name, e in job.degraded_sources.items()),
+        )
+
+    @admin.display(description="refused for licence")
+    def refused_for_licence(self, job: CrawlJob) -> int:
+        return job.refused_for_license
+
+    @admin.display(description="licence policy")
+    def licence_policy(self, job: CrawlJob) -> str:
+        try:
+            return LicensePolicy.for_params(job.params).describe()
+        except FieldError as error:
+            return str(error)
+
+    @admin.display(description="stored with an unknown licence")
+    def kept_with_unknown_licence(self, job: CrawlJob) -> int:
+        return job.items.filter(license_code="unknown").exclude(state=CrawlItem.State.REJECTED).count()
 
     @admin.display(description="progress")
     def progress_bar(self, job: CrawlJob) -> str:
@@ -151,8 +246,8 @@ class CrawlJobAdmin(admin.ModelAdmin):
 
 @admin.register(CrawlItem)
 class CrawlItemAdmin(admin.ModelAdmin):
-    list_display = ("key", "job", "state", "reason", "detail", "image", "fetched_at")
-    list_filter = ("state", "reason", "job__kind")
+    list_display = ("key", "job", "state", "reason", "detail", "license", "image", "fetched_at")
+    list_filter = ("state", "reason", "license_code", "job__kind")
     search_fields = ("key", "image_url", "page_url", "query", "source_record")
     list_select_related = ("job", "image")
     raw_id_fields = ("job", "source", "image")
@@ -163,3 +258,73 @@ class CrawlItemAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(SearchSourceStatus)
+class SearchSourceStatusAdmin(admin.ModelAdmin):
+    """Every search source: what it is, whether it can be used (its key), its limits, and whether it works."""
+
+    list_display = ("engine", "what", "availability", "health", "degraded_at", "last_success_at", "job_link", "limits")
+    readonly_fields = ("engine", "what", "availability", "limits", "terms", "health", "detail", "sample_shown", "job_link",
+                       "degraded_at", "last_success_at")  # fmt: skip
+    fields = readonly_fields
+
+    def changelist_view(self, request, extra_context=None):
+        if self.has_view_or_change_permission(request):
+            ensure_status_rows()  # every registered source is listed, usable or not
+        return super().changelist_view(request, extra_context)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @staticmethod
+    def _source(status: SearchSourceStatus):
+        return SEARCH_SOURCES.get(status.engine)
+
+    @admin.display(description="source")
+    def what(self, status: SearchSourceStatus) -> str:
+        source = self._source(status)
+        if source is None:
+            return "no longer offered"
+        return f"{source.label}" + (f" ({PAGE_PARSER_NOTE})" if source.kind == "page" else " (API)")
+
+    @admin.display(description="available")
+    def availability(self, status: SearchSourceStatus) -> str:
+        source = self._source(status)
+        reason = source.unavailable_reason() if source else "not registered"
+        return format_html('<span style="color: #b3261e">unavailable: {}</span>', reason) if reason else "yes"
+
+    @admin.display(description="limits")
+    def limits(self, status: SearchSourceStatus) -> str:
+        source = self._source(status)
+        if source is None or source.unavailable_reason():
+            return "-"
+        return source.from_settings().describe_limits()
+
+    @admin.display(description="terms")
+    def terms(self, status: SearchSourceStatus) -> str:
+        source = self._source(status)
+        links = [(url, url) for url in (source.terms_url, source.docs_url) if url] if source else []
+        return format_html_join(" ", '<a href="{}" rel="noopener noreferrer">{}</a>', links) or "-"
+
+    @admin.display(description="health")
+    def health(self, status: SearchSourceStatus) -> str:
+        if status.state == SearchSourceStatus.State.DEGRADED:
+            return format_html('<b style="color: #b3261e">degraded: {}</b>', status.reason)
+        return "working" + (f" (last failure: {status.reason})" if status.reason else "") if status.last_success_at else "not used yet"
+
+    @admin.display(description="sample of what it answered")
+    def sample_shown(self, status: SearchSourceStatus) -> str:
+        return format_html('<pre style="white-space: pre-wrap">{}</pre>', status.sample) if status.sample else "-"
+
+    @admin.display(description="job")
+    def job_link(self, status: SearchSourceStatus) -> str:
+        if status.job_id is None:
+            return "-"
+        return format_html('<a href="{}">job #{}</a>', reverse("admin:scraper_crawljob_change", args=[status.job_id]), status.job_id)

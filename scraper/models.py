@@ -20,11 +20,18 @@ RejectReason = models.TextChoices(
         ("X_ROBOTS_TAG", ("x_robots_tag", "Refused by X-Robots-Tag")),
         ("PRIVATE_ADDRESS", ("private_address", "Private or loopback address")),
         ("BAD_URL", ("bad_url", "Malformed URL")),
+        ("NO_IMAGE_URL", ("no_image_url", "Result without an image URL")),
+        ("LICENSE_NOT_ALLOWED", ("license_not_allowed", "Licence not allowed by the job")),
+        ("LICENSE_UNKNOWN", ("license_unknown", "Licence unknown (refused by the setting)")),
+        ("LICENSE_UNPARSEABLE", ("license_unparseable", "Licence not readable")),
         ("MISSING_FILE", ("missing_file", "File not found")),
         ("GAVE_UP", ("gave_up", "Too many attempts")),
     ],
 )
 
+
+# Refused at the door for their licence (a job's "refused for licence" count).
+LICENSE_REJECT_REASONS = ("license_not_allowed", "license_unknown", "license_unparseable")
 
 # Failures worth another try when a job is re-run.
 TRANSIENT_REJECT_REASONS = frozenset(
@@ -52,6 +59,7 @@ class CrawlJob(models.Model):
         PENDING = "pending", "Pending"
         RUNNING = "running", "Running"
         DONE = "done", "Done"
+        DEGRADED = "degraded", "Finished, but a source failed"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
@@ -70,6 +78,11 @@ class CrawlJob(models.Model):
     discovery_done = models.BooleanField(default=False)
     error = models.TextField(blank=True, help_text="Why the job failed, naming the argument or record.")
     page_errors = models.JSONField(default=list, blank=True, help_text="Result pages that could not be read.")
+    degraded_sources = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Search sources stopped in this job: {name: {reason, detail, sample, at}}. Resuming asks them again.",
+    )
     # Counts, recomputed from the items after every chunk (so retries never double-count).
     found = models.PositiveIntegerField(default=0)
     fetched = models.PositiveIntegerField(default=0)
@@ -98,10 +111,14 @@ class CrawlJob(models.Model):
                 name="crawljob_kind_valid",
             ),
             models.CheckConstraint(
-                condition=models.Q(state__in=["pending", "running", "done", "failed", "cancelled"]),
+                condition=models.Q(state__in=["pending", "running", "done", "degraded", "failed", "cancelled"]),
                 name="crawljob_state_valid",
             ),
         ]
+
+    @property
+    def refused_for_license(self) -> int:
+        return sum(self.rejected_by_reason.get(reason, 0) for reason in LICENSE_REJECT_REASONS)
 
     @property
     def processed(self) -> int:
@@ -143,6 +160,10 @@ class CrawlItem(models.Model):
     query = models.CharField(max_length=500, blank=True)
     source_record = models.CharField(max_length=500, blank=True)
     license = models.CharField(max_length=300, blank=True)
+    license_code = models.CharField(max_length=30, blank=True, help_text="The licence read into a code (emotic/licenses.py).")
+    license_url = models.URLField(max_length=500, blank=True)
+    creator = models.CharField(max_length=300, blank=True)
+    attribution = models.CharField(max_length=1000, blank=True)
     original_database = models.CharField(max_length=50)
     folder = models.CharField(max_length=200, blank=True)
     filename = models.CharField(max_length=255, blank=True)
@@ -179,3 +200,35 @@ class CrawlItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.state})"
+
+
+class SearchSourceStatus(models.Model):
+    """How a search source last fared: working, or degraded with the reason and a sample of what it answered.
+
+    One row per source, written by ``scraper.services.source_health`` when a
+    job stops the source and when it gives results again. Whether a source can
+    be used at all (its key) is read from the settings when shown.
+    """
+
+    class State(models.TextChoices):
+        WORKING = "working", "Working"
+        DEGRADED = "degraded", "Degraded"
+
+    engine = models.CharField(max_length=50, unique=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.WORKING)
+    reason = models.CharField(max_length=50, blank=True)
+    detail = models.TextField(blank=True)
+    sample = models.TextField(blank=True, help_text="The start of what the source answered when it was stopped.")
+    job = models.ForeignKey(CrawlJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    degraded_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["engine"]
+        verbose_name = "search source"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(state__in=["working", "degraded"]), name="searchsourcestatus_state_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.engine

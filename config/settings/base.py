@@ -355,6 +355,28 @@ for _engine, _url in SCRAPER_ENGINE_BASE_URLS.items():
         raise SettingError(f"SCRAPER_{_engine.upper()}_BASE_URL", f"must start with http:// or https://, got {_url!r}")
 SCRAPER_RESULTS_PER_PAGE = get_int("SCRAPER_RESULTS_PER_PAGE", 35, minimum=1)
 SCRAPER_MAX_RESULT_PAGES = get_int("SCRAPER_MAX_RESULT_PAGES", 50, minimum=1)
+# Images whose source gives no licence: kept (marked "unknown") or refused at discovery (a job may say otherwise).
+SCRAPER_UNKNOWN_LICENSE = get_choice("SCRAPER_UNKNOWN_LICENSE", "keep", ("keep", "refuse"))
+# Search APIs (docs/scraper.md, "Search sources"). Keys come from here only; a source whose key is
+# missing is shown as unavailable in the admin, with the reason.
+OPENVERSE_API_URL = env.str("OPENVERSE_API_URL", default="https://api.openverse.org/v1").rstrip("/")
+OPENVERSE_CLIENT_ID = env.str("OPENVERSE_CLIENT_ID", default="")  # empty: anonymous (20 a page, 200 requests a day)
+OPENVERSE_CLIENT_SECRET = env.str("OPENVERSE_CLIENT_SECRET", default="")
+OPENVERSE_DAILY_QUOTA = get_int("OPENVERSE_DAILY_QUOTA", 0, minimum=0)  # 0: 200 anonymous, 10,000 with credentials
+OPENVERSE_MIN_INTERVAL_SECONDS = get_float("OPENVERSE_MIN_INTERVAL_SECONDS", 1.0, minimum=0.0, maximum=3600.0)
+WIKIMEDIA_API_URL = env.str("WIKIMEDIA_API_URL", default="https://commons.wikimedia.org/w/api.php")
+# Wikimedia's User-Agent policy: how to reach whoever runs the crawler (an e-mail address or a web page). Required.
+WIKIMEDIA_CONTACT = env.str("WIKIMEDIA_CONTACT", default="")
+WIKIMEDIA_MAXLAG = get_int("WIKIMEDIA_MAXLAG", 5, minimum=1)
+WIKIMEDIA_MIN_INTERVAL_SECONDS = get_float("WIKIMEDIA_MIN_INTERVAL_SECONDS", 1.0, minimum=0.0, maximum=3600.0)
+WIKIMEDIA_DAILY_QUOTA = get_int("WIKIMEDIA_DAILY_QUOTA", 0, minimum=0)  # 0: none published
+FLICKR_API_URL = env.str("FLICKR_API_URL", default="https://api.flickr.com/services/rest/")
+FLICKR_API_KEY = env.str("FLICKR_API_KEY", default="")
+FLICKR_MIN_INTERVAL_SECONDS = get_float("FLICKR_MIN_INTERVAL_SECONDS", 1.0, minimum=0.0, maximum=3600.0)
+FLICKR_DAILY_QUOTA = get_int("FLICKR_DAILY_QUOTA", 86_400, minimum=0)  # a key may make 3,600 requests an hour
+for _name, _url in (("OPENVERSE_API_URL", OPENVERSE_API_URL), ("WIKIMEDIA_API_URL", WIKIMEDIA_API_URL), ("FLICKR_API_URL", FLICKR_API_URL)):
+    if not _url.startswith(("http://", "https://")):
+        raise SettingError(_name, f"must start with http:// or https://, got {_url!r}")
 # Jobs: items are processed in chunks of this many; a claim older than the
 # timeout belongs to a dead worker and is taken over.
 SCRAPER_CHUNK_SIZE = get_int("SCRAPER_CHUNK_SIZE", 200, minimum=1)

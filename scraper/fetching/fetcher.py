@@ -11,11 +11,12 @@ reason from ``RejectReason``, never as a half-read body.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.cookiejar import DefaultCookiePolicy
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -45,6 +46,7 @@ PROVENANCE_HEADERS = (
     "content-disposition",
     "cache-control",
     "server",
+    "retry-after",  # a 429's or a maxlag error's wait, read by the search sources
 )
 _READ_CHUNK = 64 * 1024
 
@@ -56,7 +58,7 @@ class FetchRejected(Exception):
         self.reason = reason
         self.detail = detail
         self.url = url
-        super().__init__(f"{reason}: {detail}" + (f" ({url})" if url else ""))
+        super().__init__(f"{reason}: {detail}" + (f" ({redact_url(url)})" if url else ""))
 
 
 @dataclass(frozen=True)
@@ -111,12 +113,31 @@ class CappedRetry(Retry):
         return self.get_backoff_time()
 
 
+# Query parameters that carry credentials (Flickr's api_key): never logged, stored or shown.
+SECRET_PARAMETERS = frozenset({"api_key", "key", "client_secret", "access_token", "token", "secret", "password"})
+
+
+_SECRET_IN_TEXT = re.compile(r"\b(" + "|".join(sorted(SECRET_PARAMETERS)) + r")=[^&\s'\"]+", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """The URL with the values of credential parameters replaced by ``***``."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if not any(name.lower() in SECRET_PARAMETERS for name, _ in pairs):
+        return url
+    query = urlencode([(name, "***" if name.lower() in SECRET_PARAMETERS else value) for name, value in pairs], safe="*|,:")
+    return urlunsplit(parts._replace(query=query))
+
+
 def _full_url(pool, url: str | None) -> str:  # noqa: ANN001
     """urllib3 hands Retry the path only; the pool knows the scheme, host and port."""
     if pool is None or not url or not url.startswith("/"):
-        return str(url)
+        return redact_url(str(url))
     host = f"[{pool.host}]" if ":" in pool.host else pool.host
-    return f"{pool.scheme}://{host}:{pool.port}{url}" if pool.port else f"{pool.scheme}://{host}{url}"
+    return redact_url(f"{pool.scheme}://{host}:{pool.port}{url}" if pool.port else f"{pool.scheme}://{host}{url}")
 
 
 class _GuardedAdapter(HTTPAdapter):
@@ -258,27 +279,59 @@ class PoliteFetcher:
         """Download an HTML page (a search result page)."""
         return self._fetch_ok(url, max_bytes=max_bytes)
 
+    def fetch(
+        self,
+        url: str,
+        *,
+        max_bytes: int,
+        obey_robots: bool = True,
+        headers: dict[str, str] | None = None,
+        min_interval: float = 0.0,
+        method: str = "GET",
+        data: dict[str, str] | None = None,
+    ) -> FetchedResource:
+        """A response whatever its status (429 and 5xx after the retries), for callers that read error bodies.
+
+        The search sources call it: an API's error body says why (an expired
+        key, a quota), and a result page's says whether it is a captcha or a
+        consent wall. ``min_interval`` spaces requests to the host (the
+        service's rate limit, shared between processes with the shared limits);
+        ``headers`` are added to the session's. ``obey_robots=False`` is for an
+        API the service offers for programmatic use, which its terms govern
+        (Wikimedia's robots.txt disallows ``/w/``, where its API lives); the
+        address guard, limits and retries apply as to everything else.
+        """
+        check = self.obey_robots and obey_robots
+        return self._get(url, max_bytes=max_bytes, check_robots=check, headers=headers, min_interval=min_interval, method=method, data=data)
+
     # --- internals --------------------------------------------------------
     def _fetch_ok(self, url: str, *, max_bytes: int) -> FetchedResource:
         resource = self._get(url, max_bytes=max_bytes, check_robots=self.obey_robots)
-        status = resource.status
-        if status == 429:
-            raise FetchRejected(RejectReason.RATE_LIMITED, "429 Too Many Requests after retries", url)
-        if status >= 500:
-            raise FetchRejected(RejectReason.SERVER_ERROR, f"HTTP {status} after retries", url)
-        if status >= 400 or status < 200 or status >= 300:
-            raise FetchRejected(RejectReason.HTTP_ERROR, f"HTTP {status}", url)
+        problem = status_problem(resource)
+        if problem is not None:
+            raise problem
         return resource
 
     def _download_robots(self, url: str) -> tuple[int, bytes]:
         resource = self._get(url, max_bytes=ROBOTS_MAX_BYTES, check_robots=False, truncate=True)
         return resource.status, resource.content
 
-    def _get(self, url: str, *, max_bytes: int, check_robots: bool, truncate: bool = False) -> FetchedResource:
+    def _get(
+        self,
+        url: str,
+        *,
+        max_bytes: int,
+        check_robots: bool,
+        truncate: bool = False,
+        headers: dict[str, str] | None = None,
+        min_interval: float = 0.0,
+        method: str = "GET",
+        data: dict[str, str] | None = None,
+    ) -> FetchedResource:
         requested_url = url
         for _hop in range(self.max_redirects + 1):
             host = _check_url(url)
-            delay = self.per_host_delay
+            delay = max(self.per_host_delay, min_interval)
             try:  # early, for the right reason; the connection itself is checked again
                 self.address_policy.check_host(host)
             except AddressNotAllowed as error:
@@ -301,7 +354,7 @@ class PoliteFetcher:
                 except RobotsUnavailable as unavailable:
                     raise FetchRejected(unavailable.reason, unavailable.detail, url) from None
             with self.limiter.slot(host.lower(), min_interval=delay):
-                response = self._send(url)
+                response = self._send(url, headers=headers, method=method, data=data)
                 try:
                     if response.is_redirect:
                         location = response.headers.get("location", "")
@@ -317,9 +370,11 @@ class PoliteFetcher:
             return FetchedResource(requested_url, url, response.status_code, content, headers, datetime.now(UTC))
         raise FetchRejected(RejectReason.HTTP_ERROR, f"more than {self.max_redirects} redirects", requested_url)
 
-    def _send(self, url: str) -> requests.Response:
+    def _send(self, url: str, *, headers: dict[str, str] | None = None, method: str = "GET", data=None) -> requests.Response:
         try:
-            return self.session.get(url, stream=True, allow_redirects=False, timeout=self.timeout)
+            return self.session.request(
+                method, url, headers=headers, data=data, stream=True, allow_redirects=False, timeout=self.timeout
+            )
         except AddressNotAllowed as error:
             raise FetchRejected(RejectReason.PRIVATE_ADDRESS, str(error), url) from None
         except requests.RequestException as error:
@@ -355,6 +410,18 @@ class PoliteFetcher:
         return b"".join(chunks)
 
 
+def status_problem(resource: FetchedResource) -> FetchRejected | None:
+    """Why a response that is not a 2xx is refused (429 and 5xx came after the retries), or None."""
+    status, url = resource.status, resource.requested_url
+    if status == 429:
+        return FetchRejected(RejectReason.RATE_LIMITED, "429 Too Many Requests after retries", url)
+    if status >= 500:
+        return FetchRejected(RejectReason.SERVER_ERROR, f"HTTP {status} after retries", url)
+    if status < 200 or status >= 300:
+        return FetchRejected(RejectReason.HTTP_ERROR, f"HTTP {status}", url)
+    return None
+
+
 def _reason_for(error: requests.RequestException) -> str:
     if isinstance(error, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema | requests.exceptions.InvalidSchema):
         return RejectReason.BAD_URL
@@ -369,5 +436,5 @@ def _reason_for(error: requests.RequestException) -> str:
 
 
 def _short(error: Exception) -> str:
-    text = str(error)
+    text = _SECRET_IN_TEXT.sub(r"\1=***", str(error))  # requests' messages quote the URL
     return text if len(text) <= 300 else text[:297] + "..."

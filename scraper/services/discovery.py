@@ -17,7 +17,9 @@ from scraper.fetching import PoliteFetcher
 from scraper.models import CrawlItem, CrawlJob
 from catalog.models import Source
 from catalog.sources import search_source
-from scraper.sources import DiscoveredItem, DiscoveryBatch, build_source
+from scraper.services.licensing import LicensePolicy
+from scraper.services.source_health import record_degradation, record_results
+from scraper.sources import DiscoveredItem, DiscoveryBatch, build_source, search_engine_names
 
 logger = logging.getLogger(__name__)
 
@@ -33,13 +35,14 @@ class _SearchSources:
     """One Source row per (engine, query), as the Source model describes a search."""
 
     def __init__(self, engine: str):
-        self.engine = engine
-        self._by_query: dict[str, Source] = {}
+        self.engine = engine  # the job's first source: items name theirs in ``extra["engine"]``
+        self._by_query: dict[tuple[str, str], Source] = {}
 
-    def for_query(self, query: str) -> Source:
-        if query not in self._by_query:
-            self._by_query[query] = search_source(self.engine, query)
-        return self._by_query[query]
+    def for_item(self, item: DiscoveredItem) -> Source:
+        key = (item.extra.get("engine") or self.engine, item.source_query)
+        if key not in self._by_query:
+            self._by_query[key] = search_source(*key)
+        return self._by_query[key]
 
 
 def _row(job: CrawlJob, source: Source, position: int, item: DiscoveredItem) -> CrawlItem:
@@ -59,6 +62,10 @@ def _row(job: CrawlJob, source: Source, position: int, item: DiscoveredItem) -> 
         query=_clip(item.query, 500),
         source_record=_clip(item.source_record, 500),
         license=_clip(item.license, 300),
+        license_code=item.license_code[:30],
+        license_url=item.license_url if len(item.license_url) <= 500 else "",
+        creator=_clip(item.creator, 300),
+        attribution=_clip(item.attribution, 1000),
         original_database=_clip(item.original_database, 50),
         folder=_clip(item.folder, 200),
         filename=_clip(item.filename, 255),
@@ -71,11 +78,12 @@ def _row(job: CrawlJob, source: Source, position: int, item: DiscoveredItem) -> 
     )
 
 
-def _save_batch(job: CrawlJob, batch: DiscoveryBatch, search_sources: _SearchSources | None) -> None:
+def _save_batch(job: CrawlJob, batch: DiscoveryBatch, search_sources: _SearchSources | None, policy: LicensePolicy) -> None:
     position = job.discovery_cursor.get(NEXT_POSITION, 0)
     rows = []
     for item in batch.items:
-        source = search_sources.for_query(item.source_query) if search_sources else job.source
+        item = policy.judge(item)  # the licence policy at the door: refused items are never fetched
+        source = search_sources.for_item(item) if search_sources else job.source
         rows.append(_row(job, source, position, item))
         position += 1
     with transaction.atomic():
@@ -83,8 +91,12 @@ def _save_batch(job: CrawlJob, batch: DiscoveryBatch, search_sources: _SearchSou
         job.discovery_cursor = {**batch.cursor, NEXT_POSITION: position}
         if batch.page_error:
             job.page_errors = (job.page_errors + [batch.page_error])[-MAX_PAGE_ERRORS_KEPT:]
+        if batch.degraded is not None:
+            record_degradation(job, batch.degraded)
+        if search_sources and batch.items:
+            record_results({item.extra.get("engine") or search_sources.engine for item in batch.items})
         job.found = job.items.count()
-        job.save(update_fields=["discovery_cursor", "page_errors", "found", "updated_at"])
+        job.save(update_fields=["discovery_cursor", "page_errors", "degraded_sources", "found", "updated_at"])
 
 
 def discover_items(
@@ -100,10 +112,11 @@ def discover_items(
     """
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     source = build_source(job.kind, job.params, fetcher)
-    search_sources = _SearchSources(job.params["engine"]) if job.kind == CrawlJob.Kind.SEARCH else None
+    policy = LicensePolicy.for_params(job.params)
+    search_sources = _SearchSources(search_engine_names(job.params)[0][0]) if job.kind == CrawlJob.Kind.SEARCH else None
     cursor = {k: v for k, v in job.discovery_cursor.items() if k != NEXT_POSITION}
     for batch in source.discover(cursor):
-        _save_batch(job, batch, search_sources)
+        _save_batch(job, batch, search_sources, policy)
         if on_batch is not None:
             on_batch(job)
         if deadline is not None and time.monotonic() > deadline:

@@ -30,12 +30,13 @@ from catalog.models import Source
 from catalog.sources import collection_source, dataset_source
 from scraper.services.discovery import discover_items
 from scraper.services.pipeline import process_items
+from scraper.services.source_health import final_state, reopen_degraded
 from scraper.sources import SourceError, build_source
 from scraper.sources.queries import SearchQuery, expand_template
 
 logger = logging.getLogger(__name__)
 
-FINISHED_STATES = (CrawlJob.State.DONE, CrawlJob.State.FAILED, CrawlJob.State.CANCELLED)
+FINISHED_STATES = (CrawlJob.State.DONE, CrawlJob.State.DEGRADED, CrawlJob.State.FAILED, CrawlJob.State.CANCELLED)
 _DATASET_NAMES = {CrawlJob.Kind.COCO: "mscoco", CrawlJob.Kind.ADE20K: "ade20k", CrawlJob.Kind.EMOTIC: "emotic"}
 # Seconds before another step when discovery is busy in another worker.
 BUSY_RETRY_SECONDS = 1.0
@@ -198,9 +199,10 @@ def advance_crawl_job(
         remaining = (pending["until"] - timezone.now()).total_seconds() if pending["until"] else 0.0
         return min(HELD_POLL_SECONDS, max(0.5, remaining))
     job.refresh_from_db()
-    if job.state == CrawlJob.State.RUNNING:
-        job.state, job.finished_at = CrawlJob.State.DONE, timezone.now()
-        job.save(update_fields=["state", "finished_at", "updated_at"])
+    if job.state == CrawlJob.State.RUNNING:  # done, or degraded when a search source stopped (never "done" then)
+        (job.state, error), job.finished_at = final_state(job), timezone.now()
+        job.error = error[:5000] or job.error
+        job.save(update_fields=["state", "error", "finished_at", "updated_at"])
     return None
 
 
@@ -253,7 +255,8 @@ def resume_crawl_job(job: CrawlJob, *, retry_transient: bool = True) -> CrawlJob
                 state=CrawlItem.State.PENDING, reason="", detail="", attempts=0, claimed_until=None
             )
         job.state, job.error, job.finished_at = CrawlJob.State.PENDING, "", None
-        job.save(update_fields=["state", "error", "finished_at", "updated_at"])
+        reopen_degraded(job)  # stopped search sources are asked again from where they stopped
+        job.save(update_fields=["state", "error", "finished_at", "degraded_sources", "discovery_cursor", "discovery_done", "updated_at"])
         refresh_job_counts(job)
     return job
 

@@ -182,6 +182,10 @@ def _request(item: CrawlItem, acquired: _Acquired) -> IngestRequest:
         page_url=item.page_url,
         source_record=item.source_record,
         license=item.license,
+        license_code=item.license_code,
+        license_url=item.license_url,
+        creator=item.creator,
+        attribution=item.attribution,
         http_headers=acquired.http_headers or {},
         fetched_at=acquired.fetched_at,
     )

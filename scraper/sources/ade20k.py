@@ -266,7 +266,7 @@ class Ade20kSource(CrawlSource):
         key = f"ade20k image {index}"
         if not isinstance(filename, str) or not isinstance(folder, str):
             return DiscoveredItem.bad_record(key, ORIGINAL_DATABASE, f"filename[{index}]/folder[{index}]: must be strings")
-        known = dict(source_record=f"{key}: {filename}", folder=FOLDER, filename=filename, license=LICENSE)
+        known = dict(source_record=f"{key}: {filename}", folder=FOLDER, filename=filename, license=LICENSE, license_code="dataset-terms")
         image_path = self._locate(folder, filename)
         if image_path is None:
             return DiscoveredItem(

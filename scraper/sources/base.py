@@ -39,7 +39,11 @@ class DiscoveredItem:
     title: str = ""
     query: str = ""
     source_record: str = ""
-    license: str = ""
+    license: str = ""  # as the source names it; read into a code by the licence policy (scraper/services/licensing.py)
+    license_code: str = ""  # set by a source that knows it (a dataset's own terms)
+    license_url: str = ""
+    creator: str = ""
+    attribution: str = ""
     folder: str = ""
     filename: str = ""
     people: list[list[int]] = field(default_factory=list)
@@ -58,6 +62,7 @@ class DiscoveryBatch:
     items: list[DiscoveredItem]
     cursor: dict  # where discovery continues after this batch
     page_error: str = ""  # a result page that could not be read (the crawl goes on)
+    degraded: object = None  # a search source that stopped working (search_engines.Degradation)
 
 
 class CrawlSource(ABC):

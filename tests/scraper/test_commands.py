@@ -9,11 +9,11 @@ from django.core.management import CommandError, call_command
 
 from catalog.models import Image
 from scraper.models import CrawlJob
-from scraper.sources.search_engines import GoogleImages
+from scraper.sources.search_engines import BingImages, GoogleImages
 from tests.scraper.datasets import coco_person, write_coco
 from tests.catalog.images import jpeg
 from tests.scraper.local_server import Route
-from tests.scraper.search_pages import google_page
+from tests.scraper.search_pages import bing_page, google_page
 
 pytestmark = pytest.mark.django_db
 
@@ -43,10 +43,16 @@ def test_scrape_runs_a_search_with_a_progress_bar_and_a_summary(web, settings):
 
 def test_scrape_builds_queries_from_a_template(web, settings):
     settings.SCRAPER_ENGINE_BASE_URLS = {"bing": web.base_url, "google": web.base_url}
+    # Setup (issue 16): the first query's result page is served, the second's is missing. A source none of whose
+    # pages could be read now ends the job degraded, never "done".
+    engine = BingImages(web.base_url)
+    web.routes["/p/park.jpg"] = Route(jpeg(205))
+    web.routes[engine.page_url("happy people in a park", 0, 3).removeprefix(web.base_url)] = Route(bing_page([{"image_url": web.url("/p/park.jpg")}]))
+    web.routes[engine.page_url("happy people in a park", 1, 3).removeprefix(web.base_url)] = Route(bing_page([]))
     run("scrape", "--engine", "bing", "--template", "{emotion} people in a {place}", "--places", "park,office", "--emotions", "happy", "--limit", "5")
     job = CrawlJob.objects.get()
     assert [q["text"] for q in job.params["queries"]] == ["happy people in a park", "happy people in a office"]
-    assert job.page_errors and job.state == "done"  # the local server has no result pages here
+    assert job.page_errors and job.state == "done"  # the local server has no result page for the second query here
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,9 @@ def summary(job: CrawlJob) -> str:
         f"exact duplicates {job.exact_duplicates}, near duplicates {job.near_duplicates}, rejected {job.rejected}"
     ]
     lines += [f"  rejected ({reason}): {count}" for reason, count in job.rejected_by_reason.items()]
+    if job.refused_for_license:
+        lines.append(f"  refused for their licence: {job.refused_for_license}")
+    lines += [f"  source {name} stopped ({entry['reason']}): {entry['detail']}" for name, entry in job.degraded_sources.items()]
     if job.page_errors:
         lines.append(f"  result pages that could not be read: {len(job.page_errors)} (first: {job.page_errors[0]})")
     return "\n".join(lines)
@@ -70,5 +73,5 @@ def run_with_progress(command, job: CrawlJob, *, background: bool) -> None:
             release_claims(job)
             raise CommandError(f"interrupted; continue with: manage.py crawl_job resume {job.pk}") from None
     command.stdout.write(summary(job))
-    if job.state == CrawlJob.State.FAILED:
+    if job.state in (CrawlJob.State.FAILED, CrawlJob.State.DEGRADED):  # a source that stopped is said loudly
         raise CommandError(job.error)
