@@ -34,6 +34,7 @@ from scraper.sources.image_search import (
     ResultPage,
     SearchResult,
     SourceFailure,
+    detect_wall,
     json_answer,
     require,
     retry_after_seconds,
@@ -88,6 +89,8 @@ class FlickrImages(ImageSearch):
             headers={"Accept": "application/json"},
             min_interval=self.min_interval,
         )
+        if resource.status >= 400 and (wall := detect_wall(resource)) is not None:
+            raise wall
         if resource.status == 429:
             wait = retry_after_seconds(resource)
             raise SourceFailure(

@@ -33,6 +33,7 @@ from scraper.sources.image_search import (
     ResultPage,
     SearchResult,
     SourceFailure,
+    detect_wall,
     json_answer,
     require,
     retry_after_seconds,
@@ -146,6 +147,8 @@ class OpenverseImages(ImageSearch):
         return answer["access_token"]
 
     def _refuse_status(self, resource: FetchedResource) -> None:
+        if resource.status >= 400 and (wall := detect_wall(resource)) is not None:
+            raise wall
         if resource.status == 429:
             wait = retry_after_seconds(resource)
             reason = FailureReason.QUOTA if wait and wait > 3600 else FailureReason.RATE_LIMITED
@@ -172,6 +175,8 @@ class OpenverseImages(ImageSearch):
                 renewed = True  # the token ran out or was revoked: one new one, then the refusal stands
                 continue
             break
+        if resource.status == 401 and (wall := detect_wall(resource)) is not None:
+            raise wall
         if resource.status == 401:
             who = "the token from OPENVERSE_CLIENT_ID/SECRET" if self.authenticated else "an anonymous request"
             raise SourceFailure(FailureReason.KEY_REJECTED, f"Openverse refused {who} (401): {_detail(resource)}", sample_of(resource))

@@ -322,10 +322,10 @@ class SearchSource(CrawlSource):
             )
         return DiscoveredItem(key=result.image_url[:500], original_database="web", image_url=result.image_url, **known)
 
-    def _stop(self, position: _Position, reason: str, detail: str, sample: str = "") -> DiscoveryBatch:
+    def _stop(self, position: _Position, reason: str, detail: str, sample: str = "", page_error: str = "") -> DiscoveryBatch:
         position.stopped = reason
         logger.warning("search source %s stopped: %s: %s", self.engine.name, reason, detail)
-        return DiscoveryBatch([], position.cursor(), degraded=Degradation(self.engine.name, reason, detail, sample))
+        return DiscoveryBatch([], position.cursor(), page_error, degraded=Degradation(self.engine.name, reason, detail, sample))
 
     def discover(self, cursor: dict) -> Iterator[DiscoveryBatch]:
         position = _Position.from_cursor(cursor)
@@ -350,12 +350,11 @@ class SearchSource(CrawlSource):
                     logger.warning("search page unreadable, moving to the next query: %s", page_error)
                     position.failures += 1
                     if rejected.reason == RejectReason.ROBOTS_TXT:
-                        yield self._stop(position, FailureReason.ROBOTS_TXT, f"{url}: {rejected.detail}")
+                        yield self._stop(position, FailureReason.ROBOTS_TXT, f"{url}: {rejected.detail}", page_error=page_error)
                         return
                     if position.failures >= MAX_FAILED_PAGES_IN_A_ROW:
-                        yield self._stop(
-                            position, FailureReason.FAILING, f"{position.failures} result pages in a row could not be read; last: {page_error}"
-                        )
+                        detail = f"{position.failures} result pages in a row could not be read; last: {page_error}"
+                        yield self._stop(position, FailureReason.FAILING, detail, page_error=page_error)
                         return
                     answer = None
                 if answer is not None:

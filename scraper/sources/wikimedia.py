@@ -23,6 +23,7 @@ and a User-Agent naming the client and how to reach its operator
 
 from __future__ import annotations
 
+import html
 from urllib.parse import urlencode
 
 import requests
@@ -130,7 +131,8 @@ class WikimediaCommonsImages(ImageSearch):
                 break
             code, info = str(error.get("code", "")), str(error.get("info", ""))
             if code == "maxlag" and attempt < self.maxlag_retries:
-                pause(min(retry_after_seconds(resource) or DEFAULT_MAXLAG_WAIT, self.max_wait))
+                asked = retry_after_seconds(resource)
+                pause(min(DEFAULT_MAXLAG_WAIT if asked is None else asked, self.max_wait))
                 continue
             if code == "maxlag":
                 raise SourceFailure(
@@ -201,6 +203,7 @@ class WikimediaCommonsImages(ImageSearch):
         )
 
 
-def _text(html: str) -> str:
+def _text(value: str) -> str:
     """extmetadata values are HTML (a link to the artist's page): their text, on one line."""
-    return " ".join(BeautifulSoup(html, "html.parser").get_text(" ").split())
+    text = BeautifulSoup(value, "html.parser").get_text(" ") if "<" in value else html.unescape(value)
+    return " ".join(text.split())

@@ -6,6 +6,7 @@ import pytest
 
 from config.celery import app as celery_app
 from scraper.fetching import AddressPolicy, PoliteFetcher
+from scraper.sources import openverse
 from tests.scraper.local_server import LocalServer
 
 
@@ -61,3 +62,28 @@ def eager_celery():
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def api_settings(settings, web):
+    """Every search API pointed at the loopback server (tests/scraper/search_apis.py answers there), unpaced."""
+    settings.OPENVERSE_API_URL = web.url("/v1")
+    settings.OPENVERSE_CLIENT_ID = settings.OPENVERSE_CLIENT_SECRET = ""
+    settings.OPENVERSE_DAILY_QUOTA = 0
+    settings.OPENVERSE_MIN_INTERVAL_SECONDS = 0.0
+    settings.WIKIMEDIA_API_URL = web.url("/w/api.php")
+    settings.WIKIMEDIA_CONTACT = "https://example.org/crawler; tests@example.org"
+    settings.WIKIMEDIA_MIN_INTERVAL_SECONDS = 0.0
+    settings.WIKIMEDIA_DAILY_QUOTA = 0
+    settings.FLICKR_API_URL = web.url("/services/rest/")
+    settings.FLICKR_API_KEY = "test-key"
+    settings.FLICKR_MIN_INTERVAL_SECONDS = 0.0
+    settings.FLICKR_DAILY_QUOTA = 86_400
+    settings.SCRAPER_ENGINE_BASE_URLS = {"bing": web.base_url, "google": web.base_url}
+    settings.SCRAPER_UNKNOWN_LICENSE = "keep"
+    settings.SCRAPER_MAX_DOWNLOAD_BYTES = 200_000
+    settings.MAX_IMAGE_PIXELS = 5_000_000
+    settings.SCRAPER_CHUNK_SIZE = 50
+    openverse._tokens.clear()  # tokens are kept per process
+    yield settings
+    openverse._tokens.clear()

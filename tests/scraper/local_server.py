@@ -2,9 +2,12 @@
 
 Routes map a path (query string included, or the bare path as a fallback) to
 a ``Route`` or to a function of the request count that returns one, so a test
-can serve a page that fails twice and then answers. The server records every
-request, when it arrived (``time.monotonic()``), and the most requests it
-ever had in flight.
+can serve a page that fails twice and then answers. ``apps`` map a bare path
+to a function of the whole request (``Request``: method, path, query, headers,
+form body) that answers it, for the search APIs whose answers depend on the
+query (tests/scraper/search_apis.py). GET and POST are served. The server
+records every request, when it arrived (``time.monotonic()``), and the most
+requests it ever had in flight.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 
 @dataclass
@@ -30,6 +34,26 @@ class Route:
 RouteSpec = Route | Callable[[int], Route]
 
 
+@dataclass
+class Request:
+    method: str
+    path: str  # with its query string
+    headers: dict[str, str]
+    body: bytes = b""
+
+    @property
+    def bare_path(self) -> str:
+        return urlsplit(self.path).path
+
+    @property
+    def query(self) -> dict[str, str]:
+        return {name: values[-1] for name, values in parse_qs(urlsplit(self.path).query, keep_blank_values=True).items()}
+
+    @property
+    def form(self) -> dict[str, str]:
+        return {name: values[-1] for name, values in parse_qs(self.body.decode(), keep_blank_values=True).items()}
+
+
 class _QuietServer(ThreadingHTTPServer):
     def handle_error(self, request, client_address):
         """A client that hangs up early (a refused download) is normal here, not worth a traceback."""
@@ -40,7 +64,9 @@ class _QuietServer(ThreadingHTTPServer):
 class LocalServer:
     def __init__(self, host: str = "127.0.0.1"):
         self.routes: dict[str, RouteSpec] = {}
+        self.apps: dict[str, Callable[[Request], Route]] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.calls: list[Request] = []  # every request in full, POST bodies included
         self.arrivals: list[tuple[str, float]] = []
         self.counts: dict[str, int] = {}
         self.in_flight = 0
@@ -91,15 +117,30 @@ class LocalServer:
                 pass
 
             def do_GET(self):  # noqa: N802 - http.server's name
+                self._answer("GET")
+
+            def do_POST(self):  # noqa: N802 - http.server's name
+                self._answer("POST")
+
+            def _answer(self, method: str) -> None:
                 arrived = time.monotonic()
+                length = int(self.headers.get("Content-Length") or 0)
+                request = Request(method, self.path, dict(self.headers), self.rfile.read(length) if length else b"")
                 with server._lock:
                     server.requests.append((self.path, dict(self.headers)))
+                    server.calls.append(request)
                     server.arrivals.append((self.path, arrived))
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:
-                    spec, count = server._route_for(self.path)
-                    route = spec(count) if callable(spec) else spec
+                    app = server.apps.get(request.bare_path)
+                    if app is not None:
+                        with server._lock:
+                            server.counts[self.path] = server.counts.get(self.path, 0) + 1
+                        route = app(request)
+                    else:
+                        spec, count = server._route_for(self.path)
+                        route = spec(count) if callable(spec) else spec
                     if route is None:
                         route = Route(b"not found", status=404, headers={"Content-Type": "text/plain"})
                     if route.delay:

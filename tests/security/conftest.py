@@ -22,7 +22,7 @@ from quality.models import PersonAgreement, QualityReport
 from quality.trust import block_worker
 from annotator.services.workers import create_api_token
 from emotic_export.models import DatasetSnapshot
-from scraper.models import CrawlItem, CrawlJob
+from scraper.models import CrawlItem, CrawlJob, SearchSourceStatus
 from tests.campaigns.factories import LedgerEntryFactory, SessionFactory, WebhookEventFactory
 from tests.factories import (
     BoxAnnotationFactory,
@@ -117,6 +117,7 @@ def world(db, settings) -> World:
         image_url="https://example.org/a.jpg",
     )
     w.objects["source"] = w.objects["image"].source
+    w.objects["searchsourcestatus"] = SearchSourceStatus.objects.create(engine="openverse", state="degraded", reason="captcha", job=job)
     w.objects["personagreement"] = PersonAgreement.objects.create(
         person=w.objects["annotation_b"].person, annotators=1, computed_at=timezone.now()
     )

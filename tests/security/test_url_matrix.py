@@ -203,10 +203,12 @@ NO_ADD_PAGE = {
     "access.accessattempt",  # the access log: written by the log-in and sign-up checks
     # A campaign's participants, sessions, ledger and webhook events: written by its services only.
     "campaigns.participant", "campaigns.participantsession", "campaigns.ledgerentry", "campaigns.webhookevent",
+    "scraper.searchsourcestatus",  # a search source's health: written by the crawl (scraper/services/source_health.py)
 }
 NO_DELETE_PAGE = {
     "annotator.emotionannotation", "annotator.boxannotation", "annotator.taskassignment", "access.accessattempt",
     "campaigns.participant", "campaigns.participantsession", "campaigns.ledgerentry", "campaigns.webhookevent",
+    "scraper.searchsourcestatus",
 }
 # Served by Django's static view only when DEBUG is on (the demo); checked in test_dev_media_is_debug_only.
 DEBUG_ONLY_ROUTES = {"^media/(?P<path>.*)$"}
