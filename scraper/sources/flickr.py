@@ -6,7 +6,7 @@ REST requests to ``FLICKR_API_URL`` with ``format=json&nojsoncallback=1``
 "Invalid API Key (Key has invalid format)"}``, with HTTP 200 either way
 (https://www.flickr.com/services/api/flickr.photos.search.html lists the codes).
 
-Once a job (per process): ``flickr.photos.licenses.getInfo``, the table of
+Once a day (per process): ``flickr.photos.licenses.getInfo``, the table of
 licence ids with their names and URLs
 (https://www.flickr.com/services/api/flickr.photos.licenses.getInfo.html), so
 ids Flickr adds later are read from their URLs. Then per page:
@@ -21,6 +21,7 @@ Flickr's API terms are for non-commercial use unless Flickr agrees otherwise
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -41,6 +42,9 @@ from scraper.sources.image_search import (
     sample_of,
 )
 
+# Licence tables by (API, key), kept a day in this process: a job's discovery runs in many steps.
+_license_tables: dict[tuple[str, str], tuple[dict[str, tuple[str, str]], float]] = {}
+TABLE_SECONDS = 86_400.0
 # Sizes tried in turn: the original when its owner allows it, else the largest offered.
 SIZES = ("o", "l", "c")
 KEY_ERRORS = {100}  # Invalid API Key: "The API key passed was not valid or has expired."
@@ -62,7 +66,6 @@ class FlickrImages(ImageSearch):
         self.min_interval = min_interval
         self.daily_quota = daily_quota or None
         self.license_policy: str | list[str] = "any"
-        self._licenses: dict[str, tuple[str, str]] | None = None  # id -> (name, url)
 
     @classmethod
     def from_settings(cls) -> FlickrImages:
@@ -118,12 +121,15 @@ class FlickrImages(ImageSearch):
         raise SourceFailure(FailureReason.API_ERROR, f"Flickr answered error {code}: {message}", sample_of(resource))
 
     def _license_table(self, fetcher: PoliteFetcher, max_bytes: int) -> dict[str, tuple[str, str]]:
-        if self._licenses is None:
+        key = (self.api_url, self.api_key)
+        cached = _license_tables.get(key)
+        if cached is None or cached[1] < time.monotonic():
             answer, resource = self._call("flickr.photos.licenses.getInfo", fetcher, max_bytes)
             entries = answer.get("licenses", {}).get("license") if isinstance(answer.get("licenses"), dict) else None
             require(isinstance(entries, list), "Flickr", "licenses.license list", resource)
-            self._licenses = {str(e.get("id")): (str(e.get("name", "")), str(e.get("url", ""))) for e in entries if isinstance(e, dict)}
-        return self._licenses
+            table = {str(e.get("id")): (str(e.get("name", "")), str(e.get("url", ""))) for e in entries if isinstance(e, dict)}
+            cached = _license_tables[key] = (table, time.monotonic() + TABLE_SECONDS)
+        return cached[0]
 
     def _allowed_ids(self, table: dict[str, tuple[str, str]]) -> list[str]:
         if self.license_policy == "any":

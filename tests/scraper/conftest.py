@@ -6,7 +6,7 @@ import pytest
 
 from config.celery import app as celery_app
 from scraper.fetching import AddressPolicy, PoliteFetcher
-from scraper.sources import openverse
+from scraper.sources import flickr, openverse
 from tests.scraper.local_server import LocalServer
 
 
@@ -84,6 +84,8 @@ def api_settings(settings, web):
     settings.SCRAPER_MAX_DOWNLOAD_BYTES = 200_000
     settings.MAX_IMAGE_PIXELS = 5_000_000
     settings.SCRAPER_CHUNK_SIZE = 50
-    openverse._tokens.clear()  # tokens are kept per process
+    openverse._tokens.clear()  # tokens and licence tables are kept per process
+    flickr._license_tables.clear()
     yield settings
     openverse._tokens.clear()
+    flickr._license_tables.clear()

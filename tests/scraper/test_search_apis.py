@@ -15,6 +15,8 @@ import json
 import pytest
 
 from scraper.sources import build_source
+from scraper.sources import flickr as flickr_module
+from scraper.sources import openverse as openverse_module
 from scraper.sources.flickr import FlickrImages
 from scraper.sources.image_search import FailureReason
 from scraper.sources.openverse import OpenverseImages
@@ -25,6 +27,16 @@ from tests.scraper.conftest import make_fetcher
 from tests.scraper.local_server import Route
 from tests.scraper.search_apis import FakeCommons, FakeFlickr, FakeOpenverse, json_route, photos
 from tests.scraper.search_pages import bing_page
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_caches():
+    """Openverse's tokens and Flickr's licence tables are kept per process: each test starts without."""
+    openverse_module._tokens.clear()
+    flickr_module._license_tables.clear()
+    yield
+    openverse_module._tokens.clear()
+    flickr_module._license_tables.clear()
 
 
 def run(source) -> tuple[list, list, list]:
