@@ -47,6 +47,9 @@ def summary(job: CrawlJob) -> str:
     lines += [f"  rejected ({reason}): {count}" for reason, count in job.rejected_by_reason.items()]
     if job.refused_for_license:
         lines.append(f"  refused for their licence: {job.refused_for_license}")
+    kept_unknown = job.items.filter(license_code="unknown").exclude(state="rejected").count()
+    if kept_unknown:
+        lines.append(f"  kept with an unknown licence (SCRAPER_UNKNOWN_LICENSE=keep): {kept_unknown}")
     lines += [f"  source {name} stopped ({entry['reason']}): {entry['detail']}" for name, entry in job.degraded_sources.items()]
     if job.page_errors:
         lines.append(f"  result pages that could not be read: {len(job.page_errors)} (first: {job.page_errors[0]})")
