@@ -47,6 +47,9 @@ logger = logging.getLogger(__name__)
 
 # Result pages in a row that could not be read before a source is taken for failing.
 MAX_FAILED_PAGES_IN_A_ROW = 3
+# An API that says plainly a query has no result is believed, unless it says so of this many queries in a row
+# before it has given any result (it answers, but nothing: taken for an empty first page).
+MAX_EMPTY_QUERIES_FIRST = 3
 PUBLIC_SITES = {"bing": "https://www.bing.com", "google": "https://www.google.com"}
 
 
@@ -225,6 +228,7 @@ class _Position:
     found: int = 0  # results of the current query so far
     token: dict | None = None  # the service's continuation for the next page
     failures: int = 0  # result pages in a row that could not be read
+    empties: int = 0  # queries in a row whose first page the service said was empty
     produced: int = 0  # results this source gave in this job, all queries
     stopped: str = ""  # the reason it was stopped; resuming the job clears it
 
@@ -234,7 +238,10 @@ class _Position:
         return cls(**known)
 
     def cursor(self) -> dict:
-        values = {"query": self.query, "page": self.page, "found": self.found, "failures": self.failures, "produced": self.produced}
+        values = {
+            "query": self.query, "page": self.page, "found": self.found, "failures": self.failures, "empties": self.empties,
+            "produced": self.produced,
+        }  # fmt: skip
         if self.token:
             values["token"] = self.token
         if self.stopped:
@@ -359,11 +366,13 @@ class SearchSource(CrawlSource):
                     answer = None
                 if answer is not None:
                     position.failures = 0
-                    if not answer.results and position.page == 0 and not (answer.explicit_empty and position.produced):
-                        reason = FailureReason.EMPTY_FIRST_PAGE if answer.layout_ok else FailureReason.LAYOUT_CHANGED
-                        what = "no result" if answer.layout_ok else "none of the markup results are read from"
-                        yield self._stop(position, reason, f"query {query.text!r}: the first page has {what}", answer.sample)
-                        return
+                    if not answer.results and position.page == 0:
+                        stop = self._empty_first_page(position, query, answer)
+                        if stop is not None:
+                            yield stop
+                            return
+                    elif answer.results:
+                        position.empties = 0
                     for result in answer.results[: self.limit - position.found]:
                         items.append(self._item(query, result, position.found + len(items) + 1, self._page_address(query, position)))
                     position.found += len(items)
@@ -380,6 +389,20 @@ class SearchSource(CrawlSource):
                 yield self._stop(position, FailureReason.NO_RESULTS, f"none of the {len(self.queries)} queries gave a result")
                 return
             yield DiscoveryBatch(items, position.cursor(), page_error)
+
+    def _empty_first_page(self, position: _Position, query: SearchQuery, answer: ResultPage) -> DiscoveryBatch | None:
+        """A first page without results stops a page parser at once (an empty page, a changed layout); an API only
+        when it did not say plainly that the query has none, or said so of the first queries in a row."""
+        if not answer.layout_ok:
+            detail = f"query {query.text!r}: the first page has none of the markup results are read from"
+            return self._stop(position, FailureReason.LAYOUT_CHANGED, detail, answer.sample)
+        if answer.explicit_empty and self.engine.kind == "api":
+            position.empties += 1
+            if position.produced or position.empties < min(MAX_EMPTY_QUERIES_FIRST, len(self.queries)):
+                return None  # the service answers, and this query has nothing: the next one
+            detail = f"the first {position.empties} queries in a row have no result (last: {query.text!r}): the service answers, but nothing"
+            return self._stop(position, FailureReason.EMPTY_FIRST_PAGE, detail, answer.sample)
+        return self._stop(position, FailureReason.EMPTY_FIRST_PAGE, f"query {query.text!r}: the first page has no result", answer.sample)
 
     def _page_address(self, query: SearchQuery, position: _Position) -> str:
         if isinstance(self.engine, SearchEngine):

@@ -331,12 +331,24 @@ def test_an_empty_first_page_stops_a_page_parser(web, fetcher):
     assert items == [] and degraded[0].reason == FailureReason.EMPTY_FIRST_PAGE and "dgControl_list" in degraded[0].sample
 
 
-def test_an_empty_first_answer_stops_an_api_but_a_query_without_results_after_others_did_not(web, fetcher):
-    FakeOpenverse(web, {"first": photos("first", 2), "nothing": []})
-    _, degraded, _ = run(search(openverse(web), ["nothing", "first"], limit=5, fetcher=fetcher))
-    assert degraded[0].reason == FailureReason.EMPTY_FIRST_PAGE and json.loads(degraded[0].sample.split("\n", 1)[1])["result_count"] == 0
-    items, degraded, _ = run(search(openverse(web), ["first", "nothing"], limit=5, fetcher=fetcher))
-    assert len(items) == 2 and not degraded  # the service works, and says plainly this query has nothing
+def test_an_api_whose_first_answers_are_all_empty_is_stopped_but_a_query_without_results_is_only_that(web, fetcher):
+    FakeOpenverse(web, {"first": photos("first", 2), "a": [], "b": [], "c": []})
+    _, degraded, _ = run(search(openverse(web), ["a", "b", "c", "first"], limit=5, fetcher=fetcher))
+    assert degraded[0].reason == FailureReason.EMPTY_FIRST_PAGE and "the first 3 queries in a row have no result" in degraded[0].detail
+    assert json.loads(degraded[0].sample.split("\n", 1)[1])["result_count"] == 0
+    assert "first" not in [c.query["q"] for c in calls(web, "/v1/images/")]
+    for order in (["a", "first", "b", "c"], ["first", "a", "b", "c"]):  # the service said plainly "a" has nothing
+        items, degraded, _ = run(search(openverse(web), order, limit=5, fetcher=fetcher))
+        assert len(items) == 2 and not degraded
+    _, degraded, _ = run(search(openverse(web), ["a"], limit=5, fetcher=fetcher))
+    assert degraded[0].reason == FailureReason.EMPTY_FIRST_PAGE  # a job of one query that gives nothing is not "done"
+
+
+def test_an_api_answer_saying_there_are_results_but_giving_none_stops_the_source(web, fetcher):
+    fake = FakeOpenverse(web, {"q": photos("q", 3)})
+    fake.hook = lambda request: json_route({"result_count": 3, "page_count": 1, "page_size": 20, "page": 1, "results": []})
+    _, degraded, _ = run(search(openverse(web), ["q", "r"], limit=5, fetcher=fetcher))
+    assert degraded[0].reason == FailureReason.EMPTY_FIRST_PAGE and "the first page has no result" in degraded[0].detail
 
 
 def test_result_pages_that_keep_failing_stop_the_source(web, fetcher):
