@@ -186,3 +186,25 @@ def test_the_admin_starts_a_search_on_several_sources_with_a_licence_policy(web,
     assert job.params["engines"] == ["openverse", "flickr"] and job.params["licenses"] == "redistribution"
     assert (job.state, job.stored) == ("done", 2)
     assert {i.source.engine for i in Image.objects.select_related("source")} == {"openverse", "flickr"}
+
+
+def test_imports_pass_the_same_door(tmp_path, settings):
+    """A COCO file's licences (name and URL) are read like a search's; a folder gives none."""
+    from tests.catalog.images import jpeg
+    from tests.scraper.datasets import coco_person, write_coco
+
+    coco = write_coco(tmp_path / "coco", [{"id": 1, "seed": 560}], [coco_person(1, 1, [10, 10, 100, 200])])
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(jpeg(561))
+    call_command("import_dataset", "--format", "coco", str(coco), "--licenses", "commercial")
+    image = Image.objects.get(original_database="mscoco")
+    assert (image.license, image.license_code, image.license_url) == ("CC BY 2.0", "by", "https://creativecommons.org/licenses/by/2.0/")
+    with pytest.raises(CommandError, match="--licenses: unknown licence code 'cc-by'"):
+        call_command("import_dataset", "--format", "coco", str(coco), "--licenses", "cc-by,cc0")
+
+    settings.SCRAPER_UNKNOWN_LICENSE = "refuse"
+    refused = run_crawl_job(create_crawl_job("folder", {"path": str(folder)}))
+    assert (refused.stored, refused.rejected_by_reason) == (0, {"license_unknown": 1})
+    call_command("import_dataset", "--format", "folder", str(folder), "--unknown-license", "keep")
+    assert Image.objects.get(original_database="local").license_code == "unknown"
