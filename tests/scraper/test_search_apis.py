@@ -356,3 +356,18 @@ def test_result_pages_that_keep_failing_stop_the_source(web, fetcher):
     items, degraded, batches = run(search(engine, ["a", "b", "c", "d"], limit=5, per_page=3, fetcher=fetcher))
     assert [d.reason for d in degraded] == [FailureReason.FAILING] and len([b for b in batches if b.page_error]) == 3
     assert web.hits(engine.page_url("d", 0, 3).removeprefix(web.base_url)) == 0
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        ({"SCRAPER_UNKNOWN_LICENSE": "maybe"}, "configuration error: SCRAPER_UNKNOWN_LICENSE: must be one of keep, refuse, got 'maybe'"),
+        ({"OPENVERSE_API_URL": "api.openverse.org/v1"}, "configuration error: OPENVERSE_API_URL: must start with http:// or https://"),
+        ({"FLICKR_DAILY_QUOTA": "lots"}, "configuration error: FLICKR_DAILY_QUOTA: must be an integer, got 'lots'"),
+    ],
+)
+def test_a_bad_search_setting_stops_start_up_with_one_line_naming_it(env, line):
+    from tests.config.test_settings import run as run_manage
+
+    result = run_manage(["manage.py", "check"], env)
+    assert result.returncode == 2 and result.stderr.strip().startswith(line), result.stderr
