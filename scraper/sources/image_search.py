@@ -108,6 +108,7 @@ class ImageSearch(ABC):
     quota_setting: str = ""  # the setting that holds it
     terms_url: str = ""
     docs_url: str = ""
+    license_policy: str | list[str] = "any"  # set by the job (set_license_policy)
 
     @classmethod
     def unavailable_reason(cls) -> str:

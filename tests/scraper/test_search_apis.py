@@ -371,3 +371,11 @@ def test_a_bad_search_setting_stops_start_up_with_one_line_naming_it(env, line):
 
     result = run_manage(["manage.py", "check"], env)
     assert result.returncode == 2 and result.stderr.strip().startswith(line), result.stderr
+
+
+def test_a_page_parser_whose_robots_txt_forbids_its_result_pages_is_stopped_at_once(web, fetcher):
+    web.routes["/robots.txt"] = Route(b"User-agent: *\nDisallow: /images/search\n")
+    engine = BingImages(web.base_url)
+    items, degraded, _ = run(search(engine, ["a", "b"], limit=5, per_page=3, fetcher=fetcher))
+    assert items == [] and degraded[0].reason == FailureReason.ROBOTS_TXT and "robots.txt disallows" in degraded[0].detail
+    assert web.hits(engine.page_url("a", 0, 3).removeprefix(web.base_url)) == 0  # never fetched
