@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
+from emotic.csv_cells import csv_writer
 from emotic.formats import layout
 from emotic.agreement import agreement_summary
 from emotic.annotation_arrays import AnnotationArrays, EmotionAnswer
@@ -64,9 +65,14 @@ def write_snapshot_folder(
     open_image: Callable[[ImageRecord], BinaryIO],
     agreement: dict,
     details: dict,
+    credits: list[dict] | None = None,
     progress: Progress | None = None,
 ) -> Path:
-    """Write every chosen format into ``directory`` (which must be empty) and return the manifest path."""
+    """Write every chosen format into ``directory`` (which must be empty) and return the manifest path.
+
+    ``credits`` (one row an image, ``layout.CREDITS_COLUMNS``) is written whatever the formats: whoever
+    publishes the snapshot needs every image's licence and attribution; the manifest counts the licences.
+    """
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise FieldError("formats", f"unknown format {sorted(unknown)[0]!r} (choose from {', '.join(FORMATS)})")
@@ -107,6 +113,23 @@ def write_snapshot_folder(
         write_coco(directory / layout.COCO, images, description=details.get("name", ""))
         done += 1
         step_progress(0, f"wrote {layout.COCO}")
-    manifest = write_manifest(directory, count_records(images), agreement, {**details, "formats": list(formats)})
+    licenses = write_credits(directory / layout.CREDITS, credits or [])
+    manifest = write_manifest(
+        directory, count_records(images), agreement, {**details, "formats": list(formats), "licenses": licenses}
+    )
     report(1.0, f"wrote {layout.MANIFEST}")
     return manifest
+
+
+def write_credits(path: Path, rows: list[dict]) -> dict[str, int]:
+    """``CREDITS.csv``: one row an image, in path order; returns how many images carry each licence code."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv_writer(handle, lineterminator="\n")
+        writer.writerow(layout.CREDITS_COLUMNS)
+        for row in sorted(rows, key=lambda r: r["path"]):
+            writer.writerow([row.get(column, "") for column in layout.CREDITS_COLUMNS])
+    counts: dict[str, int] = {}
+    for row in rows:
+        code = row.get("license_code") or "unknown"
+        counts[code] = counts.get(code, 0) + 1
+    return dict(sorted(counts.items()))

@@ -146,9 +146,18 @@ def write_export(directory: Path, name: str, options: ExportOptions, progress: P
         open_image=_storage_opener(dataset),
         agreement=agreement_figures(dataset.answers_by_split),
         details={**_details(name, options), "skipped_images": skipped},
+        credits=_credits(dataset),
         progress=progress,
     )
     return dataset
+
+
+def _credits(dataset: BuiltDataset) -> list[dict]:
+    """Each image's licence and provenance, by its path in the snapshot (``CREDITS.csv``)."""
+    fields = ("license", "license_code", "license_url", "creator", "attribution", "source_url", "page_url", "original_database")
+    rows = {row["id"]: row for row in Image.objects.filter(id__in=dataset.image_ids).values("id", *fields)}
+    return [{"path": record.relative_path, **{f: rows[pk][f] for f in fields}}
+            for record, pk in zip(dataset.images, dataset.image_ids)]
 
 
 # --- a folder on disk ---------------------------------------------------------

@@ -10,6 +10,7 @@ own download (``scraper.sources.emotic_mat``)::
     arrays/{split}_*.npy, {split}.csv the preprocessed arrays of the common PyTorch baseline
     annotations.jsonl                 one person a line, every annotator and the combined labels
     coco.json                         COCO-style images, person boxes and emotion attributes
+    CREDITS.csv                       every image's licence, creator, attribution and where it came from
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ IMAGES_DIR = "emotic"
 ARRAYS_DIR = "arrays"
 JSONL = "annotations.jsonl"
 COCO = "coco.json"
+CREDITS = "CREDITS.csv"
+CREDITS_COLUMNS = (
+    "path", "license", "license_code", "license_url", "creator", "attribution", "source_url", "page_url",
+    "original_database",
+)
 
 
 def image_path(folder: str, filename: str) -> PurePosixPath:

@@ -196,7 +196,7 @@ def test_an_empty_database_gives_a_clear_error(db, tmp_path):
 def test_the_command_writes_a_folder_and_names_bad_arguments(annotated_db, tmp_path):
     out = io.StringIO()
     call_command("export_emotic", "--out", str(tmp_path / "cmd"), "--formats", "jsonl,coco", stdout=out, verbosity=0)
-    assert sorted(p.name for p in (tmp_path / "cmd").iterdir()) == ["annotations.jsonl", "coco.json", "manifest.json"]
+    assert sorted(p.name for p in (tmp_path / "cmd").iterdir()) == ["CREDITS.csv", "annotations.jsonl", "coco.json", "manifest.json"]
     with pytest.raises(CommandError, match="^--formats: unknown format 'xml'"):
         call_command("export_emotic", "--out", str(tmp_path / "x"), "--formats", "xml", verbosity=0)
     with pytest.raises(CommandError, match="^--ratios: expected three numbers"):
@@ -335,3 +335,27 @@ def test_stored_names_with_an_unambiguous_spelling_are_normalised_in_the_snapsho
     out = export_to_directory(tmp_path / "snap", ExportOptions(formats=("mat",)))
     assert read_manifest(out)["skipped_images"] == []
     assert (out / "emotic" / "web" / "images" / "office.jpg").is_file()
+
+
+def test_a_snapshot_credits_every_image_with_its_licence_and_the_manifest_counts_them(annotated_db, tmp_path):
+    import csv
+
+    from emotic.csv_cells import unescape_cell
+
+    Image.objects.filter(filename="beach.jpg").update(
+        license="CC BY 4.0", license_code="cc-by-4.0", license_url="https://creativecommons.org/licenses/by/4.0/",
+        creator="=HYPERLINK(\"x\")", attribution="Photo by A. Person, CC BY 4.0", source_url="https://example.org/b.jpg")
+    Image.objects.filter(filename="party.jpg").update(license="CC0", license_code="cc0-1.0")
+    out = export_to_directory(tmp_path / "snap", ExportOptions(formats=("jsonl",)))  # whatever the formats
+    with (out / "CREDITS.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    by_path = {row["path"]: row for row in rows}
+    assert sorted(p.rsplit("/", 1)[1] for p in by_path) == ["beach.jpg", "office.jpg", "party.jpg"]
+    beach = next(row for path, row in by_path.items() if path.endswith("beach.jpg"))
+    assert (beach["license_code"], beach["license_url"], beach["attribution"], beach["source_url"]) == (
+        "cc-by-4.0", "https://creativecommons.org/licenses/by/4.0/", "Photo by A. Person, CC BY 4.0",
+        "https://example.org/b.jpg")
+    assert beach["creator"].startswith("'=") and unescape_cell(beach["creator"]) == '=HYPERLINK("x")'  # never a formula
+    manifest = read_manifest(out)
+    assert manifest["licenses"] == {"cc-by-4.0": 1, "cc0-1.0": 1, "unknown": 1}
+    assert "CREDITS.csv" in manifest["files"] and verify_manifest(out) == []
