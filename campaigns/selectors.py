@@ -193,3 +193,12 @@ def release_facts(campaign: Campaign) -> dict:
         "median_hourly_pay": round(statistics.median(hourly) / 100, 2) if hourly else None,
         "minimum_hourly_pay": (min_hourly_cents(campaign.marketplace) or 0) / 100 or None,
     }
+
+
+def release_notes_for_images(image_ids: list[int]) -> list[dict] | None:
+    """The release facts of every campaign whose answers are about these images (a snapshot's ``collection``)."""
+    campaigns = [
+        campaign for campaign in Campaign.objects.order_by("pk")
+        if campaign_answers(campaign).filter(Q(person__image_id__in=image_ids) | Q(image_id__in=image_ids)).exists()
+    ]
+    return [release_facts(campaign) for campaign in campaigns] or None

@@ -34,6 +34,7 @@ from emotic.splits import DEFAULT_RATIOS, SplitError, validate_ratios, stratifie
 from emotic_export.building import LABEL_RULES, BuiltDataset, build_dataset, category_counts_per_image, placeable_images
 from emotic_export.files import FORMATS, agreement_figures, write_snapshot_folder
 from emotic_export.models import DatasetSnapshot
+from emotic_export.release_notes import release_notes
 from emotic_export.selectors import exportable_answer_rows, images_with_exportable_people
 
 logger = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ def write_export(directory: Path, name: str, options: ExportOptions, progress: P
         formats=options.formats,
         open_image=_storage_opener(dataset),
         agreement=agreement_figures(dataset.answers_by_split),
-        details={**_details(name, options), "skipped_images": skipped},
+        details={**_details(name, options), "skipped_images": skipped, "collection": release_notes(dataset.image_ids)},
         credits=_credits(dataset),
         progress=progress,
     )

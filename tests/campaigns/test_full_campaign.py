@@ -45,7 +45,7 @@ def deliver(client: Client, delivery) -> dict:
     return response.json()
 
 
-def test_a_campaign_from_creation_to_paid_reconciliation(prolific, pool, qualification):
+def test_a_campaign_from_creation_to_paid_reconciliation(prolific, pool, qualification, tmp_path):
     pool(10)
     marketplace = MarketplaceFactory(name="Prolific")
     lead = admin_client()
@@ -132,6 +132,19 @@ def test_a_campaign_from_creation_to_paid_reconciliation(prolific, pool, qualifi
     facts = lead.get(f"/admin/campaigns/campaign/{campaign.pk}/release.json").json()
     assert (facts["platform"], facts["participants"], facts["answers"], facts["paid_total"]) == ("Prolific", 2, 5, 3.2)
     assert facts["annotators_per_item_mean"] == 1.0
+    # ... and a snapshot of that work says so in its manifest: which crowd, which platform, what it was paid.
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from catalog.models import Image
+    from emotic.formats.manifest import read_manifest
+    from emotic_export.services import ExportOptions, export_to_directory
+    from tests.factories import jpeg_bytes
+
+    for image in Image.objects.all():  # the pool's images, given files to copy
+        default_storage.save(image.storage_key, ContentFile(jpeg_bytes(image.width, image.height, image.pk)))
+    snapshot = export_to_directory(tmp_path / "release", ExportOptions(formats=("jsonl",)))
+    assert read_manifest(snapshot)["collection"]["campaigns"] == [facts]
 
     # The study closes with the campaign.
     lead.post(f"/admin/campaigns/campaign/{campaign.pk}/act/", {"action": "close"})

@@ -359,3 +359,19 @@ def test_a_snapshot_credits_every_image_with_its_licence_and_the_manifest_counts
     manifest = read_manifest(out)
     assert manifest["licenses"] == {"cc-by-4.0": 1, "cc0-1.0": 1, "unknown": 1}
     assert "CREDITS.csv" in manifest["files"] and verify_manifest(out) == []
+
+
+def test_other_apps_add_what_they_know_to_the_release_notes(annotated_db, tmp_path):
+    from emotic_export.release_notes import register_release_notes, unregister_release_notes
+
+    seen = []
+    register_release_notes("tests", lambda image_ids: seen.append(sorted(image_ids)) or {"crowd": "lab volunteers"})
+    register_release_notes("silent", lambda image_ids: None)
+    try:
+        out = export_to_directory(tmp_path / "snap", ExportOptions(formats=("jsonl",)))
+    finally:
+        unregister_release_notes("tests")
+        unregister_release_notes("silent")
+    exported = set(Image.objects.filter(filename__in=["beach.jpg", "party.jpg", "office.jpg"]).values_list("pk", flat=True))
+    assert seen == [sorted(exported)]
+    assert read_manifest(out)["collection"]["tests"] == {"crowd": "lab volunteers"} and "silent" not in read_manifest(out)["collection"]
