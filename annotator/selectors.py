@@ -17,6 +17,7 @@ from django.utils import timezone
 from annotator.models import GoldItem, Person, TaskAssignment, TaskKind, Worker
 from annotator.services.assignment import drawable_controls
 from annotator.services.qualification import ANSWERED_STATES, qualification_pool, qualification_size
+from annotator.protocol import protocol_in_force
 from annotator.services.scopes import work_scope
 from emotic.taxonomy import mask_to_categories
 
@@ -89,7 +90,7 @@ def work_counter(worker: Worker) -> WorkCounter:
         qualification_answered=(
             mine.filter(is_qualification=True, state__in=ANSWERED_STATES).count() if pending else 0
         ),
-        qualification_size=qualification_size() if pending else 0,
+        qualification_size=qualification_size(worker) if pending else 0,
     )
 
 
@@ -262,7 +263,8 @@ def control_pool() -> ControlPool:
     none is active). The row of all kinds is the one the draw uses (it mixes
     kinds); the rows per kind say which kind to add.
     """
-    gold_rate, warn_below = settings.GOLD_RATE, settings.CONTROL_POOL_WARN_TASKS
+    protocol = protocol_in_force()
+    gold_rate, warn_below = protocol.control_rate, settings.CONTROL_POOL_WARN_TASKS
     drawable = drawable_controls()
     per_kind = {
         row["kind"]: row
@@ -324,12 +326,12 @@ def control_pool() -> ControlPool:
     qualification_short = qualification_items < settings.QUALIFICATION_POOL_WARN_ITEMS
     if qualification_short:
         warnings.append(
-            f"The qualification test ({settings.QUALIFICATION_ITEMS} items) is drawn from only {qualification_items}: "
+            f"The qualification test ({protocol.qualification_items} items) is drawn from only {qualification_items}: "
             f"accounts meet the same items (warning below {settings.QUALIFICATION_POOL_WARN_ITEMS}). "
             "Add qualification items."
         )
     return ControlPool(
         rows=rows, active_workers=len(workers), gold_rate=gold_rate, warn_below_tasks=warn_below,
-        qualification_items=qualification_items, qualification_length=settings.QUALIFICATION_ITEMS,
+        qualification_items=qualification_items, qualification_length=protocol.qualification_items,
         qualification_short=qualification_short, warnings=warnings,
     )

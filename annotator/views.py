@@ -16,7 +16,7 @@ from annotator.forms import ApiTokenForm, SignupForm
 from annotator.models import Worker
 from annotator.services.assignment import ensure_worker_may_work
 from annotator.services.errors import AnnotationError, WorkerNotEligible
-from annotator.services.qualification import qualification_size
+from annotator.services.qualification import qualification_size, test_protocol
 from annotator.services.workers import create_api_token, revoke_api_token, worker_for
 from emotic.taxonomy import AGE_GROUPS, CATEGORIES, GENDERS, VAD_ANCHORS, VAD_DEFINITIONS, VAD_DIMENSIONS
 
@@ -44,8 +44,9 @@ def work_home(request: HttpRequest) -> HttpResponse:
     except WorkerNotEligible as error:
         context["not_eligible"] = error
     if worker.qualification == Worker.Qualification.PENDING:
-        context["qualification_size"] = qualification_size()
-        context["pass_rate_percent"] = round(settings.QUALIFICATION_PASS_RATE * 100)
+        protocol = test_protocol(worker)
+        context["qualification_size"] = qualification_size(protocol=protocol)
+        context["pass_rate_percent"] = round(protocol.qualification_pass_rate * 100)
     if worker.qualification != Worker.Qualification.PENDING:
         context["qualification_results"] = selectors.qualification_results(worker)
     return render(request, "annotator/work_home.html", context)

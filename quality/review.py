@@ -7,6 +7,7 @@ only stored figure shown is the Dawid-Skene label, which needs every answer.
 
 from __future__ import annotations
 
+from annotator.protocol import protocol_in_force
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -189,7 +190,7 @@ def worker_overview(worker: Worker, recent: int = 50) -> WorkerOverview:
     reset = selectors.trust_reset_times([worker.pk]).get(worker.pk)
     recent_golds = np.array([reset is None or g.finished_at > reset for g in golds], dtype=bool)
     in_window = np.zeros(len(golds), dtype=bool)
-    in_window[recent_golds] = last_in_window(np.zeros(int(recent_golds.sum()), dtype=np.int64), settings.QUALITY_GOLD_WINDOW)
+    in_window[recent_golds] = last_in_window(np.zeros(int(recent_golds.sum()), dtype=np.int64), protocol_in_force().trust_window)
     answers = (
         EmotionAnnotation.objects.filter(worker=worker)
         .select_related("person__image", "person__agreement", "worker")

@@ -6,6 +6,7 @@ Each view is wrapped by ``AdminSite.admin_view`` in ``quality.admin``
 
 from __future__ import annotations
 
+from annotator.protocol import protocol_in_force
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_permission_codename
@@ -112,7 +113,7 @@ def image_picture(request: HttpRequest, object_id: str, model_admin) -> HttpResp
 
 
 def worker_context(request: HttpRequest, worker: Worker) -> dict:
-    return {"overview": worker_overview(worker), "gold_window": settings.QUALITY_GOLD_WINDOW}
+    return {"overview": worker_overview(worker), "gold_window": protocol_in_force().trust_window}
 
 
 @require_POST
@@ -144,7 +145,8 @@ def worker_gold_plot(request: HttpRequest, object_id: str, model_admin) -> HttpR
     _require(request, model_admin)
     worker = _object_or_404(Worker.objects.all(), object_id)
     passed = list(selectors.control_answers([worker.pk]).order_by("finished_at", "id").values_list("gold_passed", flat=True))
-    png = plots.worker_gold_history_png(passed, settings.QUALITY_GOLD_WINDOW, settings.QUALITY_GOLD_MIN_ACCURACY)
+    protocol = protocol_in_force()
+    png = plots.worker_gold_history_png(passed, protocol.trust_window, protocol.trust_min_accuracy)
     return HttpResponse(png, content_type="image/png")
 
 
@@ -184,7 +186,7 @@ def dashboard_plot(request: HttpRequest, name: str, model_admin) -> HttpResponse
     if name == "person-kappa":
         png = plots.person_kappa_png(person_kappas(scope))
     elif name == "worker-accuracy":
-        png = plots.worker_accuracy_png(worker_accuracies(), settings.QUALITY_GOLD_MIN_ACCURACY)
+        png = plots.worker_accuracy_png(worker_accuracies(), protocol_in_force().trust_min_accuracy)
     elif name in PLOTS and figures is not None:
         png = plots.category_kappa_png(figures["category_kappa"]) if name == "category-kappa" else plots.vad_spread_png(figures["vad_spread"])
     else:

@@ -228,6 +228,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- The annotation protocol ----------------------------------------------
+# These are the defaults of a new installation: the first protocol version is made from them, and
+# from then on the protocol is edited (and versioned) in the admin (annotator/protocol.py).
 ANNOTATORS_PER_SPLIT = {
     "train": get_int("ANNOTATORS_PER_TRAIN", DEFAULT_ANNOTATORS_PER_SPLIT["train"], minimum=1),
     "val": get_int("ANNOTATORS_PER_VAL", DEFAULT_ANNOTATORS_PER_SPLIT["val"], minimum=1),
@@ -239,6 +241,10 @@ GOLD_RATE = get_float("GOLD_RATE", 0.1, minimum=0.0, maximum=1.0)
 # Controls are placed at unpredictable positions inside each block of this many
 # tasks, so a block always holds round(GOLD_RATE * GOLD_BLOCK_SIZE) of them.
 GOLD_BLOCK_SIZE = get_int("GOLD_BLOCK_SIZE", 20, minimum=1)
+# A worker whose hidden control is due and who has met every control is given the control it met longest
+# ago ("reuse"), or no task until new controls are added ("pause"). The default of a new installation: the
+# protocol in force is edited in the admin (annotator/protocol.py).
+CONTROLS_EXHAUSTED = get_choice("CONTROLS_EXHAUSTED", "reuse", ("reuse", "pause"))
 # People in images not yet given a split get this many annotators (SPLIT_IMAGES_AT=export).
 ANNOTATORS_PER_UNSPLIT_PERSON = get_int(
     "ANNOTATORS_PER_UNSPLIT_PERSON", DEFAULT_ANNOTATORS_PER_SPLIT["train"], minimum=1
