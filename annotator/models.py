@@ -107,6 +107,14 @@ class Person(models.Model):
     def box(self) -> tuple[int, int, int, int]:
         return (self.x1, self.y1, self.x2, self.y2)
 
+    @property
+    def box_width(self) -> int:
+        return self.x2 - self.x1
+
+    @property
+    def box_height(self) -> int:
+        return self.y2 - self.y1
+
     def __str__(self) -> str:
         return f"person {self.pk} in {self.image}"
 

@@ -6,19 +6,38 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotator import selectors
 from annotator.forms import ApiTokenForm, SignupForm
 from annotator.models import Worker
-from annotator.services.assignment import ensure_worker_may_work
+from annotator.services.assignment import CONTROLS_PAUSED, ensure_worker_may_work
 from annotator.services.errors import AnnotationError, WorkerNotEligible
 from annotator.services.qualification import qualification_size, test_protocol
+from annotator.protocol import protocol_in_force
 from annotator.services.workers import create_api_token, revoke_api_token, worker_for
+from catalog.models import Image
+from catalog.renditions import ensure_rendition
 from emotic.taxonomy import AGE_GROUPS, CATEGORIES, GENDERS, VAD_ANCHORS, VAD_DEFINITIONS, VAD_DIMENSIONS
+
+
+def rendition_response(image: Image) -> HttpResponse:
+    """The image's display rendition (a redirect to storage where so configured), privately cacheable."""
+    key = ensure_rendition(image)
+    max_age = settings.IMAGE_CACHE_SECONDS
+    if settings.IMAGE_REDIRECT_TO_STORAGE:
+        response = HttpResponseRedirect(default_storage.url(key))
+        max_age = min(max_age, settings.STORAGE_URL_EXPIRY_SECONDS // 2)
+    else:
+        content_type = "image/jpeg" if key != image.storage_key else f"image/{image.format.lower()}"
+        response = FileResponse(default_storage.open(key, "rb"), content_type=content_type)
+    patch_cache_control(response, private=True, max_age=max_age)
+    return response
 
 
 @require_http_methods(["GET", "POST"])
@@ -43,6 +62,9 @@ def work_home(request: HttpRequest) -> HttpResponse:
         ensure_worker_may_work(worker)
     except WorkerNotEligible as error:
         context["not_eligible"] = error
+    else:
+        if worker.qualification == Worker.Qualification.QUALIFIED and selectors.paused_for_controls(worker):
+            context["not_eligible"] = WorkerNotEligible("controls_exhausted", CONTROLS_PAUSED)
     if worker.qualification == Worker.Qualification.PENDING:
         protocol = test_protocol(worker)
         context["qualification_size"] = qualification_size(protocol=protocol)
@@ -115,3 +137,24 @@ def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
     if revoke_api_token(worker_for(request.user), token_id):
         messages.success(request, "The token was revoked.")
     return redirect("annotator:api-tokens")
+
+
+@login_required
+def instructions(request: HttpRequest) -> HttpResponse:
+    """What workers read before they start: the protocol's instructions and, per category, examples others gave."""
+    protocol = protocol_in_force()
+    examples = selectors.instruction_examples(protocol)
+    categories = [
+        {"category": category, "examples": examples.get(category.name, [])} for category in CATEGORIES
+    ]
+    paragraphs = [p.strip() for p in protocol.instructions.split("\n\n") if p.strip()]
+    return render(request, "annotator/instructions.html", {"paragraphs": paragraphs, "categories": categories})
+
+
+@login_required
+def instruction_example_picture(request: HttpRequest, example_id: int) -> HttpResponse:
+    """The picture of an example of the protocol in force (no other image is reachable this way)."""
+    example = selectors.instruction_example(example_id)
+    if example is None:
+        raise Http404("No such example in the instructions in force.")
+    return rendition_response(example.annotation.person.image)

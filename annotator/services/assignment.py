@@ -95,6 +95,7 @@ CLAIM_PAUSE = 0.02
 # Seconds a worker told "nothing right now" should wait before asking again (the API's Retry-After):
 RETRY_AFTER_LOCKED = 2  # what it could do was locked by other claimers even after the retries
 RETRY_AFTER_LATER = 30  # others hold what it could do (their tasks may expire) or images await their boxes
+CONTROLS_PAUSED = "Your tasks are paused for now: new check items are being prepared. Please come back later."
 RETRY_AFTER_DONE = 3600  # nothing is left for it; new images may still be added
 
 
@@ -191,7 +192,7 @@ def _next_task_once(
             ensure_worker_may_work(worker)  # the test just ended: failed workers stop here
         protocol = protocol_in_force()
         claim = (worker, now, scope, protocol)
-        if control_is_due(worker.pk, _tasks_given(worker), protocol):
+        if control_is_due(worker.pk, tasks_given(worker), protocol):
             control = _assign_control(*claim)
             if control is not None:
                 return control, None
@@ -227,7 +228,7 @@ def _live_assignment(worker: Worker, now: datetime) -> TaskAssignment | None:
     return live
 
 
-def _tasks_given(worker: Worker) -> int:
+def tasks_given(worker: Worker) -> int:
     return TaskAssignment.objects.filter(worker=worker, is_qualification=False).count()
 
 
@@ -282,6 +283,14 @@ def drawable_controls() -> QuerySet[GoldItem]:
     return GoldItem.objects.filter(for_control=True, retired=False)
 
 
+def unseen_controls(worker: Worker, controls: QuerySet[GoldItem] | None = None) -> QuerySet[GoldItem]:
+    """Drawable controls (or ``controls``) whose person or image this worker was never given."""
+    seen = TaskAssignment.objects.filter(worker=worker).filter(
+        Q(person=OuterRef("person")) | Q(image=OuterRef("image"))
+    )
+    return (drawable_controls() if controls is None else controls).filter(~Exists(seen))
+
+
 def _assign_control(
     worker: Worker, now: datetime, scope: WorkScope | None, protocol: ProtocolVersion
 ) -> TaskAssignment | None:
@@ -293,22 +302,16 @@ def _assign_control(
     every control: the protocol's ``controls_exhausted`` says what happens
     (``_reuse_control``, or a pause). None when no control is drawable at all.
     """
-    seen = TaskAssignment.objects.filter(worker=worker).filter(
-        Q(person=OuterRef("person")) | Q(image=OuterRef("image"))
-    )
     controls = drawable_controls()
     if scope is not None and scope.kinds is not None:
         controls = controls.filter(kind__in=sorted(scope.kinds))
-    unseen = controls.filter(~Exists(seen)).values_list("pk", flat=True)
+    unseen = unseen_controls(worker, controls).values_list("pk", flat=True)
     order = draw_order(worker.pk, "controls", unseen)
     if not order:
         if not controls.exists():
             return None  # no controls at all: nothing to reuse, nothing to wait for
         if protocol.controls_exhausted == ProtocolVersion.ControlsExhausted.PAUSE:
-            raise WorkerNotEligible(
-                "controls_exhausted",
-                "Your tasks are paused for now: new check items are being prepared. Please come back later.",
-            )
+            raise WorkerNotEligible("controls_exhausted", CONTROLS_PAUSED)
         return _reuse_control(worker, now, controls, protocol)
     gold = GoldItem.objects.select_related("person", "image").get(pk=order[0])
     return _new_assignment(worker, now, protocol, kind=gold.kind, person=gold.person, image=gold.image, gold_item=gold)
