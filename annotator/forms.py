@@ -9,6 +9,7 @@ from annotator.services.accounts import check_new_username
 from annotator.services.errors import NameRefused
 from catalog.models import Image
 from emotic.annotation_arrays import AnnotationArrayError
+from emotic.boxes import BoxError, validate_boxes
 from emotic.gold import EmotionGold
 from emotic.taxonomy import AGES, CATEGORY_NAMES, GENDERS, VAD_DIMENSIONS, VAD_MAX, VAD_MIN, categories_to_mask
 
@@ -182,6 +183,13 @@ class GoldItemForm(forms.ModelForm):
                     self.add_error("other_boxes", f"line {number}: four whole numbers x1, y1, x2, y2, got {line.strip()!r}")
                     return data
                 boxes.append([int(p) for p in parts])
+            image = self._image()
+            if image is not None:
+                try:
+                    boxes = validate_boxes(boxes, image.width, image.height, field="expected_boxes")
+                except BoxError as error:
+                    self.add_error("other_boxes", error.reason)
+                    return data
             item.expected_boxes = boxes
         return data
 
@@ -210,6 +218,9 @@ class ProtocolForm(forms.ModelForm):
         }
 
     Media = TypedMedia
+
+    def _post_clean(self):
+        """No model validation here: ``services.protocol`` checks every rule and names the field at fault."""
 
     def values(self) -> dict:
         return {field: self.cleaned_data[field] for field in VALUE_FIELDS}
