@@ -106,6 +106,12 @@ class GoldItemForm(forms.ModelForm):
         }
 
     Media = TypedMedia
+    field_order = (
+        "required_categories", "allowed_categories",
+        *[f"{d}_{end}" for d in VAD_DIMENSIONS for end in ("min", "max")],
+        "allowed_genders_choice", "allowed_ages_choice", "expected_people", "other_boxes", "min_iou",
+        "for_control", "for_qualification", "explanation", "show_explanation", "retired",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
