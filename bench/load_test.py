@@ -205,7 +205,6 @@ def simulated_worker(base: str, session, username: str, deadline: float, results
 
 def verify(results: Results) -> list[str]:
     """Every check from the database; returns the failures (empty: all hold)."""
-    from django.conf import settings
     from django.db import connection
     from django.db.models import Count
 
