@@ -18,7 +18,7 @@ from annotator.forms import ApiTokenForm, SignupForm
 from annotator.models import Worker
 from annotator.services.assignment import CONTROLS_PAUSED, ensure_worker_may_work
 from annotator.services.errors import AnnotationError, WorkerNotEligible
-from annotator.services.qualification import qualification_size, test_protocol
+from annotator.services.qualification import qualification_protocol_for, qualification_size
 from annotator.protocol import protocol_in_force
 from annotator.services.workers import create_api_token, revoke_api_token, worker_for
 from catalog.models import Image
@@ -66,7 +66,7 @@ def work_home(request: HttpRequest) -> HttpResponse:
         if worker.qualification == Worker.Qualification.QUALIFIED and selectors.paused_for_controls(worker):
             context["not_eligible"] = WorkerNotEligible("controls_exhausted", CONTROLS_PAUSED)
     if worker.qualification == Worker.Qualification.PENDING:
-        protocol = test_protocol(worker)
+        protocol = qualification_protocol_for(worker)
         context["qualification_size"] = qualification_size(protocol=protocol)
         context["pass_rate_percent"] = round(protocol.qualification_pass_rate * 100)
     if worker.qualification != Worker.Qualification.PENDING:

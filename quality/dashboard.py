@@ -6,11 +6,11 @@ become strings here (``display``): "n/a" for anything undefined.
 
 from __future__ import annotations
 
-from annotator.protocol import protocol_in_force
 from dataclasses import dataclass
 
 from django.db.models import Count, Q
 
+from annotator.protocol import protocol_in_force
 from annotator.models import Worker
 from annotator.selectors import ControlPool, control_pool
 from quality import selectors

@@ -7,12 +7,12 @@ only stored figure shown is the Dawid-Skene label, which needs every answer.
 
 from __future__ import annotations
 
-from annotator.protocol import protocol_in_force
 from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
 
+from annotator.protocol import protocol_in_force
 from annotator.models import AnnotationStatus, EmotionAnnotation, GoldItem, Person, TaskAssignment, Worker
 from catalog.models import Image
 from quality import selectors

@@ -8,7 +8,6 @@ gold item, by a worker who is not blocked, about a person whose box is final.
 
 from __future__ import annotations
 
-from annotator.protocol import protocol_in_force
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +16,7 @@ import numpy as np
 from django.conf import settings
 from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 
+from annotator.protocol import protocol_in_force
 from annotator.models import AnnotationStatus, BoxAnnotation, EmotionAnnotation, Person, TaskAssignment, Worker
 from catalog.models import Image
 from quality.arrays import AnswerRows, PeopleArrays, build_people_arrays

@@ -11,7 +11,6 @@ answers from before count no more.
 
 from __future__ import annotations
 
-from annotator.protocol import protocol_in_force
 import logging
 
 import numpy as np
@@ -20,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotator.models import Worker
+from annotator.protocol import protocol_in_force
 from annotator.services.standing import block_worker_work, unblock_worker_work
 from quality.errors import QualityError
 from quality.models import WorkerTrustEvent

@@ -6,7 +6,6 @@ Each view is wrapped by ``AdminSite.admin_view`` in ``quality.admin``
 
 from __future__ import annotations
 
-from annotator.protocol import protocol_in_force
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_permission_codename
@@ -18,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from annotator.protocol import protocol_in_force
 from annotator.forms import GoldItemForm
 from annotator.models import GoldItem, Worker
 from annotator.services.errors import AnnotationError

@@ -12,14 +12,13 @@
 
 from __future__ import annotations
 
-from annotator.models import ProtocolVersion
-from annotator.protocol import protocol_in_force
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
-from annotator.models import Worker
+from annotator.models import ProtocolVersion, Worker
+from annotator.protocol import protocol_in_force
 from quality import selectors
 from quality.arrays import PeopleArrays
 from emotic.worker_quality import gold_accuracy, leave_one_out_agreement, median_seconds, skipped_share

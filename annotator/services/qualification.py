@@ -32,7 +32,7 @@ def qualification_pool():
     return GoldItem.objects.filter(for_qualification=True, retired=False)
 
 
-def test_protocol(worker: Worker | None = None) -> ProtocolVersion:
+def qualification_protocol_for(worker: Worker | None = None) -> ProtocolVersion:
     """The protocol the worker's test is judged by: the one pinned on it, or the one in force."""
     if worker is not None and worker.qualification_protocol_id is not None:
         return ProtocolVersion.objects.get(pk=worker.qualification_protocol_id)
@@ -41,7 +41,7 @@ def test_protocol(worker: Worker | None = None) -> ProtocolVersion:
 
 def qualification_size(worker: Worker | None = None, protocol: ProtocolVersion | None = None) -> int:
     """Items in the test (of ``worker``, where one is pinned): the protocol's length, or fewer if fewer exist."""
-    protocol = protocol or test_protocol(worker)
+    protocol = protocol or qualification_protocol_for(worker)
     return min(protocol.qualification_items, qualification_pool().count())
 
 
@@ -58,7 +58,7 @@ def assign_qualification_item(worker: Worker, now: datetime) -> TaskAssignment |
     Runs inside the transaction of ``next_task``'s attempt. When the test is complete
     the worker's state is updated here and the caller goes on accordingly.
     """
-    protocol = test_protocol(worker)
+    protocol = qualification_protocol_for(worker)
     size = qualification_size(protocol=protocol)
     if size == 0:
         raise WorkerNotEligible(
@@ -96,7 +96,7 @@ def evaluate_qualification_if_complete(worker: Worker, now: datetime | None = No
     mine = TaskAssignment.objects.filter(worker=worker, is_qualification=True)
     if mine.filter(state=State.ASSIGNED).exists():
         return worker.qualification
-    protocol = test_protocol(worker)
+    protocol = qualification_protocol_for(worker)
     size = qualification_size(protocol=protocol)
     answered = mine.filter(state__in=ANSWERED_STATES)
     if size == 0 or (answered.count() < size and _unseen_qualification_items(worker).exists()):

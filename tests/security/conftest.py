@@ -132,6 +132,16 @@ def world(db, settings) -> World:
         marketplace=session.campaign.marketplace, ledgerentry=LedgerEntryFactory(session=session),
         webhookevent=WebhookEventFactory(),
     )
+    # The protocol: an accepted answer shown as an example on the workers' instructions page (version 2).
+    from annotator.services.protocol import set_instruction_examples
+
+    example_answer = EmotionAnnotationFactory(
+        worker=WorkerFactory(user__username="example-giver"), person=PersonFactory(image=image, x1=100, x2=200),
+        status="accepted",
+    )
+    w.objects["protocolversion"] = set_instruction_examples(None, {"Happiness": [example_answer.pk]})
+    w.objects["example"] = w.objects["protocolversion"].examples.get()
+    w.objects["example_answer"] = example_answer
     assert w.objects["task_blocked"].state == TaskAssignment.State.EXPIRED
     assert w.objects["task_a"].kind == TaskKind.EMOTIONS
     return w

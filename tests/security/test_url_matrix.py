@@ -102,6 +102,10 @@ SITE_ENDPOINTS = [
     Endpoint("work/annotate/", "get", lambda w: "/work/annotate/", {**signed_in(LOGIN, OK), "blocked": Redirect("/work/")}),
     Endpoint("work/history/", "get", lambda w: "/work/history/", signed_in(LOGIN, OK)),
     Endpoint("work/api-tokens/", "get", lambda w: "/work/api-tokens/", signed_in(LOGIN, OK)),
+    Endpoint("work/instructions/", "get", lambda w: "/work/instructions/", signed_in(LOGIN, OK)),
+    # Only the pictures of the examples in force are served this way.
+    Endpoint("work/instructions/examples/<int:example_id>/picture/", "get",
+             obj("example", "picture/", "/work/instructions/examples/"), signed_in(LOGIN, OK)),
     # Revoking another worker's token changes nothing (test_privacy checks the token survives).
     Endpoint("work/api-tokens/<int:token_id>/revoke/", "post", obj("token_b", "revoke/", "/work/api-tokens/"),
              signed_in(LOGIN, Redirect("/work/api-tokens/"))),
@@ -157,6 +161,17 @@ ADMIN_SITE_ENDPOINTS = [
              admin_page(FORBIDDEN)),
     Endpoint("admin/catalog/image/<path:object_id>/picture/", "get", obj("image", "picture/", "/admin/catalog/image/"),
              admin_page(FORBIDDEN)),
+    # Control items from the review page: the image's view permission, then the gold item's add (or change).
+    Endpoint("admin/catalog/image/<path:object_id>/review/person/<int:person_id>/control/", "get",
+             lambda w: f"/admin/catalog/image/{w.objects['image'].pk}/review/person/{w.objects['person'].pk}/control/",
+             admin_page(FORBIDDEN)),
+    Endpoint("admin/catalog/image/<path:object_id>/review/boxes/control/", "get",
+             obj("image", "review/boxes/control/", "/admin/catalog/image/"), admin_page(FORBIDDEN)),
+    # The protocol's instruction examples, and the pictures of the answers offered there.
+    Endpoint("admin/annotator/protocolversion/examples/", "get", lambda w: "/admin/annotator/protocolversion/examples/",
+             admin_page(FORBIDDEN)),
+    Endpoint("admin/annotator/protocolversion/answer/<int:annotation_id>/picture/", "get",
+             obj("example_answer", "picture/", "/admin/annotator/protocolversion/answer/"), admin_page(FORBIDDEN)),
     Endpoint("admin/annotator/worker/<path:object_id>/trust/", "post", obj("worker", "trust/", "/admin/annotator/worker/"),
              admin_page(FORBIDDEN, Redirect("/admin/annotator/worker/", prefix=True)), {"action": "block", "reason": "copied answers"}),
     Endpoint("admin/annotator/worker/<path:object_id>/gold.png", "get", obj("worker", "gold.png", "/admin/annotator/worker/"),
@@ -204,8 +219,10 @@ NO_ADD_PAGE = {
     # A campaign's participants, sessions, ledger and webhook events: written by its services only.
     "campaigns.participant", "campaigns.participantsession", "campaigns.ledgerentry", "campaigns.webhookevent",
     "scraper.searchsourcestatus",  # a search source's health: written by the crawl (scraper/services/source_health.py)
+    "annotator.golditem",  # made from an image's review page, prefilled from its accepted answers
 }
 NO_DELETE_PAGE = {
+    "annotator.protocolversion",  # versions are the record of what was in force: never deleted
     "annotator.emotionannotation", "annotator.boxannotation", "annotator.taskassignment", "access.accessattempt",
     "campaigns.participant", "campaigns.participantsession", "campaigns.ledgerentry", "campaigns.webhookevent",
     "scraper.searchsourcestatus",
