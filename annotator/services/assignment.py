@@ -146,8 +146,9 @@ def next_task(worker: Worker) -> NextTask:
     """
     pause = CLAIM_PAUSE
     scope = work_scope(worker)
+    protocol = protocol_in_force()  # once per request, whatever the attempts
     for attempt in range(1, CLAIM_ATTEMPTS + 1):
-        task, outlook = _next_task_once(worker, scope)
+        task, outlook = _next_task_once(worker, scope, protocol)
         if task is not None:
             return NextTask(task)
         if outlook is None:  # a pending qualification test with no item to give now
@@ -171,7 +172,7 @@ _SCOPE_FINISHED = WorkOutlook(claimable=False, held=False, boxes_open=False)
 
 
 def _next_task_once(
-    worker: Worker, scope: WorkScope | None = None
+    worker: Worker, scope: WorkScope | None = None, protocol: ProtocolVersion | None = None
 ) -> tuple[TaskAssignment | None, WorkOutlook | None]:
     """One attempt, in one transaction: a task, or None and the outlook (None for a pending qualification)."""
     from annotator.services.qualification import assign_qualification_item
@@ -190,7 +191,7 @@ def _next_task_once(
             if worker.qualification == Worker.Qualification.PENDING:
                 return item, None
             ensure_worker_may_work(worker)  # the test just ended: failed workers stop here
-        protocol = protocol_in_force()
+        protocol = protocol or protocol_in_force()
         claim = (worker, now, scope, protocol)
         if control_is_due(worker.pk, tasks_given(worker), protocol):
             control = _assign_control(*claim)
