@@ -246,6 +246,6 @@ def test_a_paused_worker_is_told_why_on_their_page(every_task_a_control, client)
     submit_task(worker, task.pk, uuid.uuid4(), ANSWER)
     client.force_login(worker.user)
     page = client.get("/work/").content.decode()
-    assert "Your tasks are paused for now" in page
+    assert "Your tasks are paused for now" in page and 'href="/work/instructions/"' in page
     response = client.get("/api/tasks/next/")
     assert response.status_code == 403 and response.json()["code"] == "controls_exhausted"
