@@ -212,7 +212,10 @@ def _discover_step(job: CrawlJob, fetcher: PoliteFetcher, on_progress: ProgressC
             return BUSY_RETRY_SECONDS
         job.refresh_from_db()
         if not job.discovery_done:
+            from scraper.services.imports import stage_storage_prefix
+
             try:
+                stage_storage_prefix(job)  # an admin's import of a storage prefix: its files come over first
                 discover_items(job, fetcher, on_batch=on_progress, max_seconds=DISCOVERY_STEP_SECONDS)
             except FetchCancelled:  # the worker is shutting down: discovery resumes from its cursor
                 return 0.0
@@ -248,6 +251,9 @@ def resume_crawl_job(job: CrawlJob, *, retry_transient: bool = True) -> CrawlJob
     the job is left as it was): its file may have gone, or lie outside today's import roots.
     """
     if job.kind != CrawlJob.Kind.SEARCH:
+        from scraper.services.imports import restage_upload
+
+        restage_upload(job)  # an uploaded import whose folder has gone is unpacked again from the storage
         build_source(job.kind, job.params)
     with transaction.atomic():
         if retry_transient:
