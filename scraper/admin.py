@@ -159,16 +159,16 @@ class CrawlJobAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         def import_page(request):
-            return admin_imports.import_view(self, request)
+            return admin_imports.import_view(request, self)
 
         import_page.csrf_exempt = True  # the view reads the body after setting its upload handler, then checks CSRF itself
         wrap = self.admin_site.admin_view
         return [
             path("import/", wrap(import_page), name="scraper_crawljob_import"),
-            path("progress/", wrap(lambda request: admin_imports.progress_view(self, request)), name="scraper_crawljob_progress"),
-            path("<path:object_id>/cancel/", wrap(lambda request, object_id: admin_imports.cancel_view(self, request, object_id)),
+            path("progress/", wrap(lambda request: admin_imports.progress_view(request, self)), name="scraper_crawljob_progress"),
+            path("<path:object_id>/cancel/", wrap(lambda request, object_id: admin_imports.cancel_view(request, self, object_id)),
                  name="scraper_crawljob_cancel"),
-            path("<path:object_id>/resume/", wrap(lambda request, object_id: admin_imports.resume_view(self, request, object_id)),
+            path("<path:object_id>/resume/", wrap(lambda request, object_id: admin_imports.resume_view(request, self, object_id)),
                  name="scraper_crawljob_resume"),
             *super().get_urls(),
         ]

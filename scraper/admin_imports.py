@@ -124,20 +124,21 @@ class ImportForm(forms.Form):
         return {**params, **license_params(data)}
 
 
-def import_view(model_admin, request: HttpRequest) -> HttpResponse:
+def import_view(request: HttpRequest, model_admin) -> HttpResponse:
     """Routed as CSRF-exempt (the middleware would read the body first): the upload handler is set
     before anything reads it, then ``_import_view`` checks CSRF as every admin page does."""
     request.upload_handlers = [LimitedUploadHandler(request, settings.SCRAPER_UPLOAD_MAX_BYTES)]
-    return _import_view(model_admin, request)
+    return _import_view(request, model_admin)
 
 
 @csrf_protect
-def _import_view(model_admin, request: HttpRequest) -> HttpResponse:
+def _import_view(request: HttpRequest, model_admin) -> HttpResponse:
     if not model_admin.has_add_permission(request):
         raise PermissionDenied
     if request.method == "POST":
+        post, files = request.POST, request.FILES  # the body is read here, through the handler
         refused = next((h.refused for h in request.upload_handlers if getattr(h, "refused", "")), "")
-        form = ImportForm(request.POST, request.FILES, refused_upload=refused)
+        form = ImportForm(post, files, refused_upload=refused)
         if form.is_valid():
             data, user = form.cleaned_data, request.user.get_username()
             options = dict(member=data["member"], images_folder=data["images_folder"], params=form.job_params(), created_by=user)
@@ -164,7 +165,7 @@ def _import_view(model_admin, request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "admin/scraper/crawljob/import_form.html", context)
 
 
-def progress_view(model_admin, request: HttpRequest) -> JsonResponse:
+def progress_view(request: HttpRequest, model_admin) -> JsonResponse:
     """The listed jobs' states and counts, for the page to refresh itself (``?ids=1,2,3``)."""
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
@@ -179,7 +180,7 @@ def _job(object_id: str) -> CrawlJob:
 
 
 @require_POST
-def cancel_view(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:
+def cancel_view(request: HttpRequest, model_admin, object_id: str) -> HttpResponse:
     if not model_admin.has_change_permission(request):
         raise PermissionDenied
     job = _job(object_id)
@@ -189,7 +190,7 @@ def cancel_view(model_admin, request: HttpRequest, object_id: str) -> HttpRespon
 
 
 @require_POST
-def resume_view(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:
+def resume_view(request: HttpRequest, model_admin, object_id: str) -> HttpResponse:
     if not model_admin.has_change_permission(request):
         raise PermissionDenied
     job = _job(object_id)

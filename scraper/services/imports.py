@@ -31,14 +31,13 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from scraper.archives import ArchiveLimits, check_declared_format, extract_archive, is_zip, safe_member_path
+from scraper.archives import check_declared_format, extract_archive, is_zip, safe_member_path
 from scraper.models import CrawlJob
 from scraper.services.jobs import create_crawl_job, enqueue_crawl_job
+from scraper.services.staging import archive_limits, copy_object, listed, staging_root
 from scraper.sources import SourceError, build_source
-from scraper.sources.base import within_import_roots
 
 UPLOADS_PREFIX = "imports/uploads"
-STAGED_MARKER = ".staged"  # hidden: the folder source never takes it for an image
 # The dataset file of each kind, found by name when the admin names none (folder: the whole folder).
 _DATASET_FILES = {
     "coco": ("a .json file", lambda name: name.lower().endswith(".json")),
@@ -49,22 +48,6 @@ _DATASET_FILES = {
 # Parameters naming a folder inside the upload or prefix, by kind.
 _IMAGES_PARAM = {"coco": "images_dir", "emotic": "images_root"}
 IMPORT_KINDS = [kind for kind in CrawlJob.Kind.values if kind != CrawlJob.Kind.SEARCH]
-
-
-def archive_limits() -> ArchiveLimits:
-    return ArchiveLimits(
-        max_members=settings.SCRAPER_UPLOAD_MAX_MEMBERS,
-        max_total_bytes=settings.SCRAPER_UPLOAD_MAX_EXTRACTED_BYTES,
-        max_ratio=settings.SCRAPER_UPLOAD_MAX_RATIO,
-    )
-
-
-def staging_root(field: str = "file") -> Path:
-    root = Path(settings.SCRAPER_UPLOAD_STAGING_DIR).resolve()
-    if not within_import_roots(root):
-        raise SourceError(field, f"SCRAPER_UPLOAD_STAGING_DIR ({root}) lies outside the import roots; move it under one of them")
-    root.mkdir(parents=True, exist_ok=True)
-    return root
 
 
 def _new_token() -> str:
@@ -187,47 +170,6 @@ def normalised_prefix(prefix: str, field: str = "prefix") -> str:
     return cleaned
 
 
-def _walk(prefix: str, relative: str = "") -> Iterator[tuple[str, str]]:
-    """(object name, path relative to the prefix) of every object under ``prefix``."""
-    base = f"{prefix}/{relative}".rstrip("/")
-    directories, files = default_storage.listdir(base)
-    for name in sorted(files):
-        yield f"{base}/{name}", f"{relative}{name}"
-    for name in sorted(directories):
-        yield from _walk(prefix, f"{relative}{name}/")
-
-
-def _listed(prefix: str, field: str = "prefix") -> list[tuple[str, str, int]]:
-    """Every object under the prefix with its size, checked against the archive limits (the same rules)."""
-    limits, objects, total = archive_limits(), [], 0
-    try:
-        walked = list(_walk(prefix))
-    except (FileNotFoundError, NotADirectoryError):
-        walked = []
-    if not walked:
-        raise SourceError(field, f"nothing is stored under {prefix}/")
-    if len(walked) > limits.max_members:
-        raise SourceError(field, f"{prefix}/ holds {len(walked):,} files, more than SCRAPER_UPLOAD_MAX_MEMBERS ({limits.max_members:,})")
-    for name, relative in walked:
-        if safe_member_path(relative) is None:
-            raise SourceError(field, f"{name!r} has a path escaping the prefix")
-        size = default_storage.size(name)
-        total += size
-        if total > limits.max_total_bytes:
-            raise SourceError(field, f"{prefix}/ holds more than SCRAPER_UPLOAD_MAX_EXTRACTED_BYTES ({limits.max_total_bytes:,} bytes)")
-        objects.append((name, relative, size))
-    return objects
-
-
-def _copy(name: str, target: Path) -> None:
-    """One stored object to ``target``, streamed, appearing whole or not at all."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.part")
-    with default_storage.open(name, "rb") as source, partial.open("wb") as out:
-        shutil.copyfileobj(source, out, length=8 * 1024 * 1024)
-    partial.replace(target)
-
-
 def import_storage_prefix(
     kind: str, prefix: str, *, member: str = "", images_folder: str = "", params: dict | None = None, created_by: str = ""
 ) -> CrawlJob:
@@ -236,14 +178,14 @@ def import_storage_prefix(
         raise SourceError("kind", f"must be one of {', '.join(IMPORT_KINDS)}, got {kind!r}")
     prefix = normalised_prefix(prefix)
     root = staging_root("prefix")
-    objects = _listed(prefix)
+    objects = listed(prefix)
     chosen = _member(kind, [relative for _, relative, _ in objects], member, "member")
     token = _new_token()
     folder = root / token
     folder.mkdir()
     try:
         if chosen:
-            _copy(f"{prefix}/{chosen}", folder / chosen)
+            copy_object(f"{prefix}/{chosen}", folder / chosen)
         job_params = _params(kind, folder, chosen, images_folder, params or {}, "images_folder")
         if kind in _IMAGES_PARAM and images_folder:
             Path(job_params[_IMAGES_PARAM[kind]]).mkdir(parents=True, exist_ok=True)  # filled by the workers
@@ -258,41 +200,3 @@ def import_storage_prefix(
     return job
 
 
-def stage_storage_prefix(job: CrawlJob) -> int:
-    """Copy what the job's prefix holds into its folder (what is there already stays); the first discovery step calls it.
-
-    Returns the number of files copied. Checked again against the limits, as the prefix may have changed.
-    """
-    staged = job.params.get("storage_prefix")
-    if not staged:
-        return 0
-    folder = staging_root("prefix") / staged["staging"]
-    if (folder / STAGED_MARKER).exists():
-        return 0
-    copied = 0
-    for name, relative, size in _listed(staged["prefix"]):
-        target = folder / relative
-        if target.is_file() and target.stat().st_size == size:
-            continue
-        _copy(name, target)
-        copied += 1
-    (folder / STAGED_MARKER).write_text(f"{timezone.now().isoformat()}\n")
-    return copied
-
-
-def restage_upload(job: CrawlJob) -> bool:
-    """Unpack an uploaded import's stored original again when its folder has gone (resuming on another machine)."""
-    upload = job.params.get("upload")
-    if not upload or Path(job.params["path"]).exists():
-        return False
-    folder = staging_root() / upload["staging"]
-    with default_storage.open(upload["storage_name"], "rb") as source, tempfile.NamedTemporaryFile(dir=folder.parent) as local:
-        shutil.copyfileobj(source, local, length=8 * 1024 * 1024)
-        local.flush()
-        path = Path(local.name)
-        if is_zip(path):
-            extract_archive(path, PurePosixPath(upload["storage_name"]).name, folder, archive_limits())
-        else:
-            folder.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, Path(job.params["path"]))
-    return True

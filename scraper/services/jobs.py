@@ -31,6 +31,7 @@ from catalog.sources import collection_source, dataset_source
 from scraper.services.discovery import discover_items
 from scraper.services.pipeline import process_items
 from scraper.services.source_health import final_state, reopen_degraded
+from scraper.services.staging import restage_upload, stage_storage_prefix
 from scraper.sources import SourceError, build_source
 from scraper.sources.queries import SearchQuery, expand_template
 
@@ -212,8 +213,6 @@ def _discover_step(job: CrawlJob, fetcher: PoliteFetcher, on_progress: ProgressC
             return BUSY_RETRY_SECONDS
         job.refresh_from_db()
         if not job.discovery_done:
-            from scraper.services.imports import stage_storage_prefix
-
             try:
                 stage_storage_prefix(job)  # an admin's import of a storage prefix: its files come over first
                 discover_items(job, fetcher, on_batch=on_progress, max_seconds=DISCOVERY_STEP_SECONDS)
@@ -251,8 +250,6 @@ def resume_crawl_job(job: CrawlJob, *, retry_transient: bool = True) -> CrawlJob
     the job is left as it was): its file may have gone, or lie outside today's import roots.
     """
     if job.kind != CrawlJob.Kind.SEARCH:
-        from scraper.services.imports import restage_upload
-
         restage_upload(job)  # an uploaded import whose folder has gone is unpacked again from the storage
         build_source(job.kind, job.params)
     with transaction.atomic():
