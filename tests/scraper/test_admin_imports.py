@@ -244,7 +244,7 @@ def test_the_list_reports_live_progress_and_cancels_and_resumes_a_job(admin_clie
         "stored": 2, "duplicates": 0, "rejected": 0, "refused_for_licence": 0, "error": "",
     }]}  # fmt: skip
     page = admin_client.get(reverse("admin:scraper_crawljob_changelist")).content.decode()
-    assert f'data-job-control="cancel">Cancel</button>' in page and 'src="/static/scraper/crawl_jobs.js"' in page
+    assert 'data-job-control="cancel">Cancel</button>' in page and 'src="/static/scraper/crawl_jobs.js"' in page
 
     response = admin_client.post(reverse("admin:scraper_crawljob_cancel", args=[job.pk]), {"job": job.pk})
     assert response.status_code == 302
