@@ -217,7 +217,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         for stream in Hyperparameters(mode=obj.mode).streams:
             start = start_of_stream(obj.hyperparameters, stream)
             lines.append(format_html("<li>{}: {}</li>", stream, start) if start else format_html(
-                '<li>{}: <b class="weights-missing">none: random initialisation</b></li>', stream))
+                '<li>{}: <b class="weights-missing" style="color: #b3261e">none: random initialisation</b></li>', stream))
         return format_html("<ul>{}</ul>", format_html_join("", "{}", ((line,) for line in lines)))
 
     @admin.display(description="final metrics")
@@ -228,11 +228,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
         parts = []
         if caveats.too_few_samples:
             parts.append(format_html(
-                '<p class="metrics-warning"><b>Too few samples:</b> computed on {} sample(s), fewer than '
+                '<p class="metrics-warning" style="color: #b3261e"><b>Too few samples:</b> computed on {} sample(s), fewer than '
                 "TRAINING_MIN_EVALUATION_SAMPLES ({}); these figures can swing widely with one person more or less, "
                 "so do not compare runs by them.</p>", caveats.samples, caveats.min_samples))
         if obj.metrics.get("note"):
-            parts.append(format_html('<p class="metrics-warning">{}</p>', obj.metrics["note"]))
+            parts.append(format_html('<p class="metrics-warning" style="color: #b3261e">{}</p>', obj.metrics["note"]))
         summary = {k: v for k, v in obj.metrics.items() if not isinstance(v, (dict, list)) and k != "note"}
         parts.append(format_html("<pre>{}</pre>", json.dumps(summary, indent=2)))
         rows = format_html_join(
