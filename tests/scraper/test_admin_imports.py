@@ -5,6 +5,7 @@ leaving nothing behind (no job, no unpacked folder, no stored file)."""
 from __future__ import annotations
 
 import io
+import shutil
 import stat
 import zipfile
 from pathlib import Path
@@ -19,12 +20,14 @@ from django.urls import reverse
 
 from annotator.models import Person
 from catalog.models import Image
+from emotic.records import AnnotatorAnswer
 from scraper.models import CrawlJob
 from scraper.services.jobs import advance_crawl_job, create_crawl_job
 from tests.catalog.images import jpeg
 from tests.factories import PASSWORD, UserFactory
 from tests.scraper.datasets import coco_person, write_coco
 from tests.scraper.local_server import Route
+from tests.scraper.test_emotic_import import person, train_image, write_emotic
 
 pytestmark = pytest.mark.django_db
 
@@ -260,8 +263,6 @@ def test_the_list_reports_live_progress_and_cancels_and_resumes_a_job(admin_clie
 
 
 def test_an_uploaded_import_whose_folder_has_gone_is_unpacked_again_on_resume(admin_client, staging, media_in_tmp, runs):
-    import shutil
-
     upload(admin_client, "shoot.zip", zip_bytes({f"{i}.jpg": jpeg(450 + i) for i in range(2)}), "folder")  # queued, not run
     job = CrawlJob.objects.get()
     advance_crawl_job(job.pk)  # discovery: two items pending
@@ -272,3 +273,26 @@ def test_an_uploaded_import_whose_folder_has_gone_is_unpacked_again_on_resume(ad
     job.refresh_from_db()
     assert (job.state, job.stored) == ("done", 2)
     assert sorted(p.name for p in Path(job.params["path"]).iterdir()) == ["0.jpg", "1.jpg"]
+
+
+def test_an_emotic_zip_in_the_release_layout_is_imported_with_its_answers(admin_client, staging, media_in_tmp, runs, tmp_path):
+    root = tmp_path / "emotic-release"
+    answer = AnnotatorAnswer(("Engagement", "Happiness"), 7, 6, 5, "Female", "Adult")
+    write_emotic(root, [(train_image("COCO_7.jpg", [person((10, 20, 200, 400), [answer])]), 460)])
+    members = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    with runs():
+        response = upload(admin_client, "emotic.zip", zip_bytes(members), "emotic")
+    assert response.status_code == 302, response.content.decode()[:3000]
+    job = CrawlJob.objects.get()
+    assert (job.state, job.stored, job.rejected) == ("done", 1, 0)
+    assert job.params["path"].endswith("/Annotations/Annotations.mat")
+    (annotated,) = Person.objects.filter(image__filename="COCO_7.jpg")
+    assert annotated.annotations.get().categories == ["Engagement", "Happiness"]
+
+
+def test_a_bare_annotations_mat_passes_the_format_check(admin_client, staging, media_in_tmp, tmp_path):
+    path = write_emotic(tmp_path / "release", [(train_image("COCO_8.jpg", [person((10, 20, 200, 400), [AnnotatorAnswer(("Peace",), 6, 3, 6)])]), -1)])
+    response = upload(admin_client, "Annotations.mat", path.read_bytes(), "emotic")
+    assert response.status_code == 302, response.content.decode()[:3000]
+    job = CrawlJob.objects.get()
+    assert job.params["upload"]["name"] == "Annotations.mat" and Path(job.params["path"]).read_bytes() == path.read_bytes()
