@@ -40,6 +40,15 @@ def staging(settings, tmp_path) -> Path:
     return tmp_path / "staging"
 
 
+@pytest.fixture(autouse=True)
+def upload_temp_dir(settings, tmp_path) -> Path:
+    """Where Django's upload handler writes its temporary files, to see that none is left."""
+    folder = tmp_path / "upload-temp"
+    folder.mkdir()
+    settings.FILE_UPLOAD_TEMP_DIR = str(folder)
+    return folder
+
+
 @pytest.fixture
 def runs(eager_celery, django_capture_on_commit_callbacks):
     """Queued jobs run at once, in this process, when the request's transaction commits."""
@@ -60,9 +69,10 @@ def upload(client, name: str, content: bytes, kind: str, **fields):
 
 
 def nothing_written(staging: Path) -> None:
+    assert not list((staging.parent / "upload-temp").iterdir())  # the temporary upload is gone
     assert not CrawlJob.objects.exists()
     assert not Image.objects.exists()
-    assert not staging.exists() or not [p for p in staging.iterdir() if not p.name.startswith(".upload-")]
+    assert not staging.exists() or not list(staging.iterdir())
     assert not default_storage.exists("imports/uploads") or default_storage.listdir("imports/uploads") == ([], [])
 
 
