@@ -143,7 +143,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         return super().add_view(request, form_url, {"weights_warning": no_weights_warning(), **(extra_context or {})})
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        run = TrainingRun.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        run = TrainingRun.objects.filter(pk=object_id).first() if str(object_id).isascii() and str(object_id).isdigit() else None
         extra = {}
         if run is not None:
             missing = streams_without_weights(run.mode, run.hyperparameters)

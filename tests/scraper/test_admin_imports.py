@@ -306,3 +306,21 @@ def test_a_bare_annotations_mat_passes_the_format_check(admin_client, staging, m
     assert response.status_code == 302, response.content.decode()[:3000]
     job = CrawlJob.objects.get()
     assert job.params["upload"]["name"] == "Annotations.mat" and Path(job.params["path"]).read_bytes() == path.read_bytes()
+
+
+def test_progress_needs_the_view_permission_and_the_buttons_the_change_permission(tmp_path, runs):
+    (tmp_path / "0.jpg").write_bytes(jpeg(470))
+    job = create_crawl_job("folder", {"path": str(tmp_path)})
+    viewer = UserFactory(username="viewer", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_crawljob"))
+    client = Client()
+    client.force_login(viewer)
+    assert client.get(reverse("admin:scraper_crawljob_progress"), {"ids": job.pk}).json()["jobs"][0]["state"] == "pending"
+    assert client.post(reverse("admin:scraper_crawljob_cancel", args=[job.pk])).status_code == 403
+    assert client.post(reverse("admin:scraper_crawljob_resume", args=[job.pk])).status_code == 403
+    job.refresh_from_db()
+    assert job.state == "pending"
+    nobody = Client()
+    nobody.force_login(UserFactory(username="staff-without-scraper", is_staff=True))
+    assert nobody.get(reverse("admin:scraper_crawljob_progress"), {"ids": job.pk}).status_code == 403
+    assert Client().get(reverse("admin:scraper_crawljob_progress"), {"ids": job.pk}).status_code == 302  # to log in
