@@ -61,12 +61,14 @@ def test_the_new_run_form_has_typed_fields_and_offers_the_weight_files(admin_cli
     resnet18_file(weights / "places" / "resnet18_places365.pth.tar")
     (weights / "README.txt").write_text("not weights")
     (weights / ".hidden.pth").write_bytes(b"")
+    outside = resnet18_file(weights.parent / "elsewhere" / "secret.pth")
+    (weights / "link-out.pth").symlink_to(outside)  # a link leading out of the folder is not offered
     page = admin_client.get(reverse(ADD)).content.decode()
     for field in ("id_epochs", "id_batch_size", "id_learning_rate", "id_body_weights", "id_context_weights"):
         assert f'id="{field}"' in page
     assert 'name="hyperparameters"' not in page  # no raw JSON any more
     assert '<option value="resnet18-imagenet.pth">' in page and '<option value="places/resnet18_places365.pth.tar">' in page
-    assert "README.txt" not in page and ".hidden.pth" not in page
+    assert "README.txt" not in page and ".hidden.pth" not in page and "link-out.pth" not in page
     assert "Passes over the training split" in page  # help text
     assert 'id="weights-warning"' not in page
 
