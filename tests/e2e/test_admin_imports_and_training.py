@@ -80,7 +80,7 @@ def test_an_admin_imports_a_zip_and_the_list_follows_it_live_with_cancel_and_res
         {"name": "holiday.zip", "mimeType": "application/zip", "buffer": zip_of({"ok.jpg": jpeg(1), "../../escape.jpg": jpeg(2)})}
     )
     page.get_by_role("button", name="Import").click()
-    expect(page.locator(".errorlist")).to_contain_text("member '../../escape.jpg' has a path escaping the archive's folder")
+    expect(page.locator("#form-errors")).to_contain_text("File: holiday.zip: member '../../escape.jpg' has a path escaping the archive's folder")
     shot(page, "admin-import-refused")
     assert not CrawlJob.objects.exists()
 
