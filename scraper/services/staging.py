@@ -115,6 +115,7 @@ def restage_upload(job: CrawlJob) -> bool:
         local.flush()
         path = Path(local.name)
         if is_zip(path):
+            shutil.rmtree(folder, ignore_errors=True)  # a part left by an earlier try
             extract_archive(path, PurePosixPath(upload["storage_name"]).name, folder, archive_limits())
         else:
             folder.mkdir(parents=True, exist_ok=True)

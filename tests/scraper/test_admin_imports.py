@@ -324,3 +324,12 @@ def test_progress_needs_the_view_permission_and_the_buttons_the_change_permissio
     nobody.force_login(UserFactory(username="staff-without-scraper", is_staff=True))
     assert nobody.get(reverse("admin:scraper_crawljob_progress"), {"ids": job.pk}).status_code == 403
     assert Client().get(reverse("admin:scraper_crawljob_progress"), {"ids": job.pk}).status_code == 302  # to log in
+
+
+def test_a_zip_bomb_whose_header_understates_its_size_is_refused_while_unpacking(admin_client, staging, media_in_tmp):
+    archive = bytearray(zip_bytes({"photos/ok.jpg": jpeg(9), "photos/zeros.jpg": bytes(8 * 1024 * 1024)}))
+    central = archive.rfind(b"PK\x01\x02")  # the second member's central directory record
+    archive[central + 24:central + 28] = (4000).to_bytes(4, "little")  # says 4,000 bytes uncompressed: passes every check
+    response = upload(admin_client, "liar.zip", bytes(archive), "folder")
+    assert "liar.zip: cannot be unpacked (Bad CRC-32 for file &#x27;photos/zeros.jpg&#x27;); nothing was imported" in response.content.decode()
+    nothing_written(staging)
