@@ -10,6 +10,8 @@ page_patterns = [
     path("history/", views.history, name="history"),
     path("api-tokens/", views.api_tokens, name="api-tokens"),
     path("api-tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke-token"),
+    path("account/", views.account, name="account"),
+    path("account/delete/", views.delete_account, name="delete-account"),
 ]
 
 api_patterns = [

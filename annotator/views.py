@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from functools import wraps
+
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -12,13 +14,28 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotator import selectors
-from annotator.forms import ApiTokenForm, SignupForm
+from annotator.forms import AccountEmailForm, ApiTokenForm, DeleteAccountForm, SignupForm
 from annotator.models import Worker
+from annotator.services.accounts import set_email
 from annotator.services.assignment import ensure_worker_may_work
+from annotator.services.erasure import ErasureRefused, erase_worker_account
 from annotator.services.errors import AnnotationError, WorkerNotEligible
 from annotator.services.qualification import qualification_size
 from annotator.services.workers import create_api_token, revoke_api_token, worker_for
 from emotic.taxonomy import AGE_GROUPS, CATEGORIES, GENDERS, VAD_ANCHORS, VAD_DEFINITIONS, VAD_DIMENSIONS
+
+
+def worker_page(view):
+    """A worker's page: log-in required; a staff account is sent to the admin, never made a worker."""
+
+    @login_required
+    @wraps(view)
+    def page(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.user.is_staff:
+            return redirect("admin:index")
+        return view(request, *args, **kwargs)
+
+    return page
 
 
 @require_http_methods(["GET", "POST"])
@@ -34,7 +51,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/signup.html", {"form": form})
 
 
-@login_required
+@worker_page
 def work_home(request: HttpRequest) -> HttpResponse:
     """Where a worker lands: its state, its counter, and what to do next (or why it can't)."""
     worker = worker_for(request.user)
@@ -51,7 +68,7 @@ def work_home(request: HttpRequest) -> HttpResponse:
     return render(request, "annotator/work_home.html", context)
 
 
-@login_required
+@worker_page
 def annotate(request: HttpRequest) -> HttpResponse:
     worker = worker_for(request.user)
     try:
@@ -81,7 +98,7 @@ def annotate(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@worker_page
 def history(request: HttpRequest) -> HttpResponse:
     worker = worker_for(request.user)
     page = Paginator(selectors.history(worker), 25).get_page(request.GET.get("page"))
@@ -89,7 +106,7 @@ def history(request: HttpRequest) -> HttpResponse:
     return render(request, "annotator/history.html", {"page": page, "entries": entries, "worker": worker})
 
 
-@login_required
+@worker_page
 def api_tokens(request: HttpRequest) -> HttpResponse:
     worker = worker_for(request.user)
     form = ApiTokenForm(request.POST or None)
@@ -108,9 +125,37 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@worker_page
 @require_POST
 def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
     if revoke_api_token(worker_for(request.user), token_id):
         messages.success(request, "The token was revoked.")
     return redirect("annotator:api-tokens")
+
+
+@worker_page
+@require_http_methods(["GET", "POST"])
+def account(request: HttpRequest) -> HttpResponse:
+    """The worker's account: the e-mail address for password resets, and the way to delete the account."""
+    form = AccountEmailForm(request.POST or None, initial={"email": request.user.email})
+    if request.method == "POST" and form.is_valid():
+        set_email(request.user, form.cleaned_data["email"])
+        messages.success(request, "Your e-mail address is saved." if request.user.email else "Your e-mail address is removed.")
+        return redirect("annotator:account")
+    return render(request, "annotator/account.html", {"form": form})
+
+
+@worker_page
+@require_http_methods(["GET", "POST"])
+def delete_account(request: HttpRequest) -> HttpResponse:
+    """Deletes the account at the worker's request, after their password; answers stay, anonymised."""
+    form = DeleteAccountForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            erase_worker_account(request.user, form.cleaned_data["password"])
+        except ErasureRefused as error:
+            form.add_error(error.field if error.field in form.fields else None, error.reason)
+        else:
+            logout(request)
+            return render(request, "annotator/account_deleted.html")
+    return render(request, "annotator/delete_account.html", {"form": form})
