@@ -47,7 +47,7 @@ class Redirect:
 
 OK, CREATED = Status(200), Status(201)
 UNAUTHORIZED, FORBIDDEN, NOT_FOUND = Status(401), Status(403), Status(404)
-LOGIN, ADMIN_LOGIN = Redirect("/accounts/login/"), Redirect("/admin/login/")
+LOGIN, ADMIN_LOGIN, TO_ADMIN = Redirect("/accounts/login/"), Redirect("/admin/login/"), Redirect("/admin/")
 
 
 def roles(anonymous, worker_a, worker_b, blocked, unqualified, staff, superuser) -> dict:
@@ -60,6 +60,16 @@ def everyone(outcome) -> dict:
 
 def signed_in(anonymous, others) -> dict:
     return {**dict.fromkeys(ROLES, others), "anonymous": anonymous}
+
+
+def worker_page(outcome, **others) -> dict:
+    """A worker's page: the anonymous are sent to log in, staff to the admin (staff are never workers)."""
+    return {**signed_in(LOGIN, outcome), "staff": TO_ADMIN, "superuser": TO_ADMIN, **others}
+
+
+def worker_api(outcome, **others) -> dict:
+    """The worker API: the anonymous must authenticate; a staff account is no worker (403)."""
+    return {**signed_in(UNAUTHORIZED, outcome), "staff": FORBIDDEN, "superuser": FORBIDDEN, **others}
 
 
 def admin_page(staff, superuser=OK) -> dict:
@@ -81,7 +91,7 @@ ANSWER = {
     "valence": 5, "arousal": 5, "dominance": 5, "gender": "Female", "age": "Adult",
 }
 # The API asks a caller without credentials to authenticate (401 with WWW-Authenticate: Token).
-OTHERS_TASK = roles(UNAUTHORIZED, None, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND)
+OTHERS_TASK = roles(UNAUTHORIZED, None, NOT_FOUND, NOT_FOUND, NOT_FOUND, FORBIDDEN, FORBIDDEN)
 
 
 def task_url(action: str) -> Callable[[World], str]:
@@ -98,20 +108,27 @@ SITE_ENDPOINTS = [
     Endpoint("accounts/login/", "get", lambda w: "/accounts/login/", everyone(OK)),
     Endpoint("accounts/logout/", "post", lambda w: "/accounts/logout/", everyone(Redirect("/"))),
     Endpoint("accounts/signup/", "get", lambda w: "/accounts/signup/", signed_in(OK, Redirect("/work/"))),
-    Endpoint("work/", "get", lambda w: "/work/", signed_in(LOGIN, OK)),
-    Endpoint("work/annotate/", "get", lambda w: "/work/annotate/", {**signed_in(LOGIN, OK), "blocked": Redirect("/work/")}),
-    Endpoint("work/history/", "get", lambda w: "/work/history/", signed_in(LOGIN, OK)),
-    Endpoint("work/api-tokens/", "get", lambda w: "/work/api-tokens/", signed_in(LOGIN, OK)),
+    # Django's password reset: its pages are open to everyone (an unknown or used link says so, 200).
+    Endpoint("accounts/password-reset/", "get", lambda w: "/accounts/password-reset/", everyone(OK)),
+    Endpoint("accounts/password-reset/sent/", "get", lambda w: "/accounts/password-reset/sent/", everyone(OK)),
+    Endpoint("accounts/reset/<uidb64>/<token>/", "get", lambda w: "/accounts/reset/MQ/set-password/", everyone(OK)),
+    Endpoint("accounts/reset/done/", "get", lambda w: "/accounts/reset/done/", everyone(OK)),
+    Endpoint("work/", "get", lambda w: "/work/", worker_page(OK)),
+    Endpoint("work/annotate/", "get", lambda w: "/work/annotate/", worker_page(OK, blocked=Redirect("/work/"))),
+    Endpoint("work/history/", "get", lambda w: "/work/history/", worker_page(OK)),
+    Endpoint("work/api-tokens/", "get", lambda w: "/work/api-tokens/", worker_page(OK)),
     # Revoking another worker's token changes nothing (test_privacy checks the token survives).
     Endpoint("work/api-tokens/<int:token_id>/revoke/", "post", obj("token_b", "revoke/", "/work/api-tokens/"),
-             signed_in(LOGIN, Redirect("/work/api-tokens/"))),
-    Endpoint("api/tasks/next/", "get", lambda w: "/api/tasks/next/", {**signed_in(UNAUTHORIZED, OK), "blocked": FORBIDDEN}),
+             worker_page(Redirect("/work/api-tokens/"))),
+    Endpoint("work/account/", "get", lambda w: "/work/account/", worker_page(OK)),
+    Endpoint("work/account/delete/", "get", lambda w: "/work/account/delete/", worker_page(OK)),
+    Endpoint("api/tasks/next/", "get", lambda w: "/api/tasks/next/", worker_api(OK, blocked=FORBIDDEN)),
     Endpoint("api/tasks/<int:task_id>/submit/", "json", task_url("submit"), {**OTHERS_TASK, "worker_a": CREATED}, ANSWER),
     Endpoint("api/tasks/<int:task_id>/skip/", "json", task_url("skip"), {**OTHERS_TASK, "worker_a": OK}, {"reason": "unsure"}),
     Endpoint("api/tasks/<int:task_id>/report/", "json", task_url("report"), {**OTHERS_TASK, "worker_a": OK}, {"reason": "blurry"}),
     Endpoint("api/tasks/<int:task_id>/image/", "get", task_url("image"), {**OTHERS_TASK, "worker_a": OK}),
-    Endpoint("api/me/", "get", lambda w: "/api/me/", signed_in(UNAUTHORIZED, OK)),
-    Endpoint("api/history/", "get", lambda w: "/api/history/", signed_in(UNAUTHORIZED, OK)),
+    Endpoint("api/me/", "get", lambda w: "/api/me/", worker_api(OK)),
+    Endpoint("api/history/", "get", lambda w: "/api/history/", worker_api(OK)),
     Endpoint("api/schema/", "get", lambda w: "/api/schema/", everyone(OK)),
     Endpoint("api/docs/", "get", lambda w: "/api/docs/", everyone(OK)),
     # Staff pages outside the admin site: staff without the model's view permission get 403.
