@@ -17,6 +17,7 @@ urlpatterns = [
     path("accounts/password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path("accounts/reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
     path("accounts/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("api/research/v1/", include(("research_api.urls", "research-api"))),
     path("", include("annotator.urls")),
     path("", include("campaigns.urls")),
     path("admin/exports/", include("emotic_export.urls")),

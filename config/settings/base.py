@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "emotic_export",
     "training",
     "campaigns",
+    "research_api",
     "demo",
 ]
 
@@ -232,6 +233,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "worker": env.str("API_THROTTLE_WORKER", default="600/minute"),
         "anon": env.str("API_THROTTLE_ANON", default="60/minute"),
+        "research": env.str("API_THROTTLE_RESEARCH", default="1200/minute"),
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -533,6 +535,10 @@ ACCESS_LOG_DAYS = get_int("ACCESS_LOG_DAYS", 90, minimum=1)
 CELERY_BEAT_SCHEDULE["forget-old-access-attempts"] = {"task": "access.forget_old_attempts", "schedule": timedelta(days=1)}
 AUTHENTICATION_BACKENDS = ["config.throttling.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
 MIDDLEWARE.append("config.throttling.LoginThrottleMiddleware")
+# Researcher tokens (staff only, research_api/) stop working this many days after they are made.
+RESEARCH_TOKEN_LIFETIME_DAYS = get_int("RESEARCH_TOKEN_LIFETIME_DAYS", 180, minimum=1)
+# The key of workers' pseudonyms in the researcher API (a keyed hash of the id); empty: SECRET_KEY.
+RESEARCH_PSEUDONYM_KEY = env.str("RESEARCH_PSEUDONYM_KEY", default="")
 # Workers' API tokens stop working this many days after they are made (an expired one is a 401).
 API_TOKEN_LIFETIME_DAYS = get_int("API_TOKEN_LIFETIME_DAYS", 90, minimum=1)
 # The worker API uses annotator.api.WorkerThrottle (rate API_THROTTLE_WORKER);
