@@ -18,7 +18,7 @@ class GrantTokenForm(forms.ModelForm):
     )
     scopes = forms.MultipleChoiceField(
         choices=Scope.choices, widget=forms.CheckboxSelectMultiple, initial=[Scope.READ],
-        help_text="Read is needed for everything; grant the others only to programs that need them.",
+        help_text="Read opens every list and record; grant the others only to programs that need them.",
     )
 
     class Meta:

@@ -36,7 +36,7 @@ class ScopeMissing(FieldError, exceptions.PermissionDenied):
     code = "scope_missing"
 
     def __init__(self, scope: str):
-        FieldError.__init__(self, "Authorization", f"this token lacks the {scope!r} scope this operation needs")
+        FieldError.__init__(self, "Authorization", f"this token lacks the {str(scope)!r} scope this operation needs")
         self.detail = ErrorDetail(str(self), code=self.code)
 
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 
 class Scope(models.TextChoices):
-    """What a researcher token may do. ``read`` is needed for everything else."""
+    """What a researcher token may do: every reading needs ``read``, each start its own scope."""
 
     READ = "read", "Read images, people, answers (worker ids anonymised), figures, snapshots, runs, crawl jobs"
     IDENTIFY = "identify", "See answers' real worker ids and user names instead of pseudonyms"

@@ -42,8 +42,8 @@ def check_grant(user: AbstractBaseUser, name: str, scopes: Iterable[str]) -> tup
     unknown = [s for s in scopes if s not in Scope.values]
     if unknown:
         raise TokenGrantRefused("scopes", f"unknown scope {unknown[0]!r} (choose from {', '.join(Scope.values)})")
-    if Scope.READ not in scopes:
-        raise TokenGrantRefused("scopes", "every token needs the read scope")
+    if not scopes:
+        raise TokenGrantRefused("scopes", f"grant at least one scope ({', '.join(Scope.values)})")
     if live_tokens(ResearchToken.objects.filter(user=user)).count() >= MAX_TOKENS_PER_USER:
         raise TokenGrantRefused("name", f"{user.get_username()} already has {MAX_TOKENS_PER_USER} tokens: revoke one first")
     return name, scopes

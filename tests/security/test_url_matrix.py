@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 from django.contrib import admin
 from django.contrib.contenttypes.models import ContentType
+from django.test import Client
 
 from annotator.models import ApiToken
 from tests.security.conftest import ROLES, World
@@ -91,6 +92,52 @@ ANSWER = {
     "valence": 5, "arousal": 5, "dominance": 5, "gender": "Female", "age": "Adult",
 }
 # The API asks a caller without credentials to authenticate (401 with WWW-Authenticate: Token).
+RESEARCH = "/api/research/v1/"
+
+
+@dataclass(frozen=True)
+class ResearchEndpoint:
+    route: str
+    method: str
+    url: Callable[[World], str]
+    scope: str  # the scope it needs
+    granted: Status  # what a token with the scope gets
+    body: dict | Callable[[World], dict] = field(default_factory=dict)
+
+    def body_for(self, world: World) -> dict:
+        return self.body(world) if callable(self.body) else self.body
+
+
+def research_get(suffix: str, name: str = "") -> ResearchEndpoint:
+    url = (lambda w: f"{RESEARCH}{suffix}") if not name else (lambda w: f"{RESEARCH}{suffix.format(w.objects[name].pk)}")
+    route = RESEARCH.lstrip("/") + (suffix if not name else suffix.replace("{}", "<int:pk>"))
+    return ResearchEndpoint(route, "get", url, "read", OK)
+
+
+RESEARCH_ENDPOINTS = [
+    research_get("images/"),
+    research_get("people/"),
+    research_get("answers/"),
+    research_get("agreement/"),
+    research_get("agreement/people/"),
+    research_get("snapshots/"),
+    research_get("snapshots/{}/", "snapshot"),
+    research_get("snapshots/{}/archive/", "snapshot"),
+    research_get("training-runs/"),
+    research_get("training-runs/{}/", "run"),
+    research_get("crawl-jobs/"),
+    research_get("crawl-jobs/{}/", "crawljob"),
+    ResearchEndpoint("api/research/v1/snapshots/", "json", lambda w: f"{RESEARCH}snapshots/", "export", CREATED,
+                     {"name": "from-the-matrix", "formats": ["jsonl"]}),
+    ResearchEndpoint("api/research/v1/training-runs/", "json", lambda w: f"{RESEARCH}training-runs/", "train", CREATED,
+                     lambda w: {"snapshot": w.objects["snapshot"].pk, "mode": "body"}),
+    ResearchEndpoint("api/research/v1/crawl-jobs/", "json", lambda w: f"{RESEARCH}crawl-jobs/", "crawl", CREATED,
+                     lambda w: {"kind": "urls", "params": {"path": w.objects["url_list"]}}),
+]
+# Who calls the researcher API, and with what.
+RESEARCH_ROLES = ("anonymous", "worker", "worker_token", "staff", "staff_without_scope", "staff_with_scope")
+
+
 OTHERS_TASK = roles(UNAUTHORIZED, None, NOT_FOUND, NOT_FOUND, NOT_FOUND, FORBIDDEN, FORBIDDEN)
 
 
@@ -131,6 +178,8 @@ SITE_ENDPOINTS = [
     Endpoint("api/history/", "get", lambda w: "/api/history/", worker_api(OK)),
     Endpoint("api/schema/", "get", lambda w: "/api/schema/", everyone(OK)),
     Endpoint("api/docs/", "get", lambda w: "/api/docs/", everyone(OK)),
+    # The researcher API opens to researcher tokens alone: a session (worker's or staff's) is asked for one.
+    *[Endpoint(r.route, r.method, r.url, everyone(UNAUTHORIZED), r.body) for r in RESEARCH_ENDPOINTS],
     # Staff pages outside the admin site: staff without the model's view permission get 403.
     Endpoint("admin/exports/snapshots/<int:pk>/download/", "get", obj("snapshot", "download/", "/admin/exports/snapshots/"),
              admin_page(FORBIDDEN)),
@@ -165,7 +214,7 @@ ADMIN_SITE_ENDPOINTS = [
     Endpoint("admin/r/<path:content_type_id>/<path:object_id>/", "get",
              lambda w: f"/admin/r/{ContentType.objects.get_for_model(w.objects['image']).pk}/{w.objects['image'].pk}/",
              admin_page(NOT_FOUND, NOT_FOUND)),
-    Endpoint(r"admin/^(?P<app_label>auth|access|catalog|scraper|annotator|quality|emotic_export|training|campaigns)/$", "get",
+    Endpoint(r"admin/^(?P<app_label>auth|access|catalog|scraper|annotator|quality|emotic_export|training|campaigns|research_api)/$", "get",
              lambda w: "/admin/annotator/", admin_page(NOT_FOUND)),
     Endpoint("admin/(?P<url>.*)$", "get", lambda w: "/admin/no-such-page/", admin_page(NOT_FOUND, NOT_FOUND)),
     Endpoint("admin/auth/user/<id>/password/", "get", obj("user", "password/", "/admin/auth/user/"), admin_page(FORBIDDEN)),
@@ -280,11 +329,12 @@ def test_the_matrix_covers_every_role_of_every_endpoint():
 def request(world: World, role: str, endpoint: Endpoint):
     client = world.client(role)
     url = endpoint.url(world)
+    body = endpoint.body(world) if callable(endpoint.body) else endpoint.body
     if endpoint.method == "get":
         return client.get(url)
     if endpoint.method == "json":
-        return client.post(url, endpoint.body, content_type="application/json")
-    return client.post(url, endpoint.body)
+        return client.post(url, body, content_type="application/json")
+    return client.post(url, body)
 
 
 def check_endpoint(world: World, endpoint: Endpoint) -> list[str]:
@@ -332,3 +382,44 @@ def test_another_workers_token_survives_every_revoke_attempt(world):
     world.client("worker_b").post(f"/work/api-tokens/{token_b.pk}/revoke/")
     assert not ApiToken.objects.filter(pk=token_b.pk).exists()
 
+
+
+def research_client(world: World, role: str, scope: str) -> Client:
+    """A client for one role of the researcher API's matrix."""
+    keys = {"worker_token": world.objects["key_a"],
+            "staff_without_scope": world.objects["research_key_write" if scope == "read" else "research_key_read"],
+            "staff_with_scope": world.objects["research_key_all"]}
+    if role in keys:
+        return Client(HTTP_AUTHORIZATION=f"Token {keys[role]}")
+    return world.client({"anonymous": "anonymous", "worker": "worker_a", "staff": "staff"}[role])
+
+
+def research_expectations(endpoint: ResearchEndpoint) -> dict:
+    return {**dict.fromkeys(RESEARCH_ROLES, UNAUTHORIZED), "staff_without_scope": FORBIDDEN,
+            "staff_with_scope": endpoint.granted}
+
+
+@pytest.mark.parametrize("endpoint", RESEARCH_ENDPOINTS, ids=lambda e: f"{e.method} {e.route}")
+def test_research_endpoint(world, endpoint):
+    """Anonymous, a worker (session or worker token), staff without a researcher token: 401; a researcher token
+    without the scope the operation needs: 403 naming it; with it: the answer."""
+    problems = []
+    for role, expected in research_expectations(endpoint).items():
+        client = research_client(world, role, endpoint.scope)
+        url, body = endpoint.url(world), endpoint.body_for(world)
+        response = client.get(url) if endpoint.method == "get" else client.post(url, body, content_type="application/json")
+        problem = expected.check(response)
+        if problem is None and expected in (UNAUTHORIZED, FORBIDDEN):
+            detail = response.json()["detail"]
+            if expected is FORBIDDEN and f"lacks the '{endpoint.scope}' scope" not in detail:
+                problem = f"the 403 does not name the scope: {detail}"
+            if expected is UNAUTHORIZED and response.get("WWW-Authenticate") != 'Token realm="research"':
+                problem = f"no token challenge: {response.get('WWW-Authenticate')}"
+        if problem:
+            problems.append(f"{endpoint.method.upper()} {url} as {role}: {problem}")
+    assert problems == []
+
+
+def test_every_research_route_is_in_the_research_matrix():
+    routes = {route.route for route in all_routes() if route.route.startswith("api/research/")}
+    assert routes == {endpoint.route for endpoint in RESEARCH_ENDPOINTS}
