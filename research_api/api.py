@@ -118,7 +118,7 @@ def _split(value):
 
 # --- images, people, answers --------------------------------------------------------------------
 class ImageList(ResearchAPIView):
-    @extend_schema(tags=TAG, summary="Images of the library", parameters=[s.ImageFilters],
+    @extend_schema(tags=TAG, operation_id="research_images_list", summary="Images of the library", parameters=[s.ImageFilters],
                    responses={200: page_of(s.ImageRecord), 400: BAD_INPUT, 403: NO_SCOPE})
     def get(self, request):
         f = self.filters(request, s.ImageFilters)
@@ -128,7 +128,7 @@ class ImageList(ResearchAPIView):
 
 
 class PersonList(ResearchAPIView):
-    @extend_schema(tags=TAG, summary="People (boxes) in the images", parameters=[s.PersonFilters],
+    @extend_schema(tags=TAG, operation_id="research_people_list", summary="People (boxes) in the images", parameters=[s.PersonFilters],
                    responses={200: page_of(s.PersonRecord), 400: BAD_INPUT, 403: NO_SCOPE})
     def get(self, request):
         f = self.filters(request, s.PersonFilters)
@@ -138,7 +138,7 @@ class PersonList(ResearchAPIView):
 
 class AnswerList(ResearchAPIView):
     @extend_schema(
-        tags=TAG, summary="Workers' emotion answers (worker ids anonymised without the identify scope)",
+        tags=TAG, operation_id="research_answers_list", summary="Workers' emotion answers (worker ids anonymised without the identify scope)",
         description="Each worker appears under a stable pseudonym (`a-` and 16 hex digits, a keyed hash of its id); "
         "a token with the `identify` scope sees the worker's id and user name instead.",
         parameters=[s.AnswerFilters], responses={200: page_of(s.AnswerRecord), 400: BAD_INPUT, 403: NO_SCOPE},
@@ -171,7 +171,7 @@ class AnswerList(ResearchAPIView):
 
 # --- agreement figures --------------------------------------------------------------------------
 class DatasetFigures(ResearchAPIView):
-    @extend_schema(tags=TAG, summary="The dataset's agreement figures (the last full recomputation)",
+    @extend_schema(tags=TAG, operation_id="research_agreement_retrieve", summary="The dataset's agreement figures (the last full recomputation)",
                    responses={200: s.DatasetFigures, 403: NO_SCOPE})
     def get(self, request):
         self.filters(request, s.Filters)
@@ -181,7 +181,7 @@ class DatasetFigures(ResearchAPIView):
 
 
 class PersonAgreementList(ResearchAPIView):
-    @extend_schema(tags=TAG, summary="Each person's agreement figures and combined labels",
+    @extend_schema(tags=TAG, operation_id="research_person_agreement_list", summary="Each person's agreement figures and combined labels",
                    parameters=[s.PersonAgreementFilters],
                    responses={200: page_of(s.PersonAgreementRecord), 400: BAD_INPUT, 403: NO_SCOPE})
     def get(self, request):
@@ -195,13 +195,13 @@ class PersonAgreementList(ResearchAPIView):
 class SnapshotList(ResearchAPIView):
     scopes = {"POST": Scope.EXPORT}
 
-    @extend_schema(tags=TAG, summary="Snapshots, newest first", parameters=[s.SnapshotFilters],
+    @extend_schema(tags=TAG, operation_id="research_snapshots_list", summary="Snapshots, newest first", parameters=[s.SnapshotFilters],
                    responses={200: page_of(s.SnapshotRecord), 400: BAD_INPUT, 403: NO_SCOPE})
     def get(self, request):
         f = self.filters(request, s.SnapshotFilters)
         return self.page(request, exports.snapshots(state=f.get("state")), s.SnapshotRecord, NewestFirst)
 
-    @extend_schema(tags=TAG, summary="Start a snapshot (export scope); it builds in the background",
+    @extend_schema(tags=TAG, operation_id="research_snapshot_start", summary="Start a snapshot (export scope); it builds in the background",
                    request=s.StartSnapshot, responses={201: s.SnapshotRecord, 400: BAD_INPUT, 403: NO_SCOPE})
     def post(self, request):
         body = self.body(request, s.StartSnapshot)
@@ -229,14 +229,14 @@ def _one(rows, pk: int):
 
 
 class SnapshotDetail(ResearchAPIView):
-    @extend_schema(tags=TAG, summary="One snapshot: state, progress, counts, agreement figures, download URL",
+    @extend_schema(tags=TAG, operation_id="research_snapshot_retrieve", summary="One snapshot: state, progress, counts, agreement figures, download URL",
                    responses={200: s.SnapshotRecord, 403: NO_SCOPE, 404: NOT_FOUND})
     def get(self, request, pk: int):
         return Response(s.SnapshotRecord(_one(exports.snapshots(), pk), context={"request": request}).data)
 
 
 class SnapshotArchive(ResearchAPIView):
-    @extend_schema(tags=TAG, summary="A complete snapshot's archive (.tar.gz); on S3, a redirect to a signed URL",
+    @extend_schema(tags=TAG, operation_id="research_snapshot_archive", summary="A complete snapshot's archive (.tar.gz); on S3, a redirect to a signed URL",
                    responses={(200, "application/gzip"): OpenApiTypes.BINARY, 302: None, 403: NO_SCOPE, 404: NOT_FOUND})
     def get(self, request, pk: int):
         return archive_response(_one(exports.snapshots(), pk))
@@ -246,14 +246,14 @@ class SnapshotArchive(ResearchAPIView):
 class RunList(ResearchAPIView):
     scopes = {"POST": Scope.TRAIN}
 
-    @extend_schema(tags=TAG, summary="Training runs, newest first", parameters=[s.RunFilters],
+    @extend_schema(tags=TAG, operation_id="research_training_runs_list", summary="Training runs, newest first", parameters=[s.RunFilters],
                    responses={200: page_of(s.RunRecord), 400: BAD_INPUT, 403: NO_SCOPE})
     def get(self, request):
         f = self.filters(request, s.RunFilters)
         return self.page(request, training.training_runs(state=f.get("state"), snapshot_id=f.get("snapshot")), s.RunRecord,
                          NewestFirst)
 
-    @extend_schema(tags=TAG, summary="Start a training run on a complete snapshot (train scope)",
+    @extend_schema(tags=TAG, operation_id="research_training_run_start", summary="Start a training run on a complete snapshot (train scope)",
                    request=s.StartRun, responses={201: s.RunRecord, 400: BAD_INPUT, 403: NO_SCOPE})
     def post(self, request):
         body = self.body(request, s.StartRun)
@@ -270,7 +270,7 @@ class RunList(ResearchAPIView):
 
 
 class RunDetail(ResearchAPIView):
-    @extend_schema(tags=TAG, summary="One training run: state, progress, per-epoch history and final metrics",
+    @extend_schema(tags=TAG, operation_id="research_training_run_retrieve", summary="One training run: state, progress, per-epoch history and final metrics",
                    responses={200: s.RunRecord, 403: NO_SCOPE, 404: NOT_FOUND})
     def get(self, request, pk: int):
         return Response(s.RunRecord(_one(training.training_runs(), pk)).data)
@@ -280,13 +280,13 @@ class RunDetail(ResearchAPIView):
 class CrawlJobList(ResearchAPIView):
     scopes = {"POST": Scope.CRAWL}
 
-    @extend_schema(tags=TAG, summary="Crawl jobs, newest first", parameters=[s.CrawlJobFilters],
+    @extend_schema(tags=TAG, operation_id="research_crawl_jobs_list", summary="Crawl jobs, newest first", parameters=[s.CrawlJobFilters],
                    responses={200: page_of(s.CrawlJobRecord), 400: BAD_INPUT, 403: NO_SCOPE})
     def get(self, request):
         f = self.filters(request, s.CrawlJobFilters)
         return self.page(request, crawls.crawl_jobs(state=f.get("state"), kind=f.get("kind")), s.CrawlJobRecord, NewestFirst)
 
-    @extend_schema(tags=TAG, summary="Start a crawl job (crawl scope); Celery workers run it",
+    @extend_schema(tags=TAG, operation_id="research_crawl_job_start", summary="Start a crawl job (crawl scope); Celery workers run it",
                    request=s.StartCrawlJob, responses={201: s.CrawlJobRecord, 400: BAD_INPUT, 403: NO_SCOPE})
     def post(self, request):
         body = self.body(request, s.StartCrawlJob)
@@ -303,7 +303,7 @@ class CrawlJobList(ResearchAPIView):
 
 
 class CrawlJobDetail(ResearchAPIView):
-    @extend_schema(tags=TAG, summary="One crawl job: state and counts",
+    @extend_schema(tags=TAG, operation_id="research_crawl_job_retrieve", summary="One crawl job: state and counts",
                    responses={200: s.CrawlJobRecord, 403: NO_SCOPE, 404: NOT_FOUND})
     def get(self, request, pk: int):
         return Response(s.CrawlJobRecord(_one(crawls.crawl_jobs(), pk)).data)
