@@ -156,7 +156,9 @@ class AnswerList(ResearchAPIView):
         )
         if "worker" in f and worker_id is None:
             rows = rows.none()
-        return self.page(request, rows, s.AnswerRecord, identify=identify)
+        paginator = Cursor()
+        page = paginator.paginate_queryset(rows.values(*s.ANSWER_COLUMNS), request, view=self)
+        return paginator.get_paginated_response(s.answer_records(page, identify=identify))
 
     @staticmethod
     def _worker_id(value: str, identify: bool) -> int | None:

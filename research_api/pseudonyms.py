@@ -8,18 +8,28 @@ every worker a new pseudonym.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import hmac
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.utils.crypto import salted_hmac
 
 PREFIX = "a-"
 LENGTH = 16
+SALT = "research_api.worker"
+
+
+@functools.lru_cache(maxsize=4)
+def _keyed(key: str) -> hmac.HMAC:
+    """HMAC-SHA256 keyed as Django's ``salted_hmac`` keys it (SHA-256 of salt and secret), made once per key."""
+    return hmac.new(hashlib.sha256((SALT + key).encode()).digest(), digestmod=hashlib.sha256)
 
 
 def pseudonym(worker_id: int) -> str:
-    key = settings.RESEARCH_PSEUDONYM_KEY or settings.SECRET_KEY
-    return PREFIX + salted_hmac("research_api.worker", str(worker_id), secret=key, algorithm="sha256").hexdigest()[:LENGTH]
+    mac = _keyed(settings.RESEARCH_PSEUDONYM_KEY or settings.SECRET_KEY).copy()
+    mac.update(str(worker_id).encode())
+    return PREFIX + mac.hexdigest()[:LENGTH]
 
 
 def worker_with_pseudonym(value: str, worker_ids: Iterable[int]) -> int | None:

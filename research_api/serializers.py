@@ -163,39 +163,50 @@ class PersonRecord(serializers.ModelSerializer):
 
 
 class AnswerRecord(serializers.Serializer):
+    """The schema of an answer record (``answer_records`` makes them)."""
+
     id = serializers.IntegerField()
-    person = serializers.IntegerField(source="person_id")
-    image = serializers.IntegerField(source="person.image_id")
-    split = serializers.SerializerMethodField()
-    worker = serializers.SerializerMethodField(help_text="The worker's pseudonym (a-...), or its id with the identify scope.")
-    username = serializers.SerializerMethodField(help_text="Only with the identify scope; null otherwise.")
-    categories = serializers.SerializerMethodField()
+    person = serializers.IntegerField()
+    image = serializers.IntegerField()
+    split = serializers.ChoiceField(SPLIT_CHOICES)
+    worker = serializers.CharField(help_text="The worker's pseudonym (a-...), or its id with the identify scope.")
+    username = serializers.CharField(allow_null=True, help_text="Only with the identify scope; null otherwise.")
+    categories = serializers.ListField(child=serializers.CharField())
     valence = serializers.IntegerField()
     arousal = serializers.IntegerField()
     dominance = serializers.IntegerField()
     gender = serializers.CharField()
     age = serializers.CharField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(AnnotationStatus.values)
     excluded = serializers.BooleanField()
     is_gold = serializers.BooleanField()
     seconds_spent = serializers.FloatField()
     created_at = serializers.DateTimeField()
 
-    @property
-    def identify(self) -> bool:
-        return bool(self.context.get("identify"))
 
-    def get_split(self, answer) -> str:
-        return shown_split(answer.person.image.split)
+# What an answer record is made of: plain values, so a page of 1,000 costs no model instance or field object.
+ANSWER_COLUMNS = ("id", "person_id", "person__image_id", "person__image__split", "worker_id", "worker__user__username",
+                  "categories_mask", "valence", "arousal", "dominance", "gender", "age", "status", "excluded", "is_gold",
+                  "seconds_spent", "created_at")
 
-    def get_worker(self, answer) -> str:
-        return str(answer.worker_id) if self.identify else pseudonym(answer.worker_id)
 
-    def get_username(self, answer) -> str | None:
-        return answer.worker.user.get_username() if self.identify else None
-
-    def get_categories(self, answer) -> list[str]:
-        return mask_to_categories(answer.categories_mask)
+def answer_records(rows, *, identify: bool) -> list[dict]:
+    """``AnswerRecord``s of rows of ``ANSWER_COLUMNS``; each worker's pseudonym is computed once a page."""
+    names: dict[int, str] = {}
+    records = []
+    for row in rows:
+        worker_id = row["worker_id"]
+        if worker_id not in names:
+            names[worker_id] = str(worker_id) if identify else pseudonym(worker_id)
+        records.append({
+            "id": row["id"], "person": row["person_id"], "image": row["person__image_id"],
+            "split": shown_split(row["person__image__split"]), "worker": names[worker_id],
+            "username": row["worker__user__username"] if identify else None,
+            "categories": mask_to_categories(row["categories_mask"]),
+            **{name: row[name] for name in ("valence", "arousal", "dominance", "gender", "age", "status", "excluded",
+                                            "is_gold", "seconds_spent", "created_at")},
+        })
+    return records
 
 
 class PersonAgreementRecord(serializers.Serializer):

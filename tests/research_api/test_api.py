@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from annotator.models import EmotionAnnotation
 from emotic_export.models import DatasetSnapshot
@@ -44,6 +45,9 @@ def test_answers_name_workers_by_a_stable_pseudonym_unless_the_token_may_identif
         assert answer["worker"] == pseudonym(row.worker_id) and answer["worker"].startswith("a-")
         assert answer["username"] is None and len(answer["worker"]) == 18
     assert len({a["worker"] for a in answers}) == len({row.worker_id for row in stored.values()})
+    # An HMAC-SHA256 of the id, keyed as Django's salted_hmac keys it (RESEARCH_PSEUDONYM_KEY, else SECRET_KEY).
+    assert pseudonym(42) == "a-" + salted_hmac("research_api.worker", "42", secret=settings.SECRET_KEY,
+                                               algorithm="sha256").hexdigest()[:16]
     assert every(reader, "answers/") == answers  # the same pseudonyms on every call
     settings.RESEARCH_PSEUDONYM_KEY = "another key"  # the hash is keyed: a new key, new pseudonyms
     assert not {a["worker"] for a in every(reader, "answers/")} & {a["worker"] for a in answers}
