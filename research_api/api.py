@@ -70,6 +70,10 @@ class NewestFirst(Cursor):
     ordering = "-id"
 
 
+class ByPerson(Cursor):
+    ordering = "person_id"
+
+
 class ResearchAPIView(APIView):
     authentication_classes = [ResearchTokenAuthentication]
     permission_classes = [HasScope]
@@ -189,8 +193,7 @@ class PersonAgreementList(ResearchAPIView):
     def get(self, request):
         f = self.filters(request, s.PersonAgreementFilters)
         rows = quality.person_agreements(_split(f.get("split")) if "split" in f else None)
-        paginator = type("ByPerson", (Cursor,), {"ordering": "person_id"})
-        return self.page(request, rows, s.PersonAgreementRecord, paginator)
+        return self.page(request, rows, s.PersonAgreementRecord, ByPerson)
 
 
 # --- snapshots ----------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ does not know, is a 400 naming it (``config/api_errors.py``'s one shape).
 
 from __future__ import annotations
 
+from django.urls import reverse
 from rest_framework import serializers
 
 from annotator.models import AnnotationStatus, Person
@@ -253,8 +254,7 @@ class SnapshotRecord(serializers.ModelSerializer):
     def get_download_url(self, snapshot) -> str | None:
         if snapshot.state != DatasetSnapshot.State.COMPLETE or not snapshot.archive_key:
             return None
-        request = self.context["request"]
-        return request.build_absolute_uri(f"/api/research/v1/snapshots/{snapshot.pk}/archive/")
+        return self.context["request"].build_absolute_uri(reverse("research-api:snapshot-archive", args=[snapshot.pk]))
 
 
 class RunRecord(serializers.ModelSerializer):

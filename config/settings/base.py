@@ -238,7 +238,9 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "EMOTIC crowd annotation API",
-    "DESCRIPTION": "The worker-facing API of the emotions-in-context annotation platform.",
+    "DESCRIPTION": "The emotions-in-context annotation platform: the workers' API (/api/, worker tokens or the page's "
+    "session) and the researcher API (/api/research/v1/, researcher tokens granted to staff, with scopes; "
+    "docs/research-api.md).",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Every operation documents each error it can answer, in the Error shape (config/api_errors.py).
