@@ -37,6 +37,7 @@ def test_the_documented_example_pulls_a_snapshot_and_its_figures(live_server, an
     done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     archive = tmp_path / "doc-example.tar.gz"
+    assert archive.read_bytes()[:2] == b"\x1f\x8b"  # still gzip-compressed, as stored
     assert "doc-example/annotations.jsonl" in tarfile.open(archive).getnames()
     out = done.stdout
     assert f"saved {archive}" in out and "val: {'images': 1, 'people': 2" in out
