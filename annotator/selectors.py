@@ -427,3 +427,41 @@ def paused_for_controls(worker: Worker) -> bool:
     if not control_is_due(worker.pk, tasks_given(worker), protocol):
         return False
     return drawable_controls().exists() and not unseen_controls(worker).exists()
+# --- for research programs (the researcher API reads these; staff only) ------------------------
+def people(*, image_id: int | None = None, split: str | None = None, box_status: str | None = None) -> QuerySet[Person]:
+    """People in the images, filtered (None: any), by id."""
+    rows = Person.objects.select_related("image").only(
+        "id", "image_id", "x1", "y1", "x2", "y2", "box_origin", "box_status", "created_at", "image__split"
+    ).order_by("id")
+    if image_id is not None:
+        rows = rows.filter(image_id=image_id)
+    if split is not None:
+        rows = rows.filter(image__split=split)
+    if box_status is not None:
+        rows = rows.filter(box_status=box_status)
+    return rows
+
+
+def emotion_answers(
+    answers: QuerySet[EmotionAnnotation] | None = None, *, person_id: int | None = None, image_id: int | None = None,
+    worker_id: int | None = None, status: str | None = None, split: str | None = None, created_after: datetime | None = None,
+) -> QuerySet[EmotionAnnotation]:
+    """Emotion answers (all of them, or those of ``answers``), filtered (None: any), by id."""
+    rows = (EmotionAnnotation.objects.all() if answers is None else answers).select_related("person__image", "worker__user")
+    if person_id is not None:
+        rows = rows.filter(person_id=person_id)
+    if image_id is not None:
+        rows = rows.filter(person__image_id=image_id)
+    if worker_id is not None:
+        rows = rows.filter(worker_id=worker_id)
+    if status is not None:
+        rows = rows.filter(status=status)
+    if split is not None:
+        rows = rows.filter(person__image__split=split)
+    if created_after is not None:
+        rows = rows.filter(created_at__gt=created_after)
+    return rows.order_by("id")
+
+
+def worker_ids() -> list[int]:
+    return list(Worker.objects.order_by("id").values_list("id", flat=True))

@@ -12,6 +12,8 @@ page_patterns = [
     path("instructions/examples/<int:example_id>/picture/", views.instruction_example_picture, name="instruction-example"),
     path("api-tokens/", views.api_tokens, name="api-tokens"),
     path("api-tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke-token"),
+    path("account/", views.account, name="account"),
+    path("account/delete/", views.delete_account, name="delete-account"),
 ]
 
 api_patterns = [

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from functools import wraps
+
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
@@ -14,9 +16,11 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotator import selectors
-from annotator.forms import ApiTokenForm, SignupForm
+from annotator.forms import AccountEmailForm, ApiTokenForm, DeleteAccountForm, SignupForm
 from annotator.models import Worker
+from annotator.services.accounts import set_email
 from annotator.services.assignment import CONTROLS_PAUSED, ensure_worker_may_work
+from annotator.services.erasure import ErasureRefused, erase_worker_account
 from annotator.services.errors import AnnotationError, WorkerNotEligible
 from annotator.services.qualification import qualification_protocol_for, qualification_size
 from annotator.protocol import protocol_in_force
@@ -38,6 +42,17 @@ def rendition_response(image: Image) -> HttpResponse:
         response = FileResponse(default_storage.open(key, "rb"), content_type=content_type)
     patch_cache_control(response, private=True, max_age=max_age)
     return response
+def worker_page(view):
+    """A worker's page: log-in required; a staff account is sent to the admin, never made a worker."""
+
+    @login_required
+    @wraps(view)
+    def page(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.user.is_staff:
+            return redirect("admin:index")
+        return view(request, *args, **kwargs)
+
+    return page
 
 
 @require_http_methods(["GET", "POST"])
@@ -53,7 +68,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/signup.html", {"form": form})
 
 
-@login_required
+@worker_page
 def work_home(request: HttpRequest) -> HttpResponse:
     """Where a worker lands: its state, its counter, and what to do next (or why it can't)."""
     worker = worker_for(request.user)
@@ -74,7 +89,7 @@ def work_home(request: HttpRequest) -> HttpResponse:
     return render(request, "annotator/work_home.html", context)
 
 
-@login_required
+@worker_page
 def annotate(request: HttpRequest) -> HttpResponse:
     worker = worker_for(request.user)
     try:
@@ -104,7 +119,7 @@ def annotate(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@worker_page
 def history(request: HttpRequest) -> HttpResponse:
     worker = worker_for(request.user)
     page = Paginator(selectors.history(worker), 25).get_page(request.GET.get("page"))
@@ -112,7 +127,7 @@ def history(request: HttpRequest) -> HttpResponse:
     return render(request, "annotator/history.html", {"page": page, "entries": entries, "worker": worker})
 
 
-@login_required
+@worker_page
 def api_tokens(request: HttpRequest) -> HttpResponse:
     worker = worker_for(request.user)
     form = ApiTokenForm(request.POST or None)
@@ -131,7 +146,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@worker_page
 @require_POST
 def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
     if revoke_api_token(worker_for(request.user), token_id):
@@ -158,3 +173,29 @@ def instruction_example_picture(request: HttpRequest, example_id: int) -> HttpRe
     if example is None:
         raise Http404("No such example in the instructions in force.")
     return rendition_response(example.annotation.person.image)
+@worker_page
+@require_http_methods(["GET", "POST"])
+def account(request: HttpRequest) -> HttpResponse:
+    """The worker's account: the e-mail address for password resets, and the way to delete the account."""
+    form = AccountEmailForm(request.POST or None, initial={"email": request.user.email})
+    if request.method == "POST" and form.is_valid():
+        set_email(request.user, form.cleaned_data["email"])
+        messages.success(request, "Your e-mail address is saved." if request.user.email else "Your e-mail address is removed.")
+        return redirect("annotator:account")
+    return render(request, "annotator/account.html", {"form": form})
+
+
+@worker_page
+@require_http_methods(["GET", "POST"])
+def delete_account(request: HttpRequest) -> HttpResponse:
+    """Deletes the account at the worker's request, after their password; answers stay, anonymised."""
+    form = DeleteAccountForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            erase_worker_account(request.user, form.cleaned_data["password"])
+        except ErasureRefused as error:
+            form.add_error(error.field if error.field in form.fields else None, error.reason)
+        else:
+            logout(request)
+            return render(request, "annotator/account_deleted.html")
+    return render(request, "annotator/delete_account.html", {"form": form})
