@@ -364,10 +364,10 @@ export class BoxEditor {
       this.drag = { mode: "move", index: this.selected, dx: p.x - chosen.x1, dy: p.y - chosen.y1 };
     } else {
       // A new box once the pointer has moved; a click (a tap) chooses the box under it.
-      this.drag = { mode: "press", index: -1, start: p, startX: event.clientX, startY: event.clientY };
+      this.drag = { mode: "press", index: -1 };
     }
-    this.drag.before = before;
-    this.drag.outside = false;
+    // Until the pointer has moved a few pixels this is a click: it changes nothing but the choice.
+    Object.assign(this.drag, { before, start: p, startX: event.clientX, startY: event.clientY, moved: false, outside: false });
     this.svg.setPointerCapture(event.pointerId);
   }
 
@@ -379,8 +379,11 @@ export class BoxEditor {
     }
     if (!this.drag) return;
     event.preventDefault();
-    if (this.drag.mode === "press") {
+    if (!this.drag.moved) {
       if (Math.hypot(event.clientX - this.drag.startX, event.clientY - this.drag.startY) < DRAG_CSS_PX) return;
+      this.drag.moved = true;
+    }
+    if (this.drag.mode === "press") {
       const { x, y } = this.drag.start;
       this.boxes.push({ x1: x, y1: y, x2: x, y2: y });
       Object.assign(this.drag, { mode: "draw", index: this.boxes.length - 1, fixedX: x, fixedY: y });
@@ -415,7 +418,7 @@ export class BoxEditor {
       return;
     }
     if (!this.drag) return;
-    const { index, mode, before, outside, start } = this.drag;
+    const { index, mode, before, outside, start, moved } = this.drag;
     this.drag = null;
     if (this.svg.hasPointerCapture(event.pointerId)) this.svg.releasePointerCapture(event.pointerId);
     if (event.type === "pointercancel") {
@@ -425,9 +428,12 @@ export class BoxEditor {
       this.render();
       return;
     }
-    if (mode === "press") {
-      this.notice = null;
-      this.select(this.boxAt(start));
+    if (!moved) {
+      // A click (a tap) chooses the innermost box under it, or none; on a corner handle it does nothing.
+      if (mode !== "resize") {
+        this.notice = null;
+        this.select(this.boxAt(start));
+      }
       return;
     }
     const grown = this.enforceMinimum(index);
@@ -492,7 +498,7 @@ export class BoxEditor {
         const below = box.y2 + size * 1.3 <= this.height;
         group.append(
           element("text", {
-            class: "box-notice", role: "status", x: clamp(box.x1, 0, Math.max(0, this.width - size * this.notice.text.length * 0.55)),
+            class: "box-notice", role: "status", x: clamp(box.x1, 0, Math.max(0, this.width - size * this.notice.text.length * 0.62)),
             y: below ? box.y2 + size * 1.15 : Math.max(size, box.y1 - size * 0.3), "font-size": size,
           }, this.notice.text),
         );
