@@ -58,7 +58,7 @@ def test_no_serious_or_critical_axe_violation_on_any_worker_page(browser, live_s
             if name in ("emotions-task", "boxes-task"):
                 page.get_by_role("button", name=re.compile("^Shortcuts")).click()  # the list opened too
                 found += [f"{name} with the shortcuts: {v}" for v in serious(page)]
-                page.get_by_role("button", name=re.compile("^Shortcuts")).click()
+                page.keyboard.press("?")  # closes it, as does its Close button on small screens
     finally:
         context.close()
     assert not found, "\n".join(found)
