@@ -214,20 +214,29 @@ def test_a_finger_scrolls_the_page_when_not_drawing_and_draws_when_drawing(brows
     task_ready(page)
     finger = page.get_by_role("button", name="Finger draws")
     expect(finger).to_have_attribute("aria-pressed", "true")
-    finger.tap()
-    expect(finger).to_have_attribute("aria-pressed", "false")
-    page.evaluate("() => window.scrollTo(0, 0)")
-    touch_drag(page, image_point(page, 0.5, 0.8), image_point(page, 0.5, 0.2))  # a swipe up
-    page.wait_for_function("() => window.scrollY > 50")
-    expect(page.locator("#box-list li")).to_have_count(0)
-
-    finger.tap()  # the finger draws again (the choice is remembered in this browser)
-    expect(finger).to_have_attribute("aria-pressed", "true")
+    # Drawing: a finger on the photo draws a box, and the page stays where it is.
     page.locator("#canvas").scroll_into_view_if_needed()
     scrolled = page.evaluate("() => window.scrollY")
     touch_drag(page, image_point(page, 0.2, 0.2), image_point(page, 0.6, 0.5))
     expect(page.locator("#box-list li")).to_have_count(1)
     assert abs(page.evaluate("() => window.scrollY") - scrolled) < 2
+
+    # Not drawing: a swipe on the photo scrolls the page and draws nothing.
+    finger.tap()
+    expect(finger).to_have_attribute("aria-pressed", "false")
+    page.evaluate("() => window.scrollTo(0, 0)")
+    touch_drag(page, image_point(page, 0.8, 0.9), image_point(page, 0.8, 0.6))  # a swipe up, beside the box
+    page.wait_for_function("() => window.scrollY > 50")
+    expect(page.locator("#box-list li")).to_have_count(1)
+    # A tap still chooses a box, or none.
+    page.locator("#canvas").scroll_into_view_if_needed()
+    page.touchscreen.tap(*image_point(page, 0.8, 0.9))
+    expect(page.locator("#box-list li.selected")).to_have_count(0)
+    page.touchscreen.tap(*image_point(page, 0.4, 0.35))
+    expect(page.locator("#box-list li.selected")).to_contain_text("Person 1")
+    page.reload()  # the choice is remembered in this browser
+    task_ready(page)
+    expect(page.get_by_role("button", name="Finger draws")).to_have_attribute("aria-pressed", "false")
     page.locator("#submit-button").tap()
     expect(page.locator("#count-total")).to_have_text("1")
     (box,) = stored_boxes(worker)
