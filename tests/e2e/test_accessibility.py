@@ -148,6 +148,8 @@ def test_the_log_in_error_is_styled_and_tied_to_its_fields(page: Page, live_serv
         expect(field).to_have_attribute("aria-describedby", "login-error")
         expect(field).to_have_accessible_description(re.compile("Please enter a correct username"))
     expect(page.get_by_label("Username")).to_have_value(worker.user.username)
+    for label in ("Username", "Password"):
+        assert page.get_by_label(label).evaluate("(i) => parseFloat(getComputedStyle(i).fontSize)") >= 16
     colour = error.evaluate("(e) => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor, getComputedStyle(e).borderLeftWidth]")
     assert contrast(colour[0], colour[1]) >= 4.5 and colour[2] != "0px", colour
 

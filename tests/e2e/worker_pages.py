@@ -237,7 +237,8 @@ TARGETS_JS = """(minimum) => {
     if (el.labels) for (const label of el.labels) rects.push(label.getBoundingClientRect());
     const u = union(rects);
     const w = u.right - u.left, h = u.bottom - u.top;
-    const name = `${el.tagName.toLowerCase()}#${el.id || el.name || el.textContent.trim().slice(0, 25)}`;
+    const key = el.id || (el.name ? `${el.name}=${el.value}` : el.textContent.trim().slice(0, 25));
+    const name = `${el.tagName.toLowerCase()}#${key}`;
     if (seen.has(name)) continue;
     seen.add(name);
     if (w < minimum - 0.5 || h < minimum - 0.5) small.push(`${name} ${w.toFixed(1)}x${h.toFixed(1)}`);
