@@ -42,8 +42,8 @@ def serious(page: Page) -> list[str]:
 
 
 @pytest.mark.parametrize("size", [SIZES[0], SIZES[3]], ids=[SIZES[0].name, SIZES[3].name])
-def test_no_serious_or_critical_axe_violation_on_any_worker_page(browser, live_server, size):
-    data = seed()
+def test_no_serious_or_critical_axe_violation_on_any_worker_page(browser, live_server, size, settings):
+    data = seed(settings)
     context = new_context(browser, size)
     page = context.new_page()
     found = []

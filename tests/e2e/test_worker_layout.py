@@ -63,8 +63,8 @@ def check_task_page(page: Page, size: Size, name: str) -> list[str]:
 
 
 @pytest.mark.parametrize("size", SIZES, ids=[size.name for size in SIZES])
-def test_every_worker_page_fits_the_screen(browser, live_server, size: Size, tmp_path):
-    data = seed()
+def test_every_worker_page_fits_the_screen(browser, live_server, size: Size, tmp_path, settings):
+    data = seed(settings)
     context = new_context(browser, size)
     page = context.new_page()
     errors: list[str] = []

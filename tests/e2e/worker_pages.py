@@ -97,8 +97,10 @@ class WorkerPages:
     newcomer: object  # pending: gets the qualification test
 
 
-def seed() -> WorkerPages:
-    """An emotions task, a boxes task with a box found automatically, a qualification item and a history."""
+def seed(settings) -> WorkerPages:
+    """An emotions task, a boxes task with a box found automatically, a qualification item and a history.
+
+    ``settings`` is pytest-django's fixture, which puts every setting back after the test."""
     settings.QUALIFICATION_ITEMS = 1
     worker = WorkerFactory()
     now = timezone.now()
