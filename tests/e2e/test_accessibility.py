@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.test_annotation_page import log_in as log_in_and_start
 from tests.e2e.test_annotation_page import task_ready
-from tests.e2e.worker_pages import SIZES, new_context, seed, visit_worker_pages
+from tests.e2e.worker_pages import SIZES, open_page, seed, visit_worker_pages
 from tests.factories import ImageFactory, PersonFactory, TaskAssignmentFactory, WorkerFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,10 +44,8 @@ def serious(page: Page) -> list[str]:
 @pytest.mark.parametrize("size", [SIZES[0], SIZES[3]], ids=[SIZES[0].name, SIZES[3].name])
 def test_no_serious_or_critical_axe_violation_on_any_worker_page(browser, live_server, size, settings):
     data = seed(settings)
-    context = new_context(browser, size)
-    page = context.new_page()
     found = []
-    try:
+    with open_page(browser, size) as page:
         page.goto(f"{live_server.url}/accounts/signup/")
         found += [f"signup: {v}" for v in serious(page)]
         page.get_by_role("button", name="Sign up").click()  # empty: every field in error
@@ -59,8 +57,6 @@ def test_no_serious_or_critical_axe_violation_on_any_worker_page(browser, live_s
                 page.get_by_role("button", name=re.compile("^Shortcuts")).click()  # the list opened too
                 found += [f"{name} with the shortcuts: {v}" for v in serious(page)]
                 page.keyboard.press("?")  # closes it, as does its Close button on small screens
-    finally:
-        context.close()
     assert not found, "\n".join(found)
 
 

@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect
 
 from annotator.models import BoxAnnotation
 from tests.e2e.test_annotation_page import drag, image_point, log_in, task_ready, touch_drag
-from tests.e2e.worker_pages import SIZES, new_context
+from tests.e2e.worker_pages import SIZES, open_page
 from tests.factories import ImageFactory, PersonFactory, WorkerFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -190,58 +190,54 @@ def test_handles_stay_inside_the_photo_and_grow_on_touch(browser, live_server, s
     PersonFactory(image=image, x1=0, y1=0, x2=800, y2=400)  # a box along the photo's edges
     for touch, side in ((False, 24), (True, 44)):
         size = SIZES[3] if not touch else SIZES[0]
-        context = new_context(browser, size)
-        page = context.new_page()
-        log_in(page, live_server, WorkerFactory())
-        task_ready(page)
-        page.get_by_role("button", name=re.compile("^Person 1")).click()
-        photo, handles = handle_boxes(page)
+        with open_page(browser, size) as page:
+            log_in(page, live_server, WorkerFactory())
+            task_ready(page)
+            page.get_by_role("button", name=re.compile("^Person 1")).click()
+            photo, handles = handle_boxes(page)
         assert len(handles) == 4
         for handle in handles:
             assert abs(handle["width"] - side) < 1 and abs(handle["height"] - side) < 1, (touch, handle)
             assert handle["x"] >= photo["x"] - 0.5 and handle["y"] >= photo["y"] - 0.5, (photo, handle)
             assert handle["x"] + handle["width"] <= photo["x"] + photo["width"] + 0.5, (photo, handle)
             assert handle["y"] + handle["height"] <= photo["y"] + photo["height"] + 0.5, (photo, handle)
-        context.close()
 
 
 def test_a_finger_scrolls_the_page_when_not_drawing_and_draws_when_drawing(browser, live_server):
     ImageFactory(boxes_confirmed=False, width=600, height=800, file=True)  # a tall photo on a phone
     worker = WorkerFactory()
-    context = new_context(browser, SIZES[0])  # 390 x 844, touch
-    page = context.new_page()
-    log_in(page, live_server, worker)
-    task_ready(page)
-    finger = page.get_by_role("button", name="Finger draws")
-    expect(finger).to_have_attribute("aria-pressed", "true")
-    # Drawing: a finger on the photo draws a box, and the page stays where it is.
-    page.locator("#canvas").scroll_into_view_if_needed()
-    scrolled = page.evaluate("() => window.scrollY")
-    touch_drag(page, image_point(page, 0.2, 0.2), image_point(page, 0.6, 0.5))
-    expect(page.locator("#box-list li")).to_have_count(1)
-    assert abs(page.evaluate("() => window.scrollY") - scrolled) < 2
+    with open_page(browser, SIZES[0]) as page:  # 390 x 844, touch
+        log_in(page, live_server, worker)
+        task_ready(page)
+        finger = page.get_by_role("button", name="Finger draws")
+        expect(finger).to_have_attribute("aria-pressed", "true")
+        # Drawing: a finger on the photo draws a box, and the page stays where it is.
+        page.locator("#canvas").scroll_into_view_if_needed()
+        scrolled = page.evaluate("() => window.scrollY")
+        touch_drag(page, image_point(page, 0.2, 0.2), image_point(page, 0.6, 0.5))
+        expect(page.locator("#box-list li")).to_have_count(1)
+        assert abs(page.evaluate("() => window.scrollY") - scrolled) < 2
 
-    # Not drawing: a swipe on the photo scrolls the page and draws nothing.
-    finger.tap()
-    expect(finger).to_have_attribute("aria-pressed", "false")
-    page.evaluate("() => window.scrollTo(0, 0)")
-    touch_drag(page, image_point(page, 0.8, 0.9), image_point(page, 0.8, 0.6))  # a swipe up, beside the box
-    page.wait_for_function("() => window.scrollY > 50")
-    expect(page.locator("#box-list li")).to_have_count(1)
-    # A tap still chooses a box, or none.
-    page.locator("#canvas").scroll_into_view_if_needed()
-    page.touchscreen.tap(*image_point(page, 0.8, 0.9))
-    expect(page.locator("#box-list li.selected")).to_have_count(0)
-    page.touchscreen.tap(*image_point(page, 0.4, 0.35))
-    expect(page.locator("#box-list li.selected")).to_contain_text("Person 1")
-    page.reload()  # the choice is remembered in this browser
-    task_ready(page)
-    expect(page.get_by_role("button", name="Finger draws")).to_have_attribute("aria-pressed", "false")
-    page.locator("#submit-button").tap()
-    expect(page.locator("#count-total")).to_have_text("1")
-    (box,) = stored_boxes(worker)
-    assert near(box, (120, 160, 360, 400), tolerance=8), box
-    context.close()
+        # Not drawing: a swipe on the photo scrolls the page and draws nothing.
+        finger.tap()
+        expect(finger).to_have_attribute("aria-pressed", "false")
+        page.evaluate("() => window.scrollTo(0, 0)")
+        touch_drag(page, image_point(page, 0.8, 0.9), image_point(page, 0.8, 0.6))  # a swipe up, beside the box
+        page.wait_for_function("() => window.scrollY > 50")
+        expect(page.locator("#box-list li")).to_have_count(1)
+        # A tap still chooses a box, or none.
+        page.locator("#canvas").scroll_into_view_if_needed()
+        page.touchscreen.tap(*image_point(page, 0.8, 0.9))
+        expect(page.locator("#box-list li.selected")).to_have_count(0)
+        page.touchscreen.tap(*image_point(page, 0.4, 0.35))
+        expect(page.locator("#box-list li.selected")).to_contain_text("Person 1")
+        page.reload()  # the choice is remembered in this browser
+        task_ready(page)
+        expect(page.get_by_role("button", name="Finger draws")).to_have_attribute("aria-pressed", "false")
+        page.locator("#submit-button").tap()
+        expect(page.locator("#count-total")).to_have_text("1")
+        (box,) = stored_boxes(worker)
+        assert near(box, (120, 160, 360, 400), tolerance=8), box
 
 
 def test_a_box_dragged_past_the_photos_edge_is_cut_there_with_a_message_at_the_box(page: Page, live_server):

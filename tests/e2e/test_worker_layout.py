@@ -16,7 +16,7 @@ from tests.e2e.worker_pages import (
     Size,
     hit_test_misses,
     in_viewport,
-    new_context,
+    open_page,
     photo_and_form_overlap,
     screenshot,
     seed,
@@ -65,12 +65,8 @@ def check_task_page(page: Page, size: Size, name: str) -> list[str]:
 @pytest.mark.parametrize("size", SIZES, ids=[size.name for size in SIZES])
 def test_every_worker_page_fits_the_screen(browser, live_server, size: Size, tmp_path, settings):
     data = seed(settings)
-    context = new_context(browser, size)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
     problems: list[str] = []
-    try:
+    with open_page(browser, size) as page:
         for name in visit_worker_pages(page, live_server, data):
             screenshot(page, size, name, tmp_path)
             if name in TASK_PAGES:
@@ -79,7 +75,4 @@ def test_every_worker_page_fits_the_screen(browser, live_server, size: Size, tmp
             overflow = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
             if overflow > 1:
                 problems.append(f"{name}: the page is {overflow} px wider than the screen")
-    finally:
-        context.close()
-    assert not errors, errors
     assert not problems, "\n".join(problems)

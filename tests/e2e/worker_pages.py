@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -72,6 +73,29 @@ def new_context(browser: Browser, size: Size):
     )
     context.set_default_timeout(15_000)
     return context
+
+
+@contextmanager
+def open_page(browser: Browser, size: Size):
+    """A page at ``size`` in a context of its own, closed once its last requests have finished (as the
+    conftest's ``page`` fixture does: the database is flushed after the test), with no JavaScript error."""
+    context = new_context(browser, size)
+    page = context.new_page()
+    errors: list[str] = []
+    in_flight: set = set()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("request", lambda request: in_flight.add(request))
+    page.on("requestfinished", lambda request: in_flight.discard(request))
+    page.on("requestfailed", lambda request: in_flight.discard(request))
+    try:
+        yield page
+    finally:
+        for _ in range(100):
+            if not in_flight:
+                break
+            page.wait_for_timeout(50)
+        context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
 
 
 def photo_image(filename: str, **fields):
