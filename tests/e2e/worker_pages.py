@@ -159,8 +159,11 @@ def task_ready(page: Page, after: str | None = None) -> str:
 
 
 def visit_worker_pages(page: Page, live_server, data: WorkerPages):
-    """Open each worker page in turn, yielding its name once it is ready: login, home, emotions, boxes,
-    history, qualification."""
+    """Open each worker page in turn, yielding its name once it is ready: password reset, login, home,
+    emotions, boxes, history, instructions, account, account deletion, qualification."""
+    page.goto(f"{live_server.url}/accounts/password-reset/")
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    yield "password-reset"
     page.goto(f"{live_server.url}/accounts/login/")
     yield "login"
     page.get_by_label("Username").fill(data.worker.user.username)
@@ -180,6 +183,15 @@ def visit_worker_pages(page: Page, live_server, data: WorkerPages):
     yield "boxes-task"
     page.goto(f"{live_server.url}/work/history/")
     yield "history"
+    page.goto(f"{live_server.url}/work/instructions/")
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    yield "instructions"
+    page.goto(f"{live_server.url}/work/account/")
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    yield "account"
+    page.goto(f"{live_server.url}/work/account/delete/")
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    yield "account-delete"
     page.context.clear_cookies()
     log_in(page, live_server, data.newcomer)
     page.get_by_role("link", name="Start the qualification test").click()
