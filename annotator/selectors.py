@@ -15,9 +15,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotator.models import GoldItem, Person, TaskAssignment, TaskKind, Worker
-from annotator.services.assignment import drawable_controls
-from annotator.services.qualification import ANSWERED_STATES, qualification_pool, qualification_size
+from annotator.services.assignment import drawable_controls, extension_ceiling
+from annotator.services.qualification import (
+    COUNTED_STATES, attempt_items, attempts_left, qualification_pool, qualification_size,
+)
 from annotator.services.scopes import work_scope
+from catalog.models import Image
+from catalog.renditions import web_sides
 from emotic.taxonomy import mask_to_categories
 
 State = TaskAssignment.State
@@ -25,10 +29,31 @@ FINISHED_STATES = (State.SUBMITTED, State.SKIPPED, State.REPORTED, State.EXPIRED
 
 
 @dataclass(frozen=True)
+class ImageView:
+    """A photo by its identity: the same URLs for every task and worker that show it, so a browser
+    downloads it once and revalidates it by its ETag."""
+
+    id: str  # the image's SHA-256
+    url: str  # the largest rendition
+    srcset: str  # every rendition, "<url> <width>w, ..."
+    width: int  # of the original, the unit of boxes
+    height: int
+
+
+def image_view(image: Image) -> ImageView:
+    sides = web_sides(image)
+    urls = {side: reverse("annotator-api:image", args=[image.sha256, side]) for side in sides}
+    scale = max(image.width, image.height)
+    srcset = ", ".join(f"{urls[side]} {round(image.width * side / scale)}w" for side in sides)
+    return ImageView(id=image.sha256, url=urls[sides[-1]], srcset=srcset, width=image.width, height=image.height)
+
+
+@dataclass(frozen=True)
 class TaskView:
     id: int
     kind: str
     qualification: bool
+    image: ImageView
     image_url: str
     original_image_url: str
     image_width: int
@@ -36,11 +61,14 @@ class TaskView:
     person_box: list[int] | None
     suggested_boxes: list[list[int]]
     expires_at: datetime
+    ahead: bool  # handed out ahead of the current task: its time starts when it becomes current
+    extendable_until: datetime | None  # the latest deadline activity can give it (None while ahead)
 
 
 def task_view(assignment: TaskAssignment) -> TaskView:
     image = assignment.image if assignment.kind == TaskKind.BOXES else assignment.person.image
     image_url = reverse("annotator-api:task-image", args=[assignment.pk])
+    shown = image_view(image)
     if assignment.kind == TaskKind.BOXES:
         # A control's (or qualification item's) image may hold people imported with it: they are its answer.
         hidden_answer = assignment.gold_item_id is not None
@@ -52,14 +80,26 @@ def task_view(assignment: TaskAssignment) -> TaskView:
         id=assignment.pk,
         kind=assignment.kind,
         qualification=assignment.is_qualification,
-        image_url=image_url,
+        image=shown,
+        image_url=shown.url,
         original_image_url=f"{image_url}?size=original",
         image_width=image.width,
         image_height=image.height,
         person_box=person_box,
         suggested_boxes=suggested,
         expires_at=assignment.expires_at,
+        ahead=assignment.started_at is None,
+        extendable_until=extension_ceiling(assignment),
     )
+
+
+def may_see_image(worker: Worker, sha256: str) -> Image | None:
+    """The image with this identity if one of the worker's tasks (live or finished) shows it, else None."""
+    image = Image.objects.filter(sha256=sha256).first()
+    if image is None:
+        return None
+    shown = TaskAssignment.objects.filter(worker=worker).filter(Q(image=image) | Q(person__image=image))
+    return image if shown.exists() else None
 
 
 def own_assignment(worker: Worker, task_id: int) -> TaskAssignment | None:
@@ -86,9 +126,7 @@ def work_counter(worker: Worker) -> WorkCounter:
     return WorkCounter(
         submitted_today=mine.filter(state=State.SUBMITTED, finished_at__gte=start_of_day).count(),
         submitted_total=worker.tasks_submitted,
-        qualification_answered=(
-            mine.filter(is_qualification=True, state__in=ANSWERED_STATES).count() if pending else 0
-        ),
+        qualification_answered=(attempt_items(worker).filter(state__in=COUNTED_STATES).count() if pending else 0),
         qualification_size=qualification_size() if pending else 0,
     )
 
@@ -165,7 +203,6 @@ NOT_ACCEPTED = {
     TaskKind.EMOTIONS: "this answer is outside what we accept for this person",
     TaskKind.BOXES: "these boxes are not what we accept for this image",
 }
-GIVEN_BACK = "skipped or reported: it counts as not accepted"
 
 
 def qualification_results(worker: Worker) -> list[QualificationItemResult]:
@@ -179,22 +216,53 @@ def qualification_results(worker: Worker) -> list[QualificationItemResult]:
     failed account learnt serves another little.
     """
     answered = (
-        TaskAssignment.objects.filter(worker=worker, is_qualification=True, state__in=ANSWERED_STATES)
+        attempt_items(worker).filter(state__in=COUNTED_STATES)
         .select_related("gold_item")
         .order_by("assigned_at", "id")
     )
     results = []
     for number, a in enumerate(answered, start=1):
         gold, passed = a.gold_item, bool(a.gold_passed)
-        if passed:
-            note = ""
-        else:
-            note = NOT_ACCEPTED.get(a.kind, NOT_ACCEPTED[TaskKind.EMOTIONS]) if a.state == State.SUBMITTED else GIVEN_BACK
+        note = "" if passed else NOT_ACCEPTED.get(a.kind, NOT_ACCEPTED[TaskKind.EMOTIONS])
         safe = not passed and gold is not None and gold.show_explanation and not gold.for_control
         results.append(
             QualificationItemResult(number, a.get_kind_display(), passed, note, gold.explanation if safe else "")
         )
     return results
+
+
+@dataclass(frozen=True)
+class QualificationOutcome:
+    """Where a worker's qualification test stands after an answer: what the page announces."""
+
+    state: str  # "continue" (more items come), "passed" or "failed"
+    answered: int  # counted answers of this attempt
+    size: int
+    attempt: int
+    attempts_left: int  # attempts the worker may still start after this one
+    retry_at: datetime | None  # failed with attempts left: from when it may try again
+    results: list[QualificationItemResult]  # each counted item, once the test is over
+
+
+OUTCOME_OF = {
+    Worker.Qualification.PENDING: "continue",
+    Worker.Qualification.QUALIFIED: "passed",
+    Worker.Qualification.FAILED: "failed",
+}
+
+
+def qualification_outcome(worker: Worker) -> QualificationOutcome:
+    worker.refresh_from_db(fields=["qualification", "qualification_attempt", "qualification_retry_at"])
+    state = OUTCOME_OF[worker.qualification]
+    return QualificationOutcome(
+        state=state,
+        answered=attempt_items(worker).filter(state__in=COUNTED_STATES).count(),
+        size=qualification_size(),
+        attempt=worker.qualification_attempt,
+        attempts_left=attempts_left(worker) if state == "failed" else 0,
+        retry_at=worker.qualification_retry_at if state == "failed" else None,
+        results=qualification_results(worker) if state != "continue" else [],
+    )
 
 
 # ---------------------------------------------------------------- the pools of gold items

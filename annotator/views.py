@@ -104,7 +104,10 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "annotator/api_tokens.html",
-        {"form": form, "tokens": worker.api_tokens.all(), "new_key": new_key, "lifetime_days": settings.API_TOKEN_LIFETIME_DAYS},
+        {
+            "form": form, "tokens": worker.api_tokens.all(), "new_key": new_key,
+            "lifetime_days": settings.API_TOKEN_LIFETIME_DAYS, "granted": worker.api_access,
+        },
     )
 
 

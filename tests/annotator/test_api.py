@@ -517,7 +517,7 @@ def test_anonymous_callers_get_nothing():
 
 def test_programs_use_a_token_without_csrf():
     PersonFactory()
-    worker = WorkerFactory()
+    worker = WorkerFactory(api_access=True)
     _, key = create_api_token(worker, "my bridge")
     program = APIClient(enforce_csrf_checks=True)
     program.credentials(HTTP_AUTHORIZATION=f"Token {key}")
@@ -531,7 +531,7 @@ def test_programs_use_a_token_without_csrf():
 
 def test_a_token_records_its_use_to_the_minute_without_writing_on_every_request():
     PersonFactory()
-    worker = WorkerFactory()
+    worker = WorkerFactory(api_access=True)
     token, key = create_api_token(worker, "busy program")
     program = APIClient()
     program.credentials(HTTP_AUTHORIZATION=f"Token {key}")

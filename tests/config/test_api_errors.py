@@ -123,7 +123,7 @@ def test_a_malformed_json_body_is_400_naming_the_body():
 
 
 def test_a_revoked_token_is_401_with_the_token_challenge():
-    worker = WorkerFactory()
+    worker = WorkerFactory(api_access=True)
     token, key = create_api_token(worker, "old script")
     assert Client().get(ME, HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
     ApiToken.objects.filter(pk=token.pk).delete()
@@ -134,7 +134,7 @@ def test_a_revoked_token_is_401_with_the_token_challenge():
 
 def test_an_expired_token_is_401_like_an_unknown_one(settings):
     settings.API_TOKEN_LIFETIME_DAYS = 30
-    worker = WorkerFactory()
+    worker = WorkerFactory(api_access=True)
     token, key = create_api_token(worker, "old script")
     ApiToken.objects.filter(pk=token.pk).update(created_at=timezone.now() - timedelta(days=29, hours=23))
     assert Client().get(ME, HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
@@ -157,7 +157,7 @@ def test_a_malformed_authorization_header_is_401_with_the_token_challenge(header
 
 
 def test_a_program_with_a_token_needs_no_csrf_token_and_a_page_session_still_works():
-    worker = WorkerFactory()
+    worker = WorkerFactory(api_access=True)
     _, key = create_api_token(worker, "bridge")
     task = TaskAssignmentFactory(worker=worker)
     program = Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"Token {key}")

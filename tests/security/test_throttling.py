@@ -247,7 +247,7 @@ def test_a_worker_over_the_rate_gets_429_with_retry_after(low_worker_rate):
 def test_the_token_and_the_session_share_one_workers_allowance(low_worker_rate):
     from annotator.services.workers import create_api_token
 
-    worker = WorkerFactory()
+    worker = WorkerFactory(api_access=True)
     _, key = create_api_token(worker, "script")
     session = Client()
     session.force_login(worker.user)
