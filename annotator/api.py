@@ -165,8 +165,9 @@ class NextTaskView(WorkerAPIView):
                 headers[WORK_FINISH_URL] = outcome.finish_url
             return Response(status=status.HTTP_204_NO_CONTENT, headers=headers)
         body = asdict(selectors.task_view(outcome.task))
-        if include == "ahead":
-            body["following"] = asdict(selectors.task_view(outcome.ahead)) if outcome.ahead else None
+        if include != "ahead":
+            return Response(serializers.TaskSerializer(body).data)
+        body["following"] = asdict(selectors.task_view(outcome.ahead)) if outcome.ahead else None
         return Response(serializers.NextTaskSerializer(body).data)
 
 

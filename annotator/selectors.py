@@ -21,7 +21,7 @@ from annotator.services.qualification import (
 )
 from annotator.services.scopes import work_scope
 from catalog.models import Image
-from catalog.renditions import web_sides
+from catalog.renditions import web_side
 from emotic.taxonomy import mask_to_categories
 
 State = TaskAssignment.State
@@ -41,11 +41,13 @@ class ImageView:
 
 
 def image_view(image: Image) -> ImageView:
-    sides = web_sides(image)
-    urls = {side: reverse("annotator-api:image", args=[image.sha256, side]) for side in sides}
+    # One URL per distinct real size (a small image's renditions are all its own size): the first side asked for.
+    urls = {}
+    for side in settings.IMAGE_WEB_SIDES:
+        urls.setdefault(web_side(image, side), reverse("annotator-api:image", args=[image.sha256, side]))
     scale = max(image.width, image.height)
-    srcset = ", ".join(f"{urls[side]} {round(image.width * side / scale)}w" for side in sides)
-    return ImageView(id=image.sha256, url=urls[sides[-1]], srcset=srcset, width=image.width, height=image.height)
+    srcset = ", ".join(f"{url} {round(image.width * real / scale)}w" for real, url in urls.items())
+    return ImageView(id=image.sha256, url=list(urls.values())[-1], srcset=srcset, width=image.width, height=image.height)
 
 
 @dataclass(frozen=True)

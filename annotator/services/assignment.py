@@ -125,10 +125,10 @@ class NextTask:
     """``next_task``'s answer: a task, or why there is none and when to ask again."""
 
     task: TaskAssignment | None
-    ahead: TaskAssignment | None = None  # asked for with ahead=True: the task after this one, handed out already
     outlook: str = ""  # without a task: "later" (work may come later) or "done" (nothing is left for this worker)
     retry_after: int | None = None  # without a task: seconds to wait before asking again
     finish_url: str = ""  # "done" for a worker whose work scope ends somewhere: where to go next
+    ahead: TaskAssignment | None = None  # asked for with ahead=True: the task after this one, handed out already
 
     LATER = "later"
     DONE = "done"
@@ -158,7 +158,7 @@ def next_task(worker: Worker, *, ahead: bool = False) -> NextTask:
     for attempt in range(1, CLAIM_ATTEMPTS + 1):
         task, outlook, next_one = _next_task_once(worker, scope, ahead)
         if task is not None:
-            return NextTask(task, next_one)
+            return NextTask(task, ahead=next_one)
         if outlook is None:  # a pending qualification test with no item to give now
             return NextTask(None, NextTask.LATER, RETRY_AFTER_LATER)
         if outlook is _SCOPE_FINISHED:

@@ -385,7 +385,7 @@ def test_a_free_row_the_claim_did_not_get_is_retried_then_reported_as_locked(mon
     # Stands for rows another claimer keeps locked: the claim finds nothing, the outlook finds them.
     PersonFactory()
     pauses = []
-    monkeypatch.setattr(service, "_assign_emotions", lambda worker, now: None)
+    monkeypatch.setattr(service, "_assign_emotions", lambda *claim: None)
     monkeypatch.setattr(service.time, "sleep", pauses.append)
     outcome = next_task(WorkerFactory())
     assert (outcome.task, outcome.outlook, outcome.retry_after) == (None, "later", service.RETRY_AFTER_LOCKED)
