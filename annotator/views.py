@@ -77,6 +77,9 @@ def annotate(request: HttpRequest) -> HttpResponse:
             # The box editor enlarges a box under the minimum size the server requires.
             "min_box_fraction": settings.MIN_BOX_SIDE_FRACTION,
             "min_box_pixels": settings.MIN_BOX_SIDE_PIXELS,
+            # The timer: activity extends a task when half its time is gone; the warning comes this early.
+            "timeout_seconds": int(settings.ASSIGNMENT_TIMEOUT.total_seconds()),
+            "warning_seconds": settings.ASSIGNMENT_WARNING_SECONDS,
         },
     )
 
