@@ -281,8 +281,10 @@ def test_a_kept_answer_the_server_refuses_later_is_named_never_reported_as_sent(
     ready_emotions_task(page, live_server)
     page.keyboard.press("Control+Enter")
     expect(page.locator("#status-text")).to_contain_text("could not be sent", timeout=20_000)
-    # While the worker was offline the task ran out of time and went back to the pool.
+    # While the worker was offline the task ran out of time and went back to the pool, where another
+    # worker took the person: the late answer cannot be kept.
     assert expire_stale_assignments(now=timezone.now() + timedelta(days=1)) == 1
+    assert assignment.assign_next_task(WorkerFactory()) is not None
 
     page.unroute("**/api/tasks/*/submit/")
     page.get_by_role("button", name="Send again").click()
