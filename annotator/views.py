@@ -46,6 +46,7 @@ def work_home(request: HttpRequest) -> HttpResponse:
     if worker.qualification == Worker.Qualification.PENDING:
         context["qualification_size"] = qualification_size()
         context["pass_rate_percent"] = round(settings.QUALIFICATION_PASS_RATE * 100)
+        context["qualification_attempts"] = settings.QUALIFICATION_ATTEMPTS
     if worker.qualification != Worker.Qualification.PENDING:
         context["qualification_results"] = selectors.qualification_results(worker)
     return render(request, "annotator/work_home.html", context)
