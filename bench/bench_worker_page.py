@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import socket
 import statistics
@@ -41,7 +42,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 SLOW_4G = {"offline": False, "latency": 562.5, "downloadThroughput": 1.6e6 * 0.9 / 8, "uploadThroughput": 750e3 * 0.9 / 8}
-PASSWORD = "bench-password-42"
+PASSWORD = secrets.token_urlsafe(12)  # the demo accounts' password in this run
 
 SETUP = textwrap.dedent(
     """
@@ -112,6 +113,8 @@ class Server:
             "CELERY_BROKER_URL": "memory://",
             "CACHE_URL": "",
             "DEBUG": "false",
+            "SECRET_KEY": "bench-worker-page-" + "x" * 40,
+            "ALLOWED_HOSTS": "127.0.0.1",
             "GOLD_RATE": "0",
             "ANNOTATORS_PER_TRAIN": "1", "ANNOTATORS_PER_VAL": "1", "ANNOTATORS_PER_TEST": "1",
             "API_THROTTLE_WORKER": "100000/minute",
@@ -121,13 +124,18 @@ class Server:
         python = sys.executable
         run = dict(cwd=checkout, env=self.env, check=True, capture_output=True, text=True)
         subprocess.run([python, "manage.py", "migrate", "--noinput"], **run)
-        subprocess.run([python, "-c", "import django; django.setup(); exec(open(0).read())", PASSWORD, str(photos)],
-                       input=SETUP, **{**run, "capture_output": True})
+        setup = subprocess.run([python, "-c", "import django; django.setup(); exec(open(0).read())", PASSWORD,
+                                str(photos)], input=SETUP, **{**run, "check": False})
+        if setup.returncode:
+            raise SystemExit(f"loading the data into {checkout} failed:\n{setup.stderr}")
+        self.log = workdir / "server.log"
         self.process = subprocess.Popen(
             [python, "manage.py", "runserver", "--insecure", "--noreload", f"127.0.0.1:{self.port}"],
-            cwd=checkout, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            cwd=checkout, env=self.env, stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
         )
-        for _ in range(100):
+        for _ in range(600):
+            if self.process.poll() is not None:
+                raise SystemExit(f"the server of {checkout} stopped:\n{self.log.read_text()}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
                 break
