@@ -3,8 +3,9 @@
 For each checkout given (this one by default, and e.g. ``--baseline-ref main``,
 exported with ``git archive`` into a temporary folder), the script makes a fresh
 SQLite database and media folder with demo-like data (the demo's photos plus
-``--photos`` synthetic 1280x960 JPEGs of about 250 KB, one person each, every
-person needing one answer), starts that checkout's server (``runserver
+``--photos`` 1280x960 JPEGs of about 270 KB, each four random crops of the
+demo's photos, one person each, every person needing one answer; the demo's
+own photos are left out of the pool, as their first task is a boxes task), starts that checkout's server (``runserver
 --insecure``, DEBUG off) and drives Debian's Chromium through Playwright as a
 qualified worker: it answers ``--answers`` tasks by keyboard, waiting
 ``--think`` seconds on each as a worker would, and measures in the page, from
@@ -48,7 +49,7 @@ SETUP = textwrap.dedent(
     """
     import io, json, random, sys
     from django.utils import timezone
-    from PIL import Image as PILImage, ImageDraw, ImageFilter
+    from PIL import Image as PILImage, ImageOps
     from django.contrib.auth import get_user_model
     from annotator.models import Worker
     from annotator.services.intake import receive_image
@@ -59,27 +60,34 @@ SETUP = textwrap.dedent(
 
     load_demo_data(password=sys.argv[1])
     Worker.objects.filter(user__username="worker1").update(qualification="qualified", qualified_at=timezone.now())
+    # The demo's own photos start with boxes tasks: withdrawn, so every measured task is an emotions task.
+    from catalog.models import Image
+    Image.objects.filter(source__name="Bundled demo photos").update(reported_count=1000)
     source = bundled_source("Benchmark photos")
     rng = random.Random(14)
+    originals = ["astronaut-eileen-collins.png", "cameraman.png", "grace-hopper.jpg", "coffee.png"]
+    photos = [PILImage.open(f"demo/photos/{name}").convert("RGB") for name in originals]
     for n in range(int(sys.argv[2])):
-        picture = PILImage.new("RGB", (1280, 960), tuple(rng.randrange(256) for _ in range(3)))
-        draw = ImageDraw.Draw(picture)
-        for _ in range(60):
-            x, y = rng.randrange(1280), rng.randrange(960)
-            draw.ellipse((x, y, x + rng.randrange(40, 400), y + rng.randrange(40, 300)),
-                         fill=tuple(rng.randrange(256) for _ in range(3)))
-        picture = picture.filter(ImageFilter.GaussianBlur(2))
-        noise = PILImage.effect_noise((1280, 960), 24).convert("RGB")
-        picture = PILImage.blend(picture, noise, 0.12)
+        # A 1280x960 photo of real texture: four random crops of the demo's photos, about 270 KB as JPEG.
+        picture = PILImage.new("RGB", (1280, 960))
+        for i in range(4):
+            src = rng.choice(photos)
+            w = rng.randrange(280, min(src.size) + 1)
+            h = int(w * 0.75)
+            x, y = rng.randrange(0, src.size[0] - w + 1), rng.randrange(0, src.size[1] - h + 1)
+            tile = src.crop((x, y, x + w, y + h)).resize((640, 480), PILImage.Resampling.LANCZOS)
+            if rng.random() < 0.5:
+                tile = ImageOps.mirror(tile)
+            picture.paste(tile, ((i % 2) * 640, (i // 2) * 480))
         buffer = io.BytesIO()
-        picture.save(buffer, "JPEG", quality=88)
+        picture.save(buffer, "JPEG", quality=92)
         result = ingest_image_bytes(buffer.getvalue(), source=source, filename=f"bench-{n}.jpg",
                                     original_database="bench", folder="bench/images", source_url="",
                                     source_record=f"bench {n}", license="CC0",
                                     people_boxes=[(300, 200, 700, 900)])
         if result.image is None:
             raise SystemExit(f"bench photo {n} refused: {result.reason}")
-        receive_image(result.image, result.people_boxes)
+        receive_image(result.image, result.people_boxes, boxes_final=True)
         fix_splits([result.image.pk], "train")
     print(json.dumps({"ok": True}))
     """
