@@ -79,11 +79,6 @@ def web_side(image: Image, side: int) -> int:
     return min(side, max(image.width, image.height))
 
 
-def web_sides(image: Image) -> list[int]:
-    """The distinct long sides of this image's web renditions (``settings.IMAGE_WEB_SIDES``, none enlarged)."""
-    return sorted({web_side(image, side) for side in settings.IMAGE_WEB_SIDES})
-
-
 def web_rendition_key(image: Image, side: int) -> str:
     """Named by content hash and real size: two requested sides that come out the same share one file."""
     return f"renditions/{image.sha256[:2]}/{image.sha256}-{web_side(image, side)}.webp"
