@@ -326,7 +326,7 @@ class TaskAssignment(models.Model):
     gold_item = models.ForeignKey(GoldItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="assignments")
     is_qualification = models.BooleanField(default=False)
     attempt = models.PositiveSmallIntegerField(
-        default=0, help_text="The qualification attempt a qualification item belongs to (1, 2, ...); 0 for every other task."
+        default=0, db_default=0, help_text="The qualification attempt a qualification item belongs to (1, 2, ...); 0 for every other task."
     )
     state = models.CharField(max_length=10, choices=State.choices, default=State.ASSIGNED)
     assigned_at = models.DateTimeField(auto_now_add=True)

@@ -46,7 +46,7 @@ class Migration(migrations.Migration):
             model_name="taskassignment",
             name="attempt",
             field=models.PositiveSmallIntegerField(
-                default=0,
+                default=0, db_default=0,
                 help_text="The qualification attempt a qualification item belongs to (1, 2, ...); 0 for every other task.",
             ),
         ),

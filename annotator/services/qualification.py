@@ -160,11 +160,9 @@ def reset_qualification(worker: Worker, now: datetime | None = None) -> Worker:
     A qualification item the worker holds is ended (as expired). Works from any
     state: a failed worker gets another chance, a qualified one is tested again.
     """
-    from annotator.services.assignment import close_assignment
-
     now = now or timezone.now()
-    for live in attempt_items(worker).filter(state=State.ASSIGNED):
-        close_assignment(live, State.EXPIRED, now)
+    # Qualification items take no slot in the pool: closing them frees nothing.
+    attempt_items(worker).filter(state=State.ASSIGNED).update(state=State.EXPIRED, finished_at=now)
     _start_attempt(worker)
     return worker
 
