@@ -15,7 +15,8 @@ from annotator.protocol import VALUE_FIELDS, protocol_in_force
 from annotator.services.errors import AnnotationError
 from annotator.services.gold import save_gold_item, set_retired
 from annotator.services.protocol import change_protocol, set_instruction_examples
-from annotator.services.workers import revoke_api_tokens
+from annotator.services.qualification import reset_qualification
+from annotator.services.workers import revoke_api_tokens, set_api_access
 from annotator.views import rendition_response
 
 
@@ -52,10 +53,37 @@ class PersonAdmin(admin.ModelAdmin):
 
 @admin.register(Worker)
 class WorkerAdmin(admin.ModelAdmin):
-    list_display = ("user", "qualification", "is_blocked", "gold_accuracy", "consensus_agreement", "tasks_submitted")
-    list_filter = ("qualification", "is_blocked", "kind")
-    readonly_fields = ("kind", "original_number")
+    """Workers. Setting one's qualification back to "pending" (or the reset action) starts a fresh test;
+    API access (tokens for an approved integration) is off until granted here."""
+
+    list_display = (
+        "user", "qualification", "is_blocked", "gold_accuracy", "consensus_agreement", "tasks_submitted", "api_access",
+    )
+    list_filter = ("qualification", "is_blocked", "kind", "api_access")
+    readonly_fields = ("kind", "original_number", "qualification_attempt", "qualification_retry_at")
     search_fields = ("user__username",)
+    actions = ("reset_qualification_selected", "grant_api_access", "withdraw_api_access")
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "qualification" in form.changed_data and obj.qualification == Worker.Qualification.PENDING:
+            reset_qualification(obj)  # counted afresh: the earlier attempt's answers would fail them again at once
+
+    @admin.action(description="Reset the qualification test (they take it afresh now)", permissions=["change"])
+    def reset_qualification_selected(self, request, queryset):
+        for worker in queryset:
+            reset_qualification(worker)
+        self.message_user(request, f"{queryset.count()} worker(s) will take the qualification test afresh.")
+
+    @admin.action(description="Grant API access (tokens for an approved integration)", permissions=["change"])
+    def grant_api_access(self, request, queryset):
+        changed = set_api_access(queryset.values_list("pk", flat=True), True)
+        self.message_user(request, f"API access granted to {changed} worker(s): they can make tokens.")
+
+    @admin.action(description="Withdraw API access (their tokens are refused at once)", permissions=["change"])
+    def withdraw_api_access(self, request, queryset):
+        changed = set_api_access(queryset.values_list("pk", flat=True), False)
+        self.message_user(request, f"API access withdrawn from {changed} worker(s).")
 
 
 @admin.register(TaskAssignment)

@@ -30,9 +30,13 @@ from annotator import selectors, serializers
 from annotator.authentication import PageSessionAuthentication, WorkerTokenAuthentication
 from annotator.models import Worker
 from annotator.parsers import FiniteJSONParser
-from annotator.services.assignment import NextTask, next_task
-from annotator.services.errors import AnswerInvalid, ImageFileMissing, TaskNotFound
-from catalog.renditions import ensure_rendition, forget_rendition, rendition_key
+from annotator.services.assignment import NextTask, extend_task, next_task
+from annotator.services.errors import (
+    AnswerInvalid, ImageFileMissing, ImageNotFound, ImageRenditionMissing, TaskNotFound,
+)
+from catalog.renditions import (
+    ensure_rendition, ensure_web_rendition, forget_rendition, rendition_key, web_rendition_key, web_side,
+)
 from annotator.services.submission import report_task, skip_task, submit_task
 from annotator.services.workers import worker_for
 
@@ -85,6 +89,13 @@ class WorkerAPIView(APIView):
         counter = selectors.work_counter(worker)
         return {"submitted_today": counter.submitted_today, "submitted_total": counter.submitted_total}
 
+    def qualification_fields(self, worker, assignment) -> dict:
+        """For a qualification item: where the test stands now (the page announces it; no status request needed)."""
+        if not assignment.is_qualification:
+            return {}
+        outcome = asdict(selectors.qualification_outcome(worker))
+        return {"qualification": serializers.QualificationOutcomeSerializer(outcome).data}
+
 
 # No task: a 204 (no body) whose headers say why and when to ask again.
 WORK_OUTLOOK = "Work-Outlook"
@@ -127,24 +138,37 @@ class NextTaskView(WorkerAPIView):
     @extend_schema(
         summary="The worker's next task",
         description="Returns the live task if the worker has one, else assigns a new one. "
+        "With `include=ahead`, `following` is the task after it, handed out already (its deadline runs from now, "
+        "and afresh when it becomes current), so a client loads it while the worker answers: at most one, and none "
+        "during the qualification test or for a bounded session. "
         "204: no task now, and no body; the `Work-Outlook` header says whether work may come later (`later`: ask "
         "again after `Retry-After` seconds) or none is left for this worker (`done`). "
         "403: the worker may not work (the reason says why).",
-        parameters=NO_TASK_HEADERS,
+        parameters=[
+            *NO_TASK_HEADERS,
+            OpenApiParameter("include", str, enum=["ahead"], description="`ahead`: add the following task."),
+        ],
         responses={
-            200: serializers.TaskSerializer,
+            200: serializers.NextTaskSerializer,
             204: OpenApiResponse(description="No task now: see the `Work-Outlook` and `Retry-After` headers."),
             403: NOT_ELIGIBLE,
         },
     )
     def get(self, request):
-        outcome = next_task(self.worker(request))
+        include = request.query_params.get("include", "")
+        if include not in ("", "ahead"):
+            raise AnswerInvalid("include", f"must be ahead or left out, got {include!r}")
+        outcome = next_task(self.worker(request), ahead=include == "ahead")
         if outcome.task is None:
             headers = {"Retry-After": str(outcome.retry_after), WORK_OUTLOOK: outcome.outlook}
             if outcome.finish_url:
                 headers[WORK_FINISH_URL] = outcome.finish_url
             return Response(status=status.HTTP_204_NO_CONTENT, headers=headers)
-        return Response(serializers.TaskSerializer(asdict(selectors.task_view(outcome.task))).data)
+        body = asdict(selectors.task_view(outcome.task))
+        if include != "ahead":
+            return Response(serializers.TaskSerializer(body).data)
+        body["following"] = asdict(selectors.task_view(outcome.ahead)) if outcome.ahead else None
+        return Response(serializers.NextTaskSerializer(body).data)
 
 
 class SubmitTaskView(WorkerAPIView):
@@ -163,7 +187,7 @@ class SubmitTaskView(WorkerAPIView):
         worker.refresh_from_db(fields=["tasks_submitted", "qualification"])
         body = {"task_id": task_id, "state": result.assignment.state, "stored": result.created}
         return Response(
-            {**body, **self.counter_fields(worker)},
+            {**body, **self.counter_fields(worker), **self.qualification_fields(worker, result.assignment)},
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
         )
 
@@ -177,8 +201,11 @@ class SkipTaskView(WorkerAPIView):
     def post(self, request, task_id: int):
         parsed = serializers.ReasonSerializer(data=request.data)
         parsed.is_valid(raise_exception=True)
-        assignment = skip_task(self.worker(request), task_id, parsed.validated_data.get("reason", ""))
-        return Response({"task_id": assignment.pk, "state": assignment.state})
+        worker = self.worker(request)
+        assignment = skip_task(worker, task_id, parsed.validated_data.get("reason", ""))
+        return Response(
+            {"task_id": assignment.pk, "state": assignment.state, **self.qualification_fields(worker, assignment)}
+        )
 
 
 class ReportTaskView(WorkerAPIView):
@@ -190,8 +217,31 @@ class ReportTaskView(WorkerAPIView):
     def post(self, request, task_id: int):
         parsed = serializers.ReportSerializer(data=request.data)
         parsed.is_valid(raise_exception=True)
-        assignment = report_task(self.worker(request), task_id, parsed.validated_data["reason"])
-        return Response({"task_id": assignment.pk, "state": assignment.state})
+        worker = self.worker(request)
+        assignment = report_task(worker, task_id, parsed.validated_data["reason"])
+        return Response(
+            {"task_id": assignment.pk, "state": assignment.state, **self.qualification_fields(worker, assignment)}
+        )
+
+
+class ExtendTaskView(WorkerAPIView):
+    @extend_schema(
+        summary="Keep working on a task: its deadline moves to ASSIGNMENT_TIMEOUT from now",
+        description="The page sends it while the worker is active. Never past `extendable_until` "
+        "(ASSIGNMENT_MAX_MINUTES after the task became current); there it changes nothing. 409 for a closed or "
+        "expired task, or one still ahead.",
+        request=None,
+        responses={200: serializers.ExtendedTaskSerializer, **ERRORS},
+    )
+    def post(self, request, task_id: int):
+        assignment = extend_task(self.worker(request), task_id)
+        return Response(
+            {
+                "task_id": assignment.pk,
+                "expires_at": assignment.expires_at,
+                "extendable_until": selectors.extension_ceiling(assignment),
+            }
+        )
 
 
 class AnyImage(BaseRenderer):
@@ -250,6 +300,47 @@ class TaskImageView(WorkerAPIView):
                 raise ImageFileMissing(task_id) from None
         response["ETag"] = etag
         # Private: only this worker may see it. The pixels never change, so caching long is safe.
+        patch_cache_control(response, private=True, max_age=max_age)
+        return response
+
+
+class ImageView(WorkerAPIView):
+    """A photo by its identity, as WebP at one of ``IMAGE_WEB_SIDES``: made once, cached, revalidated by ETag."""
+
+    content_negotiation_class = ImageNegotiation
+
+    @extend_schema(
+        summary="A photo one of the worker's tasks shows, by its identity (its SHA-256)",
+        description="The URLs come in a task's `image` (`url`, `srcset`). The same photo has the same URL in every "
+        "task, so a browser downloads it once; the `ETag` answers `If-None-Match` with 304.",
+        responses={(200, "image/webp"): OpenApiTypes.BINARY, 304: None, **IMAGE_ERRORS},
+    )
+    def get(self, request, sha256: str, side: int):
+        image = selectors.may_see_image(self.worker(request), sha256)
+        if image is None:
+            raise ImageNotFound(sha256)
+        if side not in settings.IMAGE_WEB_SIDES:
+            sides = ", ".join(str(s) for s in settings.IMAGE_WEB_SIDES)
+            raise AnswerInvalid("side", f"must be one of {sides}, got {side}")
+        etag = f'"{image.sha256}-{web_side(image, side)}-webp"'
+        if etag in request.headers.get("If-None-Match", ""):
+            response = HttpResponseNotModified()
+        else:
+            try:
+                key = ensure_web_rendition(image, side)
+            except FileNotFoundError:
+                logger.error("image %s is missing from storage (%s)", image.pk, image.storage_key)
+                forget_rendition(web_rendition_key(image, side))
+                raise ImageRenditionMissing(sha256) from None
+            if settings.IMAGE_REDIRECT_TO_STORAGE:
+                response = HttpResponseRedirect(default_storage.url(key))
+            else:
+                response = FileResponse(default_storage.open(key, "rb"), content_type="image/webp")
+        response["ETag"] = etag
+        max_age = settings.IMAGE_CACHE_SECONDS
+        if settings.IMAGE_REDIRECT_TO_STORAGE:
+            max_age = min(max_age, settings.STORAGE_URL_EXPIRY_SECONDS // 2)
+        # Private: only workers shown it may see it. The pixels never change: cached long, then revalidated.
         patch_cache_control(response, private=True, max_age=max_age)
         return response
 

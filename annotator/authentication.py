@@ -1,8 +1,8 @@
 """Token authentication for programs: ``Authorization: Token <key>`` (or ``Bearer <key>``).
 
 The page itself uses Django's session (with CSRF protection); a program, such
-as an external crowd platform's bridge, uses a token the worker made on its
-"API tokens" page.
+as an external crowd platform's bridge, uses a token made on the "API tokens"
+page by a worker an admin granted API access (``Worker.api_access``).
 """
 
 from __future__ import annotations

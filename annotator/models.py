@@ -164,6 +164,20 @@ class Worker(models.Model):
     )
     qualification = models.CharField(max_length=10, choices=Qualification.choices, default=Qualification.PENDING)
     qualified_at = models.DateTimeField(null=True, blank=True)
+    qualification_attempt = models.PositiveSmallIntegerField(
+        default=1, editable=False,
+        help_text="The qualification test's attempt in progress (or the last one): a retry or an admin's reset "
+        "starts the next, whose items are counted on their own.",
+    )
+    qualification_retry_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="A failed worker with attempts left may start the next attempt from this time; empty: no retry.",
+    )
+    api_access = models.BooleanField(
+        default=False,
+        help_text="An admin granted this worker API tokens (an approved integration). Off: no token can be made, "
+        "and existing ones are refused.",
+    )
     is_blocked = models.BooleanField(default=False)
     blocked_reason = models.CharField(max_length=300, blank=True)
     blocked_at = models.DateTimeField(null=True, blank=True)
@@ -331,8 +345,15 @@ class TaskAssignment(models.Model):
     image = models.ForeignKey(Image, null=True, blank=True, on_delete=models.CASCADE, related_name="assignments")
     gold_item = models.ForeignKey(GoldItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="assignments")
     is_qualification = models.BooleanField(default=False)
+    attempt = models.PositiveSmallIntegerField(
+        default=0, db_default=0, help_text="The qualification attempt a qualification item belongs to (1, 2, ...); 0 for every other task."
+    )
     state = models.CharField(max_length=10, choices=State.choices, default=State.ASSIGNED)
     assigned_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When it became the worker's current task; empty while it is handed out ahead of the current one.",
+    )
     expires_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     skip_reason = models.CharField(max_length=300, blank=True)
@@ -358,19 +379,24 @@ class TaskAssignment(models.Model):
                 name="assignment_state_valid",
             ),
             models.CheckConstraint(condition=Q(expires_at__gt=F("assigned_at")), name="assignment_expires_after_start"),
-            # Never the same person (or image, for boxes) twice to one worker, but a control met again
-            # (control_repeat 1, 2, ...; only hidden controls are met again).
+            # Never the same person (or image, for boxes) twice to one worker, except a hidden control met
+            # again (control_repeat 1, 2, ...) and a later qualification attempt (a retry, an admin's reset),
+            # which may meet its items again (attempt 1, 2, ...; 0 for all other work).
             models.UniqueConstraint(
-                fields=["worker", "person", "control_repeat"], condition=Q(person__isnull=False),
+                fields=["worker", "person", "attempt", "control_repeat"], condition=Q(person__isnull=False),
                 name="assignment_once_per_worker_person",
             ),
             models.UniqueConstraint(
-                fields=["worker", "image", "control_repeat"], condition=Q(image__isnull=False),
+                fields=["worker", "image", "attempt", "control_repeat"], condition=Q(image__isnull=False),
                 name="assignment_once_per_worker_image",
             ),
             models.CheckConstraint(
                 condition=Q(control_repeat=0) | (Q(gold_item__isnull=False) & Q(is_qualification=False)),
                 name="assignment_repeat_only_controls",
+            ),
+            models.CheckConstraint(
+                condition=(Q(is_qualification=True) & Q(attempt__gte=1)) | (Q(is_qualification=False) & Q(attempt=0)),
+                name="assignment_attempt_iff_qualification",
             ),
         ]
 
@@ -414,7 +440,8 @@ class EmotionAnnotation(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            # A control met again (TaskAssignment.control_repeat) is answered again: only gold answers repeat.
+            # Once per worker and person for real work; a gold item's answers are one per assignment instead
+            # (a control met again, a later qualification attempt).
             models.UniqueConstraint(
                 fields=["person", "worker"], condition=Q(is_gold=False), name="emotion_once_per_worker_person"
             ),

@@ -62,9 +62,9 @@ def from_settings() -> ProtocolVersion:
         skipped_control_fails=settings.QUALITY_SKIPPED_CONTROL_FAILS,
         qualification_items=settings.QUALIFICATION_ITEMS,
         qualification_pass_rate=settings.QUALIFICATION_PASS_RATE,
-        # Qualification retries: the place where the retry policy's settings (attempts, waiting time) wire in.
-        qualification_attempts=1,
-        qualification_retry_wait_hours=0,
+        # Qualification retries (annotator.services.qualification reads them through the protocol).
+        qualification_attempts=settings.QUALIFICATION_ATTEMPTS,
+        qualification_retry_wait_hours=round(settings.QUALIFICATION_RETRY_WAIT.total_seconds() / 3600),
         instructions=DEFAULT_INSTRUCTIONS,
     )
 

@@ -17,10 +17,16 @@ from django.utils import timezone
 from annotator.models import (
     EmotionAnnotation, GoldItem, InstructionExample, Person, ProtocolVersion, TaskAssignment, TaskKind, Worker,
 )
-from annotator.services.assignment import control_is_due, drawable_controls, tasks_given, unseen_controls
-from annotator.services.qualification import ANSWERED_STATES, qualification_pool, qualification_size
+from annotator.services.assignment import (
+    control_is_due, drawable_controls, extension_ceiling, tasks_given, unseen_controls,
+)
+from annotator.services.qualification import (
+    COUNTED_STATES, attempt_items, attempts_left, qualification_pool, qualification_size,
+)
 from annotator.protocol import protocol_in_force
 from annotator.services.scopes import work_scope
+from catalog.models import Image
+from catalog.renditions import web_side
 from emotic.taxonomy import CATEGORY_NAMES, categories_to_mask, mask_to_categories
 
 State = TaskAssignment.State
@@ -28,10 +34,33 @@ FINISHED_STATES = (State.SUBMITTED, State.SKIPPED, State.REPORTED, State.EXPIRED
 
 
 @dataclass(frozen=True)
+class ImageView:
+    """A photo by its identity: the same URLs for every task and worker that show it, so a browser
+    downloads it once and revalidates it by its ETag."""
+
+    id: str  # the image's SHA-256
+    url: str  # the largest rendition
+    srcset: str  # every rendition, "<url> <width>w, ..."
+    width: int  # of the original, the unit of boxes
+    height: int
+
+
+def image_view(image: Image) -> ImageView:
+    # One URL per distinct real size (a small image's renditions are all its own size): the first side asked for.
+    urls = {}
+    for side in settings.IMAGE_WEB_SIDES:
+        urls.setdefault(web_side(image, side), reverse("annotator-api:image", args=[image.sha256, side]))
+    scale = max(image.width, image.height)
+    srcset = ", ".join(f"{url} {round(image.width * real / scale)}w" for real, url in urls.items())
+    return ImageView(id=image.sha256, url=list(urls.values())[-1], srcset=srcset, width=image.width, height=image.height)
+
+
+@dataclass(frozen=True)
 class TaskView:
     id: int
     kind: str
     qualification: bool
+    image: ImageView
     image_url: str
     original_image_url: str
     image_width: int
@@ -39,11 +68,14 @@ class TaskView:
     person_box: list[int] | None
     suggested_boxes: list[list[int]]
     expires_at: datetime
+    ahead: bool  # handed out ahead of the current task: its time starts when it becomes current
+    extendable_until: datetime | None  # the latest deadline activity can give it (None while ahead)
 
 
 def task_view(assignment: TaskAssignment) -> TaskView:
     image = assignment.image if assignment.kind == TaskKind.BOXES else assignment.person.image
     image_url = reverse("annotator-api:task-image", args=[assignment.pk])
+    shown = image_view(image)
     if assignment.kind == TaskKind.BOXES:
         # A control's (or qualification item's) image may hold people imported with it: they are its answer.
         hidden_answer = assignment.gold_item_id is not None
@@ -55,14 +87,26 @@ def task_view(assignment: TaskAssignment) -> TaskView:
         id=assignment.pk,
         kind=assignment.kind,
         qualification=assignment.is_qualification,
-        image_url=image_url,
+        image=shown,
+        image_url=shown.url,
         original_image_url=f"{image_url}?size=original",
         image_width=image.width,
         image_height=image.height,
         person_box=person_box,
         suggested_boxes=suggested,
         expires_at=assignment.expires_at,
+        ahead=assignment.started_at is None,
+        extendable_until=extension_ceiling(assignment),
     )
+
+
+def may_see_image(worker: Worker, sha256: str) -> Image | None:
+    """The image with this identity if one of the worker's tasks (live or finished) shows it, else None."""
+    image = Image.objects.filter(sha256=sha256).first()
+    if image is None:
+        return None
+    shown = TaskAssignment.objects.filter(worker=worker).filter(Q(image=image) | Q(person__image=image))
+    return image if shown.exists() else None
 
 
 def own_assignment(worker: Worker, task_id: int) -> TaskAssignment | None:
@@ -89,9 +133,7 @@ def work_counter(worker: Worker) -> WorkCounter:
     return WorkCounter(
         submitted_today=mine.filter(state=State.SUBMITTED, finished_at__gte=start_of_day).count(),
         submitted_total=worker.tasks_submitted,
-        qualification_answered=(
-            mine.filter(is_qualification=True, state__in=ANSWERED_STATES).count() if pending else 0
-        ),
+        qualification_answered=(attempt_items(worker).filter(state__in=COUNTED_STATES).count() if pending else 0),
         qualification_size=qualification_size(worker) if pending else 0,
     )
 
@@ -168,7 +210,6 @@ NOT_ACCEPTED = {
     TaskKind.EMOTIONS: "this answer is outside what we accept for this person",
     TaskKind.BOXES: "these boxes are not what we accept for this image",
 }
-GIVEN_BACK = "skipped or reported: it counts as not accepted"
 
 
 def qualification_results(worker: Worker) -> list[QualificationItemResult]:
@@ -182,22 +223,53 @@ def qualification_results(worker: Worker) -> list[QualificationItemResult]:
     failed account learnt serves another little.
     """
     answered = (
-        TaskAssignment.objects.filter(worker=worker, is_qualification=True, state__in=ANSWERED_STATES)
+        attempt_items(worker).filter(state__in=COUNTED_STATES)
         .select_related("gold_item")
         .order_by("assigned_at", "id")
     )
     results = []
     for number, a in enumerate(answered, start=1):
         gold, passed = a.gold_item, bool(a.gold_passed)
-        if passed:
-            note = ""
-        else:
-            note = NOT_ACCEPTED.get(a.kind, NOT_ACCEPTED[TaskKind.EMOTIONS]) if a.state == State.SUBMITTED else GIVEN_BACK
+        note = "" if passed else NOT_ACCEPTED.get(a.kind, NOT_ACCEPTED[TaskKind.EMOTIONS])
         safe = not passed and gold is not None and gold.show_explanation and not gold.for_control
         results.append(
             QualificationItemResult(number, a.get_kind_display(), passed, note, gold.explanation if safe else "")
         )
     return results
+
+
+@dataclass(frozen=True)
+class QualificationOutcome:
+    """Where a worker's qualification test stands after an answer: what the page announces."""
+
+    state: str  # "continue" (more items come), "passed" or "failed"
+    answered: int  # counted answers of this attempt
+    size: int
+    attempt: int
+    attempts_left: int  # attempts the worker may still start after this one
+    retry_at: datetime | None  # failed with attempts left: from when it may try again
+    results: list[QualificationItemResult]  # each counted item, once the test is over
+
+
+OUTCOME_OF = {
+    Worker.Qualification.PENDING: "continue",
+    Worker.Qualification.QUALIFIED: "passed",
+    Worker.Qualification.FAILED: "failed",
+}
+
+
+def qualification_outcome(worker: Worker) -> QualificationOutcome:
+    worker.refresh_from_db(fields=["qualification", "qualification_attempt", "qualification_retry_at"])
+    state = OUTCOME_OF[worker.qualification]
+    return QualificationOutcome(
+        state=state,
+        answered=attempt_items(worker).filter(state__in=COUNTED_STATES).count(),
+        size=qualification_size(worker),
+        attempt=worker.qualification_attempt,
+        attempts_left=attempts_left(worker) if state == "failed" else 0,
+        retry_at=worker.qualification_retry_at if state == "failed" else None,
+        results=qualification_results(worker) if state != "continue" else [],
+    )
 
 
 # ---------------------------------------------------------------- the pools of gold items

@@ -22,13 +22,24 @@ class StrictBooleanField(serializers.BooleanField):
         self.fail("invalid", input=data)
 
 
+class ImageSerializer(serializers.Serializer):
+    """A photo by its identity: every task showing it gives the same URLs (download once, revalidate by ETag)."""
+
+    id = serializers.CharField(help_text="The image's SHA-256: the same photo has the same id in every task.")
+    url = serializers.CharField(help_text="The largest WebP rendition (long side at most the largest IMAGE_WEB_SIDES).")
+    srcset = serializers.CharField(help_text="Every rendition as an <img srcset>: '<url> <width>w, ...'.")
+    width = serializers.IntegerField(help_text="Original width in pixels (boxes are in original pixels).")
+    height = serializers.IntegerField(help_text="Original height in pixels.")
+
+
 class TaskSerializer(serializers.Serializer):
     """A task as the worker sees it. Gold items look exactly the same."""
 
-    id = serializers.IntegerField(help_text="Task id, used in the submit, skip and report URLs.")
+    id = serializers.IntegerField(help_text="Task id, used in the submit, skip, report and extend URLs.")
     kind = serializers.ChoiceField(choices=TaskKind.choices)
     qualification = serializers.BooleanField(help_text="Part of the qualification test shown before real work.")
-    image_url = serializers.CharField(help_text="The image, resized for the screen; boxes are in original pixels.")
+    image = ImageSerializer()
+    image_url = serializers.CharField(help_text="The image, resized for the screen (image.url); boxes are in original pixels.")
     original_image_url = serializers.CharField(help_text="The image at full size.")
     image_width = serializers.IntegerField(help_text="Original width in pixels.")
     image_height = serializers.IntegerField(help_text="Original height in pixels.")
@@ -39,7 +50,24 @@ class TaskSerializer(serializers.Serializer):
         child=serializers.ListField(child=serializers.IntegerField()),
         help_text="Boxes tasks: boxes already known (imported) to confirm, adjust or delete.",
     )
-    expires_at = serializers.DateTimeField(help_text="Submit before this time, or the task returns to the pool.")
+    expires_at = serializers.DateTimeField(
+        help_text="Submit before this time, or the task returns to the pool (an answer a little late is kept while "
+        "the person is still free). POST .../extend/ while working moves it on."
+    )
+    ahead = serializers.BooleanField(
+        help_text="Handed out ahead of the current task: its time starts (afresh) when it becomes current."
+    )
+    extendable_until = serializers.DateTimeField(
+        allow_null=True, help_text="The latest deadline extensions can give (null while the task is ahead)."
+    )
+
+
+class NextTaskSerializer(TaskSerializer):
+    following = TaskSerializer(
+        required=False, allow_null=True,
+        help_text="With ?include=ahead: the task after this one, already handed out (null when none is free, during "
+        "the qualification test, or for a bounded session). Load it (and its image) while answering this one.",
+    )
 
 
 class SubmissionSerializer(serializers.Serializer):
@@ -69,12 +97,36 @@ class SubmissionSerializer(serializers.Serializer):
     seconds_spent = serializers.FloatField(required=False, help_text="Time the worker spent on the task.")
 
 
+class QualificationItemResultSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    kind = serializers.CharField()
+    passed = serializers.BooleanField()
+    note = serializers.CharField(help_text="Why it was not accepted, in words that give no answer away.")
+    explanation = serializers.CharField(help_text="The admin's explanation, where it is safe to show.")
+
+
+class QualificationOutcomeSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(
+        choices=["continue", "passed", "failed"],
+        help_text="continue: another item comes; passed: real work comes next; failed: see retry_at.",
+    )
+    answered = serializers.IntegerField(help_text="Answers counted in this attempt (skipped items are not).")
+    size = serializers.IntegerField(help_text="Answers the test needs.")
+    attempt = serializers.IntegerField()
+    attempts_left = serializers.IntegerField(help_text="Failed: attempts the worker may still start.")
+    retry_at = serializers.DateTimeField(allow_null=True, help_text="Failed with attempts left: from when.")
+    results = QualificationItemResultSerializer(many=True, help_text="Once the test is over: each counted item.")
+
+
 class SubmitResultSerializer(serializers.Serializer):
     task_id = serializers.IntegerField()
     state = serializers.CharField()
     stored = serializers.BooleanField(help_text="False when this submission_id had already been stored.")
     submitted_today = serializers.IntegerField()
     submitted_total = serializers.IntegerField()
+    qualification = QualificationOutcomeSerializer(
+        required=False, help_text="Only for a qualification item: where the test stands now."
+    )
 
 
 class ReasonSerializer(serializers.Serializer):
@@ -88,6 +140,15 @@ class ReportSerializer(serializers.Serializer):
 class ClosedTaskSerializer(serializers.Serializer):
     task_id = serializers.IntegerField()
     state = serializers.CharField()
+    qualification = QualificationOutcomeSerializer(
+        required=False, help_text="Only for a qualification item: where the test stands now (a skip is no failure)."
+    )
+
+
+class ExtendedTaskSerializer(serializers.Serializer):
+    task_id = serializers.IntegerField()
+    expires_at = serializers.DateTimeField(help_text="The task's deadline now.")
+    extendable_until = serializers.DateTimeField(help_text="Extensions stop here (ASSIGNMENT_MAX_MINUTES).")
 
 
 class CounterSerializer(serializers.Serializer):

@@ -22,6 +22,8 @@ api_patterns = [
     path("tasks/<int:task_id>/skip/", api.SkipTaskView.as_view(), name="skip-task"),
     path("tasks/<int:task_id>/report/", api.ReportTaskView.as_view(), name="report-task"),
     path("tasks/<int:task_id>/image/", api.TaskImageView.as_view(), name="task-image"),
+    path("tasks/<int:task_id>/extend/", api.ExtendTaskView.as_view(), name="extend-task"),
+    path("images/<str:sha256>/<int:side>.webp", api.ImageView.as_view(), name="image"),
     path("me/", api.WorkerStatusView.as_view(), name="me"),
     path("history/", api.HistoryView.as_view(), name="history"),
 ]

@@ -84,6 +84,7 @@ def work_home(request: HttpRequest) -> HttpResponse:
         protocol = qualification_protocol_for(worker)
         context["qualification_size"] = qualification_size(protocol=protocol)
         context["pass_rate_percent"] = round(protocol.qualification_pass_rate * 100)
+        context["qualification_attempts"] = protocol.qualification_attempts
     if worker.qualification != Worker.Qualification.PENDING:
         context["qualification_results"] = selectors.qualification_results(worker)
     return render(request, "annotator/work_home.html", context)
@@ -115,6 +116,9 @@ def annotate(request: HttpRequest) -> HttpResponse:
             # The box editor enlarges a box under the minimum size the server requires.
             "min_box_fraction": settings.MIN_BOX_SIDE_FRACTION,
             "min_box_pixels": settings.MIN_BOX_SIDE_PIXELS,
+            # The timer: activity extends a task when half its time is gone; the warning comes this early.
+            "timeout_seconds": int(settings.ASSIGNMENT_TIMEOUT.total_seconds()),
+            "warning_seconds": settings.ASSIGNMENT_WARNING_SECONDS,
         },
     )
 
@@ -142,7 +146,10 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "annotator/api_tokens.html",
-        {"form": form, "tokens": worker.api_tokens.all(), "new_key": new_key, "lifetime_days": settings.API_TOKEN_LIFETIME_DAYS},
+        {
+            "form": form, "tokens": worker.api_tokens.all(), "new_key": new_key,
+            "lifetime_days": settings.API_TOKEN_LIFETIME_DAYS, "granted": worker.api_access,
+        },
     )
 
 

@@ -58,29 +58,41 @@ def _qualify(username: str) -> None:
     )
 
 
-def _ensure_qualification_gold(image: Image) -> None:
-    """The cameraman is a qualification item: absorbed in his work, calm, in control."""
-    person = image.people.first()
-    if person is None or GoldItem.objects.filter(person=person).exists():
-        return
-    GoldItem.objects.create(
-        kind="emotions",
-        person=person,
-        for_qualification=True,
-        for_control=False,
-        required_categories_mask=categories_to_mask(["Engagement", "Anticipation", "Confidence"]),
-        allowed_categories_mask=ALL_CATEGORIES_MASK
-        & ~categories_to_mask(["Anger", "Fear", "Pain", "Suffering", "Sadness", "Embarrassment"]),
-        valence_min=4,
-        valence_max=9,
-        arousal_min=2,
-        arousal_max=8,
-        dominance_min=4,
-        dominance_max=10,
-        allowed_genders=["Male"],
-        allowed_ages=["Adult"],
-        explanation="He is absorbed in filming: Engagement (and perhaps Anticipation or Confidence); calm to moderately active; in control.",
-    )
+def _ensure_qualification_gold(image: Image, spec: dict) -> None:
+    """The photo's qualification item, as ``photos.json`` describes it (emotions of its person, or its boxes)."""
+    if spec["kind"] == "emotions":
+        person = image.people.first()
+        if person is None or GoldItem.objects.filter(person=person).exists():
+            return
+        GoldItem.objects.create(
+            kind="emotions",
+            person=person,
+            for_qualification=True,
+            for_control=False,
+            required_categories_mask=categories_to_mask(spec["required"]),
+            allowed_categories_mask=ALL_CATEGORIES_MASK & ~categories_to_mask(spec["excluded"]),
+            valence_min=spec["valence"][0],
+            valence_max=spec["valence"][1],
+            arousal_min=spec["arousal"][0],
+            arousal_max=spec["arousal"][1],
+            dominance_min=spec["dominance"][0],
+            dominance_max=spec["dominance"][1],
+            allowed_genders=spec["genders"],
+            allowed_ages=spec["ages"],
+            explanation=spec["explanation"],
+            show_explanation=spec.get("show_explanation", False),
+        )
+    elif not GoldItem.objects.filter(image=image).exists():
+        GoldItem.objects.create(
+            kind="boxes",
+            image=image,
+            for_qualification=True,
+            for_control=False,
+            required_categories_mask=0,
+            expected_boxes=spec["expected_boxes"],
+            explanation=spec["explanation"],
+            show_explanation=spec.get("show_explanation", False),
+        )
 
 
 def load_demo_data(password: str | None = None) -> DemoSummary:
@@ -111,8 +123,8 @@ def load_demo_data(password: str | None = None) -> DemoSummary:
             receive_image(image, result.people_boxes)
             if not image.split_locked:
                 fix_splits([image.pk], photo["split"])
-            if photo["file"] == "cameraman.png":
-                _ensure_qualification_gold(image)
+            if "qualification" in photo:
+                _ensure_qualification_gold(image, photo["qualification"])
 
         for username in (ADMIN_USERNAME, *WORKER_USERNAMES):
             summary.passwords[username] = password or secrets.token_urlsafe(9)

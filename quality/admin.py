@@ -146,7 +146,7 @@ class WorkerQualityAdmin(base.WorkerAdmin):
     list_filter = (*base.WorkerAdmin.list_filter, "blocked_automatically", FlaggedWorkerFilter)
     # Trust changes go through block/unblock, which also exclude or restore the work.
     readonly_fields = tuple(dict.fromkeys((*base.WorkerAdmin.readonly_fields, *TRUST_FIELDS)))
-    actions = ("block_selected", "unblock_selected")
+    actions = (*base.WorkerAdmin.actions, "block_selected", "unblock_selected")
     change_form_template = "admin/quality/worker_change_form.html"
     inlines = [*base.WorkerAdmin.inlines, WorkerTrustEventInline]
 

@@ -168,6 +168,9 @@ class TaskAssignmentFactory(factory.django.DjangoModelFactory):
     kind = TaskKind.EMOTIONS
     person = factory.SubFactory(PersonFactory)
     image = None
+    is_qualification = False
+    attempt = factory.LazyAttribute(lambda o: 1 if o.is_qualification else 0)
+    started_at = factory.LazyFunction(timezone.now)
     expires_at = factory.LazyFunction(lambda: timezone.now() + settings.ASSIGNMENT_TIMEOUT)
 
     @factory.post_generation

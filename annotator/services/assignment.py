@@ -43,6 +43,18 @@ Another part may narrow a worker's pool and end its work (``scopes.WorkScope``:
 task kinds, splits, a quota): the claims and the outlook keep to the scope,
 and a worker whose scope is finished is given no new task (``done``, with the
 scope's ``finish_url``).
+
+Ahead (``next_task(worker, ahead=True)``): a qualified worker whose work is not
+bounded may hold one more task, handed out *ahead* of its current one, so the
+page can load it (and its photo) while the worker answers. It is claimed like
+any task (the same pool, counters and locks: it takes its slot, so nothing is
+over-allocated) and has its own deadline from the moment it is handed out, so
+it cannot be hoarded: a worker who dawdles loses it to the pool like any
+expired task. When it becomes the current task (the one before it is closed)
+its clock starts again (``started_at``): the worker gets a full
+``ASSIGNMENT_TIMEOUT`` to answer it. At most one task is ahead at a time; none
+is handed out during the qualification test (each answer decides what comes
+next) or to bounded workers (their quota counts tasks given).
 """
 
 from __future__ import annotations
@@ -65,7 +77,7 @@ from annotator.models import (
 from annotator.protocol import protocol_in_force
 from catalog.models import Image
 from catalog.splits import draw_split
-from annotator.services.errors import WorkerNotEligible
+from annotator.services.errors import TaskNotFound, TaskNotOpen, WorkerNotEligible
 from annotator.services.gold import draw_order
 from annotator.services.scopes import WorkScope, work_scope
 
@@ -82,8 +94,13 @@ def ensure_worker_may_work(worker: Worker) -> None:
         reason = worker.blocked_reason or "an administrator blocked your account"
         raise WorkerNotEligible("blocked", f"Your account is blocked: {reason}.")
     if worker.qualification == Worker.Qualification.FAILED:
+        retry_at = worker.qualification_retry_at
+        if retry_at is not None and retry_at <= timezone.now():
+            return  # may take the test again: the next request starts the next attempt
+        when = f" You may take it again from {timezone.localtime(retry_at):%Y-%m-%d %H:%M}." if retry_at else ""
         raise WorkerNotEligible(
-            "failed_qualification", "You did not pass the qualification test, so no tasks can be given to you."
+            "failed_qualification",
+            f"You did not pass the qualification test, so no tasks can be given to you now.{when}",
         )
 
 
@@ -122,6 +139,7 @@ class NextTask:
     outlook: str = ""  # without a task: "later" (work may come later) or "done" (nothing is left for this worker)
     retry_after: int | None = None  # without a task: seconds to wait before asking again
     finish_url: str = ""  # "done" for a worker whose work scope ends somewhere: where to go next
+    ahead: TaskAssignment | None = None  # asked for with ahead=True: the task after this one, handed out already
 
     LATER = "later"
     DONE = "done"
@@ -132,12 +150,14 @@ def assign_next_task(worker: Worker) -> TaskAssignment | None:
     return next_task(worker).task
 
 
-def next_task(worker: Worker) -> NextTask:
+def next_task(worker: Worker, *, ahead: bool = False) -> NextTask:
     """The worker's next task, or why there is none and when to ask again.
 
-    A worker holds at most one live task: asking again returns the same one,
-    so reloading the page never burns a person. Raises ``WorkerNotEligible``
-    for blocked or failed workers and when the qualification test has no items.
+    A worker holds at most one current task: asking again returns the same one,
+    so reloading the page never burns a person. With ``ahead``, a qualified,
+    unbounded worker is also given the task after it (the module's docstring
+    says the rules). Raises ``WorkerNotEligible`` for blocked or failed workers
+    and when the qualification test has no items.
 
     When all the worker could be given is locked by other claimers, the claim
     is tried again (``CLAIM_ATTEMPTS`` in all, with short pauses); each attempt
@@ -148,9 +168,9 @@ def next_task(worker: Worker) -> NextTask:
     scope = work_scope(worker)
     protocol = protocol_in_force()  # once per request, whatever the attempts
     for attempt in range(1, CLAIM_ATTEMPTS + 1):
-        task, outlook = _next_task_once(worker, scope, protocol)
+        task, outlook, next_one = _next_task_once(worker, scope, protocol, ahead)
         if task is not None:
-            return NextTask(task)
+            return NextTask(task, ahead=next_one)
         if outlook is None:  # a pending qualification test with no item to give now
             return NextTask(None, NextTask.LATER, RETRY_AFTER_LATER)
         if outlook is _SCOPE_FINISHED:
@@ -172,35 +192,50 @@ _SCOPE_FINISHED = WorkOutlook(claimable=False, held=False, boxes_open=False)
 
 
 def _next_task_once(
-    worker: Worker, scope: WorkScope | None = None, protocol: ProtocolVersion | None = None
-) -> tuple[TaskAssignment | None, WorkOutlook | None]:
-    """One attempt, in one transaction: a task, or None and the outlook (None for a pending qualification)."""
-    from annotator.services.qualification import assign_qualification_item
+    worker: Worker, scope: WorkScope | None = None, protocol: ProtocolVersion | None = None, want_ahead: bool = False
+) -> tuple[TaskAssignment | None, WorkOutlook | None, TaskAssignment | None]:
+    """One attempt, in one transaction: a task (and the one ahead), or None and the outlook (None for a
+    pending qualification)."""
+    from annotator.services.qualification import assign_qualification_item, begin_retry_if_due
 
     now = timezone.now()
     with transaction.atomic():
         _start_serialised(worker, now)
+        begin_retry_if_due(worker, now)
         ensure_worker_may_work(worker)
-        live = _live_assignment(worker, now)
-        if live is not None:
-            return live, None
-        if scope is not None and scope.finished:
-            return None, _SCOPE_FINISHED
-        if worker.qualification == Worker.Qualification.PENDING:
-            item = assign_qualification_item(worker, now)
+        current, ahead = _live_assignments(worker, now)
+        if current is None:
+            if scope is not None and scope.finished:
+                return None, _SCOPE_FINISHED, None
             if worker.qualification == Worker.Qualification.PENDING:
-                return item, None
-            ensure_worker_may_work(worker)  # the test just ended: failed workers stop here
-        protocol = protocol or protocol_in_force()
-        claim = (worker, now, scope, protocol)
-        if control_is_due(worker.pk, tasks_given(worker), protocol):
-            control = _assign_control(*claim)
-            if control is not None:
-                return control, None
-        task = _assign_emotions(*claim) or _assign_boxes(*claim)
-        if task is not None:
-            return task, None
-        return None, work_outlook(worker, scope, protocol)
+                item = assign_qualification_item(worker, now)
+                if worker.qualification == Worker.Qualification.PENDING:
+                    return item, None, None
+                ensure_worker_may_work(worker)  # the test just ended: failed workers stop here
+            protocol = protocol or protocol_in_force()
+            current = _claim_task(worker, now, scope, protocol, started=True)
+            if current is None:
+                return None, work_outlook(worker, scope, protocol), None
+        if want_ahead and ahead is None and _may_hold_ahead(worker, current):
+            ahead = _claim_task(worker, now, scope, protocol or protocol_in_force(), started=False)
+        return current, None, (ahead if want_ahead else None)
+
+
+def _claim_task(
+    worker: Worker, now: datetime, scope: WorkScope | None, protocol: ProtocolVersion, *, started: bool
+) -> TaskAssignment | None:
+    """A hidden control when one is due, else a person to annotate, else an image to box; None when none is free."""
+    claim = (worker, now, scope, protocol, started)
+    if control_is_due(worker.pk, tasks_given(worker), protocol):
+        control = _assign_control(*claim)
+        if control is not None:
+            return control
+    return _assign_emotions(*claim) or _assign_boxes(*claim)
+
+
+def _may_hold_ahead(worker: Worker, current: TaskAssignment) -> bool:
+    """Qualified, unbounded workers only (see the module's docstring), and never beside a qualification item."""
+    return worker.qualification == Worker.Qualification.QUALIFIED and not worker.bounded and not current.is_qualification
 
 
 def _start_serialised(worker: Worker, now: datetime) -> None:
@@ -211,22 +246,67 @@ def _start_serialised(worker: Worker, now: datetime) -> None:
     Then the worker's state is re-read, as an admin may have blocked it meanwhile.
     """
     Worker.objects.filter(pk=worker.pk).update(last_task_request_at=now)
-    worker.refresh_from_db(fields=["qualification", "is_blocked", "blocked_reason", "qualified_at"])
+    worker.refresh_from_db(
+        fields=[
+            "qualification", "is_blocked", "blocked_reason", "qualified_at", "qualification_attempt",
+            "qualification_retry_at", "bounded",
+        ]
+    )
 
 
-def _live_assignment(worker: Worker, now: datetime) -> TaskAssignment | None:
-    live = (
+def _live_assignments(worker: Worker, now: datetime) -> tuple[TaskAssignment | None, TaskAssignment | None]:
+    """The worker's current task and the one ahead of it (either may be None), expiring those past their deadline.
+
+    A task ahead whose current one was closed becomes current here, with a fresh deadline.
+    """
+    live = []
+    for assignment in (
         TaskAssignment.objects.filter(worker=worker, state=State.ASSIGNED)
         .select_related("person", "image", "person__image")
-        .order_by("assigned_at")
-        .first()
-    )
-    if live is None:
+        .order_by(F("started_at").asc(nulls_last=True), "assigned_at", "id")
+    ):
+        if assignment.expires_at <= now:
+            close_assignment(assignment, State.EXPIRED, now)
+        else:
+            live.append(assignment)
+    current = live[0] if live else None
+    if current is not None and current.started_at is None:
+        current.started_at = now
+        current.expires_at = max(current.expires_at, now + protocol_in_force().assignment_timeout)
+        TaskAssignment.objects.filter(pk=current.pk).update(started_at=now, expires_at=current.expires_at)
+    return current, (live[1] if len(live) > 1 else None)
+
+
+def extend_task(worker: Worker, task_id: int) -> TaskAssignment:
+    """Keep a worker's current task open: its deadline moves to the protocol's timeout from now.
+
+    The page calls it while the worker is active. Never past ``ASSIGNMENT_MAX_DURATION``
+    after the task became current (at the ceiling it changes nothing); a closed or
+    expired task, or one still ahead, cannot be extended (``TaskNotOpen``).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        assignment = (
+            TaskAssignment.objects.select_for_update(of=("self",)).filter(pk=task_id, worker=worker).first()
+        )
+        if assignment is None:
+            raise TaskNotFound(task_id)
+        if assignment.state != State.ASSIGNED or assignment.expires_at <= now:
+            raise TaskNotOpen("task", "is closed or expired: it can no longer be extended")
+        if assignment.started_at is None:
+            raise TaskNotOpen("task", "is handed out ahead: its time starts when you finish the one before it")
+        deadline = min(now + protocol_in_force().assignment_timeout, extension_ceiling(assignment))
+        if deadline > assignment.expires_at:
+            assignment.expires_at = deadline
+            TaskAssignment.objects.filter(pk=assignment.pk).update(expires_at=deadline)
+    return assignment
+
+
+def extension_ceiling(assignment: TaskAssignment) -> datetime | None:
+    """The latest deadline extensions may give the task; None while it is ahead (its clock has not started)."""
+    if assignment.started_at is None:
         return None
-    if live.expires_at <= now:
-        close_assignment(live, State.EXPIRED, now)
-        return None
-    return live
+    return assignment.started_at + settings.ASSIGNMENT_MAX_DURATION
 
 
 def tasks_given(worker: Worker) -> int:
@@ -251,9 +331,13 @@ def control_is_due(worker_id: int, task_index: int, protocol: ProtocolVersion | 
     return position in positions
 
 
-def _new_assignment(worker: Worker, now: datetime, protocol: ProtocolVersion, **target) -> TaskAssignment:
+def _new_assignment(
+    worker: Worker, now: datetime, protocol: ProtocolVersion, started: bool = True, **target
+) -> TaskAssignment:
+    """A live task: current (``started``, its clock running) or handed out ahead of the current one."""
     return TaskAssignment.objects.create(
-        worker=worker, expires_at=now + protocol.assignment_timeout, state=State.ASSIGNED, **target
+        worker=worker, expires_at=now + protocol.assignment_timeout, state=State.ASSIGNED,
+        started_at=now if started else None, **target
     )
 
 
@@ -293,7 +377,7 @@ def unseen_controls(worker: Worker, controls: QuerySet[GoldItem] | None = None) 
 
 
 def _assign_control(
-    worker: Worker, now: datetime, scope: WorkScope | None, protocol: ProtocolVersion
+    worker: Worker, now: datetime, scope: WorkScope | None, protocol: ProtocolVersion, started: bool = True
 ) -> TaskAssignment | None:
     """The first control in this worker's own order (``draw_order``) it has not met, of a kind its scope allows.
 
@@ -313,13 +397,15 @@ def _assign_control(
             return None  # no controls at all: nothing to reuse, nothing to wait for
         if protocol.controls_exhausted == ProtocolVersion.ControlsExhausted.PAUSE:
             raise WorkerNotEligible("controls_exhausted", CONTROLS_PAUSED)
-        return _reuse_control(worker, now, controls, protocol)
+        return _reuse_control(worker, now, controls, protocol, started)
     gold = GoldItem.objects.select_related("person", "image").get(pk=order[0])
-    return _new_assignment(worker, now, protocol, kind=gold.kind, person=gold.person, image=gold.image, gold_item=gold)
+    return _new_assignment(
+        worker, now, protocol, started, kind=gold.kind, person=gold.person, image=gold.image, gold_item=gold
+    )
 
 
 def _reuse_control(
-    worker: Worker, now: datetime, controls: QuerySet[GoldItem], protocol: ProtocolVersion
+    worker: Worker, now: datetime, controls: QuerySet[GoldItem], protocol: ProtocolVersion, started: bool = True
 ) -> TaskAssignment | None:
     """The control this worker answered as a control longest ago, met again (``control_repeat`` one more).
 
@@ -349,8 +435,8 @@ def _reuse_control(
     if last_met is None:
         return None
     return _new_assignment(
-        worker, now, protocol, kind=last_met.kind, person=last_met.person, image=last_met.image, gold_item=last_met,
-        control_repeat=last_met.times,
+        worker, now, protocol, started, kind=last_met.kind, person=last_met.person, image=last_met.image,
+        gold_item=last_met, control_repeat=last_met.times,
     )
 
 
@@ -467,7 +553,7 @@ def work_outlook(
 
 
 def _assign_emotions(
-    worker: Worker, now: datetime, scope: WorkScope | None, protocol: ProtocolVersion
+    worker: Worker, now: datetime, scope: WorkScope | None, protocol: ProtocolVersion, started: bool = True
 ) -> TaskAssignment | None:
     # Least-annotated first (index person_pool_order): every person gets a
     # first answer before anyone gets a second.
@@ -483,18 +569,18 @@ def _assign_emotions(
         # From now on its people need their split's number of annotators.
         draw_split(person.image)
     Person.objects.filter(pk=person.pk).update(annotation_slots_taken=F("annotation_slots_taken") + 1)
-    return _new_assignment(worker, now, protocol, kind=TaskKind.EMOTIONS, person=person)
+    return _new_assignment(worker, now, protocol, started, kind=TaskKind.EMOTIONS, person=person)
 
 
 def _assign_boxes(
-    worker: Worker, now: datetime, scope: WorkScope | None, protocol: ProtocolVersion
+    worker: Worker, now: datetime, scope: WorkScope | None, protocol: ProtocolVersion, started: bool = True
 ) -> TaskAssignment | None:
     pool = _in_scope(box_pool(protocol), scope, TaskKind.BOXES, "split")
     image = _claim_first(pool.filter(unseen_by(worker, "image")).order_by("id"))
     if image is None:
         return None
     Image.objects.filter(pk=image.pk).update(box_slots_taken=F("box_slots_taken") + 1)
-    return _new_assignment(worker, now, protocol, kind=TaskKind.BOXES, image=image)
+    return _new_assignment(worker, now, protocol, started, kind=TaskKind.BOXES, image=image)
 
 
 def close_assignment(assignment: TaskAssignment, state: str, now: datetime, *, reason: str = "") -> bool:

@@ -84,3 +84,30 @@ class StaffNotWorker(AnnotationError):
 
     def __init__(self):
         super().__init__("worker", "staff accounts run the platform from the admin and are never workers")
+
+
+class ImageNotFound(AnnotationError):
+    """No image with this identity is shown by any of the worker's tasks (an unknown one reads the same)."""
+
+    status_code = 404
+    code = "not_found"
+
+    def __init__(self, image_id: str):
+        super().__init__("image", f"no task of yours shows image {image_id}")
+
+
+class ImageRenditionMissing(ImageFileMissing):
+    """The file of an image asked for by its identity is gone from storage."""
+
+    def __init__(self, image_id: str):
+        AnnotationError.__init__(self, "image", f"the file of image {image_id} is missing from storage; skip or report its task")
+
+
+class ApiAccessNotGranted(AnnotationError):
+    """API tokens are for workers an admin approved (an integration); this one is not."""
+
+    status_code = 403
+    code = "api_access_not_granted"
+
+    def __init__(self):
+        super().__init__("worker", "API tokens are for approved integrations: an administrator has not granted them to you")

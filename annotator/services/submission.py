@@ -4,6 +4,12 @@ Every rule of the protocol is checked here, before anything is written, and
 each failure names its field. A submission carries a client-made
 ``submission_id``: sending the same one again (a retry after a lost response)
 returns the stored answer and writes nothing.
+
+A late answer (``ASSIGNMENT_LATE_GRACE`` at most after the task's deadline)
+is kept when the person (or the image) is still free: the task was not yet
+closed, or its slot, freed by the expiry, was not given to anyone else
+meanwhile (it is taken back in the same statement that checks it). A late
+qualification item counts while its attempt is still in progress.
 """
 
 from __future__ import annotations
@@ -18,9 +24,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from annotator.models import BoxAnnotation, EmotionAnnotation, TaskAssignment, TaskKind, Worker
+from annotator.models import BoxAnnotation, EmotionAnnotation, Person, TaskAssignment, TaskKind, Worker
 from catalog.models import Image
-from annotator.services.assignment import close_assignment
+from annotator.services.assignment import annotators_required, close_assignment
 from annotator.services.boxes import min_box_side_for, settle_image_boxes
 from annotator.services.errors import AnswerInvalid, SubmissionConflict, TaskNotFound, TaskNotOpen
 from annotator.services.gold import box_answer_passes, emotion_answer_passes
@@ -67,8 +73,8 @@ def _submit(worker: Worker, task_id: int, submission_id: uuid.UUID, answer: dict
             if previous["assignment_id"] != assignment.pk:
                 raise SubmissionConflict("submission_id", "was already used for a different task")
             return SubmitResult(assignment, created=False)
-        _ensure_open(assignment, now)
         seconds = _seconds_spent(answer.get("seconds_spent", 0))
+        _ensure_open_or_still_free(assignment, worker, now)
         if assignment.kind == TaskKind.EMOTIONS:
             _store_emotions(assignment, submission_id, answer, seconds)
         else:
@@ -143,6 +149,41 @@ def _stored_submission(submission_id: uuid.UUID) -> dict | None:
         EmotionAnnotation.objects.filter(submission_id=submission_id).values("assignment_id").first()
         or BoxAnnotation.objects.filter(submission_id=submission_id).values("assignment_id").first()
     )
+
+
+def _ensure_open_or_still_free(assignment: TaskAssignment, worker: Worker, now) -> None:
+    """Open, or late within the grace and still free (its slot taken back here); else ``TaskNotOpen``."""
+    if assignment.state == State.ASSIGNED and assignment.expires_at > now:
+        return
+    late = assignment.state in (State.ASSIGNED, State.EXPIRED) and now <= assignment.expires_at + settings.ASSIGNMENT_LATE_GRACE
+    if late and assignment.started_at is not None and _still_free(assignment, worker):
+        return
+    _ensure_open(assignment, now)
+
+
+def _still_free(assignment: TaskAssignment, worker: Worker) -> bool:
+    """Whether a late answer may still be kept; takes the slot back for a task the expiry closed."""
+    if assignment.is_qualification:
+        worker.refresh_from_db(fields=["qualification", "qualification_attempt"])
+        return worker.qualification == Worker.Qualification.PENDING and assignment.attempt == worker.qualification_attempt
+    if assignment.state == State.ASSIGNED or assignment.gold_item_id is not None:
+        return True  # its slot is still held (controls take none)
+    if assignment.person_id is not None:
+        free = (
+            Person.objects.filter(
+                pk=assignment.person_id, box_status=Person.BoxStatus.FINAL,
+                image__reported_count__lt=settings.IMAGE_REPORTS_TO_WITHDRAW,
+            )
+            .alias(required=annotators_required())
+            .filter(annotation_slots_taken__lt=F("required"))
+        )
+        return Person.objects.filter(pk__in=free.values("pk")).update(
+            annotation_slots_taken=F("annotation_slots_taken") + 1
+        ) == 1
+    return Image.objects.filter(
+        pk=assignment.image_id, boxes_confirmed=False, box_slots_taken__lt=settings.BOX_ANNOTATORS_PER_IMAGE,
+        reported_count__lt=settings.IMAGE_REPORTS_TO_WITHDRAW,
+    ).update(box_slots_taken=F("box_slots_taken") + 1) == 1
 
 
 def _ensure_open(assignment: TaskAssignment, now) -> None:

@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from annotator.models import ApiToken, Worker
-from annotator.services.errors import AnswerInvalid, StaffNotWorker
+from annotator.services.errors import AnswerInvalid, ApiAccessNotGranted, StaffNotWorker
 
 TOKEN_BYTES = 32
 MAX_TOKENS_PER_WORKER = 10
@@ -45,7 +45,14 @@ def _digest(raw_key: str) -> str:
 
 
 def create_api_token(worker: Worker, name: str) -> tuple[ApiToken, str]:
-    """A new token and its key. The key is shown once: only its SHA-256 is stored."""
+    """A new token and its key. The key is shown once: only its SHA-256 is stored.
+
+    Only for a worker an admin granted API access (``set_api_access``): scripted
+    answering is what quality control exists to stop, so tokens belong to
+    approved integrations, not to every worker.
+    """
+    if not worker.api_access:
+        raise ApiAccessNotGranted()
     name = name.strip()
     if not name:
         raise AnswerInvalid("name", "say what the token is for")
@@ -56,6 +63,14 @@ def create_api_token(worker: Worker, name: str) -> tuple[ApiToken, str]:
     raw_key = secrets.token_urlsafe(TOKEN_BYTES)
     token = ApiToken.objects.create(worker=worker, name=name, key_prefix=raw_key[:8], key_sha256=_digest(raw_key))
     return token, raw_key
+
+
+def set_api_access(worker_ids: Iterable[int], granted: bool) -> int:
+    """An admin grants (or withdraws) API tokens to workers; withdrawn, their tokens are refused at once.
+
+    Returns how many workers changed.
+    """
+    return Worker.objects.filter(pk__in=list(worker_ids)).exclude(api_access=granted).update(api_access=granted)
 
 
 def revoke_api_token(worker: Worker, token_id: int) -> bool:
@@ -86,6 +101,8 @@ def worker_for_api_key(raw_key: str) -> Worker | None:
     token = live_tokens(ApiToken.objects.select_related("worker__user")).filter(key_sha256=_digest(raw_key)).first()
     user = token.worker.user if token is not None else None
     if user is None or not user.is_active or user.is_staff or token.worker.kind != Worker.Kind.CROWD:
+        return None
+    if not token.worker.api_access:  # withdrawn by an admin
         return None
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at >= TOKEN_USE_RESOLUTION:

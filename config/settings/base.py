@@ -259,6 +259,19 @@ ANNOTATORS_PER_SPLIT = {
     "test": get_int("ANNOTATORS_PER_TEST", DEFAULT_ANNOTATORS_PER_SPLIT["test"], minimum=1),
 }
 ASSIGNMENT_TIMEOUT = timedelta(minutes=get_int("ASSIGNMENT_TIMEOUT_MINUTES", 20, minimum=1))
+# A worker still active on a task extends it (the page's heartbeat) by ASSIGNMENT_TIMEOUT from now,
+# never past this long after it became their current task.
+ASSIGNMENT_MAX_DURATION = timedelta(minutes=get_int("ASSIGNMENT_MAX_MINUTES", 60, minimum=1))
+if ASSIGNMENT_MAX_DURATION < ASSIGNMENT_TIMEOUT:
+    raise SettingError(
+        "ASSIGNMENT_MAX_MINUTES",
+        f"must be at least ASSIGNMENT_TIMEOUT_MINUTES ({ASSIGNMENT_TIMEOUT.seconds // 60}), got {ASSIGNMENT_MAX_DURATION.seconds // 60}",
+    )
+# The page warns this many seconds before a task's deadline.
+ASSIGNMENT_WARNING_SECONDS = get_int("ASSIGNMENT_WARNING_SECONDS", 120, minimum=0)
+# An answer arriving this long after its task's deadline is still kept when the person (or image)
+# is still free: its slot was not given to someone else meanwhile.
+ASSIGNMENT_LATE_GRACE = timedelta(seconds=get_int("ASSIGNMENT_LATE_GRACE_SECONDS", 300, minimum=0))
 # EMOTIC mixed 2 hidden control items into every 20.
 GOLD_RATE = get_float("GOLD_RATE", 0.1, minimum=0.0, maximum=1.0)
 # Controls are placed at unpredictable positions inside each block of this many
@@ -303,9 +316,21 @@ IMAGE_REPORTS_TO_WITHDRAW = get_int("IMAGE_REPORTS_TO_WITHDRAW", 3, minimum=1)
 RESERVED_USERNAME_PREFIXES = get_list("RESERVED_USERNAME_PREFIXES", ["emotic-original-", "admin", "root", "system"])
 QUALIFICATION_ITEMS = get_int("QUALIFICATION_ITEMS", 5, minimum=1)
 QUALIFICATION_PASS_RATE = get_float("QUALIFICATION_PASS_RATE", 0.8, minimum=0.0, maximum=1.0)
+# A worker who fails may take the test again, QUALIFICATION_ATTEMPTS times in all, each after
+# waiting QUALIFICATION_RETRY_WAIT_HOURS (0: at once). Items not yet met are drawn first.
+QUALIFICATION_ATTEMPTS = get_int("QUALIFICATION_ATTEMPTS", 2, minimum=1)
+QUALIFICATION_RETRY_WAIT = timedelta(hours=get_float("QUALIFICATION_RETRY_WAIT_HOURS", 24.0, minimum=0.0))
 # Images are shown as JPEG renditions of at most this many pixels per side, cached in storage.
 IMAGE_RENDITION_MAX_SIDE = get_int("IMAGE_RENDITION_MAX_SIDE", 1280, minimum=64)
 IMAGE_CACHE_SECONDS = get_int("IMAGE_CACHE_SECONDS", 86400, minimum=0)
+# The task page's photos: WebP renditions by the image's identity (/api/images/<sha256>/<side>.webp),
+# one per long side listed (never enlarged), offered to the browser as a srcset.
+_web_sides = get_list("IMAGE_WEB_SIDES", ["512", "1024"])
+if not all(side.isdigit() for side in _web_sides):
+    raise SettingError("IMAGE_WEB_SIDES", f"must be whole numbers of pixels separated by commas, got {_web_sides}")
+IMAGE_WEB_SIDES = sorted({int(side) for side in _web_sides})
+if not IMAGE_WEB_SIDES or min(IMAGE_WEB_SIDES) < 64:
+    raise SettingError("IMAGE_WEB_SIDES", f"must list long sides of at least 64 pixels, got {IMAGE_WEB_SIDES}")
 # Workers' images by a redirect to a short-lived signed storage URL (the bytes never pass
 # through the web process), instead of streamed by Django. Default: on with S3 storage.
 IMAGE_REDIRECT_TO_STORAGE = get_bool("IMAGE_REDIRECT_TO_STORAGE", STORAGE_BACKEND == "s3")

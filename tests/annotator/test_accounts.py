@@ -103,6 +103,8 @@ def test_an_original_worker_cannot_log_in_work_or_use_a_token():
     with pytest.raises(WorkerNotEligible) as raised:
         assign_next_task(original)
     assert raised.value.code == "internal"
+    original.api_access = True  # even granted, an original worker's token is refused
+    original.save(update_fields=["api_access"])
     _, key = create_api_token(original, "stolen")
     user.is_active = True  # even an admin's slip does not open the API to it
     user.save()

@@ -32,6 +32,9 @@ TASK_FIELDS = {
     "id",
     "kind",
     "qualification",
+    "image",
+    "ahead",
+    "extendable_until",
     "image_url",
     "original_image_url",
     "image_width",
@@ -68,7 +71,14 @@ def test_next_gives_an_emotions_task_with_the_person_box(client_for):
     assert set(task) == TASK_FIELDS
     assert (task["kind"], task["person_box"], task["suggested_boxes"]) == ("emotions", [10, 20, 200, 400], [])
     assert (task["image_width"], task["image_height"], task["qualification"]) == (640, 480, False)
-    assert task["image_url"] == f"/api/tasks/{task['id']}/image/"
+    # The photo by its identity (the same URL in every task showing it), the original through the task.
+    sha256 = person.image.sha256
+    assert task["image"] == {
+        "id": sha256, "url": f"/api/images/{sha256}/1024.webp", "width": 640, "height": 480,
+        "srcset": f"/api/images/{sha256}/512.webp 512w, /api/images/{sha256}/1024.webp 640w",
+    }
+    assert task["image_url"] == task["image"]["url"]
+    assert task["original_image_url"] == f"/api/tasks/{task['id']}/image/?size=original"
     assert TaskAssignment.objects.get(pk=task["id"]).person == person
 
 
@@ -129,7 +139,7 @@ def test_a_hidden_control_looks_exactly_like_real_work(client_for, settings):
     assert TaskAssignment.objects.get(pk=control["id"]).gold_item is not None
     assert set(control) == set(real) == TASK_FIELDS
     assert {k: type(v) for k, v in control.items()} == {k: type(v) for k, v in real.items()}
-    assert control["image_url"] == f"/api/tasks/{control['id']}/image/"
+    assert control["image"]["url"] == f"/api/images/{control['image']['id']}/1024.webp"
     response = control_client.post_json(submit_url(control["id"]), emotions(categories=["Anger"]))
     assert response.status_code == 201
     assert set(response.json()) == {"task_id", "state", "stored", "submitted_today", "submitted_total"}
@@ -517,7 +527,7 @@ def test_anonymous_callers_get_nothing():
 
 def test_programs_use_a_token_without_csrf():
     PersonFactory()
-    worker = WorkerFactory()
+    worker = WorkerFactory(api_access=True)
     _, key = create_api_token(worker, "my bridge")
     program = APIClient(enforce_csrf_checks=True)
     program.credentials(HTTP_AUTHORIZATION=f"Token {key}")
@@ -531,7 +541,7 @@ def test_programs_use_a_token_without_csrf():
 
 def test_a_token_records_its_use_to_the_minute_without_writing_on_every_request():
     PersonFactory()
-    worker = WorkerFactory()
+    worker = WorkerFactory(api_access=True)
     token, key = create_api_token(worker, "busy program")
     program = APIClient()
     program.credentials(HTTP_AUTHORIZATION=f"Token {key}")

@@ -177,11 +177,13 @@ def test_an_explanation_marked_safe_is_shown_but_never_for_an_item_that_is_also_
     assert "She laughs" not in failed_home_page(settings, for_control=True, show_explanation=True)
 
 
-def test_a_skipped_qualification_item_is_explained_as_given_back(settings):
+def test_a_skipped_qualification_item_is_no_result_and_another_item_replaces_it(settings):
     settings.QUALIFICATION_ITEMS, settings.GOLD_RATE = 1, 0.0
-    GoldItemFactory(for_qualification=True, for_control=False)
+    GoldItemFactory.create_batch(2, for_qualification=True, for_control=False)
     PersonFactory()
     worker = WorkerFactory(pending=True)
-    skip_task(worker, assign_next_task(worker).pk)
-    (result,) = qualification_results(worker)
-    assert (result.passed, result.note, result.explanation) == (False, "skipped or reported: it counts as not accepted", "")
+    skipped = assign_next_task(worker)
+    skip_task(worker, skipped.pk)
+    assert qualification_results(worker) == []
+    replacement = assign_next_task(worker)
+    assert replacement.is_qualification and replacement.gold_item != skipped.gold_item

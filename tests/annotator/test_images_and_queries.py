@@ -124,7 +124,7 @@ TOKEN_SUBMIT_QUERIES = SUBMIT_QUERIES - 2
 
 def test_with_a_token_the_cycle_runs_a_fixed_number_of_queries(django_assert_num_queries):
     PersonFactory.create_batch(5)
-    _, key = create_api_token(WorkerFactory(), "program")
+    _, key = create_api_token(WorkerFactory(api_access=True), "program")
     program = APIClient()
     program.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     program.get("/api/history/")  # the first use of the token is written down

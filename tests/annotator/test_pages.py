@@ -111,7 +111,7 @@ def test_history_page_lists_the_workers_answers():
 
 
 def test_a_token_is_shown_once_and_can_be_revoked():
-    worker = WorkerFactory()
+    worker = WorkerFactory(api_access=True)
     client = logged_in(worker)
     page = client.post("/work/api-tokens/", {"name": "bridge"}).content.decode()
     token = ApiToken.objects.get(worker=worker)
@@ -123,7 +123,7 @@ def test_a_token_is_shown_once_and_can_be_revoked():
 
 def test_the_token_page_shows_when_each_token_expires(settings):
     settings.API_TOKEN_LIFETIME_DAYS = 30
-    worker = WorkerFactory()
+    worker = WorkerFactory(api_access=True)
     client = logged_in(worker)
     client.post("/work/api-tokens/", {"name": "fresh"})
     client.post("/work/api-tokens/", {"name": "stale"})
@@ -139,7 +139,7 @@ def test_the_token_page_shows_when_each_token_expires(settings):
 def test_expired_tokens_do_not_count_against_the_limit(settings):
     from annotator.services.workers import MAX_TOKENS_PER_WORKER, create_api_token
 
-    worker = WorkerFactory()
+    worker = WorkerFactory(api_access=True)
     for i in range(MAX_TOKENS_PER_WORKER):
         create_api_token(worker, f"old {i}")
     ApiToken.objects.update(created_at=timezone.now() - timedelta(days=settings.API_TOKEN_LIFETIME_DAYS + 1))

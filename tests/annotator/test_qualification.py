@@ -60,7 +60,7 @@ def test_failing_the_test_stops_the_worker_and_explains_the_items_it_got_wrong()
     GoldItemFactory.create_batch(  # explanations marked safe to show (hidden otherwise)
         3, for_qualification=True, for_control=False, explanation="She is laughing.", show_explanation=True
     )
-    worker = take_test(WorkerFactory(pending=True), [RIGHT, WRONG, None])
+    worker = take_test(WorkerFactory(pending=True), [RIGHT, WRONG, WRONG])
     assert worker.qualification == Worker.Qualification.FAILED
     with pytest.raises(WorkerNotEligible) as raised:
         assign_next_task(worker)

@@ -21,7 +21,7 @@ LIST = "admin:annotator_apitoken_changelist"
 @pytest.fixture
 def tokens(settings):
     settings.API_TOKEN_LIFETIME_DAYS = 30
-    ada, bob = WorkerFactory(user__username="ada"), WorkerFactory(user__username="bob")
+    ada, bob = WorkerFactory(user__username="ada", api_access=True), WorkerFactory(user__username="bob", api_access=True)
     (live, live_key), (old, old_key) = create_api_token(ada, "mturk bridge"), create_api_token(bob, "old script")
     ApiToken.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=31))
     for token in (live, old):

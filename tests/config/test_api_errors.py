@@ -123,7 +123,7 @@ def test_a_malformed_json_body_is_400_naming_the_body():
 
 
 def test_a_revoked_token_is_401_with_the_token_challenge():
-    worker = WorkerFactory()
+    worker = WorkerFactory(api_access=True)
     token, key = create_api_token(worker, "old script")
     assert Client().get(ME, HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
     ApiToken.objects.filter(pk=token.pk).delete()
@@ -134,7 +134,7 @@ def test_a_revoked_token_is_401_with_the_token_challenge():
 
 def test_an_expired_token_is_401_like_an_unknown_one(settings):
     settings.API_TOKEN_LIFETIME_DAYS = 30
-    worker = WorkerFactory()
+    worker = WorkerFactory(api_access=True)
     token, key = create_api_token(worker, "old script")
     ApiToken.objects.filter(pk=token.pk).update(created_at=timezone.now() - timedelta(days=29, hours=23))
     assert Client().get(ME, HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
@@ -157,7 +157,7 @@ def test_a_malformed_authorization_header_is_401_with_the_token_challenge(header
 
 
 def test_a_program_with_a_token_needs_no_csrf_token_and_a_page_session_still_works():
-    worker = WorkerFactory()
+    worker = WorkerFactory(api_access=True)
     _, key = create_api_token(worker, "bridge")
     task = TaskAssignmentFactory(worker=worker)
     program = Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"Token {key}")
@@ -240,7 +240,7 @@ def test_a_bad_query_value_is_400_naming_it():
     ids=lambda value: type(value).__name__ if isinstance(value, Exception) else None,
 )
 def test_each_field_error_answers_its_status_and_code(monkeypatch, error, status, field, code):
-    def refuse(worker):
+    def refuse(worker, **options):
         raise error
 
     monkeypatch.setattr("annotator.api.next_task", refuse)
@@ -251,7 +251,7 @@ def test_each_field_error_answers_its_status_and_code(monkeypatch, error, status
 def test_an_error_about_data_the_server_holds_is_a_server_error_that_shows_nothing(monkeypatch):
     # A FieldError that is not about the request (a control item stored with a malformed box, say) must
     # neither blame the worker with a 400 nor show them what the server holds: a logged 500.
-    def refuse(worker):
+    def refuse(worker, **options):
         raise FieldError("expected_boxes[0]", "the hidden answer [1, 2, 3]")
 
     monkeypatch.setattr("annotator.api.next_task", refuse)
@@ -344,7 +344,7 @@ def test_a_throttled_worker_is_429_with_retry_after(monkeypatch):
          "ValidationError", "ValidationError by field", "APIException 500", "NotFound with a code", "other 4xx"],
 )
 def test_drf_and_django_exceptions_answer_the_contract(monkeypatch, error, status, field, code):
-    def refuse(worker):
+    def refuse(worker, **options):
         raise error
 
     monkeypatch.setattr("annotator.api.next_task", refuse)
@@ -431,12 +431,14 @@ def schema() -> dict:
 def test_every_operation_documents_each_error_it_can_answer_in_the_error_shape():
     operations = {(method.upper(), path): operation for path, methods in schema()["paths"].items()
                   for method, operation in methods.items()}
-    assert len(operations) == 7
+    assert len(operations) == 9
     for (method, path), operation in operations.items():
         expected = {"400", "401", "406", "413", "429"}
         if method == "POST":
-            expected |= {"403", "409", "415"}
-        if "{task_id}" in path:
+            expected |= {"403", "409"}
+        if "requestBody" in operation:  # extend takes no body
+            expected |= {"415"}
+        if "{task_id}" in path or "{sha256}" in path:
             expected |= {"404"}
         if path == NEXT:
             expected |= {"403"}

@@ -33,8 +33,13 @@ def snapshot_counts() -> dict:
 @pytest.mark.django_db
 def test_the_demo_loads_photos_people_and_accounts():
     output = load_demo()
-    assert "Demo photos: 4 new, 0 already loaded; 3 people ready for annotation." in output
-    assert snapshot_counts() == {"sources": 1, "images": 4, "people": 3, "users": 3, "workers": 2, "gold": 1}
+    assert "Demo photos: 9 new, 0 already loaded; 5 people ready for annotation." in output
+    assert snapshot_counts() == {"sources": 1, "images": 9, "people": 5, "users": 3, "workers": 2, "gold": 6}
+    # The qualification test: at least five items, of both task kinds, none of them real work.
+    qualification = GoldItem.objects.filter(for_qualification=True, for_control=False)
+    assert qualification.count() >= 5
+    assert set(qualification.values_list("kind", flat=True)) == {"emotions", "boxes"}
+    assert sorted(len(g.expected_boxes) for g in qualification.filter(kind="boxes")) == [0, 1, 2]
     for image in Image.objects.all():
         assert default_storage.exists(image.storage_key)
         assert image.license and image.source_url
@@ -56,7 +61,7 @@ def test_running_the_demo_loader_twice_duplicates_nothing():
     before = snapshot_counts()
     keys = set(Image.objects.values_list("storage_key", flat=True))
     output = load_demo("--password", "demo-pass-123")
-    assert "Demo photos: 0 new, 4 already loaded" in output
+    assert "Demo photos: 0 new, 9 already loaded" in output
     assert snapshot_counts() == before
     assert set(Image.objects.values_list("storage_key", flat=True)) == keys
     assert get_user_model().objects.get(username="worker2").check_password("demo-pass-123")

@@ -281,8 +281,10 @@ def test_a_kept_answer_the_server_refuses_later_is_named_never_reported_as_sent(
     ready_emotions_task(page, live_server)
     page.keyboard.press("Control+Enter")
     expect(page.locator("#status-text")).to_contain_text("could not be sent", timeout=20_000)
-    # While the worker was offline the task ran out of time and went back to the pool.
+    # While the worker was offline the task ran out of time and went back to the pool, where another
+    # worker took the person: the late answer cannot be kept.
     assert expire_stale_assignments(now=timezone.now() + timedelta(days=1)) == 1
+    assert assignment.assign_next_task(WorkerFactory()) is not None
 
     page.unroute("**/api/tasks/*/submit/")
     page.get_by_role("button", name="Send again").click()
@@ -340,6 +342,8 @@ def test_a_new_worker_signs_up_passes_the_qualification_and_gets_real_work(page:
         page.keyboard.press("Control+Enter")
         expect(page.locator("#count-total")).to_have_text(str(number))
 
+    expect(page.locator("#task-title")).to_have_text("You passed the qualification test")  # announced
+    page.get_by_role("button", name="Start real work").click()
     expect(page.locator("#qualification-banner")).to_be_hidden()
     expect(page.locator("#task-title")).to_have_text("How does the person in the red box feel?")
     worker = Worker.objects.get(user__username="newcomer")
@@ -387,7 +391,7 @@ def test_skip_and_report_from_the_keyboard(page: Page, live_server):
 def requests_for_tasks(page: Page) -> list[str]:
     """The page's requests for a task, recorded from now on."""
     asked: list[str] = []
-    page.on("request", lambda request: asked.append(request.url) if request.url.endswith("/api/tasks/next/") else None)
+    page.on("request", lambda request: asked.append(request.url) if "/api/tasks/next/" in request.url else None)
     return asked
 
 

@@ -42,7 +42,7 @@ def test_qualification_and_unjudged_answers_are_not_control_answers():
     worker = WorkerFactory()
     control_answers(worker, [True, True])
     qualification = control_answers(worker, [False])[0]
-    TaskAssignment.objects.filter(pk=qualification.pk).update(is_qualification=True)
+    TaskAssignment.objects.filter(pk=qualification.pk).update(is_qualification=True, attempt=1)
     skipped = control_answers(worker, [False])[0]
     # Skipped with no result, as skips were stored before a skipped control counted as failed.
     TaskAssignment.objects.filter(pk=skipped.pk).update(state=TaskAssignment.State.SKIPPED, gold_passed=None)

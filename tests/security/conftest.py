@@ -83,8 +83,8 @@ def _finished_run(snapshot: DatasetSnapshot) -> TrainingRun:
 def world(db, settings, tmp_path) -> World:
     settings.GOLD_RATE = 0.0  # hidden controls are tested on their own
     w = World()
-    w.workers["worker_a"] = WorkerFactory(user__username="worker-a")
-    w.workers["worker_b"] = WorkerFactory(user__username="worker-b")
+    w.workers["worker_a"] = WorkerFactory(user__username="worker-a", api_access=True)
+    w.workers["worker_b"] = WorkerFactory(user__username="worker-b", api_access=True)
     w.workers["blocked"] = WorkerFactory(user__username="blocked-worker")
     w.workers["unqualified"] = WorkerFactory(user__username="new-worker", pending=True)
     w.users = {role: worker.user for role, worker in w.workers.items()}

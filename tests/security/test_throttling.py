@@ -213,6 +213,8 @@ def worker_api_views() -> list[type[APIView]]:
     for route in all_routes():
         if route.name.startswith("annotator-api:"):
             kwargs = {"task_id": 1} if "<int:task_id>" in route.route else {}
+            if "<str:sha256>" in route.route:
+                kwargs = {"sha256": "0" * 64, "side": 1024}
             views.append(resolve(reverse(route.name, kwargs=kwargs)).func.view_class)
     return views
 
@@ -247,7 +249,7 @@ def test_a_worker_over_the_rate_gets_429_with_retry_after(low_worker_rate):
 def test_the_token_and_the_session_share_one_workers_allowance(low_worker_rate):
     from annotator.services.workers import create_api_token
 
-    worker = WorkerFactory()
+    worker = WorkerFactory(api_access=True)
     _, key = create_api_token(worker, "script")
     session = Client()
     session.force_login(worker.user)

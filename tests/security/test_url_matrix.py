@@ -178,6 +178,12 @@ SITE_ENDPOINTS = [
     Endpoint("api/tasks/<int:task_id>/skip/", "json", task_url("skip"), {**OTHERS_TASK, "worker_a": OK}, {"reason": "unsure"}),
     Endpoint("api/tasks/<int:task_id>/report/", "json", task_url("report"), {**OTHERS_TASK, "worker_a": OK}, {"reason": "blurry"}),
     Endpoint("api/tasks/<int:task_id>/image/", "get", task_url("image"), {**OTHERS_TASK, "worker_a": OK}),
+    Endpoint("api/tasks/<int:task_id>/extend/", "json", task_url("extend"), {**OTHERS_TASK, "worker_a": OK}),
+    # A photo by its identity: for the workers one of whose tasks shows it (worker_b and the blocked worker
+    # have tasks on the same photo), 404 for the others.
+    Endpoint("api/images/<str:sha256>/<int:side>.webp", "get",
+             lambda w: f"/api/images/{w.objects['task_a'].person.image.sha256}/1024.webp",
+             roles(UNAUTHORIZED, OK, OK, OK, NOT_FOUND, FORBIDDEN, FORBIDDEN)),
     Endpoint("api/me/", "get", lambda w: "/api/me/", worker_api(OK)),
     Endpoint("api/history/", "get", lambda w: "/api/history/", worker_api(OK)),
     Endpoint("api/schema/", "get", lambda w: "/api/schema/", everyone(OK)),

@@ -1,6 +1,15 @@
 // The annotation page: fetches a task from the worker API, shows it, collects
 // the answer and sends it reliably. A draft of the answer is kept in
 // localStorage while the worker works, so a reload loses nothing either.
+//
+// No blank wait between tasks: the page asks for the task after the current
+// one too (?include=ahead) and loads its photo while the worker answers; once
+// the answer is stored, that task is shown at once and the next one is asked
+// for in the background. When nothing was fetched ahead, or its photo failed
+// to load, the page falls back to asking then (with a visible retry).
+//
+// Expiry is visible: a timer, a warning before the deadline, and the worker's
+// activity extends the task (the server keeps it within its ceiling).
 
 import { BoxEditor } from "./box-editor.js";
 import { EmotionForm } from "./emotion-form.js";
@@ -41,9 +50,22 @@ const ui = {
   reportProblem: $("report-problem"),
   keyMap: $("key-map"),
   keysToggle: $("keys-toggle"),
+  timer: $("task-timer"),
+  timeLeft: $("time-left"),
+  expiryWarning: $("expiry-warning"),
+  expiryText: $("expiry-text"),
+  extendButton: $("extend-button"),
+  imageProblem: $("image-problem"),
+  imageRetry: $("image-retry"),
+  announcement: $("qualification-result"),
+  announcementHeading: $("qualification-result-heading"),
+  announcementText: $("qualification-result-text"),
+  announcementList: $("qualification-result-items"),
+  startWork: $("start-work"),
 };
 
 let task = null;
+let following = null; // the task handed out ahead of this one: { task, image: Promise<boolean> }
 let submissionId = null;
 let startedAt = 0;
 let busy = false;
@@ -68,6 +90,11 @@ const EMPTY = {
   },
 };
 const DEFAULT_RETRY_SECONDS = 30;
+const MAX_RETRY_SECONDS = 300;
+let emptyAnswers = 0; // "later" answers in a row: the wait grows (doubling, at most MAX_RETRY_SECONDS)
+const TIMEOUT_SECONDS = Number(root.dataset.timeoutSeconds || 1200);
+const WARNING_SECONDS = Number(root.dataset.warningSeconds || 120);
+const EXTEND_EVERY_MS = 30 * 1000; // activity extends the task at most this often
 
 const boxes = new BoxEditor($("overlay"), {
   onChange: ({ selectionOnly }) => boxesChanged(selectionOnly),
@@ -147,9 +174,18 @@ function dropDraft(taskId) {
 }
 
 // --- loading a task ---------------------------------------------------------------------
+async function askForTasks() {
+  return fetch(`${root.dataset.nextUrl}?include=ahead`, {
+    credentials: "same-origin",
+    headers: { Accept: "application/json" },
+  });
+}
+
 async function loadNext() {
   stopWaiting();
+  stopTimer();
   task = null;
+  following = null;
   delete ui.workspace.dataset.taskId;
   showProblems([]);
   ui.workspace.hidden = true;
@@ -157,7 +193,7 @@ async function loadNext() {
   ui.title.textContent = "Loading your next task…";
   let response;
   try {
-    response = await fetch(root.dataset.nextUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    response = await askForTasks();
   } catch {
     showStatus("Cannot reach the server to get a task. Check your connection, then press Check again.");
     showEmpty("The server could not be reached.");
@@ -172,13 +208,17 @@ async function loadNext() {
       return;
     }
     if (response.headers.get("Work-Outlook") === "done") {
+      emptyAnswers = 0;
       showEmpty(EMPTY.done.text, { heading: EMPTY.done.heading });
     } else {
       showEmpty(EMPTY.later.text, { heading: EMPTY.later.heading, button: "Try now" });
-      waitAndAskAgain(retrySeconds(response.headers.get("Retry-After")));
+      const seconds = retrySeconds(response.headers.get("Retry-After")) * 2 ** Math.min(emptyAnswers, 4);
+      emptyAnswers += 1;
+      waitAndAskAgain(Math.min(seconds, MAX_RETRY_SECONDS));
     }
     return;
   }
+  emptyAnswers = 0;
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
     ui.title.textContent = "No tasks for you";
@@ -191,6 +231,56 @@ async function loadNext() {
     return;
   }
   await showTask(body);
+  keepAhead(body.following);
+}
+
+// --- the task ahead ------------------------------------------------------------------------
+// Its photo is loaded (and decoded) now, so showing it later waits for nothing.
+function preloadImage(image) {
+  const picture = new Image();
+  picture.decoding = "async";
+  picture.sizes = ui.image.sizes || "100vw";
+  picture.srcset = image.srcset;
+  picture.src = image.url;
+  return picture.decode().then(
+    () => true,
+    () => false, // failed (offline, blocked, missing): the task is asked for again after this answer
+  );
+}
+
+function keepAhead(next) {
+  following = next ? { task: next, image: preloadImage(next.image) } : null;
+  root.dataset.ahead = next ? String(next.id) : "";
+}
+
+// After an answer: the task ahead at once if its photo is here, then the server is told (it starts its
+// clock and hands out the one after); without one, the task is asked for as before.
+async function advance() {
+  const ahead = following;
+  following = null;
+  if (!ahead || !(await ahead.image)) {
+    await loadNext();
+    return;
+  }
+  await showTask(ahead.task);
+  let response = null;
+  try {
+    response = await askForTasks();
+  } catch {
+    response = null;
+  }
+  if (!response || response.status !== 200) return; // this task stays; the next answer asks again
+  const body = await response.json().catch(() => null);
+  if (!body) return;
+  if (body.id !== ahead.task.id) {
+    await showTask(body); // the one ahead was lost meanwhile (it expired): show what the server holds now
+  } else {
+    task.expires_at = body.expires_at;
+    task.extendable_until = body.extendable_until;
+    task.ahead = false;
+    startTimer();
+  }
+  keepAhead(body.following);
 }
 
 function showEmpty(text, { heading = EMPTY.default.heading, button = "Check again" } = {}) {
@@ -228,17 +318,22 @@ function stopWaiting() {
 }
 
 async function showTask(next) {
+  stopWaiting();
   task = next;
+  delete ui.workspace.dataset.taskId;
   const draft = readDraft(task.id);
   submissionId = draft?.submissionId || newSubmissionId();
   startedAt = performance.now();
   ui.banner.hidden = !task.qualification;
-  if (task.qualification) await refreshQualificationBanner();
-  ui.image.src = task.image_url;
+  ui.announcement.hidden = true;
+  ui.empty.hidden = true;
+  ui.image.srcset = task.image.srcset;
+  ui.image.src = task.image.url;
   ui.fullSize.href = task.original_image_url;
   ui.image.width = task.image_width;
   ui.image.height = task.image_height;
-  await ui.image.decode().catch(() => {});
+  const loaded = await ui.image.decode().then(() => true, () => false);
+  showImageProblem(!loaded);
   ui.workspace.hidden = false;
   ui.workspace.dataset.kind = task.kind;
   if (task.kind === "boxes") {
@@ -263,8 +358,101 @@ async function showTask(next) {
     if (draft?.answer) emotions.restore(draft.answer);
   }
   ui.title.focus();
+  startTimer();
   ui.workspace.dataset.taskId = task.id; // ready for input
 }
+
+// The photo did not load: say so where it should be, with a retry (the answer in progress is kept).
+function showImageProblem(failed) {
+  ui.imageProblem.hidden = !failed;
+}
+
+ui.imageRetry.addEventListener("click", async () => {
+  if (!task) return;
+  const url = new URL(task.image.url, window.location.href);
+  url.searchParams.set("retry", String(Date.now()));
+  ui.image.srcset = "";
+  ui.image.src = url.toString();
+  showImageProblem(!(await ui.image.decode().then(() => true, () => false)));
+});
+
+// --- the task's time: a timer, a warning, extension on activity --------------------------------
+let timer = null;
+let lastExtended = 0;
+let extending = false;
+
+function secondsLeft() {
+  return task ? (Date.parse(task.expires_at) - Date.now()) / 1000 : 0;
+}
+
+function clock(seconds) {
+  const whole = Math.max(0, Math.ceil(seconds));
+  return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, "0")}`;
+}
+
+function tick() {
+  if (!task) return;
+  const left = secondsLeft();
+  ui.timeLeft.textContent = clock(left);
+  ui.timer.hidden = false;
+  const warn = left <= WARNING_SECONDS;
+  ui.timer.classList.toggle("warning", warn);
+  if (left <= 0) {
+    ui.expiryText.textContent = "Your time for this task is up. Submit now: your answer is still kept if nobody else has taken this person.";
+    ui.extendButton.hidden = true;
+  } else if (warn) {
+    const ceiling = task.extendable_until ? Date.parse(task.extendable_until) : 0;
+    const more = ceiling - Date.parse(task.expires_at) > 1000;
+    ui.expiryText.textContent = `This task ends in ${clock(left)}.` +
+      (more ? " Keep working, or press the button, and it is extended." : " It cannot be extended further: submit soon.");
+    ui.extendButton.hidden = !more;
+  }
+  ui.expiryWarning.hidden = !warn;
+}
+
+function startTimer() {
+  stopTimer();
+  tick();
+  timer = window.setInterval(tick, 1000);
+}
+
+function stopTimer() {
+  if (timer !== null) window.clearInterval(timer);
+  timer = null;
+  ui.timer.hidden = true;
+  ui.expiryWarning.hidden = true;
+}
+
+// The worker is active: extend the task when less than half its time is left (at most every EXTEND_EVERY_MS).
+async function extend({ force = false } = {}) {
+  if (!task || task.ahead || extending || secondsLeft() <= 0) return;
+  if (!force && (secondsLeft() > TIMEOUT_SECONDS / 2 || Date.now() - lastExtended < EXTEND_EVERY_MS)) return;
+  const current = task;
+  extending = true;
+  lastExtended = Date.now();
+  try {
+    const response = await fetch(`${root.dataset.tasksUrl}${current.id}/extend/`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "X-CSRFToken": csrfToken },
+    });
+    if (response.ok && task === current) {
+      const body = await response.json();
+      task.expires_at = body.expires_at;
+      task.extendable_until = body.extendable_until;
+      tick();
+    }
+  } catch {
+    // offline: the timer shows the time as it is; the answer is still sent reliably
+  } finally {
+    extending = false;
+  }
+}
+
+for (const type of ["pointerdown", "keydown", "input"]) {
+  root.addEventListener(type, () => extend(), { passive: true });
+}
+ui.extendButton.addEventListener("click", () => extend({ force: true }));
 
 // A bounded session's banner (tasks left, time), refreshed after every answer.
 async function refreshSessionBanner() {
@@ -276,12 +464,59 @@ async function refreshSessionBanner() {
   if (me.session) banner.textContent = me.session.label;
 }
 
-async function refreshQualificationBanner() {
-  const response = await fetch(root.dataset.meUrl, { credentials: "same-origin" }).catch(() => null);
-  if (!response || !response.ok) return;
-  const me = await response.json();
-  $("qualification-number").textContent = me.counter.qualification_answered + 1;
-  $("qualification-size").textContent = me.counter.qualification_size;
+// --- the qualification test ---------------------------------------------------------------------
+// Every answer to an item says where the test stands (continue, passed, failed): no extra request.
+function qualificationProgress(outcome) {
+  $("qualification-number").textContent = Math.min(outcome.answered + 1, outcome.size);
+  $("qualification-size").textContent = outcome.size;
+}
+
+function announce(outcome) {
+  stopTimer();
+  ui.workspace.hidden = true;
+  ui.banner.hidden = true;
+  ui.announcementList.replaceChildren();
+  const passed = outcome.state === "passed";
+  ui.title.textContent = passed ? "You passed the qualification test" : "You did not pass the qualification test";
+  ui.announcementHeading.textContent = passed ? "Well done: you are qualified" : "Not passed this time";
+  const accepted = outcome.results.filter((r) => r.passed).length;
+  let text = `${accepted} of ${outcome.size} answers were accepted. `;
+  if (passed) {
+    text += "Real work comes next: drawing boxes around people and rating the emotions of one person at a time, " +
+      "as in the test. Hidden check items are mixed in, so keep answering as carefully.";
+  } else if (outcome.retry_at) {
+    const when = new Date(outcome.retry_at).toLocaleString();
+    text += `You may take the test again from ${when} (${outcome.attempts_left} attempt(s) left). Below, what was not accepted and why.`;
+  } else {
+    text += "No attempt is left. Below, what was not accepted and why.";
+  }
+  ui.announcementText.textContent = text;
+  for (const result of outcome.results) {
+    const item = document.createElement("li");
+    const verdict = result.passed ? "accepted" : `not accepted: ${result.note}`;
+    item.textContent = `Item ${result.number} (${result.kind}): ${verdict}.` + (result.explanation ? ` ${result.explanation}` : "");
+    ui.announcementList.append(item);
+  }
+  ui.announcementList.hidden = passed;
+  ui.startWork.hidden = !passed;
+  ui.announcement.hidden = false;
+  ui.announcementHeading.focus();
+}
+
+ui.startWork.addEventListener("click", () => {
+  ui.announcement.hidden = true;
+  loadNext();
+});
+
+// After an answer or a skip: where the test stands decides what comes next.
+async function afterClosing(result) {
+  const outcome = result?.qualification;
+  if (outcome && outcome.state !== "continue") {
+    announce(outcome);
+    return;
+  }
+  if (outcome) qualificationProgress(outcome);
+  await advance();
 }
 
 // --- boxes task ---------------------------------------------------------------------------
@@ -381,8 +616,8 @@ async function submit() {
     updateCounter(result);
     dropDraft(finished.id);
     showStatus(`Saved. Thank you!`);
-    await refreshSessionBanner();
-    await loadNext();
+    refreshSessionBanner();
+    await afterClosing(result);
   } catch (error) {
     await handleRefusal(error, finished);
   }
@@ -392,9 +627,9 @@ async function closeTask(action, reason) {
   if (!task || busy) return;
   const finished = task;
   try {
-    await send(`${root.dataset.tasksUrl}${finished.id}/${action}/`, { reason });
+    const result = await send(`${root.dataset.tasksUrl}${finished.id}/${action}/`, { reason });
     dropDraft(finished.id);
-    await loadNext();
+    await afterClosing(result);
   } catch (error) {
     await handleRefusal(error, finished);
   }
@@ -494,9 +729,7 @@ function commonKey(key) {
   if (key === "?") {
     toggleKeyMap();
   } else if (key === "s" || key === "S") {
-    // One stray key must not throw away a filled-in answer: ask first when there is one.
-    const started = task && localStorage.getItem(DRAFT_PREFIX + task.id) !== null;
-    if (!started || window.confirm("Skip this task? What you have entered for it will be lost.")) closeTask("skip", "");
+    skip();
   } else if (key === "r" || key === "R") {
     openReport();
   } else {
@@ -566,7 +799,22 @@ function toggleKeyMap() {
 
 ui.keysToggle.addEventListener("click", toggleKeyMap);
 ui.submit.addEventListener("click", submit);
-ui.skip.addEventListener("click", () => closeTask("skip", ""));
+ui.skip.addEventListener("click", skip);
+
+// One stray key or tap must not throw away a filled-in answer, and a qualification item is skipped only
+// when the worker means it: ask first. (A skipped qualification item is no failure: another replaces it.)
+function skip() {
+  if (!task || busy) return;
+  const started = localStorage.getItem(DRAFT_PREFIX + task.id) !== null;
+  let question = null;
+  if (task.qualification) {
+    question = "Skip this test item? It does not count against you: another item takes its place." +
+      (started ? " What you have entered for it will be lost." : "");
+  } else if (started) {
+    question = "Skip this task? What you have entered for it will be lost.";
+  }
+  if (!question || window.confirm(question)) closeTask("skip", "");
+}
 ui.report.addEventListener("click", openReport);
 ui.checkAgain.addEventListener("click", loadNext);
 
