@@ -24,10 +24,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from annotator.services.intake import receive_image, receive_original_answers
+from annotator.services.intake import Arrival, receive_images
 from catalog.models import Image
 from catalog.selectors import images_by_source_url
-from catalog.splits import keep_dataset_split
+from catalog.splits import keep_dataset_splits
 from scraper.fetching import FetchRejected, PoliteFetcher
 from scraper.fetching.cancel import FetchCancelled, cancellable, cancelled, shutting_down
 from catalog.imaging import ImageRejected, PreparedImage, prepare_image
@@ -193,17 +193,29 @@ def _request(item: CrawlItem, acquired: _Acquired) -> IngestRequest:
     return IngestRequest(acquired.prepared, provenance, boxes, acquired.blob_written)
 
 
-def _hand_over(item: CrawlItem, result: IngestResult) -> list[str]:
-    """A stored image (or one stored before) goes to the annotator with the item's people and answers,
-    and keeps the dataset's split; returns notes on what was left out."""
-    if result.outcome not in (IngestOutcome.STORED, IngestOutcome.EXACT_DUPLICATE):
-        return []
-    people = receive_image(result.image, result.people_boxes, boxes_final=item.job.kind in TRUSTED_BOX_KINDS)
-    notes = receive_original_answers(people, item.annotations) if item.annotations else []
-    split = item.extra.get("split") if item.job.kind == CrawlJob.Kind.EMOTIC else None
-    if split:
-        note = keep_dataset_split(result.image, split)
-        notes += [note] if note else []
+def _hand_over(arrivals: list[tuple[CrawlItem, IngestResult]]) -> list[list[str]]:
+    """Stored images (and ones stored before) go to the annotator with their items' people and answers, all
+    at once, and keep the dataset's split; returns, per arrival, notes on what was left out."""
+    notes: list[list[str]] = [[] for _ in arrivals]
+    handed = [
+        (position, item, result)
+        for position, (item, result) in enumerate(arrivals)
+        if result.outcome in (IngestOutcome.STORED, IngestOutcome.EXACT_DUPLICATE)
+    ]
+    for boxes_final in (True, False):  # one job's items share its kind; grouped all the same
+        group = [entry for entry in handed if (entry[1].job.kind in TRUSTED_BOX_KINDS) == boxes_final]
+        received = receive_images(
+            [Arrival(result.image, result.people_boxes, item.annotations) for _, item, result in group], boxes_final=boxes_final
+        )
+        for (position, _, _), outcome in zip(group, received):
+            notes[position] += outcome.notes
+    placements = [
+        (position, result.image, item.extra["split"])
+        for position, item, result in handed
+        if item.job.kind == CrawlJob.Kind.EMOTIC and item.extra.get("split")
+    ]
+    for (position, _, _), note in zip(placements, keep_dataset_splits([(image, split) for _, image, split in placements])):
+        notes[position] += [note] if note else []
     return notes
 
 
@@ -213,32 +225,41 @@ def _commit(arrivals: list[tuple[CrawlItem, _Acquired]]) -> list[tuple[IngestRes
     try:
         with transaction.atomic():
             results = commit_prepared_images(requests)
-            return [(result, _hand_over(item, result)) for (item, _), result in zip(arrivals, results)]
+            notes = _hand_over([(item, result) for (item, _), result in zip(arrivals, results)])
+            return list(zip(results, notes))
     except Exception:
         for request in requests:  # rolled back: files no row names are not kept
             discard_blob_if_unreferenced(request.prepared.storage_key)
         raise
 
 
+def _commit_parts(arrivals: list[tuple[CrawlItem, _Acquired]]) -> list[tuple[IngestResult, list[str]] | Exception]:
+    """Commit the arrivals in one transaction; if that fails, each half in its own, down to the one at fault.
+
+    Bad records never get here (they are refused before any write, counted under
+    their reason); this is for a failure nobody foresaw, which then costs a few
+    more transactions, not one per item.
+    """
+    try:
+        return _commit(arrivals)
+    except Exception as error:
+        if len(arrivals) == 1:
+            return [error]
+    middle = len(arrivals) // 2
+    return _commit_parts(arrivals[:middle]) + _commit_parts(arrivals[middle:])
+
+
 def _commit_batch(arrivals: list[tuple[CrawlItem, _Acquired]]) -> list[CrawlItem]:
-    """Commit the arrivals in one transaction; if that fails, one by one, so one bad item spoils nothing else."""
+    """Commit the arrivals as one batch; an item that cannot be committed is left for a later attempt."""
     if not arrivals:
         return []
-    try:
-        outcomes = _commit(arrivals)
-    except Exception:
-        outcomes = None
     finished = []
-    for position, (item, acquired) in enumerate(arrivals):
-        if outcomes is None:
-            try:
-                ((result, notes),) = _commit([(item, acquired)])
-            except Exception as error:
-                logger.exception("job %s: %s could not be committed", item.job_id, item.key)
-                _leave_for_later(item, error)
-                continue
-        else:
-            result, notes = outcomes[position]
+    for (item, _), outcome in zip(arrivals, _commit_parts(arrivals)):
+        if isinstance(outcome, Exception):
+            logger.error("job %s: %s could not be committed", item.job_id, item.key, exc_info=outcome)
+            _leave_for_later(item, outcome)
+            continue
+        result, notes = outcome
         _set_result(item, result, notes)
         finished.append(item)
     return finished

@@ -1,0 +1,149 @@
+"""The EMOTIC import at speed: set-based batches give the rows one image at a time gives, survive a kill, and
+count a bad record under its reason while the rest of its batch goes in together."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import time
+
+import pytest
+from django.db import connection
+from django.db.models import Count
+from django.test.utils import CaptureQueriesContext
+
+from annotator.models import EmotionAnnotation, Person, Worker
+from catalog.models import Image
+from emotic.records import AnnotatorAnswer, ImageRecord
+from quality.models import PendingRefresh
+from scraper.models import CrawlJob
+from scraper.services.jobs import create_crawl_job, run_crawl_job
+from tests.scraper.test_emotic_import import person, write_emotic
+
+CATEGORIES = ("Peace", "Happiness", "Engagement", "Fatigue", "Anger", "Sadness")
+
+
+def official_layout(count: int, *, bad_box_at: int | None = None) -> list[tuple[ImageRecord, int]]:
+    """``count`` images over the three splits, as EMOTIC has them: train one annotator, val and test three."""
+    images = []
+    for k in range(count):
+        split = ("train", "train", "val", "test")[k % 4]
+        annotators = 1 if split == "train" else 3
+        people = []
+        for p in range(1 + k % 3):
+            answers = [
+                AnnotatorAnswer((CATEGORIES[(k + p + a) % 6],), 1 + (k + a) % 10, 1 + (p + a) % 10, 1 + (k * p + a) % 10,
+                                *(("Male", "Adult") if split == "train" else ("", "")))
+                for a in range(annotators)
+            ]  # fmt: skip
+            x1 = 5 + 40 * p
+            box = (x1, 10, x1 + 60, 200) if k != bad_box_at else (x1, 300, x1 + 60, 400)  # wholly below a 240-pixel image
+            people.append(person(box, answers, "Female", "Kid"))
+        folder = ("mscoco/images", "framesdb/images", "emodb_small/images", "ade20k/images")[k % 4]
+        images.append((ImageRecord(f"img_{k:03d}.jpg", folder, 320, 240, folder.split("/")[0], split, tuple(people)), 700 + k))
+    return images
+
+
+def rows() -> dict:
+    """Everything an import writes, keyed by what it means rather than by ids."""
+    return {
+        "images": sorted(Image.objects.values_list("folder", "filename", "split", "split_locked", "boxes_confirmed", "original_database")),
+        "people": sorted(Person.objects.values_list("image__filename", "x1", "y1", "x2", "y2", "box_origin", "annotation_slots_taken")),
+        "answers": sorted(
+            EmotionAnnotation.objects.values_list(
+                "person__image__filename", "person__x1", "worker__original_number", "categories_mask",
+                "valence", "arousal", "dominance", "gender", "age", "status",
+            )
+        ),  # fmt: skip
+        "workers": sorted(Worker.objects.filter(kind="original").values_list("original_number", "user__username")),
+        "to_refresh": (
+            set(PendingRefresh.objects.values_list("worker__original_number", flat=True)),
+            set(PendingRefresh.objects.exclude(person=None).values_list("person__image__filename", "person__x1")),
+        ),
+    }
+
+
+def expected_people(images) -> int:
+    return sum(len(record.people) for record, _ in images)
+
+
+@pytest.mark.django_db
+def test_batches_store_the_rows_one_image_at_a_time_stores(tmp_path, settings):
+    images = official_layout(24)
+    path = write_emotic(tmp_path, images)
+    settings.SCRAPER_CHUNK_SIZE = 1  # each image committed alone
+    one_by_one = run_crawl_job(create_crawl_job("emotic", {"path": str(path)}))
+    alone = rows()
+    assert (one_by_one.state, one_by_one.stored, len(alone["people"])) == ("done", 24, expected_people(images))
+    assert len(alone["answers"]) == sum(len(p.answers) for record, _ in images for p in record.people)
+    assert alone["to_refresh"] == ({1, 2, 3}, {(filename, x1) for filename, x1, *_ in alone["people"]})
+
+    for model in (PendingRefresh, EmotionAnnotation, Person, Image, CrawlJob):
+        model.objects.all().delete()
+    settings.SCRAPER_CHUNK_SIZE = 200  # the whole file in one batch
+    with CaptureQueriesContext(connection) as queries:
+        batched = run_crawl_job(create_crawl_job("emotic", {"path": str(path)}))
+    assert (batched.state, batched.stored) == ("done", 24)
+    assert rows() == alone
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT INTO")]
+    for table in ('"annotator_person"', '"annotator_emotionannotation"', '"quality_pendingrefresh"'):
+        assert sum(table in sql.split("(")[0] for sql in inserts) == 1, table  # one insert for the whole batch
+
+
+@pytest.mark.django_db
+def test_a_bad_record_is_counted_under_its_reason_and_its_batch_goes_in_together(tmp_path, settings, caplog):
+    images = official_layout(30, bad_box_at=17)
+    path = write_emotic(tmp_path, images)
+    settings.SCRAPER_CHUNK_SIZE = 200
+    with caplog.at_level(logging.INFO, logger="scraper"), CaptureQueriesContext(connection) as queries:
+        job = run_crawl_job(create_crawl_job("emotic", {"path": str(path)}))
+    assert (job.state, job.stored, job.rejected_by_reason) == ("done", 29, {"invalid_box": 1})
+    bad = job.items.get(state="rejected")
+    assert bad.key == "val[4] emodb_small/images/img_017.jpg"
+    assert bad.detail.startswith("people_boxes[0]") and "no area inside the image (320 x 240 pixels)" in bad.detail
+    assert not Image.objects.filter(filename="img_017.jpg").exists()
+    good_people = expected_people(images) - len(images[17][0].people)
+    assert Person.objects.count() == good_people
+    assert not [r for r in caplog.records if "could not be committed" in r.getMessage()]
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('INSERT INTO "annotator_person"')]
+    assert len(inserts) == 1  # the other 29 images went in as one batch, not one by one
+
+
+def _import_until_killed(job_id: int) -> None:
+    connection.close()  # a connection of its own, as a worker has
+    job = CrawlJob.objects.get(pk=job_id)
+    run_crawl_job(job)
+
+
+@pytest.mark.django_db(transaction=True)  # the killed process commits where this test sees it
+def test_an_import_killed_midway_leaves_whole_images_and_resumes_without_duplicates(tmp_path, settings):
+    images = official_layout(60)
+    path = write_emotic(tmp_path, images)
+    settings.SCRAPER_CHUNK_SIZE = 4
+    settings.SCRAPER_CLAIM_TIMEOUT_SECONDS = 1  # the dead process's claims run out at once
+    job = create_crawl_job("emotic", {"path": str(path)})
+    connection.close()
+    importer = multiprocessing.get_context("fork").Process(target=_import_until_killed, args=(job.pk,))
+    importer.start()
+    deadline = time.monotonic() + 120
+    while Image.objects.count() < 12 and time.monotonic() < deadline and importer.is_alive():
+        time.sleep(0.005)
+    os.kill(importer.pid, signal.SIGKILL)
+    importer.join()
+    stored_at_kill = Image.objects.count()
+    assert 12 <= stored_at_kill < 60
+
+    by_name = {record.filename: record for record, _ in images}
+    for image in Image.objects.all():  # every image there has all its people and all their answers
+        record = by_name[image.filename]
+        assert image.people.count() == len(record.people), image.filename
+        assert EmotionAnnotation.objects.filter(person__image=image).count() == sum(len(p.answers) for p in record.people)
+        assert image.split == record.split and image.boxes_confirmed
+
+    job = run_crawl_job(CrawlJob.objects.get(pk=job.pk))
+    assert (job.state, job.stored, job.exact_duplicates, job.rejected) == ("done", 60, 0, 0)
+    assert Image.objects.count() == 60 and Person.objects.count() == expected_people(images)
+    assert EmotionAnnotation.objects.count() == sum(len(p.answers) for record, _ in images for p in record.people)
+    assert not Person.objects.values("image", "x1", "y1", "x2", "y2").annotate(n=Count("id")).filter(n__gt=1).exists()
