@@ -25,6 +25,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from annotator.services.intake import Arrival, receive_images
+from catalog.files import reference_key
 from catalog.models import Image
 from catalog.selectors import images_by_source_url
 from catalog.splits import keep_dataset_splits
@@ -63,6 +64,7 @@ class _Acquired:
     cancelled: bool = False  # a wait was cut short (job cancelled, worker shutting down): try again later
     prepared: PreparedImage | None = None
     blob_written: bool = False
+    reference: str = ""  # kept where it lies (CATALOG_LOCAL_IMAGES=reference): the row's key
     rejection: tuple[str, str] | None = None
     final_url: str = ""
     http_headers: dict | None = None
@@ -92,6 +94,7 @@ def _acquire(work: _Work, fetcher: PoliteFetcher, stop: threading.Event) -> _Acq
 def _acquire_into(acquired: _Acquired, work: _Work, fetcher: PoliteFetcher) -> None:
     try:
         local = Path(work.local_path) if work.local_path else None
+        read_from = None  # the local file the bytes came from
         if local is not None and not within_import_roots(local):  # a job from before, or a link swapped in since
             raise FetchRejected(RejectReason.BAD_RECORD, "local_path: outside the import roots (SCRAPER_IMPORT_ROOTS); not read")
         if local is not None and (local.is_file() or not work.image_url):
@@ -101,7 +104,7 @@ def _acquire_into(acquired: _Acquired, work: _Work, fetcher: PoliteFetcher) -> N
                 raise FetchRejected(RejectReason.MISSING_FILE, f"{work.local_path} does not exist") from None
             except OSError as error:
                 raise FetchRejected(RejectReason.MISSING_FILE, f"{work.local_path} cannot be read: {error}") from None
-            acquired.fetched_at = datetime.now(UTC)
+            acquired.fetched_at, read_from = datetime.now(UTC), local
         else:
             resource = fetcher.fetch_image(work.image_url, max_bytes=settings.SCRAPER_MAX_DOWNLOAD_BYTES)
             data = resource.content
@@ -109,9 +112,20 @@ def _acquire_into(acquired: _Acquired, work: _Work, fetcher: PoliteFetcher) -> N
         acquired.prepared = prepare_image(
             data, max_pixels=settings.MAX_IMAGE_PIXELS, min_side=settings.SCRAPER_MIN_IMAGE_SIDE
         )
-        acquired.blob_written = write_blob(acquired.prepared)
+        acquired.reference = _reference(read_from, acquired.prepared) if read_from is not None else ""
+        if not acquired.reference:
+            acquired.blob_written = write_blob(acquired.prepared)
     except (FetchRejected, ImageRejected) as rejected:
         acquired.rejection = (str(rejected.reason), rejected.detail)
+
+
+def _reference(local: Path, prepared: PreparedImage) -> str:
+    """The key that keeps a local file where it lies, when the settings ask for it and the file is what is stored
+    (a turned photo is stored upright, re-encoded: that one is copied); else "" (copy it)."""
+    if settings.CATALOG_LOCAL_IMAGES != "reference" or prepared.orientation != 1:
+        return ""
+    key = reference_key(local)
+    return key if len(key) <= Image._meta.get_field("storage_key").max_length else ""
 
 
 OUTCOME_FIELDS = ["state", "image", "reason", "detail", "claimed_until", "http_headers", "fetched_at", "extra", "updated_at"]
@@ -190,7 +204,7 @@ def _request(item: CrawlItem, acquired: _Acquired) -> IngestRequest:
         fetched_at=acquired.fetched_at,
     )
     boxes = [tuple(box) for box in item.people]
-    return IngestRequest(acquired.prepared, provenance, boxes, acquired.blob_written)
+    return IngestRequest(acquired.prepared, provenance, boxes, acquired.blob_written, acquired.reference)
 
 
 def _hand_over(arrivals: list[tuple[CrawlItem, IngestResult]]) -> list[list[str]]:
