@@ -56,7 +56,7 @@ def _jpeg(job: tuple[str, int, int, int]) -> None:
 
 def _answer(rng: np.random.Generator, gender: str, age: str, per_answer: bool) -> AnnotatorAnswer:
     vad = [int(v) for v in rng.integers(1, 11, 3)]
-    return AnnotatorAnswer(tuple(random_categories(rng)), *vad, *((gender, age) if per_answer else ("", "")))
+    return AnnotatorAnswer(tuple(random_categories(rng)), *vad, *((gender, age) if per_answer else ()))
 
 
 def make_dataset(root: Path, scale: float, seed: int) -> dict:

@@ -150,6 +150,7 @@ def write_export(directory: Path, name: str, options: ExportOptions, progress: P
         details={**_details(name, options), "skipped_images": skipped, "collection": release_notes(dataset.image_ids)},
         credits=_credits(dataset),
         progress=progress,
+        array_workers=settings.EXPORT_ARRAY_WORKERS or None,
     )
     return dataset
 

@@ -295,6 +295,8 @@ SPECTACULAR_SETTINGS.update(
 # Snapshots are staged here before upload; needs room for one snapshot.
 EXPORT_WORK_DIR = Path(env.str("EXPORT_WORK_DIR", default="") or VAR_DIR / "exports")
 EXPORT_WORK_DIR.mkdir(parents=True, exist_ok=True)
+# Processes decoding and resizing images for the npy arrays (0: one per core); the files are the same whatever it is.
+EXPORT_ARRAY_WORKERS = get_int("EXPORT_ARRAY_WORKERS", 0, minimum=0)
 
 # --- Training ---------------------------------------------------------------
 TRAINING_WORK_DIR = Path(env.str("TRAINING_WORK_DIR", default="") or VAR_DIR / "training")
