@@ -157,6 +157,7 @@ def main() -> None:
     parser.add_argument("--processes", default="1", help="worker process counts to run, comma-separated")
     parser.add_argument("--storage", choices=["copy", "reference"], default="copy", help="CATALOG_LOCAL_IMAGES for the import")
     parser.add_argument("--database", default="bench_import")
+    parser.add_argument("--make-only", action="store_true", help="make the dataset and stop")
     args = parser.parse_args()
 
     root = REPO / "var" / "bench" / f"emotic-official-{args.scale:g}-seed{args.seed}"
@@ -167,6 +168,8 @@ def main() -> None:
         f"{counts['answers']} original answers; {root / 'Annotations' / 'Annotations.mat'}",
         flush=True,
     )
+    if args.make_only:
+        return
     work = Path(tempfile.mkdtemp(prefix="bench_import_"))
     url = local_database_url(args.database)
     os.environ.update(

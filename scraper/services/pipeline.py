@@ -13,6 +13,7 @@ item. A failure on one item is recorded on that item; the chunk goes on.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -335,14 +336,33 @@ def process_items(
     items = _resolve_known_urls(items)
     if not items:
         return
-    workers = min(len(items), settings.SCRAPER_MAX_CONCURRENT_REQUESTS)
+    local = all(item.local_path and not item.image_url for item in items)
+    pool = _thread_pool(settings.SCRAPER_MAX_CONCURRENT_REQUESTS, local)
     stop = threading.Event()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scraper-fetch") as pool:
-        futures = {pool.submit(_acquire, _Work(item.image_url, item.local_path), fetcher, stop): item for item in items}
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=CANCEL_CHECK_SECONDS, return_when=FIRST_COMPLETED)
-            _record([(futures[future], future) for future in done])
-            if not stop.is_set() and (shutting_down.is_set() or not still_wanted()):
-                logger.info("stopping a chunk of %d items: the job was cancelled or the worker is shutting down", len(pending))
-                stop.set()
+    futures = {pool.submit(_acquire, _Work(item.image_url, item.local_path), fetcher, stop): item for item in items}
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=CANCEL_CHECK_SECONDS, return_when=FIRST_COMPLETED)
+        _record([(futures[future], future) for future in done])
+        if not stop.is_set() and (shutting_down.is_set() or not still_wanted()):
+            logger.info("stopping a chunk of %d items: the job was cancelled or the worker is shutting down", len(pending))
+            stop.set()
+
+
+_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _thread_pool(max_requests: int, local: bool) -> ThreadPoolExecutor:
+    """The process's threads for acquiring items, kept from chunk to chunk (starting 32 threads a chunk
+    costs more than a chunk of local files takes to read on a busy machine).
+
+    Local files wait on the disk and the CPU, not on servers: a few threads per
+    core keep both busy. A forked process (a Celery worker) makes its own.
+    """
+    workers = min(max_requests, 4 * (os.cpu_count() or 1)) if local else max_requests
+    key = (os.getpid(), workers)
+    with _pools_lock:
+        if key not in _pools:
+            _pools[key] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scraper-fetch")
+        return _pools[key]

@@ -111,8 +111,15 @@ class EmoticSource(CrawlSource):
             **known,
         )
 
-    def discover(self, cursor: dict) -> Iterator[DiscoveryBatch]:
+    def _entries(self) -> list[tuple[str, int, ImageRecord | FormatError]]:
+        """Every image record of the file, in order; the file is read once for all of a job's discovery steps."""
+        global _last_read
         check_file_size(self.path)
+        stat = self.path.stat()
+        key = (str(self.path), stat.st_mtime_ns, stat.st_size)
+        if _last_read is not None and _last_read[0] == key:
+            return _last_read[1]
+        _last_read = None
         limits = ReadLimits(
             max_elements=settings.SCRAPER_IMPORT_MAX_MAT_ELEMENTS,
             max_inflated_bytes=settings.SCRAPER_IMPORT_MAX_FILE_BYTES,
@@ -126,7 +133,19 @@ class EmoticSource(CrawlSource):
         except FormatError as error:
             raise SourceError("path", str(error)) from None
         entries = [(split, i, record) for split in SPLITS for i, record in enumerate(splits[split])]
+        _last_read = (key, entries)
+        return entries
+
+    def discover(self, cursor: dict) -> Iterator[DiscoveryBatch]:
+        global _last_read
+        entries = self._entries()
         start = cursor.get("position", 0)
         for offset in range(start, len(entries), BATCH):
             chunk = entries[offset : offset + BATCH]
             yield DiscoveryBatch([self._item(*entry) for entry in chunk], {"position": offset + len(chunk)})
+        _last_read = None  # read to the end: nothing more to discover from it
+
+
+# The file last read, kept while its discovery goes on over several steps (EMOTIC's takes
+# seconds to read): ((path, mtime, size), its entries). A changed file is read again.
+_last_read: tuple[tuple, list] | None = None
