@@ -40,7 +40,7 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from bench.bench_export import EMOTIC_SPLITS, people_per_image, photo, random_box, random_categories  # noqa: E402
+from bench.bench_export import EMOTIC_SPLITS, people_per_image, random_box, random_categories  # noqa: E402
 from bench.databases import drop_database, local_database_url, recreate_database  # noqa: E402
 from emotic.records import AnnotatorAnswer, ImageRecord, PersonRecord  # noqa: E402
 from emotic.taxonomy import AGES, GENDERS  # noqa: E402
@@ -49,9 +49,25 @@ FOLDERS = {"mscoco": "mscoco/images", "ade20k": "ade20k/images", "emodb_small": 
 
 
 # ---------------------------------------------------------------- the dataset
+_GRAIN: dict[tuple[int, int], np.ndarray] = {}
+
+
 def _jpeg(job: tuple[str, int, int, int]) -> None:
+    """A photo-like JPEG: a smooth random colour field (its own pHash) with sensor grain (a JPEG's real size).
+
+    ``bench_export.photo`` draws fresh grain per image, which costs more than
+    the import of the image; here one grain tile per process is shifted by a
+    random offset, which is as costly to decode and hash.
+    """
     path, width, height, seed = job
-    Image.fromarray(photo(np.random.default_rng(seed), width, height)).save(path, quality=88)
+    rng = np.random.default_rng(seed)
+    low = rng.integers(0, 256, (height // 48 + 2, width // 48 + 2, 3), dtype=np.uint8)
+    field = np.asarray(Image.fromarray(low).resize((width, height), Image.Resampling.BICUBIC))
+    if (width, height) not in _GRAIN:
+        _GRAIN[width, height] = np.random.default_rng(width).integers(0, 21, (height + 64, width + 64, 3), dtype=np.uint8)
+    dy, dx = (int(v) for v in rng.integers(0, 64, 2))
+    pixels = np.minimum(field, 235) + _GRAIN[width, height][dy : dy + height, dx : dx + width]
+    Image.fromarray(pixels).save(path, quality=88)
 
 
 def _answer(rng: np.random.Generator, gender: str, age: str, per_answer: bool) -> AnnotatorAnswer:
