@@ -10,17 +10,20 @@ import signal
 import time
 
 import pytest
+from PIL import Image as PILImage
 from django.db import connection
 from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 
 from annotator.models import EmotionAnnotation, Person, Worker
+from catalog.files import open_stored
 from catalog.models import Image
+from catalog.renditions import ensure_rendition
 from emotic.records import AnnotatorAnswer, ImageRecord
 from quality.models import PendingRefresh
 from scraper.models import CrawlJob
 from scraper.services.jobs import create_crawl_job, run_crawl_job
-from tests.catalog.images import jpeg
+from tests.catalog.images import encode, jpeg, photo
 from tests.scraper.test_emotic_import import person, write_emotic
 
 CATEGORIES = ("Peace", "Happiness", "Engagement", "Fatigue", "Anger", "Sadness")
@@ -154,3 +157,34 @@ def test_an_import_killed_midway_leaves_whole_images_and_resumes_without_duplica
     assert Image.objects.count() == 60 and Person.objects.count() == expected_people(images)
     assert EmotionAnnotation.objects.count() == sum(len(p.answers) for record, _ in images for p in record.people)
     assert not Person.objects.values("image", "x1", "y1", "x2", "y2").annotate(n=Count("id")).filter(n__gt=1).exists()
+
+
+@pytest.mark.django_db
+def test_a_local_dataset_can_be_referenced_where_it_lies(tmp_path, settings, media_in_tmp):
+    settings.CATALOG_LOCAL_IMAGES = "reference"
+    images = official_layout(6)
+    path = write_emotic(tmp_path / "dataset", images)
+    turned = tmp_path / "dataset" / "emotic" / images[5][0].relative_path
+    exif = PILImage.Exif()
+    exif[0x0112] = 3  # stored upside down: the platform stores it upright, re-encoded, so it must copy it
+    turned.write_bytes(encode(photo(705, (320, 240)), "JPEG", exif=exif.tobytes()))
+
+    job = run_crawl_job(create_crawl_job("emotic", {"path": str(path)}))
+    assert (job.state, job.stored) == ("done", 6)
+    for record, _ in images[:5]:
+        image = Image.objects.get(filename=record.filename)
+        where = tmp_path / "dataset" / "emotic" / record.relative_path
+        assert image.storage_key == f"file:{where.resolve()}"
+        with open_stored(image.storage_key) as stored:
+            assert stored.read() == where.read_bytes()
+    copied = Image.objects.get(filename=images[5][0].filename)
+    assert copied.storage_key.startswith("images/") and (media_in_tmp / copied.storage_key).is_file()
+    assert [p.relative_to(media_in_tmp).as_posix() for p in media_in_tmp.rglob("*") if p.is_file()] == [copied.storage_key]
+
+    shown = Image.objects.get(filename=images[0][0].filename)
+    key = ensure_rendition(shown, 100)  # workers see a rendition made from the file where it lies
+    with PILImage.open(media_in_tmp / key) as rendition:
+        assert rendition.size == (100, 75)
+    again = run_crawl_job(create_crawl_job("emotic", {"path": str(path)}))
+    assert (again.stored, again.exact_duplicates, Image.objects.count()) == (0, 6, 6)
+    assert all((tmp_path / "dataset" / "emotic" / record.relative_path).is_file() for record, _ in images)  # never deleted
