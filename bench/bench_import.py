@@ -137,6 +137,11 @@ def _run_job(job_id: int, report) -> None:
     report.put(peak_rss_mib())
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_import(mat: Path, processes: int) -> dict:
     from django.db import connections
 
@@ -145,7 +150,7 @@ def run_import(mat: Path, processes: int) -> dict:
     from scraper.models import CrawlJob
     from scraper.services.jobs import create_crawl_job
 
-    start = time.perf_counter()
+    start, cpu_before = time.perf_counter(), _children_cpu()
     job = create_crawl_job("emotic", {"path": str(mat)})
     CrawlJob.objects.filter(pk=job.pk).update(run_by_workers=processes > 1)
     connections.close_all()
@@ -160,7 +165,70 @@ def run_import(mat: Path, processes: int) -> dict:
     elapsed = time.perf_counter() - start
     job.refresh_from_db()
     return {
-        "seconds": elapsed, "peaks_mib": peaks, "state": job.state, "stored": job.stored, "rejected": job.rejected_by_reason,
+        "seconds": elapsed, "peaks_mib": peaks, "cpu_seconds": _children_cpu() - cpu_before, "state": job.state, "stored": job.stored, "rejected": job.rejected_by_reason,
+        "duplicates": job.exact_duplicates + job.near_duplicates,
+        "images": ImageRow.objects.count(), "people": Person.objects.count(), "answers": EmotionAnnotation.objects.count(),
+    }
+
+
+def _tree_rss_mib(root: int) -> float:
+    """Resident memory of a process and all its descendants (a Celery worker and its pool), from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        rss[pid] = int(fields[21]) * resource.getpagesize()
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo += children.get(pid, [])
+    return total / 2**20
+
+
+def run_import_celery(mat: Path, processes: int) -> dict:
+    """The job handed to a real Celery worker with ``processes`` pool processes (``SCRAPER_PARALLEL_STEPS`` as many)."""
+    import subprocess
+
+    from django.conf import settings
+    from django.db import transaction
+
+    from annotator.models import EmotionAnnotation, Person
+    from catalog.models import Image as ImageRow
+    from scraper.models import CrawlJob
+    from scraper.services.jobs import FINISHED_STATES, create_crawl_job, enqueue_crawl_job
+
+    cpu_before = _children_cpu()
+
+    settings.SCRAPER_PARALLEL_STEPS = processes
+    env = {**os.environ, "SCRAPER_PARALLEL_STEPS": str(processes)}
+    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "crawl", "--pool", "prefork",
+               f"--concurrency={processes}", "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "WARNING"]
+    log = open(Path(tempfile.gettempdir()) / f"bench_import_worker_{processes}.log", "w")  # noqa: SIM115 - closed below
+    worker = subprocess.Popen(command, cwd=REPO, env={**env, "LOG_LEVEL": "INFO"}, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(8)  # the worker imports Django and connects to the broker before the clock starts
+        start = time.perf_counter()
+        with transaction.atomic():
+            job = create_crawl_job("emotic", {"path": str(mat)})
+            enqueue_crawl_job(job)
+        peak = 0.0
+        while CrawlJob.objects.filter(pk=job.pk).exclude(state__in=FINISHED_STATES).exists():
+            peak = max(peak, _tree_rss_mib(worker.pid))
+            time.sleep(0.5)
+        elapsed = time.perf_counter() - start
+    finally:
+        worker.terminate()
+        worker.wait(60)
+        log.close()
+    job.refresh_from_db()
+    return {
+        "seconds": elapsed, "peaks_mib": [peak], "cpu_seconds": _children_cpu() - cpu_before, "state": job.state, "stored": job.stored, "rejected": job.rejected_by_reason,
         "duplicates": job.exact_duplicates + job.near_duplicates,
         "images": ImageRow.objects.count(), "people": Person.objects.count(), "answers": EmotionAnnotation.objects.count(),
     }
@@ -174,6 +242,11 @@ def main() -> None:
     parser.add_argument("--storage", choices=["copy", "reference"], default="copy", help="CATALOG_LOCAL_IMAGES for the import")
     parser.add_argument("--database", default="bench_import")
     parser.add_argument("--make-only", action="store_true", help="make the dataset and stop")
+    parser.add_argument(
+        "--runner", choices=["command", "celery"], default="command",
+        help="command: the job's steps in N forked processes, as import_dataset runs them (N=1) or as N workers would; "
+        "celery: a real Celery worker with N pool processes (broker CELERY_BROKER_URL)",
+    )
     args = parser.parse_args()
 
     root = REPO / "var" / "bench" / f"emotic-official-{args.scale:g}-seed{args.seed}"
@@ -205,14 +278,19 @@ def main() -> None:
             recreate_database(url)
             shutil.rmtree(work / "media", ignore_errors=True)
             call_command("migrate", verbosity=0, interactive=False)
-            result = run_import(root / "Annotations" / "Annotations.mat", processes)
+            runner = run_import_celery if args.runner == "celery" else run_import
+            result = runner(root / "Annotations" / "Annotations.mat", processes)
             rate = result["images"] / result["seconds"]
             complete = (result["images"], result["people"], result["answers"]) == (counts["images"], counts["people"], counts["answers"])
             print(
-                f"import_dataset --format emotic, {processes} process(es), storage {args.storage}: "
+                f"import --format emotic ({args.runner}), {processes} process(es), storage {args.storage}: "
                 f"{result['images']} images and {result['people']} people in {result['seconds']:.1f} s = {rate:.1f} images/s, "
-                f"{result['people'] / result['seconds']:.1f} people/s; peak RSS per process "
-                f"{', '.join(f'{p:.0f}' for p in result['peaks_mib'])} MiB; job {result['state']}, stored {result['stored']}, "
+                f"{result['people'] / result['seconds']:.1f} people/s; peak RSS "
+                f"{'of the worker and its pool' if args.runner == 'celery' else 'per process'} "
+                f"{', '.join(f'{p:.0f}' for p in result['peaks_mib'])} MiB; importer CPU {result['cpu_seconds']:.0f} s = "
+                f"{result['images'] / max(result['cpu_seconds'], 1e-9):.1f} images per CPU-second (PostgreSQL's not counted, "
+                f"load average {os.getloadavg()[0]:.1f}); "
+                f"job {result['state']}, stored {result['stored']}, "
                 f"duplicates {result['duplicates']}, rejected {result['rejected']}; {result['answers']} original answers; "
                 f"rows {'match' if complete else 'DO NOT match'} the file",
                 flush=True,
