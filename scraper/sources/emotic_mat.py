@@ -60,6 +60,9 @@ def _answers(person: PersonRecord) -> list[dict]:
 
 class EmoticSource(CrawlSource):
     kind = "emotic"
+    # The whole file is read before its first record (EMOTIC's: seconds and a few hundred MB): one
+    # step discovers it all, its batches saved as they come, rather than reading it again every minute.
+    discover_in_one_step = True
 
     def __init__(self, path: str, *, images_root: str = ""):
         self.path = existing_path(path, "path")
@@ -111,15 +114,8 @@ class EmoticSource(CrawlSource):
             **known,
         )
 
-    def _entries(self) -> list[tuple[str, int, ImageRecord | FormatError]]:
-        """Every image record of the file, in order; the file is read once for all of a job's discovery steps."""
-        global _last_read
+    def discover(self, cursor: dict) -> Iterator[DiscoveryBatch]:
         check_file_size(self.path)
-        stat = self.path.stat()
-        key = (str(self.path), stat.st_mtime_ns, stat.st_size)
-        if _last_read is not None and _last_read[0] == key:
-            return _last_read[1]
-        _last_read = None
         limits = ReadLimits(
             max_elements=settings.SCRAPER_IMPORT_MAX_MAT_ELEMENTS,
             max_inflated_bytes=settings.SCRAPER_IMPORT_MAX_FILE_BYTES,
@@ -133,19 +129,7 @@ class EmoticSource(CrawlSource):
         except FormatError as error:
             raise SourceError("path", str(error)) from None
         entries = [(split, i, record) for split in SPLITS for i, record in enumerate(splits[split])]
-        _last_read = (key, entries)
-        return entries
-
-    def discover(self, cursor: dict) -> Iterator[DiscoveryBatch]:
-        global _last_read
-        entries = self._entries()
         start = cursor.get("position", 0)
         for offset in range(start, len(entries), BATCH):
             chunk = entries[offset : offset + BATCH]
             yield DiscoveryBatch([self._item(*entry) for entry in chunk], {"position": offset + len(chunk)})
-        _last_read = None  # read to the end: nothing more to discover from it
-
-
-# The file last read, kept while its discovery goes on over several steps (EMOTIC's takes
-# seconds to read): ((path, mtime, size), its entries). A changed file is read again.
-_last_read: tuple[tuple, list] | None = None
