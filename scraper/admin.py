@@ -1,4 +1,6 @@
-"""The admin: crawl jobs (started here, with their progress), the items each job found, and the search sources.
+"""The admin: crawl jobs (started here, with their progress kept up to date on the page, cancelled and
+resumed from the list), imports (uploads and storage prefixes: ``scraper/admin_imports.py``), the items
+each job found, and the search sources.
 
 Search sources are listed whether usable or not: one whose key is missing is
 shown as unavailable with the reason, one a job stopped as degraded with the
@@ -11,12 +13,15 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from emotic.errors import FieldError
 from emotic.licenses import POLICIES
+from scraper import admin_imports
+from scraper.admin_imports import license_params
 from scraper.models import CrawlItem, CrawlJob, SearchSourceStatus
+from scraper.selectors import LIVE_STATES
 from scraper.services.jobs import (
     cancel_crawl_job,
     create_crawl_job,
@@ -100,13 +105,6 @@ class CrawlJobForm(forms.ModelForm):
             ("", f"as SCRAPER_UNKNOWN_LICENSE says ({settings.SCRAPER_UNKNOWN_LICENSE})"), ("keep", "keep, marked unknown"), ("refuse", "refuse")
         ]
 
-    def _license_params(self, data: dict) -> dict:
-        codes = _words(data.get("license_codes", ""))
-        params = {"licenses": codes or data.get("licenses") or "any"}
-        if data.get("unknown_license"):
-            params["unknown_license"] = data["unknown_license"]
-        return params
-
     def clean(self):
         data = super().clean()
         kind = data.get("kind")
@@ -122,7 +120,7 @@ class CrawlJobForm(forms.ModelForm):
         else:
             names = ("path", "images_dir", "images_root", "original_database", "folder")
             params = {name: data[name] for name in names if data.get(name)}
-        params.update(self._license_params(data))
+        params.update(license_params(data))
         try:
             build_source(kind, params, shared_fetcher())
         except SourceError as error:
@@ -140,10 +138,17 @@ class CrawlJobForm(forms.ModelForm):
 class CrawlJobAdmin(admin.ModelAdmin):
     form = CrawlJobForm
     list_display = (
-        "id", "kind", "summary_of_params", "state", "degraded_list", "progress_bar", "found", "stored", "duplicates", "rejected",
-        "refused_for_licence", "created_at",
+        "id", "kind", "summary_of_params", "live_state", "degraded_list", "progress_bar", "live_found", "live_stored", "duplicates",
+        "live_rejected", "refused_for_licence", "created_at", "controls",
     )  # fmt: skip
     list_filter = ("kind", "state")
+    change_list_template = "admin/scraper/crawljob/change_list.html"
+    change_form_template = "admin/scraper/crawljob/change_form.html"
+    progress_poll_ms = 2000  # how often a page with a live job asks for its progress (scraper/crawl_jobs.js)
+
+    class Media:
+        js = ("scraper/crawl_jobs.js",)
+
     actions = ["start_or_resume", "cancel"]
     readonly_fields = (
         "kind", "params", "source", "state", "degraded_report", "progress_bar", "found", "fetched", "stored", "exact_duplicates",
@@ -151,6 +156,30 @@ class CrawlJobAdmin(admin.ModelAdmin):
         "items_link", "page_errors", "error", "discovery_done", "discovery_cursor", "run_by_workers", "stalled_requeues",
         "created_by", "created_at", "started_at", "finished_at",
     )  # fmt: skip
+
+    def get_urls(self):
+        def import_page(request):
+            return admin_imports.import_view(request, self)
+
+        import_page.csrf_exempt = True  # the view reads the body after setting its upload handler, then checks CSRF itself
+        wrap = self.admin_site.admin_view
+        return [
+            path("import/", wrap(import_page), name="scraper_crawljob_import"),
+            path("progress/", wrap(lambda request: admin_imports.progress_view(request, self)), name="scraper_crawljob_progress"),
+            path("<path:object_id>/cancel/", wrap(lambda request, object_id: admin_imports.cancel_view(request, self, object_id)),
+                 name="scraper_crawljob_cancel"),
+            path("<path:object_id>/resume/", wrap(lambda request, object_id: admin_imports.resume_view(request, self, object_id)),
+                 name="scraper_crawljob_resume"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"progress_url": reverse("admin:scraper_crawljob_progress"), "progress_poll_ms": self.progress_poll_ms}
+        return super().changelist_view(request, {**extra, **(extra_context or {})})
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = {"progress_url": reverse("admin:scraper_crawljob_progress"), "progress_poll_ms": self.progress_poll_ms}
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
     def get_fields(self, request, obj=None):
         return list(self.form.base_fields) if obj is None else list(self.readonly_fields)
@@ -179,7 +208,44 @@ class CrawlJobAdmin(admin.ModelAdmin):
             first = queries[0]["text"] if queries else ""
             engines = ", ".join(str(name) for name in search_engine_names(job.params)[0])
             return f"{engines}: {first}" + (f" (+{len(queries) - 1} more)" if len(queries) > 1 else "")
+        if job.params.get("upload"):
+            return f"upload {job.params['upload'].get('name', '')}"
+        if job.params.get("storage_prefix"):
+            return f"storage {job.params['storage_prefix'].get('prefix', '')}/"
         return str(job.params.get("path", ""))
+
+    @staticmethod
+    def _live(job: CrawlJob, field: str, value) -> str:
+        """A value the page keeps up to date (scraper/crawl_jobs.js) while the job is pending or running."""
+        return format_html('<span data-job="{}" data-field="{}">{}</span>', job.pk, field, value)
+
+    @admin.display(description="state", ordering="state")
+    def live_state(self, job: CrawlJob) -> str:
+        return self._live(job, "state_label", job.get_state_display())
+
+    @admin.display(description="found", ordering="found")
+    def live_found(self, job: CrawlJob) -> str:
+        return self._live(job, "found", job.found)
+
+    @admin.display(description="stored", ordering="stored")
+    def live_stored(self, job: CrawlJob) -> str:
+        return self._live(job, "stored", job.stored)
+
+    @admin.display(description="rejected", ordering="rejected")
+    def live_rejected(self, job: CrawlJob) -> str:
+        return self._live(job, "rejected", job.rejected)
+
+    @admin.display(description="")
+    def controls(self, job: CrawlJob) -> str:
+        """Cancel a job that runs, resume one that stopped: buttons of the list's form (its CSRF token goes with them)."""
+        if job.state in LIVE_STATES:
+            url, label = reverse("admin:scraper_crawljob_cancel", args=[job.pk]), "Cancel"
+        else:
+            url, label = reverse("admin:scraper_crawljob_resume", args=[job.pk]), "Resume"
+        return format_html(
+            '<button type="submit" class="button" formaction="{}" name="job" value="{}" data-job-control="{}">{}</button>',
+            url, job.pk, label.lower(), label,
+        )
 
     @admin.display(description="stopped sources")
     def degraded_list(self, job: CrawlJob) -> str:
@@ -214,7 +280,11 @@ class CrawlJobAdmin(admin.ModelAdmin):
     def progress_bar(self, job: CrawlJob) -> str:
         percent = round(job.progress * 100)
         phase = "" if job.discovery_done or job.state != CrawlJob.State.RUNNING else " (finding images)"
-        return format_html('<progress value="{}" max="100"></progress> {}%{}', percent, percent, phase)
+        return format_html(
+            '<span class="crawl-job-progress" data-job="{}" data-live="{}"><progress value="{}" max="100"></progress> '
+            '<span data-field="percent">{}%{}</span></span>',
+            job.pk, "1" if job.state in LIVE_STATES else "", percent, percent, phase,
+        )
 
     @admin.display(description="duplicates")
     def duplicates(self, job: CrawlJob) -> int:

@@ -33,6 +33,7 @@ from emotic_export.services import snapshot_prefix
 from training.core.hyperparameters import HyperparameterError, Hyperparameters
 from training.models import TrainingRun
 from training.queues import queue_for_device
+from training.selectors import available_weights, weights_dir, weights_path
 
 logger = logging.getLogger(__name__)
 REPORT_FILES = ("report.json", "loss_curves.png", "average_precision.png", "precision_recall.png")
@@ -45,15 +46,29 @@ class TrainingRunError(FieldError):
 
 
 def validated_hyperparameters(mode: str, hyperparameters: dict) -> Hyperparameters:
+    """The run's settings, checked; pretrained weights are named by a file of ``TRAINING_WEIGHTS_DIR``.
+
+    A name is all a run keeps (the worker reads the file from its own folder): never a path, so
+    nothing outside the weights folder can be read. With none named, the worker's
+    ``TRAINING_BODY_WEIGHTS``/``TRAINING_CONTEXT_WEIGHTS`` apply, if set.
+    """
     values = {**(hyperparameters or {}), "mode": mode}
-    for local_only in ("body_weights", "context_weights"):
-        # Weights are files on the training machine; they come from settings, never from a form.
-        if values.get(local_only):
-            raise TrainingRunError(local_only, f"set TRAINING_{local_only.upper()} on the worker instead")
     try:
-        return Hyperparameters.from_dict(values)
+        checked = Hyperparameters.from_dict(values)
     except HyperparameterError as error:
         raise TrainingRunError(error.field, error.reason) from None
+    for stream in ("body", "context"):
+        field, name = f"{stream}_weights", values.get(f"{stream}_weights")
+        if not name:
+            continue
+        if stream not in checked.streams:
+            raise TrainingRunError(field, f"mode {mode!r} has no {stream} stream; leave it empty")
+        if weights_path(name) is None:
+            offered = ", ".join(available_weights()) or "none"
+            raise TrainingRunError(
+                field, f"{name!r} is not a weights file in TRAINING_WEIGHTS_DIR ({weights_dir()}); files there: {offered}"
+            )
+    return checked
 
 
 def start_training_run(*, snapshot: DatasetSnapshot, mode: str, hyperparameters: dict | None = None, created_by=None) -> TrainingRun:
@@ -205,8 +220,7 @@ def run_training(run_id: int) -> TrainingRun:
                 "worker", f"cannot import the training core ({error}); install requirements-training.txt on this worker"
             ) from None
         hyperparameters = Hyperparameters.from_dict(
-            {**run.hyperparameters, "body_weights": settings.TRAINING_BODY_WEIGHTS or None,
-             "context_weights": settings.TRAINING_CONTEXT_WEIGHTS or None}
+            {**run.hyperparameters, "body_weights": _weights_file(run, "body"), "context_weights": _weights_file(run, "context")}
         )
         arrays = _local_snapshot_arrays(run.snapshot)
         resume = resuming and (out_dir / "last.pt").exists()
@@ -246,6 +260,17 @@ def run_training(run_id: int) -> TrainingRun:
         epoch=result.epochs_completed,
     )
     return TrainingRun.objects.get(pk=run.pk)
+
+
+def _weights_file(run: TrainingRun, stream: str) -> str | None:
+    """The file a stream starts from on this worker: the one the run names (in its TRAINING_WEIGHTS_DIR), else the setting."""
+    name = run.hyperparameters.get(f"{stream}_weights")
+    if not name:
+        return getattr(settings, f"TRAINING_{stream.upper()}_WEIGHTS") or None
+    path = weights_path(name)
+    if path is None:
+        raise TrainingRunError(f"{stream}_weights", f"{name!r} is not in this worker's TRAINING_WEIGHTS_DIR ({weights_dir()})")
+    return str(path)
 
 
 def _store(path: Path, key: str) -> str:

@@ -305,6 +305,13 @@ TRAINING_WORK_DIR.mkdir(parents=True, exist_ok=True)
 # ResNet-18 for the body stream, resnet18_places365.pth.tar for the context.
 TRAINING_BODY_WEIGHTS = env.str("TRAINING_BODY_WEIGHTS", default="")
 TRAINING_CONTEXT_WEIGHTS = env.str("TRAINING_CONTEXT_WEIGHTS", default="")
+# The folder of pretrained weight files the admin's training form offers (*.pth, *.pt, *.pth.tar):
+# a run names a file of it, read from this folder on the worker that trains it.
+TRAINING_WEIGHTS_DIR = Path(env.str("TRAINING_WEIGHTS_DIR", default="") or VAR_DIR / "weights")
+# Metrics computed on fewer evaluation samples than this (or an AP from fewer positives than
+# TRAINING_MIN_CATEGORY_POSITIVES) are flagged on the run's page as too few to rely on.
+TRAINING_MIN_EVALUATION_SAMPLES = get_int("TRAINING_MIN_EVALUATION_SAMPLES", 100, minimum=1)
+TRAINING_MIN_CATEGORY_POSITIVES = get_int("TRAINING_MIN_CATEGORY_POSITIVES", 10, minimum=1)
 
 # --- Scraper --------------------------------------------------------------
 SCRAPER_USER_AGENT = env.str(
@@ -425,6 +432,18 @@ SCRAPER_IMPORT_MAX_PEOPLE_PER_IMAGE = get_int("SCRAPER_IMPORT_MAX_PEOPLE_PER_IMA
 SCRAPER_IMPORT_MAX_MAT_ELEMENTS = get_int("SCRAPER_IMPORT_MAX_MAT_ELEMENTS", 50_000_000, minimum=1)
 SCRAPER_IMPORT_MAX_PICKLE_BYTES = get_int("SCRAPER_IMPORT_MAX_PICKLE_BYTES", 64 * 1024**2, minimum=1024)
 SCRAPER_IMPORT_MAX_FILE_BYTES = get_int("SCRAPER_IMPORT_MAX_FILE_BYTES", 2 * 1024**3, minimum=1024)
+# Imports from the admin (docs/scraper.md, Imports from the admin): the largest file one may
+# upload (a dataset file or a zip of photos; it goes to a temporary file, never into memory), what
+# an archive may hold (members, bytes once extracted, and how much one member may inflate), and the
+# folder uploads and storage prefixes are unpacked into for the job (under the first import root
+# unless set; it must lie under an import root, and web and crawl workers must share it).
+SCRAPER_UPLOAD_MAX_BYTES = get_int("SCRAPER_UPLOAD_MAX_BYTES", 2 * 1024**3, minimum=1024)
+SCRAPER_UPLOAD_MAX_EXTRACTED_BYTES = get_int("SCRAPER_UPLOAD_MAX_EXTRACTED_BYTES", 20 * 1024**3, minimum=1024)
+SCRAPER_UPLOAD_MAX_MEMBERS = get_int("SCRAPER_UPLOAD_MAX_MEMBERS", 200_000, minimum=1)
+SCRAPER_UPLOAD_MAX_RATIO = get_int("SCRAPER_UPLOAD_MAX_RATIO", 100, minimum=2)
+SCRAPER_UPLOAD_STAGING_DIR = str(
+    (BASE_DIR / Path(env.str("SCRAPER_UPLOAD_STAGING_DIR", default="") or Path(SCRAPER_IMPORT_ROOTS[0]) / "uploads")).resolve()
+)
 
 # --- Logging ----------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()

@@ -31,6 +31,7 @@ from catalog.sources import collection_source, dataset_source
 from scraper.services.discovery import discover_items
 from scraper.services.pipeline import process_items
 from scraper.services.source_health import final_state, reopen_degraded
+from scraper.services.staging import restage_upload, stage_storage_prefix
 from scraper.sources import SourceError, build_source
 from scraper.sources.queries import SearchQuery, expand_template
 
@@ -213,6 +214,7 @@ def _discover_step(job: CrawlJob, fetcher: PoliteFetcher, on_progress: ProgressC
         job.refresh_from_db()
         if not job.discovery_done:
             try:
+                stage_storage_prefix(job)  # an admin's import of a storage prefix: its files come over first
                 discover_items(job, fetcher, on_batch=on_progress, max_seconds=DISCOVERY_STEP_SECONDS)
             except FetchCancelled:  # the worker is shutting down: discovery resumes from its cursor
                 return 0.0
@@ -248,6 +250,7 @@ def resume_crawl_job(job: CrawlJob, *, retry_transient: bool = True) -> CrawlJob
     the job is left as it was): its file may have gone, or lie outside today's import roots.
     """
     if job.kind != CrawlJob.Kind.SEARCH:
+        restage_upload(job)  # an uploaded import whose folder has gone is unpacked again from the storage
         build_source(job.kind, job.params)
     with transaction.atomic():
         if retry_transient:

@@ -86,7 +86,7 @@ def test_the_admin_shows_progress(admin_client, photos, settings):
     advance_crawl_job(job.pk)  # discovery
     advance_crawl_job(job.pk)  # 2 of 3 stored
     page = admin_client.get(reverse("admin:scraper_crawljob_changelist")).content.decode()
-    assert '<progress value="67" max="100"></progress> 67%' in page
+    assert '<progress value="67" max="100"></progress> <span data-field="percent">67%</span>' in page
     detail = admin_client.get(reverse("admin:scraper_crawljob_change", args=[job.pk])).content.decode()
     assert "3 items" in detail
 

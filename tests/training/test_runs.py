@@ -86,7 +86,7 @@ def test_the_admin_flow_from_start_to_finished_metrics_with_a_real_worker(client
     client.force_login(UserFactory(username="researcher", is_staff=True, is_superuser=True))
     response = client.post(
         reverse("admin:training_trainingrun_add"),
-        {"snapshot": snapshot.pk, "mode": "body", "hyperparameters": __import__("json").dumps(TINY)},
+        {"snapshot": snapshot.pk, "mode": "body", "optimizer": "adamw", **TINY},
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     run = TrainingRun.objects.get()
@@ -147,7 +147,7 @@ def test_a_run_needs_a_complete_trainable_snapshot_and_valid_hyperparameters(med
         start_training_run(snapshot=ready, mode="body", hyperparameters={"epochs": 0})
     with pytest.raises(TrainingRunError, match="^learning_rat"):
         start_training_run(snapshot=ready, mode="body", hyperparameters={"learning_rate": -1})
-    with pytest.raises(TrainingRunError, match="^body_weights: set TRAINING_BODY_WEIGHTS"):
+    with pytest.raises(TrainingRunError, match="^body_weights: '/etc/passwd' is not a weights file in TRAINING_WEIGHTS_DIR"):
         start_training_run(snapshot=ready, mode="body", hyperparameters={"body_weights": "/etc/passwd"})
     assert not TrainingRun.objects.exists()
 
@@ -158,10 +158,10 @@ def test_the_admin_form_names_a_bad_hyperparameter(client, media_in_tmp):
     client.force_login(UserFactory(username="researcher", is_staff=True, is_superuser=True))
     response = client.post(
         reverse("admin:training_trainingrun_add"),
-        {"snapshot": snapshot.pk, "mode": "body", "hyperparameters": '{"batch_size": 1}'},
+        {"snapshot": snapshot.pk, "mode": "body", "optimizer": "adamw", **TINY, "batch_size": 1},
     )
     assert response.status_code == 200
-    assert b"batch_size: " in response.content
+    assert b"<li>Batch size: Ensure this value is greater than or equal to 2.</li>" in response.content
     assert not TrainingRun.objects.exists()
 
 
