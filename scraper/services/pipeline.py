@@ -235,12 +235,16 @@ def _hand_over(arrivals: list[tuple[CrawlItem, IngestResult]]) -> list[list[str]
 
 
 def _commit(arrivals: list[tuple[CrawlItem, _Acquired]]) -> list[tuple[IngestResult, list[str]]]:
-    """Store the arrivals and hand them over, all in one transaction: an image never waits for its people."""
+    """Store the arrivals, hand them over and record each item's outcome, all in one transaction: an image
+    never waits for its people, and a kill leaves no image stored whose item still waits."""
     requests = [_request(item, acquired) for item, acquired in arrivals]
     try:
         with transaction.atomic():
             results = commit_prepared_images(requests)
             notes = _hand_over([(item, result) for (item, _), result in zip(arrivals, results)])
+            for (item, _), result, note in zip(arrivals, results, notes):
+                _set_result(item, result, note)
+            _save_outcomes([item for item, _ in arrivals])  # with the rows: a kill leaves both or neither
             return list(zip(results, notes))
     except Exception:
         for request in requests:  # rolled back: files no row names are not kept
@@ -264,20 +268,15 @@ def _commit_parts(arrivals: list[tuple[CrawlItem, _Acquired]]) -> list[tuple[Ing
     return _commit_parts(arrivals[:middle]) + _commit_parts(arrivals[middle:])
 
 
-def _commit_batch(arrivals: list[tuple[CrawlItem, _Acquired]]) -> list[CrawlItem]:
-    """Commit the arrivals as one batch; an item that cannot be committed is left for a later attempt."""
+def _commit_batch(arrivals: list[tuple[CrawlItem, _Acquired]]) -> None:
+    """Commit the arrivals as one batch, their outcomes recorded with them; an item that cannot be committed
+    is left for a later attempt."""
     if not arrivals:
-        return []
-    finished = []
+        return
     for (item, _), outcome in zip(arrivals, _commit_parts(arrivals)):
         if isinstance(outcome, Exception):
             logger.error("job %s: %s could not be committed", item.job_id, item.key, exc_info=outcome)
             _leave_for_later(item, outcome)
-            continue
-        result, notes = outcome
-        _set_result(item, result, notes)
-        finished.append(item)
-    return finished
 
 
 def _resolve_known_urls(items: list[CrawlItem]) -> list[CrawlItem]:
@@ -319,8 +318,8 @@ def _record(arrivals: list[tuple[CrawlItem, Future]]) -> None:
             finished.append(item)
         else:
             batch.append((item, acquired))
-    finished += _commit_batch(batch)
     _save_outcomes(finished)
+    _commit_batch(batch)
 
 
 def process_items(
