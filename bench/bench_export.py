@@ -12,7 +12,10 @@ Two parts:
   decoding and with every JPEG decoded at full size, each run in a fresh
   child process so that its peak memory is its own; it reports images and
   people per second (wall clock, and per CPU second, steadier on a shared
-  machine), the peak memory and how many images each scale decoded.
+  machine), the peak memory and how many images each scale decoded; with
+  one writer process and with one per core (``--workers``), beside a plain
+  cv2 loop of the baseline's work (``bench/baseline_cv2_arrays.py``, run by
+  ``--baseline-python``, a virtualenv with numpy and opencv-python-headless).
 
     .venv/bin/python bench/bench_export.py                     # everything, EMOTIC's size
     .venv/bin/python bench/bench_export.py --scale 0.1 --array-images 100,400
