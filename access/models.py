@@ -1,4 +1,4 @@
-"""Log-in and sign-up attempts: every try, its outcome, and why a refused one was refused."""
+"""Log-in, sign-up and password-reset attempts: every try, its outcome, and why a refused one was refused."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from django.db.models import Q
 
 
 class AccessAttempt(models.Model):
-    """One attempt to log in (any log-in page) or to sign up, kept for ``ACCESS_LOG_DAYS``."""
+    """One attempt to log in (any log-in page), to sign up or to ask for a password reset, kept for ``ACCESS_LOG_DAYS``."""
 
     class Kind(models.TextChoices):
         LOG_IN = "log_in", "Log-in"
         SIGN_UP = "sign_up", "Sign-up"
+        PASSWORD_RESET = "reset", "Password reset"
 
     class Outcome(models.TextChoices):
         SUCCEEDED = "succeeded", "Succeeded"
@@ -20,6 +21,7 @@ class AccessAttempt(models.Model):
         DELAYED = "delayed", "Refused: too many failures for this account (it must wait)"
         ADDRESS_LIMIT = "address_limit", "Refused: too many attempts from this address"
         BUSY = "busy", "Refused: too many attempts on the whole site"
+        REQUESTED = "requested", "Reset link asked for (sent if the e-mail address has an account)"
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
     outcome = models.CharField(max_length=15, choices=Outcome.choices)
@@ -34,9 +36,9 @@ class AccessAttempt(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["username", "created_at"], name="access_attempt_username")]
         constraints = [
-            models.CheckConstraint(condition=Q(kind__in=["log_in", "sign_up"]), name="access_attempt_kind_valid"),
+            models.CheckConstraint(condition=Q(kind__in=["log_in", "sign_up", "reset"]), name="access_attempt_kind_valid"),
             models.CheckConstraint(
-                condition=Q(outcome__in=["succeeded", "failed", "delayed", "address_limit", "busy"]),
+                condition=Q(outcome__in=["succeeded", "failed", "delayed", "address_limit", "busy", "requested"]),
                 name="access_attempt_outcome_valid",
             ),
         ]

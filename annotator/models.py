@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from catalog.models import Image
 from emotic.boxes import BoxError, validate_boxes
-from emotic.taxonomy import AGES, ALL_CATEGORIES_MASK, GENDERS, VAD_MAX, VAD_MIN, mask_to_categories
+from emotic.taxonomy import AGES, ALL_CATEGORIES_MASK, CATEGORY_NAMES, GENDERS, VAD_MAX, VAD_MIN, mask_to_categories
 
 Gender = models.TextChoices("Gender", [(g, g) for g in GENDERS])
 Age = models.TextChoices("Age", [(a, a) for a in AGES])
@@ -69,6 +69,13 @@ class Person(models.Model):
         editable=False,
         help_text="Emotion answers plus live assignments; kept under the row lock by the assignment service.",
     )
+    annotators_pinned = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Annotators this person needs whatever the protocol now says: its work had begun when a change "
+        "was applied to new work only (services/protocol.py).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -99,6 +106,14 @@ class Person(models.Model):
     @property
     def box(self) -> tuple[int, int, int, int]:
         return (self.x1, self.y1, self.x2, self.y2)
+
+    @property
+    def box_width(self) -> int:
+        return self.x2 - self.x1
+
+    @property
+    def box_height(self) -> int:
+        return self.y2 - self.y1
 
     def __str__(self) -> str:
         return f"person {self.pk} in {self.image}"
@@ -166,6 +181,11 @@ class Worker(models.Model):
     )
     last_task_request_at = models.DateTimeField(
         null=True, blank=True, help_text="Written first in every assignment transaction: it serialises one worker's requests."
+    )
+    qualification_protocol = models.ForeignKey(
+        "ProtocolVersion", null=True, blank=True, editable=False, on_delete=models.PROTECT, related_name="+",
+        help_text="The protocol whose test length and pass mark judge this worker's test in progress: set when a "
+        "change was applied to new work only while the worker was taking the test.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -317,6 +337,12 @@ class TaskAssignment(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     skip_reason = models.CharField(max_length=300, blank=True)
     gold_passed = models.BooleanField(null=True, blank=True, help_text="For gold items: whether the answer was acceptable.")
+    control_repeat = models.PositiveSmallIntegerField(
+        default=0,
+        db_default=0,
+        help_text="0 for every task but a hidden control met again: the n-th time this worker meets it (a worker who "
+        "has met every control is given the one met longest ago when the protocol says 'reuse').",
+    )
 
     class Meta:
         ordering = ["-assigned_at"]
@@ -332,12 +358,19 @@ class TaskAssignment(models.Model):
                 name="assignment_state_valid",
             ),
             models.CheckConstraint(condition=Q(expires_at__gt=F("assigned_at")), name="assignment_expires_after_start"),
-            # Never the same person (or image, for boxes) twice to one worker.
+            # Never the same person (or image, for boxes) twice to one worker, but a control met again
+            # (control_repeat 1, 2, ...; only hidden controls are met again).
             models.UniqueConstraint(
-                fields=["worker", "person"], condition=Q(person__isnull=False), name="assignment_once_per_worker_person"
+                fields=["worker", "person", "control_repeat"], condition=Q(person__isnull=False),
+                name="assignment_once_per_worker_person",
             ),
             models.UniqueConstraint(
-                fields=["worker", "image"], condition=Q(image__isnull=False), name="assignment_once_per_worker_image"
+                fields=["worker", "image", "control_repeat"], condition=Q(image__isnull=False),
+                name="assignment_once_per_worker_image",
+            ),
+            models.CheckConstraint(
+                condition=Q(control_repeat=0) | (Q(gold_item__isnull=False) & Q(is_qualification=False)),
+                name="assignment_repeat_only_controls",
             ),
         ]
 
@@ -371,12 +404,20 @@ class EmotionAnnotation(models.Model):
     status = models.CharField(max_length=10, choices=AnnotationStatus.choices, default=AnnotationStatus.SUBMITTED)
     excluded = models.BooleanField(default=False, help_text="Left out of exports (blocked worker); reversible.")
     is_gold = models.BooleanField(default=False, help_text="Answer to a hidden control item.")
+    protocol_version = models.ForeignKey(
+        "ProtocolVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="emotion_annotations",
+        help_text="The annotation protocol in force when the answer was given (empty: imported, or given before "
+        "versions were kept).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["person", "worker"], name="emotion_once_per_worker_person"),
+            # A control met again (TaskAssignment.control_repeat) is answered again: only gold answers repeat.
+            models.UniqueConstraint(
+                fields=["person", "worker"], condition=Q(is_gold=False), name="emotion_once_per_worker_person"
+            ),
             models.CheckConstraint(
                 condition=Q(categories_mask__gt=0) & Q(categories_mask__lte=ALL_CATEGORIES_MASK),
                 name="emotion_at_least_one_category",
@@ -418,12 +459,19 @@ class BoxAnnotation(models.Model):
     status = models.CharField(max_length=10, choices=AnnotationStatus.choices, default=AnnotationStatus.SUBMITTED)
     excluded = models.BooleanField(default=False)
     is_gold = models.BooleanField(default=False, help_text="Answer to a gold item (qualification or hidden control).")
+    protocol_version = models.ForeignKey(
+        "ProtocolVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="box_annotations",
+        help_text="The annotation protocol in force when the answer was given (empty: imported, or given before "
+        "versions were kept).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["image", "worker"], name="boxes_once_per_worker_image"),
+            models.UniqueConstraint(
+                fields=["image", "worker"], condition=Q(is_gold=False), name="boxes_once_per_worker_image"
+            ),
             models.CheckConstraint(condition=Q(seconds_spent__gte=0), name="boxes_seconds_nonnegative"),
             models.CheckConstraint(
                 condition=Q(status__in=["submitted", "accepted", "rejected"]), name="boxes_status_valid"
@@ -470,3 +518,147 @@ class ApiToken(models.Model):
     def expired(self) -> bool:
         return self.expires_at is not None and self.expires_at <= timezone.now()
 
+
+
+class ProtocolVersion(models.Model):
+    """One version of the annotation protocol: every rule an answer is given under, kept for ever.
+
+    The newest version is in force (``annotator.selectors.protocol_in_force``,
+    the one accessor every reader uses); a change makes a new version through
+    ``services.protocol.change_protocol`` and records who made it, when, and
+    every changed value with its previous one (``changes``). The first version
+    is made from the environment's settings, the defaults of a new
+    installation. Every answer keeps the version in force when it was given.
+    """
+
+    class ControlsExhausted(models.TextChoices):
+        REUSE = "reuse", "Reuse the control met longest ago"
+        PAUSE = "pause", "Pause the worker's tasks until new controls are added"
+
+    class AppliedTo(models.TextChoices):
+        ALL = "all", "All work, in progress included"
+        NEW_WORK = "new_work", "New work only (work in progress keeps the previous values)"
+
+    number = models.PositiveIntegerField(unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+",
+        help_text="Empty for the first version, made from the environment's settings.",
+    )
+    note = models.CharField(max_length=300, blank=True, help_text="Why the protocol changed.")
+    changes = models.JSONField(
+        default=dict, blank=True, editable=False, help_text="{field: [previous, new]} for every value changed."
+    )
+    applied_to = models.CharField(max_length=10, choices=AppliedTo.choices, default=AppliedTo.ALL, editable=False)
+    # How many annotators (the same person never twice to one worker).
+    annotators_train = models.PositiveSmallIntegerField("annotators per person, train split")
+    annotators_val = models.PositiveSmallIntegerField("annotators per person, val split")
+    annotators_test = models.PositiveSmallIntegerField("annotators per person, test split")
+    annotators_unsplit = models.PositiveSmallIntegerField(
+        "annotators per person of an image without a split", help_text="SPLIT_IMAGES_AT=export leaves images unsplit."
+    )
+    box_annotators_per_image = models.PositiveSmallIntegerField(
+        "workers drawing boxes per image", help_text="More than one: the people are the consensus of their boxes."
+    )
+    # Hidden controls.
+    control_rate = models.FloatField("share of tasks that are hidden controls", help_text="EMOTIC: 0.1 (2 in 20).")
+    control_block_size = models.PositiveSmallIntegerField(
+        "tasks per block", help_text="Each block holds round(rate x size) controls at positions a worker cannot predict."
+    )
+    controls_exhausted = models.CharField(
+        "when a worker has met every control", max_length=10, choices=ControlsExhausted.choices,
+        default=ControlsExhausted.REUSE,
+    )
+    assignment_timeout_minutes = models.PositiveSmallIntegerField(
+        "minutes to answer a task", help_text="A task not answered in time goes back to the pool."
+    )
+    # The trust rule (quality blocks a worker automatically by it).
+    auto_block = models.BooleanField("block workers automatically on control accuracy")
+    trust_window = models.PositiveSmallIntegerField("control answers judged (the last n)")
+    trust_min_answers = models.PositiveSmallIntegerField("control answers needed before judging")
+    trust_min_accuracy = models.FloatField("lowest accuracy on controls kept", help_text="From 0 to 1.")
+    skipped_control_fails = models.BooleanField("a skipped or reported control counts as failed")
+    # The qualification test.
+    qualification_items = models.PositiveSmallIntegerField("items in the qualification test")
+    qualification_pass_rate = models.FloatField("share of test items to pass", help_text="From 0 to 1.")
+    # --- Qualification retries: the place for the retry policy (attempts, waiting time). Read through
+    # ``protocol_in_force().qualification_retry``; nothing reads them yet (see docs/protocol.md).
+    qualification_attempts = models.PositiveSmallIntegerField(
+        "qualification attempts", default=1, help_text="How many times a worker may take the test (1: no retry)."
+    )
+    qualification_retry_wait_hours = models.PositiveIntegerField(
+        "hours to wait before a retry", default=0, help_text="Between a failed attempt and the next."
+    )
+    # What workers read before they start.
+    instructions = models.TextField(
+        "instructions for workers", blank=True,
+        help_text="Plain text; a blank line starts a new paragraph. Shown on the workers' instructions page.",
+    )
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(annotators_train__gte=1) & Q(annotators_val__gte=1) & Q(annotators_test__gte=1)
+                & Q(annotators_unsplit__gte=1) & Q(box_annotators_per_image__gte=1),
+                name="protocol_annotators_positive",
+            ),
+            models.CheckConstraint(condition=Q(control_rate__gte=0) & Q(control_rate__lte=1), name="protocol_control_rate_unit"),
+            models.CheckConstraint(condition=Q(control_block_size__gte=1), name="protocol_block_positive"),
+            models.CheckConstraint(condition=Q(assignment_timeout_minutes__gte=1), name="protocol_timeout_positive"),
+            models.CheckConstraint(
+                condition=Q(trust_min_answers__gte=1) & Q(trust_min_answers__lte=F("trust_window")),
+                name="protocol_trust_answers_in_window",
+            ),
+            models.CheckConstraint(
+                condition=Q(trust_min_accuracy__gte=0) & Q(trust_min_accuracy__lte=1), name="protocol_trust_accuracy_unit"
+            ),
+            models.CheckConstraint(condition=Q(qualification_items__gte=1), name="protocol_qualification_items_positive"),
+            models.CheckConstraint(
+                condition=Q(qualification_pass_rate__gte=0) & Q(qualification_pass_rate__lte=1),
+                name="protocol_pass_rate_unit",
+            ),
+            models.CheckConstraint(condition=Q(qualification_attempts__gte=1), name="protocol_attempts_positive"),
+            models.CheckConstraint(
+                condition=Q(controls_exhausted__in=["reuse", "pause"]), name="protocol_controls_exhausted_valid"
+            ),
+            models.CheckConstraint(condition=Q(applied_to__in=["all", "new_work"]), name="protocol_applied_to_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"protocol v{self.number}" if self.number else "protocol (the environment's defaults)"
+
+    @property
+    def annotators_per_split(self) -> dict[str, int]:
+        return {"train": self.annotators_train, "val": self.annotators_val, "test": self.annotators_test}
+
+    @property
+    def assignment_timeout(self) -> timedelta:
+        return timedelta(minutes=self.assignment_timeout_minutes)
+
+    @property
+    def qualification_retry(self) -> tuple[int, timedelta]:
+        """(attempts, wait between attempts): the qualification's retry policy."""
+        return self.qualification_attempts, timedelta(hours=self.qualification_retry_wait_hours)
+
+
+class InstructionExample(models.Model):
+    """An example of a category on the workers' instructions page: an accepted answer the admin picked.
+
+    Examples belong to a protocol version (a new version copies them), so
+    what workers were shown is kept with the rest of the protocol.
+    """
+
+    protocol = models.ForeignKey(ProtocolVersion, on_delete=models.CASCADE, related_name="examples")
+    category = models.CharField(max_length=30, choices=[(c, c) for c in CATEGORY_NAMES])
+    annotation = models.ForeignKey(EmotionAnnotation, on_delete=models.PROTECT, related_name="instruction_examples")
+
+    class Meta:
+        ordering = ["protocol_id", "category", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["protocol", "category", "annotation"], name="example_once_per_category"),
+            models.CheckConstraint(condition=Q(category__in=list(CATEGORY_NAMES)), name="example_category_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category}: answer {self.annotation_id}"

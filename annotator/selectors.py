@@ -10,15 +10,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from annotator.models import GoldItem, Person, TaskAssignment, TaskKind, Worker
-from annotator.services.assignment import drawable_controls
+from annotator.models import (
+    EmotionAnnotation, GoldItem, InstructionExample, Person, ProtocolVersion, TaskAssignment, TaskKind, Worker,
+)
+from annotator.services.assignment import control_is_due, drawable_controls, tasks_given, unseen_controls
 from annotator.services.qualification import ANSWERED_STATES, qualification_pool, qualification_size
+from annotator.protocol import protocol_in_force
 from annotator.services.scopes import work_scope
-from emotic.taxonomy import mask_to_categories
+from emotic.taxonomy import CATEGORY_NAMES, categories_to_mask, mask_to_categories
 
 State = TaskAssignment.State
 FINISHED_STATES = (State.SUBMITTED, State.SKIPPED, State.REPORTED, State.EXPIRED)
@@ -89,7 +92,7 @@ def work_counter(worker: Worker) -> WorkCounter:
         qualification_answered=(
             mine.filter(is_qualification=True, state__in=ANSWERED_STATES).count() if pending else 0
         ),
-        qualification_size=qualification_size() if pending else 0,
+        qualification_size=qualification_size(worker) if pending else 0,
     )
 
 
@@ -236,7 +239,21 @@ class ControlPool:
     qualification_length: int  # QUALIFICATION_ITEMS
     qualification_short: bool
     warnings: list[str]
+    per_worker: list[WorkerCoverage] = ()  # active workers, closest to running out first
+    when_exhausted: str = ""  # what the protocol does for a worker who has met every control
     active_days: int = ACTIVE_WORKER_DAYS
+
+
+@dataclass(frozen=True)
+class WorkerCoverage:
+    """One active worker's hidden controls: met, left unseen, and the tasks those cover."""
+
+    worker_id: int
+    username: str
+    met: int
+    left: int
+    tasks_covered: int | None
+    short: bool
 
 
 def active_workers() -> QuerySet[Worker]:
@@ -262,7 +279,8 @@ def control_pool() -> ControlPool:
     none is active). The row of all kinds is the one the draw uses (it mixes
     kinds); the rows per kind say which kind to add.
     """
-    gold_rate, warn_below = settings.GOLD_RATE, settings.CONTROL_POOL_WARN_TASKS
+    protocol = protocol_in_force()
+    gold_rate, warn_below = protocol.control_rate, settings.CONTROL_POOL_WARN_TASKS
     drawable = drawable_controls()
     per_kind = {
         row["kind"]: row
@@ -281,7 +299,9 @@ def control_pool() -> ControlPool:
     met = (
         TaskAssignment.objects.filter(worker_id__in=workers)
         .filter(Q(person__gold__in=drawable) | Q(image__gold__in=drawable))
-        .values("worker_id", "kind").annotate(n=Count("id")).values_list("worker_id", "kind", "n")
+        .values("worker_id", "kind")
+        .annotate(n=Count("person", distinct=True) + Count("image", distinct=True))
+        .values_list("worker_id", "kind", "n")
     )
     for worker_id, kind, n in met:
         seen[worker_id][kind] = n
@@ -324,12 +344,124 @@ def control_pool() -> ControlPool:
     qualification_short = qualification_items < settings.QUALIFICATION_POOL_WARN_ITEMS
     if qualification_short:
         warnings.append(
-            f"The qualification test ({settings.QUALIFICATION_ITEMS} items) is drawn from only {qualification_items}: "
+            f"The qualification test ({protocol.qualification_items} items) is drawn from only {qualification_items}: "
             f"accounts meet the same items (warning below {settings.QUALIFICATION_POOL_WARN_ITEMS}). "
             "Add qualification items."
         )
+    names = dict(Worker.objects.filter(pk__in=workers).values_list("pk", "user__username"))
+    everything = rows[-1].items
+    per_worker = []
+    for worker_id in workers:
+        met_here = sum(seen[worker_id].values())
+        left = max(0, everything - met_here)
+        tasks = _tasks_for(left, gold_rate)
+        per_worker.append(WorkerCoverage(
+            worker_id, names.get(worker_id, ""), met_here, left, tasks, tasks is not None and tasks < warn_below
+        ))
+    per_worker.sort(key=lambda w: (w.left, w.username))
+    if any(w.left == 0 for w in per_worker):
+        then = ("they are given the control they answered longest ago"
+                if protocol.controls_exhausted == "reuse" else "their tasks are paused until controls are added")
+        warnings.append(
+            f"{sum(w.left == 0 for w in per_worker)} active worker(s) have met every control: {then} "
+            "(the protocol's 'when a worker has met every control')."
+        )
     return ControlPool(
         rows=rows, active_workers=len(workers), gold_rate=gold_rate, warn_below_tasks=warn_below,
-        qualification_items=qualification_items, qualification_length=settings.QUALIFICATION_ITEMS,
-        qualification_short=qualification_short, warnings=warnings,
+        qualification_items=qualification_items, qualification_length=protocol.qualification_items,
+        qualification_short=qualification_short, warnings=warnings, per_worker=per_worker[:100],
+        when_exhausted=protocol.get_controls_exhausted_display(),
     )
+
+
+# ---------------------------------------------------------------- the protocol and its instructions
+
+EXAMPLE_CANDIDATES = 8  # accepted answers offered per category to pick examples from
+
+
+def protocol_versions() -> QuerySet[ProtocolVersion]:
+    return ProtocolVersion.objects.select_related("created_by").order_by("-number")
+
+
+def instruction_examples(protocol: ProtocolVersion | None = None) -> dict[str, list[InstructionExample]]:
+    """The examples of the protocol in force (or of ``protocol``), by category in the taxonomy's order."""
+    protocol = protocol or protocol_in_force()
+    if not protocol.pk:
+        return {}
+    by_category: dict[str, list[InstructionExample]] = {}
+    for example in protocol.examples.select_related("annotation__person__image"):
+        by_category.setdefault(example.category, []).append(example)
+    return {c: by_category[c] for c in CATEGORY_NAMES if c in by_category}
+
+
+def instruction_example(example_id: int) -> InstructionExample | None:
+    """An example of the protocol in force (a worker may see only those), or None."""
+    protocol = protocol_in_force()
+    if not protocol.pk:
+        return None
+    return protocol.examples.select_related("annotation__person__image").filter(pk=example_id).first()
+
+
+def example_candidates(per_category: int = EXAMPLE_CANDIDATES) -> dict[str, list[EmotionAnnotation]]:
+    """Per category, accepted answers that ticked it (newest first) and the examples in force: what the admin picks from."""
+    chosen = {(e.category, e.annotation_id) for examples in instruction_examples().values() for e in examples}
+    accepted = EmotionAnnotation.objects.filter(
+        status="accepted", is_gold=False, excluded=False, person__box_status=Person.BoxStatus.FINAL,
+    ).select_related("person__image")
+    candidates = {}
+    for category in CATEGORY_NAMES:
+        bit = categories_to_mask([category])
+        rows = list(accepted.alias(hit=F("categories_mask").bitand(bit)).filter(hit__gt=0).order_by("-created_at", "-id")[:per_category])
+        extra = [i for c, i in chosen if c == category and i not in {a.pk for a in rows}]
+        rows += list(accepted.filter(pk__in=extra))
+        if rows:
+            candidates[category] = rows
+    return candidates
+
+
+def paused_for_controls(worker: Worker) -> bool:
+    """Whether the protocol pauses this worker now: its next task is a control, and it has met every one."""
+    protocol = protocol_in_force()
+    if protocol.controls_exhausted != ProtocolVersion.ControlsExhausted.PAUSE:
+        return False
+    if not control_is_due(worker.pk, tasks_given(worker), protocol):
+        return False
+    return drawable_controls().exists() and not unseen_controls(worker).exists()
+# --- for research programs (the researcher API reads these; staff only) ------------------------
+def people(*, image_id: int | None = None, split: str | None = None, box_status: str | None = None) -> QuerySet[Person]:
+    """People in the images, filtered (None: any), by id."""
+    rows = Person.objects.select_related("image").only(
+        "id", "image_id", "x1", "y1", "x2", "y2", "box_origin", "box_status", "created_at", "image__split"
+    ).order_by("id")
+    if image_id is not None:
+        rows = rows.filter(image_id=image_id)
+    if split is not None:
+        rows = rows.filter(image__split=split)
+    if box_status is not None:
+        rows = rows.filter(box_status=box_status)
+    return rows
+
+
+def emotion_answers(
+    answers: QuerySet[EmotionAnnotation] | None = None, *, person_id: int | None = None, image_id: int | None = None,
+    worker_id: int | None = None, status: str | None = None, split: str | None = None, created_after: datetime | None = None,
+) -> QuerySet[EmotionAnnotation]:
+    """Emotion answers (all of them, or those of ``answers``), filtered (None: any), by id."""
+    rows = (EmotionAnnotation.objects.all() if answers is None else answers).select_related("person__image", "worker__user")
+    if person_id is not None:
+        rows = rows.filter(person_id=person_id)
+    if image_id is not None:
+        rows = rows.filter(person__image_id=image_id)
+    if worker_id is not None:
+        rows = rows.filter(worker_id=worker_id)
+    if status is not None:
+        rows = rows.filter(status=status)
+    if split is not None:
+        rows = rows.filter(person__image__split=split)
+    if created_after is not None:
+        rows = rows.filter(created_at__gt=created_after)
+    return rows.order_by("id")
+
+
+def worker_ids() -> list[int]:
+    return list(Worker.objects.order_by("id").values_list("id", flat=True))

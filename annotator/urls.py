@@ -8,8 +8,12 @@ page_patterns = [
     path("", views.work_home, name="home"),
     path("annotate/", views.annotate, name="annotate"),
     path("history/", views.history, name="history"),
+    path("instructions/", views.instructions, name="instructions"),
+    path("instructions/examples/<int:example_id>/picture/", views.instruction_example_picture, name="instruction-example"),
     path("api-tokens/", views.api_tokens, name="api-tokens"),
     path("api-tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke-token"),
+    path("account/", views.account, name="account"),
+    path("account/delete/", views.delete_account, name="delete-account"),
 ]
 
 api_patterns = [

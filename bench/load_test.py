@@ -205,7 +205,6 @@ def simulated_worker(base: str, session, username: str, deadline: float, results
 
 def verify(results: Results) -> list[str]:
     """Every check from the database; returns the failures (empty: all hold)."""
-    from django.conf import settings
     from django.db import connection
     from django.db.models import Count
 
@@ -236,14 +235,18 @@ def verify(results: Results) -> list[str]:
     twice += EmotionAnnotation.objects.values("worker", "person").annotate(n=Count("id")).filter(n__gt=1).count()
     if twice:
         problems.append(f"{twice} (worker, person) pairs were given or answered twice")
+    from annotator.protocol import protocol_in_force
+
+    protocol = protocol_in_force()
+    per_split = protocol.annotators_per_split
     over = 0
     counts = list(Person.objects.annotate(answers=Count("annotations")).values_list("image__split", "answers"))
     for split, answers in counts:
-        if answers > settings.ANNOTATORS_PER_SPLIT.get(split, settings.ANNOTATORS_PER_UNSPLIT_PERSON):
+        if answers > per_split.get(split, protocol.annotators_unsplit):
             over += 1
     if over:
         problems.append(f"{over} people have more annotators than their split needs")
-    full = sum(1 for split, answers in counts if answers == settings.ANNOTATORS_PER_SPLIT[split])
+    full = sum(1 for split, answers in counts if answers == per_split.get(split, protocol.annotators_unsplit))
     print(f"\nstored answers: {len(stored)} ({len(acknowledged_ids)} acknowledged, {unacknowledged} stored whose "
           f"response the client never saw); resent answers: {results.resends}, answered 'already stored': "
           f"{results.resends_not_stored_again}; people fully annotated: {full} of {len(counts)}")

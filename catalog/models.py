@@ -3,7 +3,7 @@
 An ``Image`` is a stored photo with its provenance; its pixels never change
 after ingest (``catalog.ingest``). Its split is written only by
 ``catalog.splits``. A few fields keep the image's place in the annotation
-workflow (``boxes_confirmed``, ``box_slots_taken``, ``reported_count``): they
+workflow (``boxes_confirmed``, ``box_slots_taken``, ``box_annotators_pinned``, ``reported_count``): they
 live on the row the task pool reads (one index, no join) and are written only
 by the annotator's services.
 
@@ -120,6 +120,13 @@ class Image(models.Model):
         default=0,
         editable=False,
         help_text="Box answers plus live box assignments; kept under the row lock by the assignment service.",
+    )
+    box_annotators_pinned = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Box answers this image needs whatever the protocol now says: its box stage had begun when a "
+        "change was applied to new work only (written by the annotator's protocol service).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -24,7 +24,11 @@ the admin log-in), so the checks live in an authentication backend placed
 first, which refuses before ModelBackend hashes anything; the middleware
 turns the refusal into a 429 with ``Retry-After`` and says why on the form.
 Sign-ups (which hash the new password) are limited per address and for the
-whole site the same way. Every attempt and its outcome is written to the
+whole site the same way. Password-reset requests (each may send an e-mail)
+are limited for the whole site, per address, and per e-mail address asked
+for (``PASSWORD_RESETS_PER_*``), so the form can flood no one's inbox; a
+refused request sends nothing and says so, whether or not the address
+belongs to an account. Every attempt and its outcome is written to the
 access log (``access.AccessAttempt``), which admins read.
 
 The worker API is throttled by Django REST framework (``annotator.api.WorkerThrottle``,
@@ -41,6 +45,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
@@ -61,14 +66,18 @@ Outcome = AccessAttempt.Outcome
 class Refusal:
     outcome: str  # an AccessAttempt.Outcome
     seconds: int
+    kind: str = AccessAttempt.Kind.LOG_IN
 
     @property
     def message(self) -> str:
         wait = _wording(self.seconds)
+        reset = self.kind == AccessAttempt.Kind.PASSWORD_RESET
         if self.outcome == Outcome.BUSY:
-            return f"Too many log-ins on the site right now. Try again in {wait}."
+            return f"Too many {'password resets' if reset else 'log-ins'} on the site right now. Try again in {wait}."
         if self.outcome == Outcome.ADDRESS_LIMIT:
             return f"Too many attempts from your address. Try again in {wait}."
+        if reset:
+            return f"Too many reset links asked for this e-mail address. Try again in {wait}."
         return f"Too many failed log-ins for this account. Try again in {wait}."
 
 
@@ -157,6 +166,19 @@ def signup_refusal(address: str) -> Refusal | None:
     return Refusal(Outcome.ADDRESS_LIMIT, seconds) if seconds else None
 
 
+def password_reset_refusal(address: str, email: str) -> Refusal | None:
+    """Why a password-reset request must be refused before any e-mail is sent, or None. Counts the attempt."""
+    reset = AccessAttempt.Kind.PASSWORD_RESET
+    seconds = _over_rate("reset-rate:site", settings.PASSWORD_RESETS_PER_MINUTE, 60)
+    if seconds:
+        return Refusal(Outcome.BUSY, seconds, reset)
+    seconds = _over_rate(f"reset-rate:address:{_digest(address)}", settings.PASSWORD_RESETS_PER_ADDRESS_PER_HOUR, 3600)
+    if seconds:
+        return Refusal(Outcome.ADDRESS_LIMIT, seconds, reset)
+    seconds = _over_rate(f"reset-rate:email:{_digest(email.strip().lower())}", settings.PASSWORD_RESETS_PER_EMAIL_PER_HOUR, 3600)
+    return Refusal(Outcome.DELAYED, seconds, AccessAttempt.Kind.PASSWORD_RESET) if seconds else None
+
+
 def _user_agent(request: HttpRequest) -> str:
     return request.META.get("HTTP_USER_AGENT", "")
 
@@ -221,7 +243,11 @@ class LoginThrottleMiddleware:
 
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):
         match = getattr(request, "resolver_match", None)
-        if request.method != "POST" or match is None or match.view_name != "signup":
+        if request.method != "POST" or match is None:
+            return None
+        if match.view_name == "password_reset":
+            return self._check_password_reset(request)
+        if match.view_name != "signup":
             return None
         address = client_address(request)
         refusal = signup_refusal(address)
@@ -232,6 +258,21 @@ class LoginThrottleMiddleware:
                        address=address, user_agent=_user_agent(request), wait_seconds=refusal.seconds)
         form = SignupForm(initial={"username": request.POST.get("username", "")})  # nothing checked or hashed
         return TemplateResponse(request, "registration/signup.html", {"form": form})
+
+    def _check_password_reset(self, request: HttpRequest):
+        """A refused request sends nothing: the form again, saying why (429)."""
+        address = client_address(request)
+        email = request.POST.get("email", "")
+        refusal = password_reset_refusal(address, email)
+        kind = AccessAttempt.Kind.PASSWORD_RESET
+        if refusal is None:
+            record_attempt(kind, Outcome.REQUESTED, username=email, address=address, user_agent=_user_agent(request))
+            return None
+        setattr(request, REFUSAL_ATTRIBUTE, refusal)
+        record_attempt(kind, refusal.outcome, username=email, address=address, user_agent=_user_agent(request),
+                       wait_seconds=refusal.seconds)
+        form = PasswordResetForm(initial={"email": email})
+        return TemplateResponse(request, "registration/password_reset_form.html", {"form": form})
 
     def process_template_response(self, request: HttpRequest, response):
         """The form shows why (the password was not checked), not 'wrong password'."""

@@ -1,15 +1,23 @@
 """Site-wide pages: the landing page, the health check, and the admin pages that moved."""
 
+from django.contrib.auth import views as auth_views
 from django.db import connection
 from django.db.utils import OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
 
 from emotic.taxonomy import CATEGORIES
 
 
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html", {"categories": CATEGORIES})
+
+
+class LoginView(auth_views.LoginView):
+    """Django's log-in; without a ``next``, staff land in the admin and workers on their work page."""
+
+    def get_default_redirect_url(self) -> str:
+        return resolve_url("admin:index" if self.request.user.is_staff else "annotator:home")
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

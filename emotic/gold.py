@@ -161,3 +161,35 @@ def _category_set(names: Iterable[str], field: str) -> frozenset[str]:
 
 def _ordered(names: Iterable[str]) -> list[str]:
     return sorted(names, key=CATEGORY_NAMES.index)
+
+
+def acceptable_from_answers(
+    answers: Iterable[tuple[Iterable[str], int, int, int, str, str]], vad_margin: int = 1
+) -> EmotionGold:
+    """The acceptable answers a set of accepted answers suggests, for an admin to edit into a control item.
+
+    ``answers``: (categories, valence, arousal, dominance, gender, age) each.
+    Required: the categories at least half of the answers chose (the most
+    chosen ones if none reaches half); allowed: every category any answer
+    chose; each VAD range spans the answers' values widened by
+    ``vad_margin``; the genders and ages given. Raises
+    ``AnnotationArrayError`` on ``answers`` when there are none.
+    """
+    answers = list(answers)
+    if not answers:
+        raise AnnotationArrayError("answers", "no accepted answers to make a control item from")
+    chosen = [_category_set(a[0], "categories") for a in answers]
+    counts = {name: sum(name in c for c in chosen) for name in CATEGORY_NAMES}
+    top = max(counts.values())
+    required = {n for n, k in counts.items() if 2 * k >= len(answers)} or {n for n, k in counts.items() if k == top}
+    ranges = {}
+    for i, name in enumerate(VAD_DIMENSIONS):
+        values = [int(a[1 + i]) for a in answers]
+        ranges[name] = (max(VAD_MIN, min(values) - vad_margin), min(VAD_MAX, max(values) + vad_margin))
+    return EmotionGold(
+        required_categories=frozenset(required),
+        allowed_categories=frozenset().union(*chosen),
+        allowed_genders=frozenset(a[4] for a in answers if a[4]),
+        allowed_ages=frozenset(a[5] for a in answers if a[5]),
+        **ranges,
+    )

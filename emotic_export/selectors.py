@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 
 from annotator.models import EmotionAnnotation
 from catalog.models import Image
+from emotic_export.models import DatasetSnapshot
 from quality.selectors import counted_annotations
 
 
@@ -59,3 +60,9 @@ def exportable_answer_rows(*, require_review: bool = False) -> list[AnswerRow]:
         "worker_id", "categories_mask", "valence", "arousal", "dominance", "gender", "age",
     )
     return [AnswerRow(p, i, (x1, y1, x2, y2), *rest) for p, i, x1, y1, x2, y2, *rest in rows.iterator(chunk_size=5000)]
+
+
+def snapshots(*, state: str | None = None) -> QuerySet[DatasetSnapshot]:
+    """The snapshots, newest first, of one state or all."""
+    rows = DatasetSnapshot.objects.order_by("-id")
+    return rows if state is None else rows.filter(state=state)

@@ -11,7 +11,11 @@ from emotic_export.models import DatasetSnapshot
 @permission_required("emotic_export.view_datasetsnapshot", raise_exception=True)
 def download_snapshot(request: HttpRequest, pk: int) -> HttpResponse:
     """The snapshot's archive: a short-lived signed URL on S3, streamed from local disk otherwise."""
-    snapshot = get_object_or_404(DatasetSnapshot, pk=pk)
+    return archive_response(get_object_or_404(DatasetSnapshot, pk=pk))
+
+
+def archive_response(snapshot: DatasetSnapshot) -> HttpResponse:
+    """The archive of a complete snapshot (404 otherwise): a redirect to a short-lived signed URL on S3, else the file."""
     if snapshot.state != DatasetSnapshot.State.COMPLETE or not snapshot.archive_key:
         raise Http404("This snapshot is not complete.")
     if hasattr(default_storage, "bucket_name"):

@@ -102,6 +102,9 @@ class ImageReviewAdmin(ImageAdmin):
 
     def get_urls(self):
         return [
+            _url(self, "quality_image_control_person", views.control_item_page,
+                 "<path:object_id>/review/person/<int:person_id>/control/"),
+            _url(self, "quality_image_control_boxes", views.control_item_page, "<path:object_id>/review/boxes/control/"),
             _url(self, "quality_image_review", views.image_review_page, "<path:object_id>/review/"),
             _url(self, "quality_image_picture", views.image_picture, "<path:object_id>/picture/"),
             *super().get_urls(),

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db.models import Count, Q
 
+from annotator.protocol import protocol_in_force
 from annotator.models import Worker
 from annotator.selectors import ControlPool, control_pool
 from quality import selectors
@@ -112,13 +112,14 @@ def dashboard(scope: str) -> Dashboard:
         with_gold=Count("id", filter=Q(gold_accuracy__isnull=False)),
     )
     accuracies = [a for a in worker_accuracies() if a is not None]
+    protocol = protocol_in_force()
     workers = [
         ("Workers", str(counts["total"])),
         ("Blocked (automatically)", f"{counts['blocked']} ({counts['blocked_automatically']})"),
         ("Flagged for review", str(selectors.flagged_workers().count())),
         ("With gold answers", str(counts["with_gold"])),
         ("Mean gold accuracy", display(sum(accuracies) / len(accuracies) if accuracies else None, 1, percent=True)),
-        ("Block threshold", f"below {settings.QUALITY_GOLD_MIN_ACCURACY:.0%} over the last {settings.QUALITY_GOLD_WINDOW} control answers (at least {settings.QUALITY_GOLD_MIN_ANSWERS})"),
+        ("Block threshold", f"below {protocol.trust_min_accuracy:.0%} over the last {protocol.trust_window} control answers (at least {protocol.trust_min_answers})"),
     ]
     scopes = [s for s in SCOPES if report is not None and s in report.figures] or ["all"]
     return Dashboard(report, scope, scopes, summary, categories, vad, methods, workers, control_pool())

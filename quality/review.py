@@ -12,13 +12,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 
-from annotator.models import AnnotationStatus, EmotionAnnotation, Person, TaskAssignment, Worker
+from annotator.protocol import protocol_in_force
+from annotator.models import AnnotationStatus, EmotionAnnotation, GoldItem, Person, TaskAssignment, Worker
 from catalog.models import Image
 from quality import selectors
 from quality.figures import combined_labels, display, person_figures
 from quality.models import PersonAgreement, WorkerTrustEvent
 from quality.worker_figures import compute_worker_figures, last_in_window
-from emotic.taxonomy import VAD_DIMENSIONS, mask_to_categories
+from emotic.gold import acceptable_from_answers
+from emotic.taxonomy import CATEGORY_NAMES, VAD_DIMENSIONS, mask_to_categories
 from emotic.worker_quality import leave_one_out_agreement
 
 BOX_COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324")
@@ -189,7 +191,7 @@ def worker_overview(worker: Worker, recent: int = 50) -> WorkerOverview:
     reset = selectors.trust_reset_times([worker.pk]).get(worker.pk)
     recent_golds = np.array([reset is None or g.finished_at > reset for g in golds], dtype=bool)
     in_window = np.zeros(len(golds), dtype=bool)
-    in_window[recent_golds] = last_in_window(np.zeros(int(recent_golds.sum()), dtype=np.int64), settings.QUALITY_GOLD_WINDOW)
+    in_window[recent_golds] = last_in_window(np.zeros(int(recent_golds.sum()), dtype=np.int64), protocol_in_force().trust_window)
     answers = (
         EmotionAnnotation.objects.filter(worker=worker)
         .select_related("person__image", "person__agreement", "worker")
@@ -213,3 +215,52 @@ def _stored_kappa(annotation: EmotionAnnotation) -> str:
         return display(annotation.person.agreement.fleiss_kappa)
     except PersonAgreement.DoesNotExist:
         return "n/a"
+
+
+# ---------------------------------------------------------------- control items from the review page
+
+
+@dataclass
+class ControlItemStart:
+    """What "make control item" opens with: the form's initial values, and where they came from."""
+
+    initial: dict
+    source: str  # in words, for the admin
+    existing: GoldItem | None
+
+
+def control_item_start(image: Image, person: Person | None) -> ControlItemStart:
+    """The acceptable answers the accepted consensus suggests (``emotic.gold.acceptable_from_answers``).
+
+    For a person: its accepted answers (those that count when none is
+    accepted yet, and the taxonomy's whole range when it has none); for the
+    image's boxes: its final people boxes. An existing item opens as it is.
+    """
+    existing = GoldItem.objects.filter(person=person).first() if person is not None else (
+        GoldItem.objects.filter(image=image).first()
+    )
+    if person is None:
+        people = list(image.people.filter(box_status=Person.BoxStatus.FINAL).order_by("id"))
+        initial = {"kind": "boxes", "image": image.pk, "expected_people": [str(p.pk) for p in people], "min_iou": 0.5}
+        source = f"the image's {len(people)} final box(es)"
+        return ControlItemStart(initial, source, existing)
+    initial = {"kind": "emotions", "person": person.pk}
+    answers = list(EmotionAnnotation.objects.filter(person=person, is_gold=False, status=AnnotationStatus.ACCEPTED))
+    source = f"{len(answers)} accepted answer(s)"
+    if not answers:
+        counted = selectors.counted_annotations().filter(person=person)
+        answers = list(counted)
+        source = f"no accepted answers yet: the {len(answers)} answer(s) that count"
+    if not answers:
+        return ControlItemStart({**initial, "allowed_categories": list(CATEGORY_NAMES)}, "no answers yet", existing)
+    gold = acceptable_from_answers(
+        (a.categories, a.valence, a.arousal, a.dominance, a.gender, a.age) for a in answers
+    )
+    initial.update(
+        required_categories=[c for c in CATEGORY_NAMES if c in gold.required_categories],
+        allowed_categories=[c for c in CATEGORY_NAMES if c in gold.allowed_categories],
+        allowed_genders_choice=sorted(gold.allowed_genders),
+        allowed_ages_choice=sorted(gold.allowed_ages),
+        **{f"{d}_{end}": getattr(gold, d)[i] for d in VAD_DIMENSIONS for i, end in enumerate(("min", "max"))},
+    )
+    return ControlItemStart(initial, source, existing)

@@ -16,6 +16,7 @@ import numpy as np
 from django.conf import settings
 from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 
+from annotator.protocol import protocol_in_force
 from annotator.models import AnnotationStatus, BoxAnnotation, EmotionAnnotation, Person, TaskAssignment, Worker
 from catalog.models import Image
 from quality.arrays import AnswerRows, PeopleArrays, build_people_arrays
@@ -76,14 +77,14 @@ def trust_reset_times(worker_ids: Iterable[int] | None = None) -> dict[int, date
 def control_answers(worker_ids: Iterable[int] | None = None) -> QuerySet[TaskAssignment]:
     """Answers to hidden control items (qualification answers are judged separately).
 
-    With ``QUALITY_SKIPPED_CONTROL_FAILS`` (the default), a control skipped or
+    With the protocol's ``skipped_control_fails`` (the default), a control skipped or
     reported counts as a failed answer: otherwise a worker who recognises a
     control could give it back at no cost. (Those given back before this rule
     carry no result and are left out; an expired one is left out too: letting
     a task expire holds the worker's only task for the whole timeout.)
     """
     states = [State.SUBMITTED]
-    if settings.QUALITY_SKIPPED_CONTROL_FAILS:
+    if protocol_in_force().skipped_control_fails:
         states += [State.SKIPPED, State.REPORTED]
     answers = TaskAssignment.objects.filter(
         gold_item__isnull=False, is_qualification=False, state__in=states, gold_passed__isnull=False
@@ -151,7 +152,7 @@ def flagged_workers() -> QuerySet[Worker]:
     """Workers an admin should look at: blocked, under the gold threshold, or far from the consensus."""
     return Worker.objects.filter(
         Q(is_blocked=True)
-        | Q(gold_accuracy__lt=settings.QUALITY_GOLD_MIN_ACCURACY)
+        | Q(gold_accuracy__lt=protocol_in_force().trust_min_accuracy)
         | Q(consensus_agreement__lt=settings.QUALITY_LOW_CONSENSUS)
     )
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from annotator.models import Worker
+from annotator.protocol import protocol_in_force
 from annotator.services.standing import block_worker_work, unblock_worker_work
 from quality.errors import QualityError
 from quality.models import WorkerTrustEvent
@@ -85,7 +85,7 @@ def unblock_worker(worker: Worker, *, by: AbstractBaseUser | None = None, note: 
 def automatic_block_reason(accuracy: float, answers: int) -> str:
     return (
         f"gold accuracy {accuracy:.0%} over the last {answers} control answers "
-        f"is below {settings.QUALITY_GOLD_MIN_ACCURACY:.0%}"
+        f"is below {protocol_in_force().trust_min_accuracy:.0%}"
     )
 
 
@@ -94,8 +94,9 @@ def apply_automatic_blocks(
 ) -> list[WorkerTrustEvent]:
     """Block every worker whom the trust rule (``should_block``) condemns; the arrays run over ``worker_ids``."""
     events = []
+    protocol = protocol_in_force()
     for worker_id, accuracy, answers in zip(worker_ids.tolist(), window_accuracy.tolist(), window_answers.tolist()):
-        if not should_block(accuracy, int(answers)):
+        if not should_block(accuracy, int(answers), protocol):
             continue
         worker = Worker.objects.filter(pk=worker_id, is_blocked=False).first()
         if worker is None:

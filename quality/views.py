@@ -16,11 +16,15 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from annotator.models import Worker
+from annotator.protocol import protocol_in_force
+from annotator.forms import GoldItemForm
+from annotator.models import GoldItem, Worker
+from annotator.services.errors import AnnotationError
+from annotator.services.gold import save_gold_item
 from catalog.models import Image
 from quality import csv_export, plots, selectors
 from quality.dashboard import PLOTS, checked_scope, dashboard, person_kappas, scope_figures, scope_split, worker_accuracies
-from quality.review import image_review, worker_overview
+from quality.review import control_item_start, image_review, worker_overview
 from quality.review_panels import build_panels
 from quality.errors import QualityError
 from quality.models import QualityReport
@@ -112,7 +116,7 @@ def image_picture(request: HttpRequest, object_id: str, model_admin) -> HttpResp
 
 
 def worker_context(request: HttpRequest, worker: Worker) -> dict:
-    return {"overview": worker_overview(worker), "gold_window": settings.QUALITY_GOLD_WINDOW}
+    return {"overview": worker_overview(worker), "gold_window": protocol_in_force().trust_window}
 
 
 @require_POST
@@ -144,7 +148,8 @@ def worker_gold_plot(request: HttpRequest, object_id: str, model_admin) -> HttpR
     _require(request, model_admin)
     worker = _object_or_404(Worker.objects.all(), object_id)
     passed = list(selectors.control_answers([worker.pk]).order_by("finished_at", "id").values_list("gold_passed", flat=True))
-    png = plots.worker_gold_history_png(passed, settings.QUALITY_GOLD_WINDOW, settings.QUALITY_GOLD_MIN_ACCURACY)
+    protocol = protocol_in_force()
+    png = plots.worker_gold_history_png(passed, protocol.trust_window, protocol.trust_min_accuracy)
     return HttpResponse(png, content_type="image/png")
 
 
@@ -184,7 +189,7 @@ def dashboard_plot(request: HttpRequest, name: str, model_admin) -> HttpResponse
     if name == "person-kappa":
         png = plots.person_kappa_png(person_kappas(scope))
     elif name == "worker-accuracy":
-        png = plots.worker_accuracy_png(worker_accuracies(), settings.QUALITY_GOLD_MIN_ACCURACY)
+        png = plots.worker_accuracy_png(worker_accuracies(), protocol_in_force().trust_min_accuracy)
     elif name in PLOTS and figures is not None:
         png = plots.category_kappa_png(figures["category_kappa"]) if name == "category-kappa" else plots.vad_spread_png(figures["vad_spread"])
     else:
@@ -228,3 +233,46 @@ def dashboard_recompute(request: HttpRequest, model_admin) -> HttpResponse:
     else:
         messages.info(request, "Recomputing every quality figure in the background; reload in a moment.")
     return HttpResponseRedirect(reverse("admin:quality_qualityreport_changelist"))
+
+
+# ---------------------------------------------------------------- control items
+
+
+def control_item_page(request: HttpRequest, object_id: str, model_admin, person_id: int | None = None) -> HttpResponse:
+    """Make (or edit) a control item for a person of the image, or for its boxes, with the typed form.
+
+    It opens prefilled from the accepted consensus (``review.control_item_start``);
+    saving goes through the annotator's gold service. Needs the gold item's
+    add permission (change, for an item that exists).
+    """
+    _require(request, model_admin)
+    image = _object_or_404(Image.objects.all(), object_id)
+    person = get_object_or_404(image.people.all(), pk=person_id) if person_id is not None else None
+    start = control_item_start(image, person)
+    gold_opts = GoldItem._meta
+    action = "change" if start.existing else "add"
+    if not request.user.has_perm(f"{gold_opts.app_label}.{get_permission_codename(action, gold_opts)}"):
+        raise PermissionDenied
+    item = start.existing or GoldItem()
+    form = GoldItemForm(request.POST or None, instance=item, initial=None if start.existing else start.initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = save_gold_item(form.instance)
+        except AnnotationError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.reason)
+        else:
+            target = f"person {person.pk}" if person is not None else "the image's boxes"
+            messages.success(request, f"Control item #{saved.pk} saved for {target}.")
+            return HttpResponseRedirect(reverse("admin:quality_image_review", args=[image.pk]))
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "title": f"Control item for {'person ' + str(person.pk) if person else 'the boxes of ' + str(image)}",
+        "image": image,
+        "person": person,
+        "form": form,
+        "start": start,
+        "media": form.media,
+        "picture_url": reverse("admin:quality_image_picture", args=[image.pk]),
+    }
+    return TemplateResponse(request, "admin/quality/control_item.html", context)

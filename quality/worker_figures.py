@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from django.conf import settings
 
-from annotator.models import Worker
+from annotator.models import ProtocolVersion, Worker
+from annotator.protocol import protocol_in_force
 from quality import selectors
 from quality.arrays import PeopleArrays
 from emotic.worker_quality import gold_accuracy, leave_one_out_agreement, median_seconds, skipped_share
@@ -48,13 +48,14 @@ class WorkerFigures:
         return {name: getattr(self, name)[i] for name in self.__dataclass_fields__ if name != "worker_ids"}
 
 
-def should_block(accuracy: float, answers: int) -> bool:
-    """The trust rule: enough recent control answers, and too few of them right."""
+def should_block(accuracy: float, answers: int, protocol: ProtocolVersion | None = None) -> bool:
+    """The trust rule of the protocol in force: enough recent control answers, and too few of them right."""
+    protocol = protocol or protocol_in_force()
     return (
-        settings.QUALITY_AUTO_BLOCK
-        and answers >= settings.QUALITY_GOLD_MIN_ANSWERS
+        protocol.auto_block
+        and answers >= protocol.trust_min_answers
         and not np.isnan(accuracy)
-        and accuracy < settings.QUALITY_GOLD_MIN_ACCURACY
+        and accuracy < protocol.trust_min_accuracy
     )
 
 
@@ -89,7 +90,7 @@ def gold_figures(
     recent = known & rows.since_reset
     # gold_rows are sorted by worker then time, so every subset keeps that order.
     in_window = np.zeros(len(index), dtype=bool)
-    in_window[recent] = last_in_window(index[recent], settings.QUALITY_GOLD_WINDOW)
+    in_window[recent] = last_in_window(index[recent], protocol_in_force().trust_window)
     window = gold_accuracy(index[in_window], rows.passed[in_window], n)
     return window.rate, window.count, all_time.rate, all_time.count
 

@@ -1,6 +1,8 @@
-"""Reads of crawl jobs for the admin's pages."""
+"""Reads of crawl jobs for the admin's pages and the researcher API."""
 
 from __future__ import annotations
+
+from django.db.models import QuerySet
 
 from scraper.models import CrawlJob
 
@@ -27,3 +29,13 @@ def job_progress(job: CrawlJob) -> dict:
 
 def jobs_progress(ids: list[int]) -> list[dict]:
     return [job_progress(job) for job in CrawlJob.objects.filter(pk__in=ids).order_by("-created_at")]
+
+
+def crawl_jobs(*, state: str | None = None, kind: str | None = None) -> QuerySet[CrawlJob]:
+    """The crawl jobs, newest first, filtered (None: any)."""
+    rows = CrawlJob.objects.order_by("-id")
+    if state is not None:
+        rows = rows.filter(state=state)
+    if kind is not None:
+        rows = rows.filter(kind=kind)
+    return rows

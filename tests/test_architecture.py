@@ -304,7 +304,7 @@ WRITE_METHODS = {"create", "get_or_create", "update_or_create", "bulk_create", "
 # Documented exceptions (docs/architecture.md): the image's place in the annotation workflow lives on the
 # catalog's image row and only the annotator writes it; quality keeps its per-worker figures on the worker's row.
 CROSS_APP_WRITES = {
-    ("annotator", "Image"): {"boxes_confirmed", "box_slots_taken", "reported_count"},
+    ("annotator", "Image"): {"boxes_confirmed", "box_slots_taken", "box_annotators_pinned", "reported_count"},
     ("quality", "Worker"): None,  # the figures of quality.stored_figures.WORKER_FIGURES, by bulk_update
 }
 SEEDERS = {"demo", "config"}  # they set the platform up, like a shell session would

@@ -1,5 +1,5 @@
 """Reads for the training pages: the weight files one may choose, what a run starts from, and how far
-its figures can be trusted."""
+its figures can be trusted; and the runs, for the researcher API."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.db.models import QuerySet
 
 from training.core.hyperparameters import Hyperparameters
+from training.models import TrainingRun
 
 WEIGHT_SUFFIXES = (".pth", ".pt", ".pth.tar")
 STREAM_SETTINGS = {"body": "TRAINING_BODY_WEIGHTS", "context": "TRAINING_CONTEXT_WEIGHTS"}
@@ -90,3 +92,13 @@ def metric_caveats(metrics: dict) -> MetricCaveats | None:
         for name, ap in metrics.get("average_precision", {}).items()
     ]
     return MetricCaveats(int(metrics["samples"]), settings.TRAINING_MIN_EVALUATION_SAMPLES, min_positives, categories)
+
+
+def training_runs(*, state: str | None = None, snapshot_id: int | None = None) -> QuerySet[TrainingRun]:
+    """The runs, newest first, filtered (None: any)."""
+    rows = TrainingRun.objects.select_related("snapshot").order_by("-id")
+    if state is not None:
+        rows = rows.filter(state=state)
+    if snapshot_id is not None:
+        rows = rows.filter(snapshot_id=snapshot_id)
+    return rows

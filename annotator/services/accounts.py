@@ -4,7 +4,7 @@ Three rules, checked by ``check_new_username`` (the sign-up form calls it):
 
 - *reserved*: a name starting with one of ``RESERVED_USERNAME_PREFIXES``
   (``emotic-original-``, ``admin``, ``root``, ``system`` by default; the
-  importer's ``emotic-original-`` always) is the platform's own, compared
+  importer's ``emotic-original-`` and erased accounts' ``erased-`` always) is the platform's own, compared
   case-insensitively and by skeleton, so ``Admin`` and ``аdmin`` (Cyrillic а)
   are refused as ``admin`` is;
 - *look-alike*: a name whose skeleton is an existing name's skeleton imitates
@@ -41,6 +41,8 @@ from annotator.services.errors import NameRefused
 
 # Always reserved, whatever the setting: the names the EMOTIC importer gives its accounts.
 ORIGINAL_ANNOTATOR_PREFIX = "emotic-original-"
+# Always reserved too: the names erased accounts are given (services/erasure.py).
+ERASED_PREFIX = "erased-"
 # Marks the package's data wraps right-to-left characters in; they are not part of the character.
 _DIRECTION_MARKS = dict.fromkeys(map(ord, "\u200e\u200f"))
 
@@ -111,7 +113,7 @@ def name_skeletons(name: str) -> tuple[str, str]:
 
 
 def reserved_prefixes() -> list[str]:
-    return list(dict.fromkeys([ORIGINAL_ANNOTATOR_PREFIX, *settings.RESERVED_USERNAME_PREFIXES]))
+    return list(dict.fromkeys([ORIGINAL_ANNOTATOR_PREFIX, ERASED_PREFIX, *settings.RESERVED_USERNAME_PREFIXES]))
 
 
 def check_new_username(name: str) -> None:
@@ -140,3 +142,9 @@ def record_name(user: AbstractBaseUser, using: str | None = None) -> None:
     AccountName.objects.db_manager(using).update_or_create(
         user_id=user.pk, defaults={"skeleton_folded": folded, "skeleton_cased": cased}
     )
+
+
+def set_email(user: AbstractBaseUser, email: str) -> None:
+    """The address a password-reset link is sent to (empty: none)."""
+    user.email = email.strip()
+    user.save(update_fields=["email"])

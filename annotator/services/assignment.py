@@ -2,9 +2,16 @@
 
 Rules (EMOTIC's protocol): a worker never gets the same person (or, for boxes,
 the same image) twice; each person gets as many annotators as its split needs
-(``settings.ANNOTATORS_PER_SPLIT``), counting submitted answers and live
-assignments; hidden gold items are mixed in at ``settings.GOLD_RATE``;
-an assignment not submitted in time expires and its slot returns to the pool.
+(the protocol in force, ``annotator.protocol.protocol_in_force``; a person
+whose work began before a change applied to new work only keeps its pinned
+number), counting submitted answers and live assignments; hidden gold items
+are mixed in at the protocol's control rate; an assignment not submitted in
+time expires and its slot returns to the pool.
+
+A worker whose control is due and who has met every control is given the
+control it met longest ago (the protocol's ``controls_exhausted``: "reuse"),
+or no task at all until new controls are added ("pause": ``WorkerNotEligible``
+with the code ``controls_exhausted``).
 An image without a split is placed in one when its first person is handed out
 (``settings.SPLIT_IMAGES_AT``), so the count is its split's from the start.
 
@@ -52,7 +59,10 @@ from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, 
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotator.models import BoxAnnotation, EmotionAnnotation, GoldItem, Person, TaskAssignment, TaskKind, Worker
+from annotator.models import (
+    BoxAnnotation, EmotionAnnotation, GoldItem, Person, ProtocolVersion, TaskAssignment, TaskKind, Worker,
+)
+from annotator.protocol import protocol_in_force
 from catalog.models import Image
 from catalog.splits import draw_split
 from annotator.services.errors import WorkerNotEligible
@@ -85,6 +95,7 @@ CLAIM_PAUSE = 0.02
 # Seconds a worker told "nothing right now" should wait before asking again (the API's Retry-After):
 RETRY_AFTER_LOCKED = 2  # what it could do was locked by other claimers even after the retries
 RETRY_AFTER_LATER = 30  # others hold what it could do (their tasks may expire) or images await their boxes
+CONTROLS_PAUSED = "Your tasks are paused for now: new check items are being prepared. Please come back later."
 RETRY_AFTER_DONE = 3600  # nothing is left for it; new images may still be added
 
 
@@ -135,8 +146,9 @@ def next_task(worker: Worker) -> NextTask:
     """
     pause = CLAIM_PAUSE
     scope = work_scope(worker)
+    protocol = protocol_in_force()  # once per request, whatever the attempts
     for attempt in range(1, CLAIM_ATTEMPTS + 1):
-        task, outlook = _next_task_once(worker, scope)
+        task, outlook = _next_task_once(worker, scope, protocol)
         if task is not None:
             return NextTask(task)
         if outlook is None:  # a pending qualification test with no item to give now
@@ -160,7 +172,7 @@ _SCOPE_FINISHED = WorkOutlook(claimable=False, held=False, boxes_open=False)
 
 
 def _next_task_once(
-    worker: Worker, scope: WorkScope | None = None
+    worker: Worker, scope: WorkScope | None = None, protocol: ProtocolVersion | None = None
 ) -> tuple[TaskAssignment | None, WorkOutlook | None]:
     """One attempt, in one transaction: a task, or None and the outlook (None for a pending qualification)."""
     from annotator.services.qualification import assign_qualification_item
@@ -179,15 +191,16 @@ def _next_task_once(
             if worker.qualification == Worker.Qualification.PENDING:
                 return item, None
             ensure_worker_may_work(worker)  # the test just ended: failed workers stop here
-        claim = (worker, now) if scope is None else (worker, now, scope)
-        if control_is_due(worker.pk, _tasks_given(worker)):
+        protocol = protocol or protocol_in_force()
+        claim = (worker, now, scope, protocol)
+        if control_is_due(worker.pk, tasks_given(worker), protocol):
             control = _assign_control(*claim)
             if control is not None:
                 return control, None
         task = _assign_emotions(*claim) or _assign_boxes(*claim)
         if task is not None:
             return task, None
-        return None, work_outlook(worker, scope)
+        return None, work_outlook(worker, scope, protocol)
 
 
 def _start_serialised(worker: Worker, now: datetime) -> None:
@@ -216,20 +229,21 @@ def _live_assignment(worker: Worker, now: datetime) -> TaskAssignment | None:
     return live
 
 
-def _tasks_given(worker: Worker) -> int:
+def tasks_given(worker: Worker) -> int:
     return TaskAssignment.objects.filter(worker=worker, is_qualification=False).count()
 
 
-def control_is_due(worker_id: int, task_index: int) -> bool:
+def control_is_due(worker_id: int, task_index: int, protocol: ProtocolVersion | None = None) -> bool:
     """Whether task number ``task_index`` (0-based) of this worker is a hidden control.
 
-    Each block of ``GOLD_BLOCK_SIZE`` tasks holds exactly
-    ``round(GOLD_RATE * GOLD_BLOCK_SIZE)`` controls at positions drawn from a
+    Each block of the protocol's ``control_block_size`` tasks holds exactly
+    ``round(control_rate * control_block_size)`` controls at positions drawn from a
     generator seeded with the secret key, the worker and the block: fixed for
     the worker, unpredictable to it.
     """
-    size = settings.GOLD_BLOCK_SIZE
-    per_block = min(size, round(settings.GOLD_RATE * size))
+    protocol = protocol or protocol_in_force()
+    size = protocol.control_block_size
+    per_block = min(size, round(protocol.control_rate * size))
     if per_block <= 0:
         return False
     block, position = divmod(task_index, size)
@@ -237,9 +251,9 @@ def control_is_due(worker_id: int, task_index: int) -> bool:
     return position in positions
 
 
-def _new_assignment(worker: Worker, now: datetime, **target) -> TaskAssignment:
+def _new_assignment(worker: Worker, now: datetime, protocol: ProtocolVersion, **target) -> TaskAssignment:
     return TaskAssignment.objects.create(
-        worker=worker, expires_at=now + settings.ASSIGNMENT_TIMEOUT, state=State.ASSIGNED, **target
+        worker=worker, expires_at=now + protocol.assignment_timeout, state=State.ASSIGNED, **target
     )
 
 
@@ -270,37 +284,99 @@ def drawable_controls() -> QuerySet[GoldItem]:
     return GoldItem.objects.filter(for_control=True, retired=False)
 
 
-def _assign_control(worker: Worker, now: datetime, scope: WorkScope | None = None) -> TaskAssignment | None:
+def unseen_controls(worker: Worker, controls: QuerySet[GoldItem] | None = None) -> QuerySet[GoldItem]:
+    """Drawable controls (or ``controls``) whose person or image this worker was never given."""
+    seen = TaskAssignment.objects.filter(worker=worker).filter(
+        Q(person=OuterRef("person")) | Q(image=OuterRef("image"))
+    )
+    return (drawable_controls() if controls is None else controls).filter(~Exists(seen))
+
+
+def _assign_control(
+    worker: Worker, now: datetime, scope: WorkScope | None, protocol: ProtocolVersion
+) -> TaskAssignment | None:
     """The first control in this worker's own order (``draw_order``) it has not met, of a kind its scope allows.
 
     Met means given in any way, answered, skipped, reported or expired (and
     qualification items too): a worker never meets the same person or image
-    twice, so a skipped control is never shown again.
+    twice, so a skipped control is never shown again. A worker who has met
+    every control: the protocol's ``controls_exhausted`` says what happens
+    (``_reuse_control``, or a pause). None when no control is drawable at all.
     """
-    seen = TaskAssignment.objects.filter(worker=worker).filter(
-        Q(person=OuterRef("person")) | Q(image=OuterRef("image"))
-    )
     controls = drawable_controls()
     if scope is not None and scope.kinds is not None:
         controls = controls.filter(kind__in=sorted(scope.kinds))
-    unseen = controls.filter(~Exists(seen)).values_list("pk", flat=True)
+    unseen = unseen_controls(worker, controls).values_list("pk", flat=True)
     order = draw_order(worker.pk, "controls", unseen)
     if not order:
-        return None
+        if not controls.exists():
+            return None  # no controls at all: nothing to reuse, nothing to wait for
+        if protocol.controls_exhausted == ProtocolVersion.ControlsExhausted.PAUSE:
+            raise WorkerNotEligible("controls_exhausted", CONTROLS_PAUSED)
+        return _reuse_control(worker, now, controls, protocol)
     gold = GoldItem.objects.select_related("person", "image").get(pk=order[0])
-    return _new_assignment(worker, now, kind=gold.kind, person=gold.person, image=gold.image, gold_item=gold)
+    return _new_assignment(worker, now, protocol, kind=gold.kind, person=gold.person, image=gold.image, gold_item=gold)
 
 
-def annotators_required() -> Case:
-    """SQL expression: how many annotators a person needs, from its image's split."""
-    return Case(
-        *[When(image__split=split, then=Value(count)) for split, count in settings.ANNOTATORS_PER_SPLIT.items()],
-        default=Value(settings.ANNOTATORS_PER_UNSPLIT_PERSON),
+def _reuse_control(
+    worker: Worker, now: datetime, controls: QuerySet[GoldItem], protocol: ProtocolVersion
+) -> TaskAssignment | None:
+    """The control this worker answered as a control longest ago, met again (``control_repeat`` one more).
+
+    Only controls it answered as hidden controls come back: not one it
+    skipped or reported (never given again), not a person it annotated as
+    real work before the person became a control, nor a qualification item.
+    """
+    met_as_control = TaskAssignment.objects.filter(worker=worker, gold_item=OuterRef("pk"), is_qualification=False)
+    answered = met_as_control.filter(state=State.SUBMITTED)
+    last_met = (
+        controls.filter(Exists(answered))
+        .filter(~Exists(met_as_control.exclude(state=State.SUBMITTED)))
+        .filter(~Exists(TaskAssignment.objects.filter(worker=worker).filter(
+            Q(person=OuterRef("person")) | Q(image=OuterRef("image"))
+        ).filter(Q(gold_item__isnull=True) | Q(is_qualification=True))))
+        .annotate(
+            last=Subquery(met_as_control.order_by("-assigned_at").values("assigned_at")[:1]),
+            times=Subquery(
+                met_as_control.order_by().values("worker").annotate(n=Count("*")).values("n"),
+                output_field=IntegerField(),
+            ),
+        )
+        .select_related("person", "image")
+        .order_by("last", "pk")
+        .first()
+    )
+    if last_met is None:
+        return None
+    return _new_assignment(
+        worker, now, protocol, kind=last_met.kind, person=last_met.person, image=last_met.image, gold_item=last_met,
+        control_repeat=last_met.times,
+    )
+
+
+def annotators_required(protocol: ProtocolVersion | None = None) -> Coalesce:
+    """SQL expression: how many annotators a person needs: its pinned number, or its split's in the protocol."""
+    protocol = protocol or protocol_in_force()
+    return Coalesce(
+        F("annotators_pinned"),
+        Case(
+            *[When(image__split=split, then=Value(count)) for split, count in protocol.annotators_per_split.items()],
+            default=Value(protocol.annotators_unsplit),
+            output_field=IntegerField(),
+        ),
         output_field=IntegerField(),
     )
 
 
-def emotion_pool() -> QuerySet[Person]:
+def box_annotators_required(protocol: ProtocolVersion | None = None) -> Coalesce:
+    """SQL expression: how many box answers an image needs: its pinned number, or the protocol's."""
+    protocol = protocol or protocol_in_force()
+    return Coalesce(
+        F("box_annotators_pinned"), Value(protocol.box_annotators_per_image), output_field=IntegerField()
+    )
+
+
+def emotion_pool(protocol: ProtocolVersion | None = None) -> QuerySet[Person]:
     """People whose boxes are final, whose image is not withdrawn, with an open slot; gold people excluded."""
     return (
         Person.objects.filter(
@@ -308,7 +384,7 @@ def emotion_pool() -> QuerySet[Person]:
             image__boxes_confirmed=True,
             image__reported_count__lt=settings.IMAGE_REPORTS_TO_WITHDRAW,
         )
-        .alias(required=annotators_required())
+        .alias(required=annotators_required(protocol))
         .filter(annotation_slots_taken__lt=F("required"))
         .filter(~Exists(GoldItem.objects.filter(person=OuterRef("pk"))))
     )
@@ -327,9 +403,13 @@ def images_awaiting_boxes() -> QuerySet[Image]:
     )
 
 
-def box_pool() -> QuerySet[Image]:
+def box_pool(protocol: ProtocolVersion | None = None) -> QuerySet[Image]:
     """Images still waiting for person boxes, not withdrawn, with an open slot."""
-    return images_awaiting_boxes().filter(box_slots_taken__lt=settings.BOX_ANNOTATORS_PER_IMAGE)
+    return (
+        images_awaiting_boxes()
+        .alias(required=box_annotators_required(protocol))
+        .filter(box_slots_taken__lt=F("required"))
+    )
 
 
 def _in_scope(queryset: QuerySet, scope: WorkScope | None, kind: str, split_field: str) -> QuerySet:
@@ -343,7 +423,9 @@ def _in_scope(queryset: QuerySet, scope: WorkScope | None, kind: str, split_fiel
     return queryset
 
 
-def work_outlook(worker: Worker, scope: WorkScope | None = None) -> WorkOutlook:
+def work_outlook(
+    worker: Worker, scope: WorkScope | None = None, protocol: ProtocolVersion | None = None
+) -> WorkOutlook:
     """Why the claim gave ``worker`` nothing, in one query of four EXISTS, each led by an index.
 
     ``claimable``: the pools still hold a row the worker may take (the claim's own
@@ -353,6 +435,7 @@ def work_outlook(worker: Worker, scope: WorkScope | None = None) -> WorkOutlook:
     box stage, so people may yet come out of it. None of the three: nothing is
     left that this worker has not seen and that still needs an answer.
     """
+    protocol = protocol or protocol_in_force()
     held = TaskAssignment.objects.filter(
         state=State.ASSIGNED,
         gold_item__isnull=True,
@@ -367,10 +450,11 @@ def work_outlook(worker: Worker, scope: WorkScope | None = None) -> WorkOutlook:
         Worker.objects.filter(pk=worker.pk)
         .values(
             free_person=Exists(
-                _in_scope(emotion_pool(), scope, TaskKind.EMOTIONS, "image__split").filter(unseen_by(worker, "person"))
+                _in_scope(emotion_pool(protocol), scope, TaskKind.EMOTIONS, "image__split")
+                .filter(unseen_by(worker, "person"))
             ),
             free_image=Exists(
-                _in_scope(box_pool(), scope, TaskKind.BOXES, "split").filter(unseen_by(worker, "image"))
+                _in_scope(box_pool(protocol), scope, TaskKind.BOXES, "split").filter(unseen_by(worker, "image"))
             ),
             held=Exists(_in_scope(held, scope, TaskKind.EMOTIONS, "person__image__split")),
             boxes_open=Exists(awaiting),
@@ -382,11 +466,13 @@ def work_outlook(worker: Worker, scope: WorkScope | None = None) -> WorkOutlook:
     )
 
 
-def _assign_emotions(worker: Worker, now: datetime, scope: WorkScope | None = None) -> TaskAssignment | None:
+def _assign_emotions(
+    worker: Worker, now: datetime, scope: WorkScope | None, protocol: ProtocolVersion
+) -> TaskAssignment | None:
     # Least-annotated first (index person_pool_order): every person gets a
     # first answer before anyone gets a second.
     person = _claim_first(
-        _in_scope(emotion_pool(), scope, TaskKind.EMOTIONS, "image__split")
+        _in_scope(emotion_pool(protocol), scope, TaskKind.EMOTIONS, "image__split")
         .filter(unseen_by(worker, "person"))
         .select_related("image")
         .order_by("annotation_slots_taken", "id")
@@ -397,16 +483,18 @@ def _assign_emotions(worker: Worker, now: datetime, scope: WorkScope | None = No
         # From now on its people need their split's number of annotators.
         draw_split(person.image)
     Person.objects.filter(pk=person.pk).update(annotation_slots_taken=F("annotation_slots_taken") + 1)
-    return _new_assignment(worker, now, kind=TaskKind.EMOTIONS, person=person)
+    return _new_assignment(worker, now, protocol, kind=TaskKind.EMOTIONS, person=person)
 
 
-def _assign_boxes(worker: Worker, now: datetime, scope: WorkScope | None = None) -> TaskAssignment | None:
-    pool = _in_scope(box_pool(), scope, TaskKind.BOXES, "split")
+def _assign_boxes(
+    worker: Worker, now: datetime, scope: WorkScope | None, protocol: ProtocolVersion
+) -> TaskAssignment | None:
+    pool = _in_scope(box_pool(protocol), scope, TaskKind.BOXES, "split")
     image = _claim_first(pool.filter(unseen_by(worker, "image")).order_by("id"))
     if image is None:
         return None
     Image.objects.filter(pk=image.pk).update(box_slots_taken=F("box_slots_taken") + 1)
-    return _new_assignment(worker, now, kind=TaskKind.BOXES, image=image)
+    return _new_assignment(worker, now, protocol, kind=TaskKind.BOXES, image=image)
 
 
 def close_assignment(assignment: TaskAssignment, state: str, now: datetime, *, reason: str = "") -> bool:

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 
 from annotator.models import BoxAnnotation, Person
+from annotator.protocol import protocol_in_force
 from catalog.models import Image
 from emotic.boxes import consensus_boxes, min_box_side
 
@@ -35,7 +36,8 @@ def settle_image_boxes(image: Image) -> bool:
         if image.boxes_confirmed:
             return False
         answers = list(BoxAnnotation.objects.filter(image=image, excluded=False, is_gold=False).order_by("id"))
-        if len(answers) < settings.BOX_ANNOTATORS_PER_IMAGE:
+        needed = image.box_annotators_pinned or protocol_in_force().box_annotators_per_image
+        if len(answers) < needed:
             return False
         # Boxes under the minimum side never become people, even in answers stored before the rule.
         final = consensus_boxes([answer.boxes for answer in answers], min_side=min_box_side_for(image.width, image.height))

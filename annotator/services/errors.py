@@ -74,3 +74,13 @@ class ImageFileMissing(AnnotationError):
 
     def __init__(self, task_id: object):
         super().__init__("image", f"the image file of task {task_id} is missing from storage; skip or report this task")
+
+
+class StaffNotWorker(AnnotationError):
+    """A staff account runs the platform from the admin: it is never made a worker, nor given tasks."""
+
+    status_code = 403
+    code = "staff_account"
+
+    def __init__(self):
+        super().__init__("worker", "staff accounts run the platform from the admin and are never workers")

@@ -20,8 +20,10 @@ import hmac
 from collections.abc import Iterable, Sequence
 
 from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from annotator.models import GoldItem
+from annotator.services.errors import AnnotationError
 from emotic.boxes import Box
 from emotic.gold import check_box_answer
 
@@ -71,3 +73,22 @@ def box_answer_passes(gold: GoldItem, *, boxes: Sequence[Box], no_people: bool) 
     if not expected:  # nobody in the image: any box drawn is wrong
         return no_people or not boxes
     return not no_people and check_box_answer(expected, boxes, gold.min_iou).passed
+
+
+def save_gold_item(item: GoldItem) -> GoldItem:
+    """Store a control item made or edited in the admin (its typed form wrote the masks and boxes), checked whole.
+
+    Raises ``GoldItemInvalid`` naming the field: a target of the wrong kind,
+    a person or image that is already another item's, boxes outside the image.
+    """
+    try:
+        item.full_clean()
+    except ValidationError as error:
+        field, reasons = next(iter(error.message_dict.items()))
+        raise GoldItemInvalid("item" if field == NON_FIELD_ERRORS else field, "; ".join(reasons)) from None
+    item.save()
+    return item
+
+
+class GoldItemInvalid(AnnotationError):
+    """A control item's values break its rules."""

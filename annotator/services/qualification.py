@@ -1,23 +1,25 @@
 """The qualification test: a short run of gold items a new worker must pass.
 
-A pending worker is given ``settings.QUALIFICATION_ITEMS`` items (fewer if
+A pending worker is given the protocol's ``qualification_items`` items (fewer if
 fewer exist) marked ``for_qualification`` and not retired, one at a time, in
 an order of its own (``gold.draw_order``): from a pool larger than the test,
 each account gets its own subset, so what one account learnt of its items
 serves another little. When all are answered the worker is qualified if at
-least ``QUALIFICATION_PASS_RATE`` of them were acceptable; a skipped,
-reported or expired item counts as not.
+least the protocol's ``qualification_pass_rate`` of them were acceptable; a
+skipped, reported or expired item counts as not. A worker taking the test
+when a change was applied to new work only is judged by the version pinned
+on it (``Worker.qualification_protocol``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from annotator.models import GoldItem, TaskAssignment, Worker
+from annotator.models import GoldItem, ProtocolVersion, TaskAssignment, Worker
+from annotator.protocol import protocol_in_force
 from annotator.services.errors import WorkerNotEligible
 from annotator.services.gold import draw_order
 
@@ -30,8 +32,17 @@ def qualification_pool():
     return GoldItem.objects.filter(for_qualification=True, retired=False)
 
 
-def qualification_size() -> int:
-    return min(settings.QUALIFICATION_ITEMS, qualification_pool().count())
+def qualification_protocol_for(worker: Worker | None = None) -> ProtocolVersion:
+    """The protocol the worker's test is judged by: the one pinned on it, or the one in force."""
+    if worker is not None and worker.qualification_protocol_id is not None:
+        return ProtocolVersion.objects.get(pk=worker.qualification_protocol_id)
+    return protocol_in_force()
+
+
+def qualification_size(worker: Worker | None = None, protocol: ProtocolVersion | None = None) -> int:
+    """Items in the test (of ``worker``, where one is pinned): the protocol's length, or fewer if fewer exist."""
+    protocol = protocol or qualification_protocol_for(worker)
+    return min(protocol.qualification_items, qualification_pool().count())
 
 
 def _unseen_qualification_items(worker: Worker):
@@ -47,14 +58,16 @@ def assign_qualification_item(worker: Worker, now: datetime) -> TaskAssignment |
     Runs inside the transaction of ``next_task``'s attempt. When the test is complete
     the worker's state is updated here and the caller goes on accordingly.
     """
-    if qualification_size() == 0:
+    protocol = qualification_protocol_for(worker)
+    size = qualification_size(protocol=protocol)
+    if size == 0:
         raise WorkerNotEligible(
             "qualification_unavailable",
             "The qualification test is not ready yet: no qualification items have been set up. Please come back later.",
         )
     answered = TaskAssignment.objects.filter(worker=worker, is_qualification=True, state__in=ANSWERED_STATES).count()
     gold = None
-    if answered < qualification_size():
+    if answered < size:
         order = draw_order(worker.pk, "qualification", _unseen_qualification_items(worker).values_list("pk", flat=True))
         gold = GoldItem.objects.get(pk=order[0]) if order else None
     if gold is None:
@@ -67,7 +80,7 @@ def assign_qualification_item(worker: Worker, now: datetime) -> TaskAssignment |
         image=gold.image,
         gold_item=gold,
         is_qualification=True,
-        expires_at=now + settings.ASSIGNMENT_TIMEOUT,
+        expires_at=now + protocol_in_force().assignment_timeout,
     )
 
 
@@ -83,14 +96,15 @@ def evaluate_qualification_if_complete(worker: Worker, now: datetime | None = No
     mine = TaskAssignment.objects.filter(worker=worker, is_qualification=True)
     if mine.filter(state=State.ASSIGNED).exists():
         return worker.qualification
-    size = qualification_size()
+    protocol = qualification_protocol_for(worker)
+    size = qualification_size(protocol=protocol)
     answered = mine.filter(state__in=ANSWERED_STATES)
     if size == 0 or (answered.count() < size and _unseen_qualification_items(worker).exists()):
         return worker.qualification
     passed = answered.filter(gold_passed=True).count()
     worker.qualification = (
         Worker.Qualification.QUALIFIED
-        if passed / size >= settings.QUALIFICATION_PASS_RATE
+        if passed / size >= protocol.qualification_pass_rate
         else Worker.Qualification.FAILED
     )
     worker.qualified_at = (now or timezone.now()) if worker.qualification == Worker.Qualification.QUALIFIED else None

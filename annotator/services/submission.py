@@ -24,6 +24,7 @@ from annotator.services.assignment import close_assignment
 from annotator.services.boxes import min_box_side_for, settle_image_boxes
 from annotator.services.errors import AnswerInvalid, SubmissionConflict, TaskNotFound, TaskNotOpen
 from annotator.services.gold import box_answer_passes, emotion_answer_passes
+from annotator.services.protocol import version_for_answer
 from annotator.services.qualification import evaluate_qualification_if_complete
 from annotator.signals import task_given_back
 from emotic import boxes as box_rules
@@ -200,6 +201,7 @@ def _store_emotions(assignment: TaskAssignment, submission_id: uuid.UUID, answer
         seconds_spent=seconds,
         submission_id=submission_id,
         is_gold=gold is not None,
+        protocol_version=version_for_answer(),
         **values,
     )
 
@@ -241,6 +243,7 @@ def _store_boxes(assignment: TaskAssignment, submission_id: uuid.UUID, answer: d
         seconds_spent=seconds,
         submission_id=submission_id,
         is_gold=gold is not None,
+        protocol_version=version_for_answer(),
     )
     if gold is None:
         settle_image_boxes(image)

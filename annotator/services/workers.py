@@ -12,20 +12,27 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from annotator.models import ApiToken, Worker
-from annotator.services.errors import AnswerInvalid
+from annotator.services.errors import AnswerInvalid, StaffNotWorker
 
 TOKEN_BYTES = 32
 MAX_TOKENS_PER_WORKER = 10
 
 
 def worker_for(user: AbstractBaseUser) -> Worker:
-    """The user's worker record, made on first use (a new worker starts unqualified)."""
+    """The user's worker record, made on first use (a new worker starts unqualified).
+
+    Staff accounts are never workers (``StaffNotWorker``): they work in the admin.
+    """
+    if user.is_staff:
+        raise StaffNotWorker()
     worker, _ = Worker.objects.get_or_create(user=user)
     return worker
 
 
 def bounded_worker_for(user: AbstractBaseUser) -> Worker:
     """The user's worker record, marked bounded: another part limits its work (``scopes``), which is asked for it."""
+    if user.is_staff:
+        raise StaffNotWorker()
     worker, _ = Worker.objects.get_or_create(user=user, defaults={"bounded": True})
     if not worker.bounded:
         Worker.objects.filter(pk=worker.pk).update(bounded=True)
@@ -77,7 +84,8 @@ def worker_for_api_key(raw_key: str) -> Worker | None:
     second would otherwise pay an UPDATE on every request for nothing.
     """
     token = live_tokens(ApiToken.objects.select_related("worker__user")).filter(key_sha256=_digest(raw_key)).first()
-    if token is None or not token.worker.user.is_active or token.worker.kind != Worker.Kind.CROWD:
+    user = token.worker.user if token is not None else None
+    if user is None or not user.is_active or user.is_staff or token.worker.kind != Worker.Kind.CROWD:
         return None
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at >= TOKEN_USE_RESOLUTION:

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "emotic_export",
     "training",
     "campaigns",
+    "research_api",
     "demo",
 ]
 
@@ -100,7 +101,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# Without a "next", config.views.LoginView sends staff to the admin and workers to their work page.
 LOGIN_REDIRECT_URL = "home"
+# A password-reset link works once, for this long.
+PASSWORD_RESET_TIMEOUT = get_int("PASSWORD_RESET_TIMEOUT_MINUTES", 60, minimum=1) * 60
+
+# --- E-mail (password resets) ---------------------------------------------
+# The demo (DEBUG) prints messages on the console; otherwise SMTP, from these variables.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="") or (
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = get_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = get_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = get_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise SettingError("EMAIL_USE_SSL", "cannot be true with EMAIL_USE_TLS: choose STARTTLS (TLS, port 587) or SSL (port 465)")
+EMAIL_TIMEOUT = get_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
 LOGOUT_REDIRECT_URL = "home"
 
 LANGUAGE_CODE = "en-us"
@@ -213,11 +233,14 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "worker": env.str("API_THROTTLE_WORKER", default="600/minute"),
         "anon": env.str("API_THROTTLE_ANON", default="60/minute"),
+        "research": env.str("API_THROTTLE_RESEARCH", default="1200/minute"),
     },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "EMOTIC crowd annotation API",
-    "DESCRIPTION": "The worker-facing API of the emotions-in-context annotation platform.",
+    "DESCRIPTION": "The emotions-in-context annotation platform: the workers' API (/api/, worker tokens or the page's "
+    "session) and the researcher API (/api/research/v1/, researcher tokens granted to staff, with scopes; "
+    "docs/research-api.md).",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Every operation documents each error it can answer, in the Error shape (config/api_errors.py).
@@ -228,6 +251,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- The annotation protocol ----------------------------------------------
+# These are the defaults of a new installation: the first protocol version is made from them, and
+# from then on the protocol is edited (and versioned) in the admin (annotator/protocol.py).
 ANNOTATORS_PER_SPLIT = {
     "train": get_int("ANNOTATORS_PER_TRAIN", DEFAULT_ANNOTATORS_PER_SPLIT["train"], minimum=1),
     "val": get_int("ANNOTATORS_PER_VAL", DEFAULT_ANNOTATORS_PER_SPLIT["val"], minimum=1),
@@ -239,6 +264,10 @@ GOLD_RATE = get_float("GOLD_RATE", 0.1, minimum=0.0, maximum=1.0)
 # Controls are placed at unpredictable positions inside each block of this many
 # tasks, so a block always holds round(GOLD_RATE * GOLD_BLOCK_SIZE) of them.
 GOLD_BLOCK_SIZE = get_int("GOLD_BLOCK_SIZE", 20, minimum=1)
+# A worker whose hidden control is due and who has met every control is given the control it met longest
+# ago ("reuse"), or no task until new controls are added ("pause"). The default of a new installation: the
+# protocol in force is edited in the admin (annotator/protocol.py).
+CONTROLS_EXHAUSTED = get_choice("CONTROLS_EXHAUSTED", "reuse", ("reuse", "pause"))
 # People in images not yet given a split get this many annotators (SPLIT_IMAGES_AT=export).
 ANNOTATORS_PER_UNSPLIT_PERSON = get_int(
     "ANNOTATORS_PER_UNSPLIT_PERSON", DEFAULT_ANNOTATORS_PER_SPLIT["train"], minimum=1
@@ -531,10 +560,19 @@ LOGIN_ATTEMPTS_PER_SECOND = get_int("LOGIN_ATTEMPTS_PER_SECOND", 2, minimum=1)
 LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE = get_int("LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE", 20, minimum=1)
 SIGNUPS_PER_MINUTE = get_int("SIGNUPS_PER_MINUTE", 20, minimum=1)
 SIGNUPS_PER_ADDRESS_PER_HOUR = get_int("SIGNUPS_PER_ADDRESS_PER_HOUR", 10, minimum=1)
+# Password-reset requests (each may send an e-mail): for the whole site, per client address, and
+# per e-mail address asked for, so the form cannot be used to flood anyone's inbox.
+PASSWORD_RESETS_PER_MINUTE = get_int("PASSWORD_RESETS_PER_MINUTE", 10, minimum=1)
+PASSWORD_RESETS_PER_ADDRESS_PER_HOUR = get_int("PASSWORD_RESETS_PER_ADDRESS_PER_HOUR", 5, minimum=1)
+PASSWORD_RESETS_PER_EMAIL_PER_HOUR = get_int("PASSWORD_RESETS_PER_EMAIL_PER_HOUR", 3, minimum=1)
 ACCESS_LOG_DAYS = get_int("ACCESS_LOG_DAYS", 90, minimum=1)
 CELERY_BEAT_SCHEDULE["forget-old-access-attempts"] = {"task": "access.forget_old_attempts", "schedule": timedelta(days=1)}
 AUTHENTICATION_BACKENDS = ["config.throttling.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
 MIDDLEWARE.append("config.throttling.LoginThrottleMiddleware")
+# Researcher tokens (staff only, research_api/) stop working this many days after they are made.
+RESEARCH_TOKEN_LIFETIME_DAYS = get_int("RESEARCH_TOKEN_LIFETIME_DAYS", 180, minimum=1)
+# The key of workers' pseudonyms in the researcher API (a keyed hash of the id); empty: SECRET_KEY.
+RESEARCH_PSEUDONYM_KEY = env.str("RESEARCH_PSEUDONYM_KEY", default="")
 # Workers' API tokens stop working this many days after they are made (an expired one is a 401).
 API_TOKEN_LIFETIME_DAYS = get_int("API_TOKEN_LIFETIME_DAYS", 90, minimum=1)
 # The worker API uses annotator.api.WorkerThrottle (rate API_THROTTLE_WORKER);

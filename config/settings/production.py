@@ -17,6 +17,9 @@ if SECRET_KEY == INSECURE_DEV_SECRET_KEY or SECRET_KEY.startswith("django-insecu
 if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
     raise SettingError("SECRET_KEY", "is too weak (use at least 50 characters with at least 5 distinct)")
 
+# Password-reset e-mail goes out by SMTP (EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, ...), never to the console.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="") or "django.core.mail.backends.smtp.EmailBackend"
+
 SECURE_SSL_REDIRECT = get_bool("SECURE_SSL_REDIRECT", True)
 # TLS ends at the reverse proxy (deploy/Caddyfile), which says so in X-Forwarded-Proto; the header
 # counts only from TRUSTED_PROXIES (config/client_address.py drops it from anyone else).

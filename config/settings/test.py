@@ -28,3 +28,6 @@ SCRAPER_ALLOW_PRIVATE_ADDRESSES = True  # test servers listen on 127.0.0.1
 # (tests/security/test_throttling.py sets its own).
 LOGIN_ATTEMPTS_PER_SECOND = LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE = 10**6
 SIGNUPS_PER_MINUTE = SIGNUPS_PER_ADDRESS_PER_HOUR = 10**6
+# Messages are kept in django.core.mail.outbox; tests/security/test_throttling.py sets the reset limits it checks.
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+PASSWORD_RESETS_PER_MINUTE = PASSWORD_RESETS_PER_ADDRESS_PER_HOUR = PASSWORD_RESETS_PER_EMAIL_PER_HOUR = 10**6

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from annotator.models import TaskAssignment, TaskKind, Worker
+from annotator.protocol import protocol_in_force
 from catalog.models import Image
 from annotator.services import assignment as service
 from annotator.services.assignment import (
@@ -376,8 +377,9 @@ def test_gold_and_withdrawn_work_is_no_work_to_come(settings):
 def test_the_outlook_is_one_query(django_assert_num_queries):
     TaskAssignmentFactory(person=PersonFactory())
     worker = WorkerFactory()
+    protocol = protocol_in_force()
     with django_assert_num_queries(1):
-        outlook = service.work_outlook(worker)
+        outlook = service.work_outlook(worker, None, protocol)
     assert (outlook.claimable, outlook.held, outlook.boxes_open) == (False, True, False)
 
 
@@ -385,7 +387,7 @@ def test_a_free_row_the_claim_did_not_get_is_retried_then_reported_as_locked(mon
     # Stands for rows another claimer keeps locked: the claim finds nothing, the outlook finds them.
     PersonFactory()
     pauses = []
-    monkeypatch.setattr(service, "_assign_emotions", lambda worker, now: None)
+    monkeypatch.setattr(service, "_assign_emotions", lambda *claim: None)
     monkeypatch.setattr(service.time, "sleep", pauses.append)
     outcome = next_task(WorkerFactory())
     assert (outcome.task, outcome.outlook, outcome.retry_after) == (None, "later", service.RETRY_AFTER_LOCKED)

@@ -12,6 +12,7 @@ from PIL import Image as PILImage
 from rest_framework.test import APIClient
 
 from catalog.renditions import rendition_key
+from annotator.services.protocol import version_for_answer
 from annotator.services.workers import create_api_token
 from tests.factories import ImageFactory, PersonFactory, TaskAssignmentFactory, WorkerFactory
 
@@ -66,14 +67,22 @@ def test_a_worker_cannot_fetch_the_image_of_another_workers_task(client_for):
 # turns the service's BEGIN/COMMIT into SAVEPOINT/RELEASE, which are counted
 # (in production BEGIN and COMMIT are not), so a live server runs two fewer.
 # Next task: session, user, worker | savepoint, lock the worker, re-read it,
-# look for a live task, count tasks given (gold schedule), claim a person with
-# its image, count the claim, insert the assignment, release.
-NEXT_TASK_QUERIES = 12
+# look for a live task, read the protocol in force, count tasks given (gold
+# schedule), claim a person with its image, count the claim, insert the
+# assignment, release.
+NEXT_TASK_QUERIES = 13
 # Submit: session, user, worker | savepoint, lock the task, look the submission
-# id up (two tables), insert the answer, insert its quality refresh request
-# (the outbox row that replaced a broker message), close the task, count it
-# for the worker, release | re-read the worker's count, count today's work.
-SUBMIT_QUERIES = 14
+# id up (two tables), read the protocol version in force, insert the answer,
+# insert its quality refresh request (the outbox row that replaced a broker
+# message), close the task, count it for the worker, release | re-read the
+# worker's count, count today's work.
+SUBMIT_QUERIES = 15
+
+
+@pytest.fixture(autouse=True)
+def protocol_saved(no_hidden_controls):
+    """The protocol's first version, saved as an installation's first answer ever saves it (3 statements, once)."""
+    version_for_answer()
 
 
 def test_next_task_runs_a_fixed_number_of_queries(client_for, django_assert_num_queries):

@@ -17,7 +17,7 @@ from django.utils import timezone
 from annotator.models import BoxAnnotation, EmotionAnnotation, GoldItem, Person, TaskAssignment, Worker
 from catalog.models import Image
 from emotic.taxonomy import categories_to_mask
-from tests.factories import ImageFactory
+from tests.factories import GoldItemFactory, ImageFactory
 from emotic_export.models import DatasetSnapshot
 from catalog.models import Source
 from training.models import TrainingRun
@@ -242,14 +242,14 @@ def test_a_box_control_items_expected_boxes_are_checked_against_its_image():
 
 def test_the_admin_refuses_a_box_control_item_with_a_malformed_box(admin_client):
     image = ImageFactory(width=100, height=80)
-    response = admin_client.post("/admin/annotator/golditem/add/", {
-        "kind": "boxes", "image": image.pk, "for_control": "on", "required_categories_mask": 0,
-        "allowed_categories_mask": 67108863, "valence_min": 1, "valence_max": 10, "arousal_min": 1, "arousal_max": 10,
-        "dominance_min": 1, "dominance_max": 10, "allowed_genders": "[]", "allowed_ages": "[]",
-        "expected_boxes": "[[0, 0, 500, 10]]", "min_iou": 0.5, "explanation": "",
+    item = GoldItemFactory(boxes=True, image=image, expected_boxes=[[10, 10, 60, 70]])
+    response = admin_client.post(f"/admin/annotator/golditem/{item.pk}/change/", {
+        "kind": "boxes", "image": image.pk, "for_control": "on", "other_boxes": "0, 0, 500, 10", "min_iou": 0.5,
+        "explanation": "",
     })
-    assert response.status_code == 200 and "lies outside the image" in response.content.decode()
-    assert not GoldItem.objects.exists()
+    assert response.status_code == 200 and "[0, 0, 500, 10] lies outside the image (100 x 80 pixels)" in response.content.decode()
+    item.refresh_from_db()
+    assert item.expected_boxes == [[10, 10, 60, 70]]
 
 
 def test_the_admin_shows_tasks_but_neither_adds_edits_nor_deletes_them(admin_client):

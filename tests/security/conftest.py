@@ -34,6 +34,7 @@ from tests.factories import (
     UserFactory,
     WorkerFactory,
 )
+from research_api.services import grant_research_token
 from training.models import TrainingRun
 
 ROLES = ("anonymous", "worker_a", "worker_b", "blocked", "unqualified", "staff", "superuser")
@@ -65,7 +66,7 @@ def _snapshot_with_archive() -> DatasetSnapshot:
     key = default_storage.save("snapshots/security-test.tar.gz", ContentFile(b"\x1f\x8b archive bytes"))
     return DatasetSnapshot.objects.create(
         name="security-test", state="complete", storage_key="snapshots/security-test", archive_key=key,
-        completed_at=timezone.now(), formats=["jsonl"],
+        completed_at=timezone.now(), formats=["jsonl", "npy"],
     )
 
 
@@ -79,7 +80,7 @@ def _finished_run(snapshot: DatasetSnapshot) -> TrainingRun:
 
 
 @pytest.fixture
-def world(db, settings) -> World:
+def world(db, settings, tmp_path) -> World:
     settings.GOLD_RATE = 0.0  # hidden controls are tested on their own
     w = World()
     w.workers["worker_a"] = WorkerFactory(user__username="worker-a")
@@ -132,6 +133,25 @@ def world(db, settings) -> World:
         marketplace=session.campaign.marketplace, ledgerentry=LedgerEntryFactory(session=session),
         webhookevent=WebhookEventFactory(),
     )
+    # The protocol: an accepted answer shown as an example on the workers' instructions page (version 2).
+    from annotator.services.protocol import set_instruction_examples
+
+    example_answer = EmotionAnnotationFactory(
+        worker=WorkerFactory(user__username="example-giver"), person=PersonFactory(image=image, x1=100, x2=200),
+        status="accepted",
+    )
+    w.objects["protocolversion"] = set_instruction_examples(None, {"Happiness": [example_answer.pk]})
+    w.objects["example"] = w.objects["protocolversion"].examples.get()
+    w.objects["example_answer"] = example_answer
+    # Researcher tokens of the staff member: one that may read, one that may only start things, one that may do all.
+    staff = w.users["staff"]
+    for name, scopes in (("read", ["read"]), ("write", ["export", "train", "crawl"]),
+                         ("all", ["read", "identify", "export", "train", "crawl"])):
+        w.objects[f"research_token_{name}"], w.objects[f"research_key_{name}"] = grant_research_token(staff, name, scopes)
+    w.objects["researchtoken"] = w.objects["research_token_read"]
+    url_list = tmp_path / "urls.txt"
+    url_list.write_text("https://example.org/a.jpg\n")
+    w.objects["url_list"] = str(url_list)
     assert w.objects["task_blocked"].state == TaskAssignment.State.EXPIRED
     assert w.objects["task_a"].kind == TaskKind.EMOTIONS
     return w

@@ -273,3 +273,35 @@ def test_cache_url_chooses_redis_and_a_bad_one_is_named():
     assert settings_in_subprocess({"CACHE_URL": ""}).stdout.strip().endswith("LocMemCache")
     bad = settings_in_subprocess({"CACHE_URL": "memcached://127.0.0.1:11211"})
     assert bad.returncode != 0 and "CACHE_URL: must be a redis:// or rediss:// URL, got 'memcached'" in bad.stderr
+
+
+def test_password_resets_are_limited_per_e_mail_address_and_per_client_address(cache_backend, settings):
+    """The reset form cannot flood an inbox: a refused request sends nothing and says why (429, Retry-After)."""
+    from django.core import mail
+
+    from access.models import AccessAttempt
+
+    settings.PASSWORD_RESETS_PER_EMAIL_PER_HOUR, settings.PASSWORD_RESETS_PER_ADDRESS_PER_HOUR = 2, 3
+    WorkerFactory(user__username="victim", user__email="victim@example.org")
+    answers = [Client(REMOTE_ADDR=f"198.51.100.{n}").post("/accounts/password-reset/", {"email": "Victim@example.org"})
+               for n in range(4)]
+    assert [a.status_code for a in answers] == [302, 302, 429, 429]
+    assert len(mail.outbox) == 2
+    assert b"Too many reset links asked for this e-mail address" in answers[2].content
+    assert 'value="Victim@example.org"' in answers[2].content.decode() and int(answers[2]["Retry-After"]) > 0
+
+    one_address = Client(REMOTE_ADDR="198.51.100.99")
+    codes = [one_address.post("/accounts/password-reset/", {"email": f"someone{n}@example.org"}).status_code for n in range(5)]
+    assert codes == [302, 302, 302, 429, 429]
+    assert b"Too many attempts from your address" in one_address.post(
+        "/accounts/password-reset/", {"email": "x@example.org"}).content
+    outcomes = list(AccessAttempt.objects.filter(kind="reset").values_list("outcome", flat=True).order_by("id"))
+    assert outcomes == ["requested"] * 2 + ["delayed"] * 2 + ["requested"] * 3 + ["address_limit"] * 3
+    assert len(mail.outbox) == 2
+
+
+def test_the_whole_site_sends_at_most_so_many_reset_links_a_minute(cache_backend, settings):
+    settings.PASSWORD_RESETS_PER_MINUTE = 2
+    codes = [Client(REMOTE_ADDR=f"198.51.100.{n}").post("/accounts/password-reset/", {"email": f"p{n}@example.org"}).status_code
+             for n in range(3)]
+    assert codes == [302, 302, 429]

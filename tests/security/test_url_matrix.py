@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 from django.contrib import admin
 from django.contrib.contenttypes.models import ContentType
+from django.test import Client
 
 from annotator.models import ApiToken
 from tests.security.conftest import ROLES, World
@@ -47,7 +48,7 @@ class Redirect:
 
 OK, CREATED = Status(200), Status(201)
 UNAUTHORIZED, FORBIDDEN, NOT_FOUND = Status(401), Status(403), Status(404)
-LOGIN, ADMIN_LOGIN = Redirect("/accounts/login/"), Redirect("/admin/login/")
+LOGIN, ADMIN_LOGIN, TO_ADMIN = Redirect("/accounts/login/"), Redirect("/admin/login/"), Redirect("/admin/")
 
 
 def roles(anonymous, worker_a, worker_b, blocked, unqualified, staff, superuser) -> dict:
@@ -60,6 +61,16 @@ def everyone(outcome) -> dict:
 
 def signed_in(anonymous, others) -> dict:
     return {**dict.fromkeys(ROLES, others), "anonymous": anonymous}
+
+
+def worker_page(outcome, **others) -> dict:
+    """A worker's page: the anonymous are sent to log in, staff to the admin (staff are never workers)."""
+    return {**signed_in(LOGIN, outcome), "staff": TO_ADMIN, "superuser": TO_ADMIN, **others}
+
+
+def worker_api(outcome, **others) -> dict:
+    """The worker API: the anonymous must authenticate; a staff account is no worker (403)."""
+    return {**signed_in(UNAUTHORIZED, outcome), "staff": FORBIDDEN, "superuser": FORBIDDEN, **others}
 
 
 def admin_page(staff, superuser=OK) -> dict:
@@ -81,7 +92,53 @@ ANSWER = {
     "valence": 5, "arousal": 5, "dominance": 5, "gender": "Female", "age": "Adult",
 }
 # The API asks a caller without credentials to authenticate (401 with WWW-Authenticate: Token).
-OTHERS_TASK = roles(UNAUTHORIZED, None, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND)
+RESEARCH = "/api/research/v1/"
+
+
+@dataclass(frozen=True)
+class ResearchEndpoint:
+    route: str
+    method: str
+    url: Callable[[World], str]
+    scope: str  # the scope it needs
+    granted: Status  # what a token with the scope gets
+    body: dict | Callable[[World], dict] = field(default_factory=dict)
+
+    def body_for(self, world: World) -> dict:
+        return self.body(world) if callable(self.body) else self.body
+
+
+def research_get(suffix: str, name: str = "") -> ResearchEndpoint:
+    url = (lambda w: f"{RESEARCH}{suffix}") if not name else (lambda w: f"{RESEARCH}{suffix.format(w.objects[name].pk)}")
+    route = RESEARCH.lstrip("/") + (suffix if not name else suffix.replace("{}", "<int:pk>"))
+    return ResearchEndpoint(route, "get", url, "read", OK)
+
+
+RESEARCH_ENDPOINTS = [
+    research_get("images/"),
+    research_get("people/"),
+    research_get("answers/"),
+    research_get("agreement/"),
+    research_get("agreement/people/"),
+    research_get("snapshots/"),
+    research_get("snapshots/{}/", "snapshot"),
+    research_get("snapshots/{}/archive/", "snapshot"),
+    research_get("training-runs/"),
+    research_get("training-runs/{}/", "run"),
+    research_get("crawl-jobs/"),
+    research_get("crawl-jobs/{}/", "crawljob"),
+    ResearchEndpoint("api/research/v1/snapshots/", "json", lambda w: f"{RESEARCH}snapshots/", "export", CREATED,
+                     {"name": "from-the-matrix", "formats": ["jsonl"]}),
+    ResearchEndpoint("api/research/v1/training-runs/", "json", lambda w: f"{RESEARCH}training-runs/", "train", CREATED,
+                     lambda w: {"snapshot": w.objects["snapshot"].pk, "mode": "body"}),
+    ResearchEndpoint("api/research/v1/crawl-jobs/", "json", lambda w: f"{RESEARCH}crawl-jobs/", "crawl", CREATED,
+                     lambda w: {"kind": "urls", "params": {"path": w.objects["url_list"]}}),
+]
+# Who calls the researcher API, and with what.
+RESEARCH_ROLES = ("anonymous", "worker", "worker_token", "staff", "staff_without_scope", "staff_with_scope")
+
+
+OTHERS_TASK = roles(UNAUTHORIZED, None, NOT_FOUND, NOT_FOUND, NOT_FOUND, FORBIDDEN, FORBIDDEN)
 
 
 def task_url(action: str) -> Callable[[World], str]:
@@ -98,22 +155,35 @@ SITE_ENDPOINTS = [
     Endpoint("accounts/login/", "get", lambda w: "/accounts/login/", everyone(OK)),
     Endpoint("accounts/logout/", "post", lambda w: "/accounts/logout/", everyone(Redirect("/"))),
     Endpoint("accounts/signup/", "get", lambda w: "/accounts/signup/", signed_in(OK, Redirect("/work/"))),
-    Endpoint("work/", "get", lambda w: "/work/", signed_in(LOGIN, OK)),
-    Endpoint("work/annotate/", "get", lambda w: "/work/annotate/", {**signed_in(LOGIN, OK), "blocked": Redirect("/work/")}),
-    Endpoint("work/history/", "get", lambda w: "/work/history/", signed_in(LOGIN, OK)),
-    Endpoint("work/api-tokens/", "get", lambda w: "/work/api-tokens/", signed_in(LOGIN, OK)),
+    Endpoint("work/instructions/", "get", lambda w: "/work/instructions/", signed_in(LOGIN, OK)),
+    # Only the pictures of the examples in force are served this way.
+    Endpoint("work/instructions/examples/<int:example_id>/picture/", "get",
+             obj("example", "picture/", "/work/instructions/examples/"), signed_in(LOGIN, OK)),
+    # Django's password reset: its pages are open to everyone (an unknown or used link says so, 200).
+    Endpoint("accounts/password-reset/", "get", lambda w: "/accounts/password-reset/", everyone(OK)),
+    Endpoint("accounts/password-reset/sent/", "get", lambda w: "/accounts/password-reset/sent/", everyone(OK)),
+    Endpoint("accounts/reset/<uidb64>/<token>/", "get", lambda w: "/accounts/reset/MQ/set-password/", everyone(OK)),
+    Endpoint("accounts/reset/done/", "get", lambda w: "/accounts/reset/done/", everyone(OK)),
+    Endpoint("work/", "get", lambda w: "/work/", worker_page(OK)),
+    Endpoint("work/annotate/", "get", lambda w: "/work/annotate/", worker_page(OK, blocked=Redirect("/work/"))),
+    Endpoint("work/history/", "get", lambda w: "/work/history/", worker_page(OK)),
+    Endpoint("work/api-tokens/", "get", lambda w: "/work/api-tokens/", worker_page(OK)),
     # Revoking another worker's token changes nothing (test_privacy checks the token survives).
     Endpoint("work/api-tokens/<int:token_id>/revoke/", "post", obj("token_b", "revoke/", "/work/api-tokens/"),
-             signed_in(LOGIN, Redirect("/work/api-tokens/"))),
-    Endpoint("api/tasks/next/", "get", lambda w: "/api/tasks/next/", {**signed_in(UNAUTHORIZED, OK), "blocked": FORBIDDEN}),
+             worker_page(Redirect("/work/api-tokens/"))),
+    Endpoint("work/account/", "get", lambda w: "/work/account/", worker_page(OK)),
+    Endpoint("work/account/delete/", "get", lambda w: "/work/account/delete/", worker_page(OK)),
+    Endpoint("api/tasks/next/", "get", lambda w: "/api/tasks/next/", worker_api(OK, blocked=FORBIDDEN)),
     Endpoint("api/tasks/<int:task_id>/submit/", "json", task_url("submit"), {**OTHERS_TASK, "worker_a": CREATED}, ANSWER),
     Endpoint("api/tasks/<int:task_id>/skip/", "json", task_url("skip"), {**OTHERS_TASK, "worker_a": OK}, {"reason": "unsure"}),
     Endpoint("api/tasks/<int:task_id>/report/", "json", task_url("report"), {**OTHERS_TASK, "worker_a": OK}, {"reason": "blurry"}),
     Endpoint("api/tasks/<int:task_id>/image/", "get", task_url("image"), {**OTHERS_TASK, "worker_a": OK}),
-    Endpoint("api/me/", "get", lambda w: "/api/me/", signed_in(UNAUTHORIZED, OK)),
-    Endpoint("api/history/", "get", lambda w: "/api/history/", signed_in(UNAUTHORIZED, OK)),
+    Endpoint("api/me/", "get", lambda w: "/api/me/", worker_api(OK)),
+    Endpoint("api/history/", "get", lambda w: "/api/history/", worker_api(OK)),
     Endpoint("api/schema/", "get", lambda w: "/api/schema/", everyone(OK)),
     Endpoint("api/docs/", "get", lambda w: "/api/docs/", everyone(OK)),
+    # The researcher API opens to researcher tokens alone: a session (worker's or staff's) is asked for one.
+    *[Endpoint(r.route, r.method, r.url, everyone(UNAUTHORIZED), r.body) for r in RESEARCH_ENDPOINTS],
     # Staff pages outside the admin site: staff without the model's view permission get 403.
     Endpoint("admin/exports/snapshots/<int:pk>/download/", "get", obj("snapshot", "download/", "/admin/exports/snapshots/"),
              admin_page(FORBIDDEN)),
@@ -122,6 +192,18 @@ SITE_ENDPOINTS = [
     Endpoint("admin/training/runs/<int:pk>/status/", "get", obj("run", "status/", "/admin/training/runs/"), admin_page(FORBIDDEN)),
     Endpoint("admin/training/runs/<int:pk>/report/<str:name>", "get", obj("run", "report/report.json", "/admin/training/runs/"),
              admin_page(FORBIDDEN)),
+    # A run's downloads: the view permission; this run has its report and no checkpoint (404, never another file).
+    Endpoint("admin/training/runs/<int:pk>/download/report/", "get", obj("run", "download/report/", "/admin/training/runs/"),
+             admin_page(FORBIDDEN)),
+    Endpoint("admin/training/runs/<int:pk>/download/checkpoint/", "get",
+             obj("run", "download/checkpoint/", "/admin/training/runs/"), admin_page(FORBIDDEN, NOT_FOUND)),
+    # Imports from the admin and the crawl jobs' live list: add, view and change permissions respectively.
+    Endpoint("admin/scraper/crawljob/import/", "get", lambda w: "/admin/scraper/crawljob/import/", admin_page(FORBIDDEN)),
+    Endpoint("admin/scraper/crawljob/progress/", "get", lambda w: "/admin/scraper/crawljob/progress/", admin_page(FORBIDDEN)),
+    Endpoint("admin/scraper/crawljob/<path:object_id>/cancel/", "post", obj("crawljob", "cancel/", "/admin/scraper/crawljob/"),
+             admin_page(FORBIDDEN, Redirect("/admin/scraper/crawljob/"))),
+    Endpoint("admin/scraper/crawljob/<path:object_id>/resume/", "post", obj("crawljob", "resume/", "/admin/scraper/crawljob/"),
+             admin_page(FORBIDDEN, Redirect("/admin/scraper/crawljob/"))),
     # A campaign's study link without the participant's id: a clear page (400) for everyone, and no account.
     Endpoint("c/<slug:slug>/", "get", lambda w: f"/c/{w.objects['campaign'].slug}/", everyone(Status(400))),
     # A participant's pages need the session the study link binds to the browser: no one here has one.
@@ -148,7 +230,7 @@ ADMIN_SITE_ENDPOINTS = [
     Endpoint("admin/r/<path:content_type_id>/<path:object_id>/", "get",
              lambda w: f"/admin/r/{ContentType.objects.get_for_model(w.objects['image']).pk}/{w.objects['image'].pk}/",
              admin_page(NOT_FOUND, NOT_FOUND)),
-    Endpoint(r"admin/^(?P<app_label>auth|access|catalog|scraper|annotator|quality|emotic_export|training|campaigns)/$", "get",
+    Endpoint(r"admin/^(?P<app_label>auth|access|catalog|scraper|annotator|quality|emotic_export|training|campaigns|research_api)/$", "get",
              lambda w: "/admin/annotator/", admin_page(NOT_FOUND)),
     Endpoint("admin/(?P<url>.*)$", "get", lambda w: "/admin/no-such-page/", admin_page(NOT_FOUND, NOT_FOUND)),
     Endpoint("admin/auth/user/<id>/password/", "get", obj("user", "password/", "/admin/auth/user/"), admin_page(FORBIDDEN)),
@@ -157,6 +239,17 @@ ADMIN_SITE_ENDPOINTS = [
              admin_page(FORBIDDEN)),
     Endpoint("admin/catalog/image/<path:object_id>/picture/", "get", obj("image", "picture/", "/admin/catalog/image/"),
              admin_page(FORBIDDEN)),
+    # Control items from the review page: the image's view permission, then the gold item's add (or change).
+    Endpoint("admin/catalog/image/<path:object_id>/review/person/<int:person_id>/control/", "get",
+             lambda w: f"/admin/catalog/image/{w.objects['image'].pk}/review/person/{w.objects['person'].pk}/control/",
+             admin_page(FORBIDDEN)),
+    Endpoint("admin/catalog/image/<path:object_id>/review/boxes/control/", "get",
+             obj("image", "review/boxes/control/", "/admin/catalog/image/"), admin_page(FORBIDDEN)),
+    # The protocol's instruction examples, and the pictures of the answers offered there.
+    Endpoint("admin/annotator/protocolversion/examples/", "get", lambda w: "/admin/annotator/protocolversion/examples/",
+             admin_page(FORBIDDEN)),
+    Endpoint("admin/annotator/protocolversion/answer/<int:annotation_id>/picture/", "get",
+             obj("example_answer", "picture/", "/admin/annotator/protocolversion/answer/"), admin_page(FORBIDDEN)),
     Endpoint("admin/annotator/worker/<path:object_id>/trust/", "post", obj("worker", "trust/", "/admin/annotator/worker/"),
              admin_page(FORBIDDEN, Redirect("/admin/annotator/worker/", prefix=True)), {"action": "block", "reason": "copied answers"}),
     Endpoint("admin/annotator/worker/<path:object_id>/gold.png", "get", obj("worker", "gold.png", "/admin/annotator/worker/"),
@@ -204,8 +297,10 @@ NO_ADD_PAGE = {
     # A campaign's participants, sessions, ledger and webhook events: written by its services only.
     "campaigns.participant", "campaigns.participantsession", "campaigns.ledgerentry", "campaigns.webhookevent",
     "scraper.searchsourcestatus",  # a search source's health: written by the crawl (scraper/services/source_health.py)
+    "annotator.golditem",  # made from an image's review page, prefilled from its accepted answers
 }
 NO_DELETE_PAGE = {
+    "annotator.protocolversion",  # versions are the record of what was in force: never deleted
     "annotator.emotionannotation", "annotator.boxannotation", "annotator.taskassignment", "access.accessattempt",
     "campaigns.participant", "campaigns.participantsession", "campaigns.ledgerentry", "campaigns.webhookevent",
     "scraper.searchsourcestatus",
@@ -263,11 +358,12 @@ def test_the_matrix_covers_every_role_of_every_endpoint():
 def request(world: World, role: str, endpoint: Endpoint):
     client = world.client(role)
     url = endpoint.url(world)
+    body = endpoint.body(world) if callable(endpoint.body) else endpoint.body
     if endpoint.method == "get":
         return client.get(url)
     if endpoint.method == "json":
-        return client.post(url, endpoint.body, content_type="application/json")
-    return client.post(url, endpoint.body)
+        return client.post(url, body, content_type="application/json")
+    return client.post(url, body)
 
 
 def check_endpoint(world: World, endpoint: Endpoint) -> list[str]:
@@ -315,3 +411,44 @@ def test_another_workers_token_survives_every_revoke_attempt(world):
     world.client("worker_b").post(f"/work/api-tokens/{token_b.pk}/revoke/")
     assert not ApiToken.objects.filter(pk=token_b.pk).exists()
 
+
+
+def research_client(world: World, role: str, scope: str) -> Client:
+    """A client for one role of the researcher API's matrix."""
+    keys = {"worker_token": world.objects["key_a"],
+            "staff_without_scope": world.objects["research_key_write" if scope == "read" else "research_key_read"],
+            "staff_with_scope": world.objects["research_key_all"]}
+    if role in keys:
+        return Client(HTTP_AUTHORIZATION=f"Token {keys[role]}")
+    return world.client({"anonymous": "anonymous", "worker": "worker_a", "staff": "staff"}[role])
+
+
+def research_expectations(endpoint: ResearchEndpoint) -> dict:
+    return {**dict.fromkeys(RESEARCH_ROLES, UNAUTHORIZED), "staff_without_scope": FORBIDDEN,
+            "staff_with_scope": endpoint.granted}
+
+
+@pytest.mark.parametrize("endpoint", RESEARCH_ENDPOINTS, ids=lambda e: f"{e.method} {e.route}")
+def test_research_endpoint(world, endpoint):
+    """Anonymous, a worker (session or worker token), staff without a researcher token: 401; a researcher token
+    without the scope the operation needs: 403 naming it; with it: the answer."""
+    problems = []
+    for role, expected in research_expectations(endpoint).items():
+        client = research_client(world, role, endpoint.scope)
+        url, body = endpoint.url(world), endpoint.body_for(world)
+        response = client.get(url) if endpoint.method == "get" else client.post(url, body, content_type="application/json")
+        problem = expected.check(response)
+        if problem is None and expected in (UNAUTHORIZED, FORBIDDEN):
+            detail = response.json()["detail"]
+            if expected is FORBIDDEN and f"lacks the '{endpoint.scope}' scope" not in detail:
+                problem = f"the 403 does not name the scope: {detail}"
+            if expected is UNAUTHORIZED and response.get("WWW-Authenticate") != 'Token realm="research"':
+                problem = f"no token challenge: {response.get('WWW-Authenticate')}"
+        if problem:
+            problems.append(f"{endpoint.method.upper()} {url} as {role}: {problem}")
+    assert problems == []
+
+
+def test_every_research_route_is_in_the_research_matrix():
+    routes = {route.route for route in all_routes() if route.route.startswith("api/research/")}
+    assert routes == {endpoint.route for endpoint in RESEARCH_ENDPOINTS}
