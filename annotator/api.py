@@ -34,6 +34,7 @@ from annotator.services.assignment import NextTask, extend_task, next_task
 from annotator.services.errors import (
     AnswerInvalid, ImageFileMissing, ImageNotFound, ImageRenditionMissing, TaskNotFound,
 )
+from catalog.files import is_reference, open_stored
 from catalog.renditions import (
     ensure_rendition, ensure_web_rendition, forget_rendition, rendition_key, web_rendition_key, web_side,
 )
@@ -286,14 +287,14 @@ class TaskImageView(WorkerAPIView):
         else:
             try:
                 key = image.storage_key if size == "original" else ensure_rendition(image)
-                if settings.IMAGE_REDIRECT_TO_STORAGE:
+                if settings.IMAGE_REDIRECT_TO_STORAGE and not is_reference(key):  # a file kept where it lies is served here
                     # The browser fetches the bytes from storage itself; the signed URL expires,
                     # so the redirect is cached for half its life at most.
                     response = HttpResponseRedirect(default_storage.url(key))
                     max_age = min(max_age, settings.STORAGE_URL_EXPIRY_SECONDS // 2)
                 else:
                     content_type = "image/jpeg" if key != image.storage_key else f"image/{image.format.lower()}"
-                    response = FileResponse(default_storage.open(key, "rb"), content_type=content_type)
+                    response = FileResponse(open_stored(key), content_type=content_type)
             except FileNotFoundError:
                 logger.error("image %s of task %s is missing from storage (%s)", image.pk, task_id, image.storage_key)
                 forget_rendition(rendition_key(image, settings.IMAGE_RENDITION_MAX_SIDE))

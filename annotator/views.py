@@ -26,6 +26,7 @@ from annotator.services.qualification import qualification_protocol_for, qualifi
 from annotator.protocol import protocol_in_force
 from annotator.services.workers import create_api_token, revoke_api_token, worker_for
 from catalog.models import Image
+from catalog.files import is_reference, open_stored
 from catalog.renditions import ensure_rendition
 from emotic.taxonomy import AGE_GROUPS, CATEGORIES, GENDERS, VAD_ANCHORS, VAD_DEFINITIONS, VAD_DIMENSIONS
 
@@ -34,12 +35,12 @@ def rendition_response(image: Image) -> HttpResponse:
     """The image's display rendition (a redirect to storage where so configured), privately cacheable."""
     key = ensure_rendition(image)
     max_age = settings.IMAGE_CACHE_SECONDS
-    if settings.IMAGE_REDIRECT_TO_STORAGE:
+    if settings.IMAGE_REDIRECT_TO_STORAGE and not is_reference(key):  # a file kept where it lies is served here
         response = HttpResponseRedirect(default_storage.url(key))
         max_age = min(max_age, settings.STORAGE_URL_EXPIRY_SECONDS // 2)
     else:
         content_type = "image/jpeg" if key != image.storage_key else f"image/{image.format.lower()}"
-        response = FileResponse(default_storage.open(key, "rb"), content_type=content_type)
+        response = FileResponse(open_stored(key), content_type=content_type)
     patch_cache_control(response, private=True, max_age=max_age)
     return response
 def worker_page(view):

@@ -12,7 +12,10 @@ Two parts:
   decoding and with every JPEG decoded at full size, each run in a fresh
   child process so that its peak memory is its own; it reports images and
   people per second (wall clock, and per CPU second, steadier on a shared
-  machine), the peak memory and how many images each scale decoded.
+  machine), the peak memory and how many images each scale decoded; with
+  one writer process and with one per core (``--workers``), beside a plain
+  cv2 loop of the baseline's work (``bench/baseline_cv2_arrays.py``, run by
+  ``--baseline-python``, a virtualenv with numpy and opencv-python-headless).
 
     .venv/bin/python bench/bench_export.py                     # everything, EMOTIC's size
     .venv/bin/python bench/bench_export.py --scale 0.1 --array-images 100,400
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -282,7 +286,8 @@ def arrays_child(args: argparse.Namespace) -> None:
     tracemalloc.start()
     start, cpu_start = time.perf_counter(), time.process_time()
     written = write_split_arrays(
-        args.out, "train", records, folder_opener(args.photos), reduced_jpeg_decoding=not args.full_decode
+        args.out, "train", records, folder_opener(args.photos), reduced_jpeg_decoding=not args.full_decode,
+        workers=int(args.workers) or None,
     )
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     _, traced_peak = tracemalloc.get_traced_memory()
@@ -290,9 +295,27 @@ def arrays_child(args: argparse.Namespace) -> None:
     print(json.dumps({
         "images": len(records), "people": written.rows, "seconds": seconds, "cpu_seconds": cpu_seconds,
         "rss_before_mib": rss_before / 1024, "peak_rss_mib": status_kib("VmHWM") / 1024,
+        "pool_peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "cpu_seconds_all": cpu_seconds + _children_cpu(),
         "traced_peak_mib": traced_peak / 2**20,
         "decoded_at": {f"1/{r}": reductions.count(r) for r in sorted(set(reductions))},
     }))
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _baseline(args: argparse.Namespace, folder: Path, count: int) -> dict | None:
+    """The plain cv2 loop of ``baseline_cv2_arrays.py`` in its own virtual environment, if there is one."""
+    if not args.baseline_python or not Path(args.baseline_python).exists():
+        print(f"  (no baseline: {args.baseline_python or '--baseline-python'} not found)", flush=True)
+        return None
+    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as out:
+        command = [args.baseline_python, str(REPO / "bench" / "baseline_cv2_arrays.py"), str(folder), str(count), out]
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return {"variant": "cv2 baseline", "workers": 1, **json.loads(done.stdout.strip().splitlines()[-1])}
 
 
 def bench_arrays(args: argparse.Namespace) -> list[dict]:
@@ -302,23 +325,37 @@ def bench_arrays(args: argparse.Namespace) -> list[dict]:
     print(f"arrays: {', '.join(map(str, counts))} images, long side {sides[0]}-{sides[1]} px", flush=True)
     make_photos(folder, max(counts), args.seed, sides)
     results = []
+    baseline_rate = None
+    pool = [int(w) for w in args.workers.split(",")]
     for count in counts:
-        for variant in ("reduced", "full decode"):
-            with tempfile.TemporaryDirectory(prefix="bench-arrays-") as out:
-                command = [sys.executable, __file__, "--child-arrays", str(count), "--photos", str(folder)]
-                command += ["--out", out] + ["--full-decode"] * (variant == "full decode")
-                done = subprocess.run(command, capture_output=True, text=True, check=True)
-            result = {"variant": variant, **json.loads(done.stdout.strip().splitlines()[-1])}
+        for variant, workers in [("cv2 baseline", 1), *[("reduced", w) for w in pool], ("full decode", 1)]:
+            if variant == "cv2 baseline":
+                result = _baseline(args, folder, count)
+                if result is None:
+                    continue
+                baseline_rate = result["people"] / result["seconds"]
+            else:
+                with tempfile.TemporaryDirectory(prefix="bench-arrays-") as out:
+                    command = [sys.executable, __file__, "--child-arrays", str(count), "--photos", str(folder)]
+                    command += ["--out", out, "--workers", str(workers)] + ["--full-decode"] * (variant == "full decode")
+                    done = subprocess.run(command, capture_output=True, text=True, check=True)
+                result = {"variant": variant, "workers": workers, **json.loads(done.stdout.strip().splitlines()[-1])}
             results.append(result)
+            ratio = result["people"] / result["seconds"] / baseline_rate if baseline_rate else float("nan")
             print(
-                f"  {variant:<11} {result['images']:5d} images {result['people']:5d} people: "
+                f"  {variant:<12} workers {workers or os.cpu_count()} {result['images']:5d} images {result['people']:5d} people: "
                 f"{result['seconds']:5.1f} s ({result['cpu_seconds']:5.1f} s CPU), "
                 f"{result['images'] / result['seconds']:5.1f} images/s "
                 f"({result['images'] / result['cpu_seconds']:5.1f} per CPU second), "
                 f"{result['people'] / result['seconds']:5.1f} people/s, "
-                f"peak RSS {result['peak_rss_mib']:.0f} MiB "
-                f"(before writing {result['rss_before_mib']:.0f}), Python peak {result['traced_peak_mib']:.1f} MiB; "
-                f"decoded at {result['decoded_at']}",
+                f"peak RSS {result['peak_rss_mib']:.0f} MiB"
+                + (
+                    f" (before writing {result['rss_before_mib']:.0f}; largest pool process {result['pool_peak_rss_mib']:.0f}), "
+                    f"Python peak {result['traced_peak_mib']:.1f} MiB; CPU of all processes {result['cpu_seconds_all']:.1f} s; "
+                    f"decoded at {result['decoded_at']}"
+                    if "decoded_at" in result else ""
+                )
+                + f"; {ratio:.2f}x the cv2 baseline's people/s",
                 flush=True,
             )
     return results
@@ -337,6 +374,11 @@ def main() -> None:
     parser.add_argument("--photos", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--full-decode", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--workers", default="1,0", help="array writer processes to time, comma-separated (0: one per core)")
+    parser.add_argument(
+        "--baseline-python", default="/work/venvs/bench-cv2/bin/python",
+        help="a Python with numpy and opencv-python-headless for the cv2 baseline (bench/baseline_cv2_arrays.py)",
+    )
     args = parser.parse_args()
     if args.child_arrays is not None:
         arrays_child(args)

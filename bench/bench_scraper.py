@@ -136,7 +136,7 @@ def run_pipeline(urls: list[str], list_path: Path, label: str) -> tuple[float, f
     return elapsed, cpu_used, job
 
 
-SHARED_LIMITS = "redis://127.0.0.1:6379/12"
+SHARED_LIMITS = os.environ.get("BENCH_SHARED_LIMITS_URL", "redis://127.0.0.1:6379/12")
 
 
 def run_in_two_processes(urls: list[str], list_path: Path, settings) -> tuple[float, object]:
@@ -163,6 +163,46 @@ def run_in_two_processes(urls: list[str], list_path: Path, settings) -> tuple[fl
     return job.finished_at.timestamp() - start, job
 
 
+def run_img2dataset(binary: str, urls: list[str], work: Path) -> tuple[float, int]:
+    """img2dataset in its fastest configuration (download and write only), as its README runs it; whole command timed."""
+    import subprocess
+
+    listing, out = work / "img2dataset-urls.txt", work / "img2dataset-out"
+    listing.write_text("\n".join(urls))
+    shutil.rmtree(out, ignore_errors=True)
+    command = [
+        binary, "--url_list", str(listing), "--input_format", "txt", "--output_folder", str(out), "--output_format", "files",
+        "--processes_count", "2", "--thread_count", "32", "--disable_all_reencoding", "True", "--timeout", "30",
+        "--enable_wandb", "False",
+    ]  # fmt: skip
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    elapsed = time.perf_counter() - start
+    stored = sum(1 for path in out.rglob("*.jpg"))
+    shutil.rmtree(out, ignore_errors=True)
+    return elapsed, stored
+
+
+def versus_img2dataset(args, urls: list[str], work: Path, media: Path, settings) -> None:
+    """Three interleaved rounds: the URL-list import in two processes (validating, hashing, writing rows), then img2dataset."""
+    import statistics
+
+    ours, theirs = [], []
+    for round_number in range(1, args.rounds + 1):
+        reset_store(media)
+        elapsed, job = run_in_two_processes(urls, work / f"round{round_number}.txt", settings)
+        ours.append(len(urls) / elapsed)
+        print(f"round {round_number}: import_dataset --format urls, 2 processes: {elapsed:.1f} s = {ours[-1]:.1f} images/s "
+              f"(stored {job.stored}, rejected {job.rejected})", flush=True)
+        elapsed, stored = run_img2dataset(args.img2dataset, urls, work)
+        theirs.append(len(urls) / elapsed)
+        print(f"round {round_number}: img2dataset --disable_all_reencoding, 2 processes x 32 threads: {elapsed:.1f} s = "
+              f"{theirs[-1]:.1f} images/s ({stored} files)", flush=True)
+    ours_median, theirs_median = statistics.median(ours), statistics.median(theirs)
+    print(f"medians of {args.rounds} rounds: import {ours_median:.1f} images/s, img2dataset {theirs_median:.1f} images/s; "
+          f"ratio {ours_median / theirs_median:.2f}x", flush=True)
+
+
 def reset_store(media: Path) -> None:
     from catalog.models import Image as ImageRow
     from scraper.models import CrawlItem, CrawlJob
@@ -181,6 +221,11 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--hosts", type=int, default=16)
     parser.add_argument("--sequential-sample", type=int, default=300, help="images for the concurrency-1 pipeline run")
+    parser.add_argument(
+        "--img2dataset", default="",
+        help="img2dataset's command (installed from PyPI in a virtualenv of its own): run only the interleaved comparison",
+    )
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench_scraper_"))
@@ -219,6 +264,10 @@ def main() -> None:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
+        if args.img2dataset:
+            versus_img2dataset(args, urls, work, media, settings)
+            server.terminate()
+            return
 
         import requests
 

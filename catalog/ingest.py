@@ -34,6 +34,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from catalog.dedup import hamming_distance, phash_index
+from catalog.files import is_reference
 from catalog.imaging import Box, ImageRejected, PreparedImage, prepare_image
 from catalog.models import Image, ImageRejectReason, Source
 from emotic.boxes import BoxError, clip_box, validate_box
@@ -149,6 +150,8 @@ def write_blob(prepared: PreparedImage) -> bool:
 
 
 def discard_blob_if_unreferenced(key: str) -> None:
+    if is_reference(key):  # a dataset's own file, kept where it lies: never ours to delete
+        return
     with ingest_lock():
         if not Image.objects.filter(storage_key=key).exists():
             default_storage.delete(key)
@@ -193,10 +196,10 @@ def _upright_boxes(prepared: PreparedImage, boxes: Sequence[Box]) -> list[Box] |
     return result
 
 
-def _new_image(prepared: PreparedImage, provenance: Provenance) -> Image:
+def _new_image(prepared: PreparedImage, provenance: Provenance, reference: str = "") -> Image:
     return Image(
         source=provenance.source,
-        storage_key=prepared.storage_key,
+        storage_key=reference or prepared.storage_key,
         sha256=prepared.sha256,
         phash=prepared.phash,
         width=prepared.width,
@@ -244,12 +247,14 @@ def _field_errors(image: Image) -> str | None:
 
 @dataclass(frozen=True)
 class IngestRequest:
-    """One prepared image to commit. ``blob_written``: its file was already written by the caller."""
+    """One prepared image to commit. ``blob_written``: its file was already written by the caller;
+    ``reference``: not copied, the row names the file where it lies (``catalog.files.reference_key``)."""
 
     prepared: PreparedImage
     provenance: Provenance
     people_boxes: Sequence[Box] = ()
     blob_written: bool = False
+    reference: str = ""
 
 
 def commit_prepared_image(
@@ -302,7 +307,7 @@ def commit_prepared_images(requests: Sequence[IngestRequest]) -> list[IngestResu
         if isinstance(boxes, IngestResult):
             results[index] = boxes
             continue
-        image = _new_image(request.prepared, request.provenance)
+        image = _new_image(request.prepared, request.provenance, request.reference)
         problems = _field_errors(image)
         if problems:
             results[index] = IngestResult.rejected(ImageRejectReason.BAD_RECORD, problems)
@@ -351,7 +356,7 @@ def _decide_and_insert(
         new_by_sha[image.sha256] = image
     for index, _image, _boxes in new:
         prepared = requests[index].prepared
-        if not default_storage.exists(prepared.storage_key):  # removed by a failed ingest of the same bytes
+        if not requests[index].reference and not default_storage.exists(prepared.storage_key):  # removed by a failed ingest of the same bytes
             default_storage.save(prepared.storage_key, ContentFile(prepared.content))
     Image.objects.bulk_create([image for _, image, _ in new])
     for index, image, boxes in new:

@@ -17,6 +17,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 
+from catalog.files import open_stored
 from catalog.models import Image
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def ensure_rendition(image: Image, max_side: int | None = None) -> str:
     if cache.get(known) or default_storage.exists(key):  # on S3 exists() is a request: remembered
         cache.set(known, True, RENDITION_KNOWN_SECONDS)
         return key
-    with default_storage.open(image.storage_key, "rb") as original:
+    with open_stored(image.storage_key) as original:
         picture = PILImage.open(original)
         picture.draft("RGB", rendition_size(image, max_side))  # JPEG: decode at reduced scale, much faster
         picture = picture.convert("RGB")
@@ -97,7 +98,7 @@ def ensure_web_rendition(image: Image, side: int) -> str:
         cache.set(known, True, RENDITION_KNOWN_SECONDS)
         return key
     size = rendition_size(image, web_side(image, side))
-    with default_storage.open(image.storage_key, "rb") as original:
+    with open_stored(image.storage_key) as original:
         picture = PILImage.open(original)
         picture.draft("RGB", size)
         picture = picture.convert("RGB")

@@ -18,7 +18,7 @@ never undo each other.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from django.conf import settings
 from django.db import transaction
@@ -67,9 +67,21 @@ def keep_dataset_split(image: Image, split: str) -> str | None:
 
     Returns a note when the image already sits in another split (EMOTIC lists a few images twice).
     """
-    placed = place_unsplit_images({image.pk: split}, lock=True)[image.pk]
-    image.refresh_from_db(fields=["split", "split_locked"])
-    return None if placed == split else f"split: the dataset also lists this image in {split}; it stays in {placed}"
+    return keep_dataset_splits([(image, split)])[0]
+
+
+def keep_dataset_splits(placements: Sequence[tuple[Image, str]]) -> list[str | None]:
+    """``keep_dataset_split`` for many images in one statement per split; a note (or None) per placement, in order."""
+    wanted: dict[int, str] = {}
+    for image, split in placements:
+        wanted.setdefault(image.pk, split)  # an image listed twice in one batch: the first listing places it
+    placed = place_unsplit_images(wanted, lock=True)
+    locked = set(Image.objects.filter(pk__in=placed, split_locked=True).values_list("pk", flat=True))
+    notes = []
+    for image, split in placements:
+        image.split, image.split_locked = placed[image.pk], image.pk in locked
+        notes.append(None if image.split == split else f"split: the dataset also lists this image in {split}; it stays in {image.split}")
+    return notes
 
 
 def fix_splits(image_ids: Iterable[int], split: str) -> int:

@@ -67,11 +67,13 @@ def write_snapshot_folder(
     details: dict,
     credits: list[dict] | None = None,
     progress: Progress | None = None,
+    array_workers: int | None = None,
 ) -> Path:
     """Write every chosen format into ``directory`` (which must be empty) and return the manifest path.
 
     ``credits`` (one row an image, ``layout.CREDITS_COLUMNS``) is written whatever the formats: whoever
     publishes the snapshot needs every image's licence and attribution; the manifest counts the licences.
+    ``array_workers``: processes making the npy arrays (None: one per core).
     """
     unknown = set(formats) - set(FORMATS)
     if unknown:
@@ -99,7 +101,7 @@ def write_snapshot_folder(
         for s, split in enumerate(SPLITS):
             split_images = [image for image in images if image.split == split]
             write_split_arrays(
-                arrays_dir, split, split_images, open_image,
+                arrays_dir, split, split_images, open_image, workers=array_workers,
                 progress=lambda row, total, s=s, split=split: step_progress(
                     (s + row / max(total, 1)) / len(SPLITS), f"{split} arrays: person {row} of {total}"
                 ),

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from catalog.models import Image
+from catalog.files import open_stored, stored_exists
 from catalog.splits import place_unsplit_images
 from emotic.errors import FieldError
 from emotic.formats.manifest import MANIFEST_NAME, count_records, sha256_of
@@ -106,7 +107,7 @@ def collect_dataset(options: ExportOptions) -> BuiltDataset:
 def _storage_opener(dataset: BuiltDataset):
     key_of_id = dict(Image.objects.filter(id__in=dataset.image_ids).values_list("id", "storage_key"))
     keys = {record.relative_path: key_of_id[pk] for record, pk in zip(dataset.images, dataset.image_ids)}
-    return lambda record: default_storage.open(keys[record.relative_path], "rb")
+    return lambda record: open_stored(keys[record.relative_path])
 
 
 def _details(name: str, options: ExportOptions) -> dict:
@@ -126,7 +127,7 @@ def _without_missing_files(dataset: BuiltDataset) -> tuple[BuiltDataset, list[di
     key_of_id = dict(Image.objects.filter(id__in=dataset.image_ids).values_list("id", "storage_key"))
     kept, kept_ids, skipped = [], [], []
     for record, pk in zip(dataset.images, dataset.image_ids):
-        if default_storage.exists(key_of_id[pk]):
+        if stored_exists(key_of_id[pk]):
             kept.append(record)
             kept_ids.append(pk)
         else:
@@ -149,6 +150,7 @@ def write_export(directory: Path, name: str, options: ExportOptions, progress: P
         details={**_details(name, options), "skipped_images": skipped, "collection": release_notes(dataset.image_ids)},
         credits=_credits(dataset),
         progress=progress,
+        array_workers=settings.EXPORT_ARRAY_WORKERS or None,
     )
     return dataset
 

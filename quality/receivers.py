@@ -12,8 +12,9 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from annotator.models import BoxAnnotation, EmotionAnnotation
-from annotator.signals import task_given_back
+from annotator.signals import original_answers_stored, task_given_back
 from quality.services import queue_refresh_after_answer as queue_refresh
+from quality.services import queue_refresh_after_import
 
 
 @receiver(post_save, sender=EmotionAnnotation, dispatch_uid="quality_after_emotion_answer")
@@ -32,3 +33,9 @@ def box_answer_saved(sender, instance: BoxAnnotation, created: bool, raw: bool =
 def task_skipped_or_reported(sender, worker_id: int, **kwargs) -> None:
     """The worker's share of skipped tasks changed."""
     queue_refresh(worker_id, None)
+
+
+@receiver(original_answers_stored, dispatch_uid="quality_after_imported_answers")
+def imported_answers_stored(sender, worker_ids: list[int], person_ids: list[int], **kwargs) -> None:
+    """A batch of a dataset's answers (bulk-inserted, so no post_save): one refresh for the batch."""
+    queue_refresh_after_import(worker_ids, person_ids)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 import numpy as np
@@ -58,6 +58,19 @@ def queue_refresh_after_answer(worker_id: int, person_id: int | None, *, using: 
     ``using``: the answer's database (the row refers to its worker and person there).
     """
     PendingRefresh.objects.db_manager(using).create(worker_id=worker_id, person_id=person_id)
+
+
+def queue_refresh_after_import(worker_ids: Sequence[int], person_ids: Sequence[int]) -> None:
+    """One refresh for a batch of imported answers: every worker and person concerned, in one insert.
+
+    The drain refreshes the union of the rows' workers and people, so each
+    worker needs one row and each person one (with any of the workers).
+    """
+    if not worker_ids:
+        return
+    rows = [PendingRefresh(worker_id=worker_id, person_id=None) for worker_id in worker_ids[1:]]
+    rows += [PendingRefresh(worker_id=worker_ids[0], person_id=person_id) for person_id in person_ids]
+    PendingRefresh.objects.bulk_create(rows or [PendingRefresh(worker_id=worker_ids[0], person_id=None)])
 
 
 DRAIN_BATCH = 5000

@@ -10,7 +10,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
-from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -31,6 +30,7 @@ from quality.errors import QualityError
 from quality.models import QualityReport
 from quality.services import pending_recomputation, queue_recompute, review_image_answers
 from quality.trust import block_worker, unblock_worker
+from catalog.files import open_stored
 from catalog.renditions import ensure_rendition
 
 
@@ -102,7 +102,7 @@ def image_picture(request: HttpRequest, object_id: str, model_admin) -> HttpResp
     image = _object_or_404(Image.objects.all(), object_id)
     try:
         key = ensure_rendition(image)
-        with default_storage.open(key, "rb") as stored:
+        with open_stored(key) as stored:
             data = stored.read()
     except (FileNotFoundError, OSError):
         raise Http404("The image file is missing from storage.") from None

@@ -20,6 +20,7 @@ from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
 from annotator.models import Person
+from catalog.files import open_stored
 from catalog.models import Image
 from quality.review_panels import PanelContent, ReviewPanel
 from training.models import TrainingRun
@@ -86,7 +87,7 @@ def predictions_for_image(run: TrainingRun, image: Image) -> dict[int, dict]:
 
     predictor = predictor_for(run)
     try:
-        with default_storage.open(image.storage_key, "rb") as handle:
+        with open_stored(image.storage_key) as handle:
             picture = PILImage.open(handle)
             picture.load()
     except FileNotFoundError:

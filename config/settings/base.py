@@ -349,6 +349,8 @@ SPECTACULAR_SETTINGS.update(
 # Snapshots are staged here before upload; needs room for one snapshot.
 EXPORT_WORK_DIR = Path(env.str("EXPORT_WORK_DIR", default="") or VAR_DIR / "exports")
 EXPORT_WORK_DIR.mkdir(parents=True, exist_ok=True)
+# Processes decoding and resizing images for the npy arrays (0: one per core); the files are the same whatever it is.
+EXPORT_ARRAY_WORKERS = get_int("EXPORT_ARRAY_WORKERS", 0, minimum=0)
 
 # --- Training ---------------------------------------------------------------
 TRAINING_WORK_DIR = Path(env.str("TRAINING_WORK_DIR", default="") or VAR_DIR / "training")
@@ -469,6 +471,11 @@ SCRAPER_IMPORT_ROOTS = [
 ]
 if SCRAPER_IMPORT_ROOTS == [str(_DEFAULT_IMPORT_ROOT.resolve())]:
     _DEFAULT_IMPORT_ROOT.mkdir(exist_ok=True)
+# Local images an import reads (EMOTIC, COCO, ADE20K, folders): "copy" stores each in the default
+# storage (the rule: the platform owns its files); "reference" keeps them where they lie, for a
+# read-only local dataset on the machine that serves it (no second copy of EMOTIC's 23,571 images;
+# a turned photo, stored upright, is still copied). See catalog/files.py.
+CATALOG_LOCAL_IMAGES = get_choice("CATALOG_LOCAL_IMAGES", "copy", ("copy", "reference"))
 # Limits on what one dataset file may make (a small hostile file must not balloon): records it
 # holds (COCO images or annotations, ADE20K index entries, EMOTIC images, URL-list entries), people
 # per image, array elements a .mat declares (checked before anything is allocated; an array or a

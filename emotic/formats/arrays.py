@@ -25,7 +25,12 @@ from __future__ import annotations
 
 import ast
 import csv
+import itertools
+import multiprocessing
+import os
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,12 +97,16 @@ def write_split_arrays(
     progress: Callable[[int, int], None] | None = None,
     *,
     reduced_jpeg_decoding: bool = True,
+    workers: int | None = 1,
 ) -> SplitArrays:
     """Write one split row by row, streamed into the files, then move them into place together.
 
-    Only the current image is held in memory, so a split of any size fits.
+    Only a few images are held in memory at a time, so a split of any size fits.
     ``progress(done, total)`` is called after each row. With
     ``reduced_jpeg_decoding=False`` every JPEG is decoded at full size.
+    ``workers``: processes decoding and resizing images (``None``: one per
+    core); rows are written in the images' order whatever the number, and the
+    files are the same byte for byte.
     """
     images = list(images)
     for i, image in enumerate(images):
@@ -126,19 +135,11 @@ def write_split_arrays(
         writer = csv_writer(files.enter_context(csv_path.open("w", newline="", encoding="utf-8")), dialect="excel")
         writer.writerow(CSV_COLUMNS)
         row = 0
-        for image, people in kept:
-            max_reduction = 1
-            if reduced_jpeg_decoding:
-                max_reduction = largest_reduction(
-                    image.width, image.height, (p.body_bbox for p in people),
-                    min_image_side=CONTEXT_SIZE, min_box_side=BODY_SIZE,
-                )
-            decoded = decode_rgb(image, open_image, max_reduction=max_reduction)
-            whole_image = (0, 0, image.width, image.height)
-            whole = np.asarray(decoded.resized(whole_image, (CONTEXT_SIZE, CONTEXT_SIZE), RESAMPLE))
-            for person in people:
+        pictures = files.enter_context(_Pictures(kept, open_image, reduced_jpeg_decoding, workers))
+        for (image, people), (whole, bodies) in zip(kept, pictures):
+            for person, body_pixels in zip(people, bodies):
                 context.write(whole)
-                body.write(np.asarray(decoded.resized(person.body_bbox, (BODY_SIZE, BODY_SIZE), RESAMPLE)))
+                body.write(body_pixels)
                 cat.write(one_hot(person.combined_categories))
                 cont.write(np.asarray(person.combined_continuous, dtype=np.float64))
                 writer.writerow(_csv_row(row, image, person))
@@ -146,6 +147,74 @@ def write_split_arrays(
                 if progress:
                     progress(row, total)
     return SplitArrays(split, total, tuple(targets), tuple(left_out))
+
+
+def image_pixels(image: ImageRecord, people: list[PersonRecord], open_image: ImageOpener, reduced: bool) -> tuple[np.ndarray, list[np.ndarray]]:
+    """One image's context picture (224 x 224) and its people's body crops (128 x 128), as uint8 RGB."""
+    max_reduction = 1
+    if reduced:
+        max_reduction = largest_reduction(
+            image.width, image.height, (p.body_bbox for p in people), min_image_side=CONTEXT_SIZE, min_box_side=BODY_SIZE
+        )
+    decoded = decode_rgb(image, open_image, max_reduction=max_reduction)
+    whole = np.asarray(decoded.resized((0, 0, image.width, image.height), (CONTEXT_SIZE, CONTEXT_SIZE), RESAMPLE))
+    return whole, [np.asarray(decoded.resized(p.body_bbox, (BODY_SIZE, BODY_SIZE), RESAMPLE)) for p in people]
+
+
+# What a pool's processes work on: set before they are forked, so nothing of it is pickled.
+_pool_work: tuple[list, ImageOpener, bool] | None = None
+
+
+def _pool_pixels(index: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    kept, open_image, reduced = _pool_work
+    return image_pixels(*kept[index], open_image, reduced)
+
+
+class _Pictures:
+    """Each kept image's pixels, in order: made here, or by a pool of forked processes a few images ahead.
+
+    At most ``AHEAD`` images per process are in flight or waiting for their
+    turn, so memory does not grow with the split. Forking lets the pool use
+    the records and the opener as they are (a lambda, an open storage) without
+    pickling them; where fork is not available, it runs in this process.
+    """
+
+    AHEAD = 4
+
+    def __init__(self, kept: list, open_image: ImageOpener, reduced: bool, workers: int | None):
+        self.kept, self.open_image, self.reduced = kept, open_image, reduced
+        workers = (os.cpu_count() or 1) if workers is None else workers
+        forkable = "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
+        self.workers = min(workers, len(kept)) if forkable else 1
+        self.pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> _Pictures:
+        global _pool_work
+        if self.workers > 1:
+            _pool_work = (self.kept, self.open_image, self.reduced)
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+        return self
+
+    def __iter__(self):
+        if self.pool is None:
+            for image, people in self.kept:
+                yield image_pixels(image, people, self.open_image, self.reduced)
+            return
+        waiting: deque = deque()
+        upcoming = iter(range(len(self.kept)))
+        for index in itertools.islice(upcoming, self.workers * self.AHEAD):
+            waiting.append(self.pool.submit(_pool_pixels, index))
+        while waiting:
+            result = waiting.popleft().result()
+            for index in itertools.islice(upcoming, 1):
+                waiting.append(self.pool.submit(_pool_pixels, index))
+            yield result
+
+    def __exit__(self, *exc) -> None:
+        global _pool_work
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            _pool_work = None
 
 
 class NpyRowWriter:

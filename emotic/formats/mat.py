@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.io import loadmat
+from scipy.io import loadmat, whosmat
 
 from emotic.boxes import BoxError, clip_box
 from emotic.formats.common import FormatError, atomic_file, group_by_split, records_at
@@ -182,20 +182,22 @@ def read_annotations_mat_records(
         raise LimitExceeded(path.name, error.reason, error.limit) from None
     except Mat5Malformed as error:
         raise FormatError(path.name, f"not a readable MATLAB file ({error})") from None
-    try:
-        mat = loadmat(io.BytesIO(data), struct_as_record=False, squeeze_me=False, chars_as_strings=True)
-    except Exception as error:  # scipy raises several types for a file that is not MATLAB v5
-        # scipy's words for a file without a MAT-file header quote its first bytes: say only what it is not.
-        detail = str(error) if data[126:128] in (b"IM", b"MI") else f"no MATLAB 5 header; {type(error).__name__}"
-        raise FormatError(path.name, f"not a readable MATLAB file ({detail})") from None
     result = {}
-    for split in SPLITS:
+    for split in SPLITS:  # one split at a time: scipy's objects for a whole EMOTIC file take 2-3 times the records' memory
+        try:
+            mat = loadmat(io.BytesIO(data), struct_as_record=False, squeeze_me=False, chars_as_strings=True, variable_names=[split])
+            if split not in mat:
+                keys = ", ".join(name for name, _shape, _kind in whosmat(io.BytesIO(data)))
+        except Exception as error:  # scipy raises several types for a file that is not MATLAB v5
+            # scipy's words for a file without a MAT-file header quote its first bytes: say only what it is not.
+            detail = str(error) if data[126:128] in (b"IM", b"MI") else f"no MATLAB 5 header; {type(error).__name__}"
+            raise FormatError(path.name, f"not a readable MATLAB file ({detail})") from None
         if split not in mat:
-            keys = ", ".join(k for k in mat if not k.startswith("__"))
             raise FormatError(path.name, f"no {split!r} split (keys: {keys})")
         result[split] = [
-            _read_image_or_error(f"{path.name} {split}[{i}]", split, item) for i, item in enumerate(_items(mat[split]))
+            _read_image_or_error(f"{path.name} {split}[{i}]", split, item) for i, item in enumerate(_items(mat.pop(split)))
         ]
+        del mat
     return result
 
 

@@ -119,7 +119,7 @@ def discover_items(
         _save_batch(job, batch, search_sources, policy)
         if on_batch is not None:
             on_batch(job)
-        if deadline is not None and time.monotonic() > deadline:
+        if deadline is not None and time.monotonic() > deadline and not source.discover_in_one_step:
             return False  # the cursor is saved: the next step goes on from here
     job.discovery_done = True
     job.save(update_fields=["discovery_done", "updated_at"])

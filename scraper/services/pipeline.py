@@ -13,6 +13,7 @@ item. A failure on one item is recorded on that item; the chunk goes on.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -24,10 +25,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from annotator.services.intake import receive_image, receive_original_answers
+from annotator.services.intake import Arrival, receive_images
+from catalog.files import reference_key
 from catalog.models import Image
 from catalog.selectors import images_by_source_url
-from catalog.splits import keep_dataset_split
+from catalog.splits import keep_dataset_splits
 from scraper.fetching import FetchRejected, PoliteFetcher
 from scraper.fetching.cancel import FetchCancelled, cancellable, cancelled, shutting_down
 from catalog.imaging import ImageRejected, PreparedImage, prepare_image
@@ -63,6 +65,7 @@ class _Acquired:
     cancelled: bool = False  # a wait was cut short (job cancelled, worker shutting down): try again later
     prepared: PreparedImage | None = None
     blob_written: bool = False
+    reference: str = ""  # kept where it lies (CATALOG_LOCAL_IMAGES=reference): the row's key
     rejection: tuple[str, str] | None = None
     final_url: str = ""
     http_headers: dict | None = None
@@ -92,6 +95,7 @@ def _acquire(work: _Work, fetcher: PoliteFetcher, stop: threading.Event) -> _Acq
 def _acquire_into(acquired: _Acquired, work: _Work, fetcher: PoliteFetcher) -> None:
     try:
         local = Path(work.local_path) if work.local_path else None
+        read_from = None  # the local file the bytes came from
         if local is not None and not within_import_roots(local):  # a job from before, or a link swapped in since
             raise FetchRejected(RejectReason.BAD_RECORD, "local_path: outside the import roots (SCRAPER_IMPORT_ROOTS); not read")
         if local is not None and (local.is_file() or not work.image_url):
@@ -101,7 +105,7 @@ def _acquire_into(acquired: _Acquired, work: _Work, fetcher: PoliteFetcher) -> N
                 raise FetchRejected(RejectReason.MISSING_FILE, f"{work.local_path} does not exist") from None
             except OSError as error:
                 raise FetchRejected(RejectReason.MISSING_FILE, f"{work.local_path} cannot be read: {error}") from None
-            acquired.fetched_at = datetime.now(UTC)
+            acquired.fetched_at, read_from = datetime.now(UTC), local
         else:
             resource = fetcher.fetch_image(work.image_url, max_bytes=settings.SCRAPER_MAX_DOWNLOAD_BYTES)
             data = resource.content
@@ -109,9 +113,20 @@ def _acquire_into(acquired: _Acquired, work: _Work, fetcher: PoliteFetcher) -> N
         acquired.prepared = prepare_image(
             data, max_pixels=settings.MAX_IMAGE_PIXELS, min_side=settings.SCRAPER_MIN_IMAGE_SIDE
         )
-        acquired.blob_written = write_blob(acquired.prepared)
+        acquired.reference = _reference(read_from, acquired.prepared) if read_from is not None else ""
+        if not acquired.reference:
+            acquired.blob_written = write_blob(acquired.prepared)
     except (FetchRejected, ImageRejected) as rejected:
         acquired.rejection = (str(rejected.reason), rejected.detail)
+
+
+def _reference(local: Path, prepared: PreparedImage) -> str:
+    """The key that keeps a local file where it lies, when the settings ask for it and the file is what is stored
+    (a turned photo is stored upright, re-encoded: that one is copied); else "" (copy it)."""
+    if settings.CATALOG_LOCAL_IMAGES != "reference" or prepared.orientation != 1:
+        return ""
+    key = reference_key(local)
+    return key if len(key) <= Image._meta.get_field("storage_key").max_length else ""
 
 
 OUTCOME_FIELDS = ["state", "image", "reason", "detail", "claimed_until", "http_headers", "fetched_at", "extra", "updated_at"]
@@ -190,58 +205,78 @@ def _request(item: CrawlItem, acquired: _Acquired) -> IngestRequest:
         fetched_at=acquired.fetched_at,
     )
     boxes = [tuple(box) for box in item.people]
-    return IngestRequest(acquired.prepared, provenance, boxes, acquired.blob_written)
+    return IngestRequest(acquired.prepared, provenance, boxes, acquired.blob_written, acquired.reference)
 
 
-def _hand_over(item: CrawlItem, result: IngestResult) -> list[str]:
-    """A stored image (or one stored before) goes to the annotator with the item's people and answers,
-    and keeps the dataset's split; returns notes on what was left out."""
-    if result.outcome not in (IngestOutcome.STORED, IngestOutcome.EXACT_DUPLICATE):
-        return []
-    people = receive_image(result.image, result.people_boxes, boxes_final=item.job.kind in TRUSTED_BOX_KINDS)
-    notes = receive_original_answers(people, item.annotations) if item.annotations else []
-    split = item.extra.get("split") if item.job.kind == CrawlJob.Kind.EMOTIC else None
-    if split:
-        note = keep_dataset_split(result.image, split)
-        notes += [note] if note else []
+def _hand_over(arrivals: list[tuple[CrawlItem, IngestResult]]) -> list[list[str]]:
+    """Stored images (and ones stored before) go to the annotator with their items' people and answers, all
+    at once, and keep the dataset's split; returns, per arrival, notes on what was left out."""
+    notes: list[list[str]] = [[] for _ in arrivals]
+    handed = [
+        (position, item, result)
+        for position, (item, result) in enumerate(arrivals)
+        if result.outcome in (IngestOutcome.STORED, IngestOutcome.EXACT_DUPLICATE)
+    ]
+    for boxes_final in (True, False):  # one job's items share its kind; grouped all the same
+        group = [entry for entry in handed if (entry[1].job.kind in TRUSTED_BOX_KINDS) == boxes_final]
+        received = receive_images(
+            [Arrival(result.image, result.people_boxes, item.annotations) for _, item, result in group], boxes_final=boxes_final
+        )
+        for (position, _, _), outcome in zip(group, received):
+            notes[position] += outcome.notes
+    placements = [
+        (position, result.image, item.extra["split"])
+        for position, item, result in handed
+        if item.job.kind == CrawlJob.Kind.EMOTIC and item.extra.get("split")
+    ]
+    for (position, _, _), note in zip(placements, keep_dataset_splits([(image, split) for _, image, split in placements])):
+        notes[position] += [note] if note else []
     return notes
 
 
 def _commit(arrivals: list[tuple[CrawlItem, _Acquired]]) -> list[tuple[IngestResult, list[str]]]:
-    """Store the arrivals and hand them over, all in one transaction: an image never waits for its people."""
+    """Store the arrivals, hand them over and record each item's outcome, all in one transaction: an image
+    never waits for its people, and a kill leaves no image stored whose item still waits."""
     requests = [_request(item, acquired) for item, acquired in arrivals]
     try:
         with transaction.atomic():
             results = commit_prepared_images(requests)
-            return [(result, _hand_over(item, result)) for (item, _), result in zip(arrivals, results)]
+            notes = _hand_over([(item, result) for (item, _), result in zip(arrivals, results)])
+            for (item, _), result, note in zip(arrivals, results, notes):
+                _set_result(item, result, note)
+            _save_outcomes([item for item, _ in arrivals])  # with the rows: a kill leaves both or neither
+            return list(zip(results, notes))
     except Exception:
         for request in requests:  # rolled back: files no row names are not kept
             discard_blob_if_unreferenced(request.prepared.storage_key)
         raise
 
 
-def _commit_batch(arrivals: list[tuple[CrawlItem, _Acquired]]) -> list[CrawlItem]:
-    """Commit the arrivals in one transaction; if that fails, one by one, so one bad item spoils nothing else."""
-    if not arrivals:
-        return []
+def _commit_parts(arrivals: list[tuple[CrawlItem, _Acquired]]) -> list[tuple[IngestResult, list[str]] | Exception]:
+    """Commit the arrivals in one transaction; if that fails, each half in its own, down to the one at fault.
+
+    Bad records never get here (they are refused before any write, counted under
+    their reason); this is for a failure nobody foresaw, which then costs a few
+    more transactions, not one per item.
+    """
     try:
-        outcomes = _commit(arrivals)
-    except Exception:
-        outcomes = None
-    finished = []
-    for position, (item, acquired) in enumerate(arrivals):
-        if outcomes is None:
-            try:
-                ((result, notes),) = _commit([(item, acquired)])
-            except Exception as error:
-                logger.exception("job %s: %s could not be committed", item.job_id, item.key)
-                _leave_for_later(item, error)
-                continue
-        else:
-            result, notes = outcomes[position]
-        _set_result(item, result, notes)
-        finished.append(item)
-    return finished
+        return _commit(arrivals)
+    except Exception as error:
+        if len(arrivals) == 1:
+            return [error]
+    middle = len(arrivals) // 2
+    return _commit_parts(arrivals[:middle]) + _commit_parts(arrivals[middle:])
+
+
+def _commit_batch(arrivals: list[tuple[CrawlItem, _Acquired]]) -> None:
+    """Commit the arrivals as one batch, their outcomes recorded with them; an item that cannot be committed
+    is left for a later attempt."""
+    if not arrivals:
+        return
+    for (item, _), outcome in zip(arrivals, _commit_parts(arrivals)):
+        if isinstance(outcome, Exception):
+            logger.error("job %s: %s could not be committed", item.job_id, item.key, exc_info=outcome)
+            _leave_for_later(item, outcome)
 
 
 def _resolve_known_urls(items: list[CrawlItem]) -> list[CrawlItem]:
@@ -283,8 +318,8 @@ def _record(arrivals: list[tuple[CrawlItem, Future]]) -> None:
             finished.append(item)
         else:
             batch.append((item, acquired))
-    finished += _commit_batch(batch)
     _save_outcomes(finished)
+    _commit_batch(batch)
 
 
 def process_items(
@@ -300,14 +335,33 @@ def process_items(
     items = _resolve_known_urls(items)
     if not items:
         return
-    workers = min(len(items), settings.SCRAPER_MAX_CONCURRENT_REQUESTS)
+    local = all(item.local_path and not item.image_url for item in items)
+    pool = _thread_pool(settings.SCRAPER_MAX_CONCURRENT_REQUESTS, local)
     stop = threading.Event()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scraper-fetch") as pool:
-        futures = {pool.submit(_acquire, _Work(item.image_url, item.local_path), fetcher, stop): item for item in items}
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=CANCEL_CHECK_SECONDS, return_when=FIRST_COMPLETED)
-            _record([(futures[future], future) for future in done])
-            if not stop.is_set() and (shutting_down.is_set() or not still_wanted()):
-                logger.info("stopping a chunk of %d items: the job was cancelled or the worker is shutting down", len(pending))
-                stop.set()
+    futures = {pool.submit(_acquire, _Work(item.image_url, item.local_path), fetcher, stop): item for item in items}
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=CANCEL_CHECK_SECONDS, return_when=FIRST_COMPLETED)
+        _record([(futures[future], future) for future in done])
+        if not stop.is_set() and (shutting_down.is_set() or not still_wanted()):
+            logger.info("stopping a chunk of %d items: the job was cancelled or the worker is shutting down", len(pending))
+            stop.set()
+
+
+_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _thread_pool(max_requests: int, local: bool) -> ThreadPoolExecutor:
+    """The process's threads for acquiring items, kept from chunk to chunk (starting 32 threads a chunk
+    costs more than a chunk of local files takes to read on a busy machine).
+
+    Local files wait on the disk and the CPU, not on servers: a few threads per
+    core keep both busy. A forked process (a Celery worker) makes its own.
+    """
+    workers = min(max_requests, 4 * (os.cpu_count() or 1)) if local else max_requests
+    key = (os.getpid(), workers)
+    with _pools_lock:
+        if key not in _pools:
+            _pools[key] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scraper-fetch")
+        return _pools[key]

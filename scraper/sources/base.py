@@ -70,6 +70,9 @@ class CrawlSource(ABC):
 
     #: CrawlJob.Kind value this source serves
     kind: str
+    #: True for a source that reads its whole input before the first item (a dataset file): its
+    #: discovery is not cut into one-minute steps, each of which would read it again.
+    discover_in_one_step: bool = False
 
     @abstractmethod
     def discover(self, cursor: dict) -> Iterator[DiscoveryBatch]:

@@ -60,6 +60,9 @@ def _answers(person: PersonRecord) -> list[dict]:
 
 class EmoticSource(CrawlSource):
     kind = "emotic"
+    # The whole file is read before its first record (EMOTIC's: seconds and a few hundred MB): one
+    # step discovers it all, its batches saved as they come, rather than reading it again every minute.
+    discover_in_one_step = True
 
     def __init__(self, path: str, *, images_root: str = ""):
         self.path = existing_path(path, "path")
