@@ -59,22 +59,8 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(existing_rows, migrations.RunPython.noop),
-        migrations.RemoveConstraint(model_name="taskassignment", name="assignment_once_per_worker_person"),
-        migrations.RemoveConstraint(model_name="taskassignment", name="assignment_once_per_worker_image"),
-        migrations.AddConstraint(
-            model_name="taskassignment",
-            constraint=models.UniqueConstraint(
-                condition=Q(person__isnull=False), fields=("worker", "person", "attempt"),
-                name="assignment_once_per_worker_person",
-            ),
-        ),
-        migrations.AddConstraint(
-            model_name="taskassignment",
-            constraint=models.UniqueConstraint(
-                condition=Q(image__isnull=False), fields=("worker", "image", "attempt"),
-                name="assignment_once_per_worker_image",
-            ),
-        ),
+        # "Once per worker" becomes once per worker, attempt and control repeat in 0013, after the
+        # protocol's migration beside this one has changed the same constraints.
         migrations.AddConstraint(
             model_name="taskassignment",
             constraint=models.CheckConstraint(
@@ -82,18 +68,6 @@ class Migration(migrations.Migration):
                 name="assignment_attempt_iff_qualification",
             ),
         ),
-        migrations.RemoveConstraint(model_name="emotionannotation", name="emotion_once_per_worker_person"),
-        migrations.AddConstraint(
-            model_name="emotionannotation",
-            constraint=models.UniqueConstraint(
-                condition=Q(is_gold=False), fields=("person", "worker"), name="emotion_once_per_worker_person"
-            ),
-        ),
-        migrations.RemoveConstraint(model_name="boxannotation", name="boxes_once_per_worker_image"),
-        migrations.AddConstraint(
-            model_name="boxannotation",
-            constraint=models.UniqueConstraint(
-                condition=Q(is_gold=False), fields=("image", "worker"), name="boxes_once_per_worker_image"
-            ),
-        ),
+        # The answers' "once per worker" constraints become conditional on is_gold=False in
+        # 0011_protocol_versions, made beside this one: both need it, and one change is made once.
     ]

@@ -243,6 +243,8 @@ SPECTACULAR_SETTINGS = {
     "docs/research-api.md).",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Two choice fields are named "kind" (a task's, a crawl job's): the task's gets its own enum's name.
+    "ENUM_NAME_OVERRIDES": {"TaskKindEnum": "annotator.models.TaskKind"},
     # Every operation documents each error it can answer, in the Error shape (config/api_errors.py).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -29,7 +29,8 @@ def crowd(db):
     image = ImageFactory(file=True, split="train")
     people = [PersonFactory(image=image), PersonFactory(image=image, x1=320, x2=600)]
     leaving, *others = [WorkerFactory(user__username=f"crowd{n}", user__email=f"crowd{n}@example.org",
-                                      user__first_name="Ada", user__last_name="Lovelace") for n in range(3)]
+                                      user__first_name="Ada", user__last_name="Lovelace", api_access=True)
+                        for n in range(3)]
     for n, worker in enumerate([leaving, *others]):
         for person in people:
             EmotionAnnotationFactory(person=person, worker=worker, valence=4 + n,

@@ -54,7 +54,7 @@ def test_a_worker_log_in_lands_on_the_work_page_and_a_next_is_kept():
 def test_a_staff_member_who_once_became_a_worker_has_no_worker_token_access():
     from annotator.services.workers import create_api_token
 
-    worker = WorkerFactory(user__username="promoted")
+    worker = WorkerFactory(user__username="promoted", api_access=True)
     _, key = create_api_token(worker, "script")
     client = Client(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get("/api/me/").status_code == 200
