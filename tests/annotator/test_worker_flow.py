@@ -391,3 +391,15 @@ def test_a_worker_has_no_api_access_until_an_admin_grants_it(admin_client):
 
 def test_a_new_account_starts_without_api_access():
     assert Worker.objects.create(user=UserFactory()).api_access is False
+
+
+@pytest.mark.usefixtures("three_item_test")
+def test_the_retry_policy_in_force_is_the_protocols_as_the_admin_last_changed_it(client_for):
+    from annotator.services.protocol import change_protocol
+
+    change_protocol(None, {"qualification_attempts": 3, "qualification_retry_wait_hours": 2})
+    worker = WorkerFactory(pending=True)
+    failed = answer_items(client_for(worker), [WRONG, WRONG, RIGHT])["qualification"]
+    assert (failed["state"], failed["attempts_left"]) == ("failed", 2)  # not the environment's 2 attempts
+    worker.refresh_from_db()
+    assert timezone.now() + timedelta(hours=1) < worker.qualification_retry_at <= timezone.now() + timedelta(hours=2)
