@@ -167,6 +167,9 @@ def test_a_participant_walks_from_the_study_url_to_the_completion_redirect(page:
     task = next_task(page, task)
     answer_by_keyboard(page)
 
+    # The test's result is announced before real work starts.
+    expect(page.locator("#task-title")).to_have_text("You passed the qualification test")
+    page.get_by_role("button", name="Start real work").click()
     task = next_task(page, task)
     expect(banner).to_have_text("This session: 2 of 2 tasks left · about 8 min to go.")
     expect(page.locator("#qualification-banner")).to_be_hidden()

@@ -253,7 +253,7 @@ def test_a_worker_logs_in_gets_a_task_sees_its_image_from_storage_and_answers(st
     assert [r.status_code for r in picture.history] == [302]
     assert picture.url.startswith(f"{stack.storage_site}/{stack.bucket}/")  # signed for the public endpoint
     assert picture.status_code == 200, picture.text
-    assert PILImage.open(io.BytesIO(picture.content)).format == "JPEG"
+    assert PILImage.open(io.BytesIO(picture.content)).format == "WEBP"  # the photo by identity, a WebP rendition
     assert (f"localhost:{stack.https_port}", f"/{stack.bucket}/", 200) in [
         (host, path[:len(stack.bucket) + 2], status) for host, path, status in stack.gateway.seen
     ]  # checked against the Host the proxy passed through
