@@ -58,7 +58,7 @@ TRAINING_PACKAGE = Path(training.__file__).parent
 # The core is exactly the modules of the training.core package, found by walking it; what stays directly in
 # training/ is the package itself with ``python -m training``'s entry point, and the thin Django part.
 ENTRY_POINT = {"__init__", "__main__"}
-DJANGO_PART = {"admin", "apps", "models", "predictions", "queues", "services", "tasks", "urls", "views"}
+DJANGO_PART = {"admin", "apps", "models", "predictions", "queues", "selectors", "services", "tasks", "urls", "views"}
 DJANGO_PACKAGES = {"migrations"}  # templates/ and static/ are not packages
 FRAMEWORKS = ("django", "rest_framework", "celery")
 IMPORT_EACH_AND_REPORT = """
