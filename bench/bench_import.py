@@ -265,6 +265,8 @@ def main() -> None:
         MEDIA_ROOT=str(work / "media"), SCRAPER_IMPORT_ROOTS=str(root), CATALOG_LOCAL_IMAGES=args.storage,
         SCRAPER_PARALLEL_STEPS="2", LOG_LEVEL="WARNING", DEBUG="false",
         DATABASE_URL=url, DJANGO_SETTINGS_MODULE="config.settings.base",
+        # A real broker: without one the settings fall back to kombu's filesystem transport, which polls once a second.
+        CELERY_BROKER_URL=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/7"),
     )  # fmt: skip
     import django
 

@@ -293,8 +293,8 @@ def run_crawl_job_step(job_id: int) -> None:
     from scraper.tasks import run_crawl_job_task
 
     wait = advance_crawl_job(job_id)
-    if wait is not None:
-        run_crawl_job_task.apply_async((job_id,), countdown=wait)
+    if wait is not None:  # no countdown when there is nothing to wait for: a task with one waits in the worker's timer
+        run_crawl_job_task.apply_async((job_id,), countdown=wait or None)
 
 
 def _discovering_elsewhere(job_id: int) -> bool:
