@@ -17,8 +17,13 @@ ones in every split (for train they equal the single annotation).
 
 Speed and memory: each image is decoded once, JPEGs at the largest reduction
 that keeps the image 224 and every written box 128 pixels a side (no detail
-the arrays keep is lost), and rows are streamed to the files, so memory stays
-the same however many people a split holds.
+the arrays keep is lost), and resized by ``emotic.formats.images.resize_box``.
+A pool of processes (one per core) decodes and resizes images and writes each
+person's pixel rows straight into their place in the ``.npy`` files, which
+hold their full size from the start; this process writes the labels and the
+CSV in order. Nothing grows with the split, so memory stays the same however
+many people it holds, and the files are the same byte for byte whatever the
+number of processes.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import ast
 import csv
 import itertools
+import math
 import multiprocessing
 import os
 from collections import deque
@@ -38,7 +44,6 @@ from typing import BinaryIO
 
 import numpy as np
 from numpy.lib import format as npy_format
-from PIL import Image
 
 from emotic.csv_cells import csv_writer, unescape_cell
 from emotic.formats.layout import array_names
@@ -53,7 +58,6 @@ CSV_COLUMNS = (
     "Index", "Folder", "Filename", "Image Size", "BBox",
     "Categorical_Labels", "Continuous_Labels", "Gender", "Age",
 )
-RESAMPLE = Image.Resampling.BILINEAR  # the baseline's cv2.resize default is bilinear too
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ def write_split_arrays(
     reduced_jpeg_decoding: bool = True,
     workers: int | None = 1,
 ) -> SplitArrays:
-    """Write one split row by row, streamed into the files, then move them into place together.
+    """Write one split, streamed into the files, then move them into place together.
 
     Only a few images are held in memory at a time, so a split of any size fits.
     ``progress(done, total)`` is called after each row. With
@@ -128,18 +132,16 @@ def write_split_arrays(
     targets = [directory / name for name in array_names(split).values()]
     total = sum(len(people) for _, people in kept)
     with atomic_files(*targets) as (context_path, body_path, cat_path, cont_path, csv_path), ExitStack() as files:
-        context = files.enter_context(NpyRowWriter(context_path, np.uint8, (CONTEXT_SIZE, CONTEXT_SIZE, 3), total))
-        body = files.enter_context(NpyRowWriter(body_path, np.uint8, (BODY_SIZE, BODY_SIZE, 3), total))
         cat = files.enter_context(NpyRowWriter(cat_path, np.float64, (NUM_CATEGORIES,), total))
         cont = files.enter_context(NpyRowWriter(cont_path, np.float64, (3,), total))
         writer = csv_writer(files.enter_context(csv_path.open("w", newline="", encoding="utf-8")), dialect="excel")
         writer.writerow(CSV_COLUMNS)
+        pixels = files.enter_context(PixelRows(context_path, body_path, total))
+        first_rows = list(itertools.accumulate((len(people) for _, people in kept), initial=0))
+        work = _PixelWork(kept, first_rows, pixels, open_image, reduced_jpeg_decoding)
         row = 0
-        pictures = files.enter_context(_Pictures(kept, open_image, reduced_jpeg_decoding, workers))
-        for (image, people), (whole, bodies) in zip(kept, pictures):
-            for person, body_pixels in zip(people, bodies):
-                context.write(whole)
-                body.write(body_pixels)
+        for image, people in files.enter_context(_InOrder(work, workers)):
+            for person in people:  # its pixel rows are in their files already
                 cat.write(one_hot(person.combined_categories))
                 cont.write(np.asarray(person.combined_continuous, dtype=np.float64))
                 writer.writerow(_csv_row(row, image, person))
@@ -157,58 +159,119 @@ def image_pixels(image: ImageRecord, people: list[PersonRecord], open_image: Ima
             image.width, image.height, (p.body_bbox for p in people), min_image_side=CONTEXT_SIZE, min_box_side=BODY_SIZE
         )
     decoded = decode_rgb(image, open_image, max_reduction=max_reduction)
-    whole = np.asarray(decoded.resized((0, 0, image.width, image.height), (CONTEXT_SIZE, CONTEXT_SIZE), RESAMPLE))
-    return whole, [np.asarray(decoded.resized(p.body_bbox, (BODY_SIZE, BODY_SIZE), RESAMPLE)) for p in people]
+    whole = decoded.resized((0, 0, image.width, image.height), (CONTEXT_SIZE, CONTEXT_SIZE))
+    return whole, [decoded.resized(p.body_bbox, (BODY_SIZE, BODY_SIZE)) for p in people]
+
+
+class PixelRows:
+    """The context and body ``.npy`` files at their full size, each row written into its own place.
+
+    Positional writes (``os.pwrite``) on descriptors a forked process
+    inherits let every pool process write its images' rows, in any order,
+    without passing pixels back; each row goes to disk as it is made.
+    """
+
+    def __init__(self, context_path: Path, body_path: Path, rows: int) -> None:
+        self.rows = rows
+        self._files = [(context_path, (CONTEXT_SIZE, CONTEXT_SIZE, 3)), (body_path, (BODY_SIZE, BODY_SIZE, 3))]
+        self._places: list[tuple[int, int, tuple[int, ...]]] = []  # descriptor, header length, row shape
+
+    def __enter__(self) -> PixelRows:
+        for path, row_shape in self._files:
+            with path.open("wb") as file:
+                header = {"descr": npy_format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
+                          "shape": (self.rows, *row_shape)}  # fmt: skip
+                npy_format.write_array_header_1_0(file, header)
+                header_length = file.tell()
+                file.truncate(header_length + self.rows * math.prod(row_shape))
+            self._places.append((os.open(path, os.O_WRONLY), header_length, row_shape))
+        return self
+
+    def put(self, row: int, context: np.ndarray, body: np.ndarray) -> None:
+        if not 0 <= row < self.rows:
+            raise FormatError("rows", f"row {row} is outside the {self.rows} rows announced")
+        for (descriptor, header_length, row_shape), pixels in zip(self._places, (context, body)):
+            if pixels.shape != row_shape or pixels.dtype != np.uint8:
+                raise FormatError("pixels", f"row {row} is {pixels.shape} {pixels.dtype}, expected {row_shape} uint8")
+            data = np.ascontiguousarray(pixels).data
+            if os.pwrite(descriptor, data, header_length + row * data.nbytes) != data.nbytes:
+                raise OSError(f"short write of row {row}")
+
+    def __exit__(self, *exc) -> None:
+        for descriptor, _, _ in self._places:
+            os.close(descriptor)
+
+
+@dataclass(frozen=True)
+class _PixelWork:
+    """Everything a process needs to write one kept image's pixel rows."""
+
+    kept: list[tuple[ImageRecord, list[PersonRecord]]]
+    first_rows: list[int]
+    pixels: PixelRows
+    open_image: ImageOpener
+    reduced: bool
+
+    def write(self, index: int) -> None:
+        image, people = self.kept[index]
+        whole, bodies = image_pixels(image, people, self.open_image, self.reduced)
+        for offset, body in enumerate(bodies):
+            self.pixels.put(self.first_rows[index] + offset, whole, body)
 
 
 # What a pool's processes work on: set before they are forked, so nothing of it is pickled.
-_pool_work: tuple[list, ImageOpener, bool] | None = None
+_pool_work: _PixelWork | None = None
 
 
-def _pool_pixels(index: int) -> tuple[np.ndarray, list[np.ndarray]]:
-    kept, open_image, reduced = _pool_work
-    return image_pixels(*kept[index], open_image, reduced)
+def _pool_write(indexes: range) -> None:
+    for index in indexes:
+        _pool_work.write(index)
 
 
-class _Pictures:
-    """Each kept image's pixels, in order: made here, or by a pool of forked processes a few images ahead.
+class _InOrder:
+    """Each kept image, in order, once its pixel rows are written: here, or by a pool of forked processes.
 
-    At most ``AHEAD`` images per process are in flight or waiting for their
-    turn, so memory does not grow with the split. Forking lets the pool use
-    the records and the opener as they are (a lambda, an open storage) without
-    pickling them; where fork is not available, it runs in this process.
+    The pool works a few batches of images ahead of the one this process is
+    waiting for, so memory does not grow with the split. Forking lets it use
+    the records and the opener as they are (a lambda, an open storage)
+    without pickling them; where fork is not available, it runs here.
     """
 
-    AHEAD = 4
+    BATCH = 4  # images a pool process takes at a time
+    AHEAD = 2  # batches per process queued ahead
 
-    def __init__(self, kept: list, open_image: ImageOpener, reduced: bool, workers: int | None):
-        self.kept, self.open_image, self.reduced = kept, open_image, reduced
+    def __init__(self, work: _PixelWork, workers: int | None):
+        self.work = work
         workers = (os.cpu_count() or 1) if workers is None else workers
         forkable = "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
-        self.workers = min(workers, len(kept)) if forkable else 1
+        self.workers = min(workers, math.ceil(len(work.kept) / self.BATCH)) if forkable else 1
         self.pool: ProcessPoolExecutor | None = None
 
-    def __enter__(self) -> _Pictures:
+    def __enter__(self) -> _InOrder:
         global _pool_work
         if self.workers > 1:
-            _pool_work = (self.kept, self.open_image, self.reduced)
+            _pool_work = self.work
             self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
         return self
 
     def __iter__(self):
+        kept = self.work.kept
         if self.pool is None:
-            for image, people in self.kept:
-                yield image_pixels(image, people, self.open_image, self.reduced)
+            for index, image in enumerate(kept):
+                self.work.write(index)
+                yield image
             return
+        batches = iter(range(start, min(start + self.BATCH, len(kept))) for start in range(0, len(kept), self.BATCH))
         waiting: deque = deque()
-        upcoming = iter(range(len(self.kept)))
-        for index in itertools.islice(upcoming, self.workers * self.AHEAD):
-            waiting.append(self.pool.submit(_pool_pixels, index))
+        for batch in itertools.islice(batches, self.workers * self.AHEAD):
+            waiting.append((batch, self.pool.submit(_pool_write, batch)))
         while waiting:
-            result = waiting.popleft().result()
-            for index in itertools.islice(upcoming, 1):
-                waiting.append(self.pool.submit(_pool_pixels, index))
-            yield result
+            batch, done = waiting.popleft()
+            done.result()
+            for following in itertools.islice(batches, 1):
+                waiting.append((following, self.pool.submit(_pool_write, following)))
+            for index in batch:
+                yield kept[index]
 
     def __exit__(self, *exc) -> None:
         global _pool_work

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from emotic.formats.arrays import BODY_SIZE, RESAMPLE
+from emotic.formats.arrays import BODY_SIZE
 from emotic.formats.mat import write_annotations_mat
 from emotic.records import AnnotatorAnswer, ImageRecord, PersonRecord
 from training.core.cli import main
@@ -41,7 +41,7 @@ def test_the_arrays_are_written_once_from_the_mat_and_the_images(tmp_path):
     assert files.size == 3 and files.body == root / "arrays" / "train_body_arr.npy"
     # The body crop is the box of the image, resized as the baseline does.
     picture = Image.open(root / "emotic" / "mscoco/images" / "train_1.jpg").convert("RGB")
-    expected = np.asarray(picture.crop((21, 10, 121, 150)).resize((BODY_SIZE, BODY_SIZE), RESAMPLE), dtype=np.int16)
+    expected = np.asarray(picture.crop((21, 10, 121, 150)).resize((BODY_SIZE, BODY_SIZE), Image.Resampling.BILINEAR), dtype=np.int16)
     assert np.abs(np.load(files.body)[1].astype(np.int16) - expected).mean() < 3
     assert np.load(files.categories)[1].sum() == 2 and list(np.load(files.vad)[1]) == [4.0, 4.0, 5.0]
     written = files.body.stat().st_mtime_ns

@@ -33,10 +33,10 @@ from torchvision.transforms.v2 import functional as TF
 
 from emotic.errors import FieldError
 from emotic.formats import layout
-from emotic.formats.arrays import BODY_SIZE, CONTEXT_SIZE, RESAMPLE, write_split_arrays
+from emotic.formats.arrays import BODY_SIZE, CONTEXT_SIZE, write_split_arrays
 from emotic.formats.layout import array_names
 from emotic.formats.common import FormatError
-from emotic.formats.images import folder_opener
+from emotic.formats.images import folder_opener, resize_box
 from emotic.formats.mat import read_annotations_mat
 from emotic.taxonomy import NUM_CATEGORIES, VAD_MAX, VAD_MIN
 from training.core.distributed import SINGLE_PROCESS, GlobalBatchShards, ProcessGroup
@@ -360,9 +360,8 @@ def crop_and_resize(image: Image.Image, box: tuple[float, float, float, float]) 
 
     The same preparation as ``emotic.formats.arrays`` gives a snapshot: the whole
     image resized without keeping its aspect ratio, the box crop resized, with
-    the same resampling filter.
+    the same resize (``emotic.formats.images.resize_box``).
     """
-    rgb = image.convert("RGB")
-    context = rgb.resize((CONTEXT_SIZE, CONTEXT_SIZE), RESAMPLE)
-    body = rgb.crop(tuple(box)).resize((BODY_SIZE, BODY_SIZE), RESAMPLE)
-    return np.asarray(context, dtype=np.uint8), np.asarray(body, dtype=np.uint8)
+    rgb = np.asarray(image.convert("RGB"))
+    context = resize_box(rgb, (0, 0, rgb.shape[1], rgb.shape[0]), (CONTEXT_SIZE, CONTEXT_SIZE))
+    return context, resize_box(rgb, tuple(box), (BODY_SIZE, BODY_SIZE))
