@@ -28,13 +28,12 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 
 from catalog.dedup import hamming_distance, phash_index
-from catalog.files import is_reference
+from catalog.files import is_reference, store_new
 from catalog.imaging import Box, ImageRejected, PreparedImage, prepare_image
 from catalog.models import Image, ImageRejectReason, Source
 from emotic.boxes import BoxError, clip_box, validate_box
@@ -139,14 +138,7 @@ def ingest_image_bytes(
 # --- storage ------------------------------------------------------------------
 def write_blob(prepared: PreparedImage) -> bool:
     """Store the content under its key unless it is there already; True if this call wrote it."""
-    key = prepared.storage_key
-    if default_storage.exists(key):
-        return False
-    saved = default_storage.save(key, ContentFile(prepared.content))
-    if saved != key:  # another writer got there first with the same content
-        default_storage.delete(saved)
-        return False
-    return True
+    return store_new(prepared.storage_key, prepared.content)
 
 
 def discard_blob_if_unreferenced(key: str) -> None:
@@ -356,8 +348,8 @@ def _decide_and_insert(
         new_by_sha[image.sha256] = image
     for index, _image, _boxes in new:
         prepared = requests[index].prepared
-        if not requests[index].reference and not default_storage.exists(prepared.storage_key):  # removed by a failed ingest of the same bytes
-            default_storage.save(prepared.storage_key, ContentFile(prepared.content))
+        if not requests[index].reference:  # written again if a failed ingest of the same bytes removed it
+            store_new(prepared.storage_key, prepared.content)
     Image.objects.bulk_create([image for _, image, _ in new])
     for index, image, boxes in new:
         results[index] = IngestResult(IngestOutcome.STORED, image, people_boxes=tuple(boxes))
