@@ -1,11 +1,12 @@
 """The baseline's conversion as its published description gives it, a plain cv2 loop: the reference timing.
 
-    /work/venvs/bench-cv2/bin/python bench/baseline_cv2_arrays.py PHOTOS_FOLDER COUNT OUT_FOLDER
+    /work/venvs/bench-cv2/bin/python bench/baseline_cv2_arrays.py PHOTOS_FOLDER COUNT OUT_FOLDER [--one-thread]
 
 Tandon-A/emotic's ``mat2py.py`` turns each annotated person into a row: it
 reads the image with ``cv2.imread``, converts BGR to RGB, resizes the whole
 image to 224 x 224 and the body box crop to 128 x 128 (``cv2.resize``,
-bilinear), collects the rows in lists and saves them with ``np.save``. This
+bilinear, with OpenCV's default threads, as mat2py leaves them), collects the
+rows in lists and saves them with ``np.save``. This
 script does that work, and only that, on the photos ``bench_export.py`` makes
 (``people.json`` lists each photo's size and boxes). It imports nothing of the
 project, so it runs in a virtual environment holding only numpy and OpenCV;
@@ -27,7 +28,8 @@ import numpy as np
 def main() -> None:
     folder, count, out = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
     listing = json.loads((folder / "people.json").read_text())[:count]
-    cv2.setNumThreads(1)  # the baseline's loop: one image at a time, one core
+    if "--one-thread" in sys.argv:  # mat2py leaves OpenCV's threads as they are; this pins them for comparison
+        cv2.setNumThreads(1)
     start, cpu_start = time.perf_counter(), time.process_time()
     context_rows, body_rows, people = [], [], 0
     for entry in listing:

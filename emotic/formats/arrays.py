@@ -237,8 +237,8 @@ class _InOrder:
     without pickling them; where fork is not available, it runs here.
     """
 
-    BATCH = 4  # images a pool process takes at a time
-    AHEAD = 2  # batches per process queued ahead
+    BATCH = 8  # images a pool process takes at a time
+    AHEAD = 8  # batches per process queued ahead: only their indexes wait, the pixels are in the files
 
     def __init__(self, work: _PixelWork, workers: int | None):
         self.work = work
