@@ -24,14 +24,15 @@ Two parts:
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -283,21 +284,17 @@ def arrays_child(args: argparse.Namespace) -> None:
         for r in records
     ]
     rss_before = status_kib("VmRSS")
-    tracemalloc.start()
     start, cpu_start = time.perf_counter(), time.process_time()
     written = write_split_arrays(
         args.out, "train", records, folder_opener(args.photos), reduced_jpeg_decoding=not args.full_decode,
         workers=int(args.workers) or None,
     )
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    _, traced_peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
     print(json.dumps({
         "images": len(records), "people": written.rows, "seconds": seconds, "cpu_seconds": cpu_seconds,
         "rss_before_mib": rss_before / 1024, "peak_rss_mib": status_kib("VmHWM") / 1024,
         "pool_peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "cpu_seconds_all": cpu_seconds + _children_cpu(),
-        "traced_peak_mib": traced_peak / 2**20,
         "decoded_at": {f"1/{r}": reductions.count(r) for r in sorted(set(reductions))},
     }))
 
@@ -327,8 +324,11 @@ def bench_arrays(args: argparse.Namespace) -> list[dict]:
     results = []
     baseline_rate = None
     pool = [int(w) for w in args.workers.split(",")]
-    for count in counts:
-        for variant, workers in [("cv2 baseline", 1), *[("reduced", w) for w in pool], ("full decode", 1)]:
+    variants = [("cv2 baseline", 1), *[("reduced", w) for w in pool], *([("full decode", 1)] if args.full_decode_run else [])]
+    for count, round_number in itertools.product(counts, range(1, args.rounds + 1)):
+        if args.rounds > 1:
+            print(f"  round {round_number} of {args.rounds}", flush=True)
+        for variant, workers in variants:
             if variant == "cv2 baseline":
                 result = _baseline(args, folder, count)
                 if result is None:
@@ -351,13 +351,23 @@ def bench_arrays(args: argparse.Namespace) -> list[dict]:
                 f"peak RSS {result['peak_rss_mib']:.0f} MiB"
                 + (
                     f" (before writing {result['rss_before_mib']:.0f}; largest pool process {result['pool_peak_rss_mib']:.0f}), "
-                    f"Python peak {result['traced_peak_mib']:.1f} MiB; CPU of all processes {result['cpu_seconds_all']:.1f} s; "
+                    f"CPU of all processes {result['cpu_seconds_all']:.1f} s; "
                     f"decoded at {result['decoded_at']}"
                     if "decoded_at" in result else ""
                 )
                 + f"; {ratio:.2f}x the cv2 baseline's people/s",
                 flush=True,
             )
+    for count in counts:  # medians over the interleaved rounds
+        rates = {}
+        for result in results:
+            if result["images"] == count:
+                rates.setdefault((result["variant"], result["workers"]), []).append(result["people"] / result["seconds"])
+        base = statistics.median(rates.get(("cv2 baseline", 1), [float("nan")]))
+        print(f"  medians of {args.rounds} round(s), {count} images: " + "; ".join(
+            f"{variant} x{workers or os.cpu_count()} {statistics.median(r):.1f} people/s ({statistics.median(r) / base:.2f}x)"
+            for (variant, workers), r in rates.items()
+        ), flush=True)
     return results
 
 
@@ -375,6 +385,8 @@ def main() -> None:
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--full-decode", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--workers", default="1,0", help="array writer processes to time, comma-separated (0: one per core)")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds of every arrays variant (medians printed)")
+    parser.add_argument("--full-decode-run", action="store_true", help="also time one process decoding every JPEG at full size")
     parser.add_argument(
         "--baseline-python", default="/work/venvs/bench-cv2/bin/python",
         help="a Python with numpy and opencv-python-headless for the cv2 baseline (bench/baseline_cv2_arrays.py)",
