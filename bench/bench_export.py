@@ -15,7 +15,8 @@ Two parts:
   machine), the peak memory and how many images each scale decoded; with
   one writer process and with one per core (``--workers``), beside a plain
   cv2 loop of the baseline's work (``bench/baseline_cv2_arrays.py``, run by
-  ``--baseline-python``, a virtualenv with numpy and opencv-python-headless).
+  ``--baseline-python``; by default ``bench/peers.py`` makes a virtualenv with
+  numpy and opencv-python-headless under ``var/bench/peers/cv2`` the first time).
 
     .venv/bin/python bench/bench_export.py                     # everything, EMOTIC's size
     .venv/bin/python bench/bench_export.py --scale 0.1 --array-images 100,400
@@ -306,6 +307,10 @@ def _children_cpu() -> float:
 
 def _baseline(args: argparse.Namespace, folder: Path, count: int) -> dict | None:
     """The plain cv2 loop of ``baseline_cv2_arrays.py`` in its own virtual environment, if there is one."""
+    if args.baseline_python == "auto":
+        from bench.peers import peer_python
+
+        args.baseline_python = str(peer_python("cv2"))
     if not args.baseline_python or not Path(args.baseline_python).exists():
         print(f"  (no baseline: {args.baseline_python or '--baseline-python'} not found)", flush=True)
         return None
@@ -388,8 +393,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds of every arrays variant (medians printed)")
     parser.add_argument("--full-decode-run", action="store_true", help="also time one process decoding every JPEG at full size")
     parser.add_argument(
-        "--baseline-python", default="/work/venvs/bench-cv2/bin/python",
-        help="a Python with numpy and opencv-python-headless for the cv2 baseline (bench/baseline_cv2_arrays.py)",
+        "--baseline-python", default="auto",
+        help="a Python with numpy and opencv-python-headless for the cv2 baseline (bench/baseline_cv2_arrays.py); "
+        "auto: bench/peers.py makes one under var/bench/peers/cv2; none: no baseline",
     )
     args = parser.parse_args()
     if args.child_arrays is not None:

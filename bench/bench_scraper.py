@@ -228,10 +228,15 @@ def main() -> None:
     parser.add_argument("--sequential-sample", type=int, default=300, help="images for the concurrency-1 pipeline run")
     parser.add_argument(
         "--img2dataset", default="",
-        help="img2dataset's command (installed from PyPI in a virtualenv of its own): run only the interleaved comparison",
+        help="img2dataset's command, or auto (bench/peers.py installs it from PyPI into var/bench/peers/img2dataset): "
+        "run only the interleaved comparison",
     )
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    if args.img2dataset == "auto":
+        from bench.peers import peer_python
+
+        args.img2dataset = str(peer_python("img2dataset").parent / "img2dataset")
 
     work = Path(tempfile.mkdtemp(prefix="bench_scraper_"))
     images, media = ROOT / "var" / "bench" / "scraper-images", work / "media"
