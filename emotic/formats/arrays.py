@@ -179,10 +179,7 @@ class PixelRows:
     def __enter__(self) -> PixelRows:
         for path, row_shape in self._files:
             with path.open("wb") as file:
-                header = {"descr": npy_format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
-                          "shape": (self.rows, *row_shape)}  # fmt: skip
-                npy_format.write_array_header_1_0(file, header)
-                header_length = file.tell()
+                header_length = write_npy_header(file, np.uint8, (self.rows, *row_shape))
                 file.truncate(header_length + self.rows * math.prod(row_shape))
             self._places.append((os.open(path, os.O_WRONLY), header_length, row_shape))
         return self
@@ -280,6 +277,13 @@ class _InOrder:
             _pool_work = None
 
 
+def write_npy_header(file: BinaryIO, dtype: type | np.dtype, shape: tuple[int, ...]) -> int:
+    """The ``.npy`` header of a C-ordered array of ``shape`` at the file's start; returns its length."""
+    header = {"descr": npy_format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": shape}
+    npy_format.write_array_header_1_0(file, header)
+    return file.tell()
+
+
 class NpyRowWriter:
     """A ``.npy`` file of ``rows`` rows written one after another, never held in memory.
 
@@ -294,9 +298,7 @@ class NpyRowWriter:
 
     def __enter__(self) -> NpyRowWriter:
         self._file = self.path.open("wb")
-        shape = (self.rows, *self.row_shape)
-        header = {"descr": npy_format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": shape}
-        npy_format.write_array_header_1_0(self._file, header)
+        write_npy_header(self._file, self.dtype, (self.rows, *self.row_shape))
         return self
 
     def write(self, row: np.ndarray) -> None:

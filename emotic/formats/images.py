@@ -44,6 +44,7 @@ ImageOpener = Callable[[ImageRecord], BinaryIO]
 
 BACKGROUND = (255, 255, 255)  # what transparent pixels become: the white page they were shown on
 JPEG_REDUCTIONS = (8, 4, 2, 1)  # the scales libjpeg decodes at directly
+JPEG_FORMATS = ("JPEG", "MPO")  # Pillow's names; an MPO (a phone's multi-picture file) starts with a plain JPEG
 
 # EXIF orientation -> how the upright picture's axes come from the stored one:
 # (axes swapped, upright x runs backwards, upright y runs backwards); the same
@@ -211,7 +212,7 @@ def open_rgb(image: ImageRecord, open_image: ImageOpener) -> Image.Image:
 
 def _plain_jpeg(stored: Image.Image) -> bool:
     """A JPEG libjpeg-turbo turns into RGB by itself: YCbCr or greyscale (not CMYK), nothing transparent."""
-    return stored.format == "JPEG" and stored.mode in ("RGB", "L") and "transparency" not in stored.info
+    return stored.format in JPEG_FORMATS and stored.mode in ("RGB", "L") and "transparency" not in stored.info
 
 
 def _decode_jpeg(data: bytes, reduction: int) -> np.ndarray | None:
@@ -246,18 +247,17 @@ def _turn_upright(pixels: np.ndarray, axes: tuple[bool, bool, bool]) -> np.ndarr
 
 def _allowed_reduction(stored: Image.Image, max_reduction: int) -> int:
     """The largest of ``JPEG_REDUCTIONS`` not above ``max_reduction`` that a JPEG of this size can be decoded at."""
-    if stored.format != "JPEG":
+    if stored.format not in JPEG_FORMATS:
         return 1
     width, height = stored.size
     return next(r for r in JPEG_REDUCTIONS if r <= max(max_reduction, 1) and r <= min(width, height))
 
 
-def _draft(stored: Image.Image, max_reduction: int) -> int:
-    """Ask a JPEG decoder for the largest allowed reduction; returns the one it will use."""
+def _draft(stored: Image.Image, reduction: int) -> int:
+    """Ask Pillow's JPEG decoder for an allowed ``reduction``; returns the one it will use."""
     width, height = stored.size
-    reduction = next(r for r in JPEG_REDUCTIONS if r <= max(max_reduction, 1) and r <= min(width, height))
     drafted = None if reduction == 1 else stored.draft(stored.mode, (width // reduction, height // reduction))
-    if drafted is None:  # not a JPEG, or nothing to reduce
+    if drafted is None:  # nothing to reduce
         return 1
     _, (_, _, reduced_width, _) = drafted
     return round(width / reduced_width)

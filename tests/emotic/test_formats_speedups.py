@@ -191,6 +191,17 @@ def test_plain_jpegs_decode_to_the_pixels_pillow_gives_at_every_scale_and_orient
         assert decoded.reduction == reduction and np.array_equal(decoded.pixels, expected)
 
 
+def test_a_phones_multi_picture_file_is_decoded_reduced_as_its_first_picture(tmp_path):
+    first, second = photo_like(800, 600, seed=1), photo_like(800, 600, seed=2)
+    first.save(tmp_path / "phone.jpg", format="MPO", save_all=True, append_images=[second], quality=90)
+    with Image.open(tmp_path / "phone.jpg") as stored:
+        assert stored.format == "MPO"
+        stored.draft("RGB", (400, 300))
+        expected = np.asarray(stored.convert("RGB"))
+    decoded = decode_rgb(record(tmp_path / "phone.jpg", (800, 600)), folder_opener(tmp_path), max_reduction=2)
+    assert decoded.reduction == 2 and np.array_equal(decoded.pixels, expected)
+
+
 def test_a_jpeg_libjpeg_warns_about_is_decoded_as_pillow_decodes_it(tmp_path):
     buffer = tmp_path / "ok.jpg"
     photo_like(320, 240).save(buffer, quality=90)
