@@ -9,11 +9,12 @@ scaling), several times faster than a full decode. A ``DecodedPicture``
 remembers the reduction, so boxes given in the record's pixels still find the
 same part of the picture.
 
-Speed, measured (docs/benchmarks.md, issue 17): the plain RGB and greyscale
-JPEGs that are nearly every photo are decoded by simplejpeg straight into a
-NumPy array (libjpeg-turbo, the same pixels as Pillow's decoder, without
-Pillow's copies: 1.0 against 1.9 ms for a 640 x 480 photo), and resized by
-``resize_box`` with OpenCV (0.4 against 1.9 ms for 224 x 224). Pillow still
+Speed, measured by bench/bench_decoders.py (docs/benchmarks.md, issue 17):
+the plain RGB and greyscale JPEGs that are nearly every photo are decoded by
+simplejpeg straight into a NumPy array (libjpeg-turbo, the same pixels as
+Pillow's decoder, without Pillow's copies: 1.5 against 2.4 ms for a 640 x 480
+photo), and resized by ``resize_box`` with OpenCV (0.34 against 1.8 ms for
+224 x 224). Pillow still
 reads every header (size, EXIF) and decodes whatever else comes: CMYK,
 palettes, transparency, 16-bit, PNG, WebP.
 """
