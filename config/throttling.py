@@ -93,17 +93,45 @@ def _digest(*parts: str) -> str:
 
 
 def _over_rate(key: str, limit: int, window: int) -> int:
-    """Count one event in the current window of ``window`` seconds; seconds until it ends if over ``limit``, else 0."""
+    """Admit one event if the last ``window`` seconds hold fewer than ``limit``: 0, else the seconds to wait.
+
+    The count over the last ``window`` seconds is estimated from two fixed
+    windows, as nginx and Cloudflare do: the current one's count plus the
+    previous one's, weighted by the share of it still within the last
+    ``window`` seconds. A fixed window alone admits ``limit`` at the end of one
+    window and ``limit`` more at the start of the next, twice the limit in a
+    moment. The event is counted, then taken back if refused: refusals cost
+    nothing, so they do not lengthen the wait; two processes racing for the
+    last place may both be refused, never both admitted.
+    """
     now = time.time()
-    slot = int(now // window)
-    counter = f"{key}:{slot}"
-    cache.add(counter, 0, timeout=window + 1)
+    slot, into = divmod(now, window)
+    current_key, previous_key = f"{key}:{int(slot)}", f"{key}:{int(slot) - 1}"
+    kept = 2 * window + 1  # read as the previous window all through the next one
+    cache.add(current_key, 0, timeout=kept)
     try:
-        count = cache.incr(counter)
+        current = cache.incr(current_key)
     except ValueError:  # expired between add and incr
-        cache.set(counter, 1, timeout=window + 1)
-        count = 1
-    return max(1, math.ceil((slot + 1) * window - now)) if count > limit else 0
+        cache.set(current_key, 1, timeout=kept)
+        current = 1
+    previous = cache.get(previous_key, 0)
+    if previous * (1 - into / window) + current <= limit:
+        return 0
+    try:
+        cache.decr(current_key)
+    except ValueError:
+        pass
+    return _seconds_until_admitted(previous, current - 1, limit, window, into)
+
+
+def _seconds_until_admitted(previous: int, current: int, limit: int, window: int, into: float) -> int:
+    """When the estimate with one more event first comes to ``limit``, if nothing else is admitted meanwhile."""
+    room = limit - current - 1
+    if room >= 0 and previous > 0:  # within this window, as the previous one's weight falls
+        seconds = window * (1 - room / previous) - into
+    else:  # in the next, as this window's count (then the previous) loses weight
+        seconds = window - into + window * max(0.0, 1 - (limit - 1) / max(current, 1))
+    return max(1, math.ceil(seconds))
 
 
 # --- failures of one user name -------------------------------------------------------------------

@@ -140,9 +140,56 @@ def test_a_flood_from_one_address_is_refused_before_any_password_is_hashed(cache
     assert answers == [200] * 5 + [429] * 3
     assert len(hashed) == 5  # the refused ones cost no hashing
     refused = log_in(flooder, "user-99", "x")
-    assert b"Too many attempts from your address" in refused.content and 1 <= int(refused["Retry-After"]) <= 60
+    # until the estimate falls back under the limit: at most a minute and a fifth of one (see _over_rate)
+    assert b"Too many attempts from your address" in refused.content and 1 <= int(refused["Retry-After"]) <= 72
     other = Client(REMOTE_ADDR="198.51.100.9")
     assert log_in(other, "user-1", "x").status_code == 200  # another address is not held up
+
+
+class Clock:
+    """The throttle's clock (``config.throttling.time``), set by the test: minute edges on demand."""
+
+    def __init__(self, now: float):
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    import config.throttling
+
+    clock = Clock(1000 * 60 - 1.0)  # one second before a minute's edge
+    monkeypatch.setattr(config.throttling, "time", clock)
+    return clock
+
+
+def test_a_burst_across_the_edge_of_a_minute_is_not_let_through_twice(cache_backend, settings, clock):
+    settings.LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE, settings.LOGIN_ATTEMPTS_PER_SECOND = 5, 1000
+    flooder = Client(REMOTE_ADDR="203.0.113.51")
+    assert [log_in(flooder, f"a-{n}", "x").status_code for n in range(5)] == [200] * 5
+    clock.now += 2  # a new minute: a fixed window would start counting from nothing
+    refused = log_in(flooder, "b-0", "x")
+    # the last minute still holds 5*(59/60) of them: one more fits once a fifth of them has aged out
+    assert refused.status_code == 429 and refused["Retry-After"] == "11"
+    clock.now += 10
+    assert log_in(flooder, "b-1", "x").status_code == 429  # the refusals did not lengthen the wait
+    clock.now += 1
+    assert log_in(flooder, "b-2", "x").status_code == 200
+
+
+def test_a_steady_stream_is_admitted_at_the_limit_and_no_faster(cache_backend, clock):
+    from config.throttling import _over_rate
+
+    admitted = []
+    for second in range(600):  # one try a second for ten minutes, at 6 a minute
+        clock.now = 1000 * 60 + second + 0.5
+        if _over_rate("stream-test", 6, 60) == 0:
+            admitted.append(second)
+    assert 48 <= len(admitted) <= 60  # six a minute, less the estimate's caution (it assumes the last minute even)
+    most_in_a_minute = max(sum(start <= s < start + 60 for s in admitted) for start in range(541))
+    assert most_in_a_minute == 6
 
 
 def test_the_whole_site_checks_at_most_so_many_passwords_a_second(cache_backend, settings, monkeypatch):
