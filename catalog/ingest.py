@@ -32,7 +32,7 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 
-from catalog.dedup import hamming_distance, phash_index
+from catalog.dedup import phash_index, phash_to_int
 from catalog.files import is_reference, store_new
 from catalog.imaging import Box, ImageRejected, PreparedImage, prepare_image
 from catalog.models import Image, ImageRejectReason, Source
@@ -325,27 +325,30 @@ def _decide_and_insert(
     """Under the lock: sort each plan into exact duplicate, near duplicate or new, and write the new rows."""
     max_distance = settings.SCRAPER_NEAR_DUPLICATE_DISTANCE
     stored = {image.sha256: image for image in Image.objects.filter(sha256__in={image.sha256 for _, image, _ in plans})}
-    phash_index.refresh()
+    nearest = phash_index.nearest_many([image.phash for _, image, _ in plans], max_distance) if plans else []
+    near_images = Image.objects.in_bulk({match.image_id for match in nearest if match is not None})
     new: list[tuple[int, Image, list[Box]]] = []
     new_by_sha: dict[str, Image] = {}
+    new_hashes: list[tuple[int, Image]] = []  # (pHash as an int, image) of the images new in this batch
     twins: list[tuple[int, str, list[Box]]] = []  # exact duplicates of an image new in this batch
-    for index, image, boxes in plans:
+    for (index, image, boxes), near in zip(plans, nearest):
         if image.sha256 in stored:
             results[index] = IngestResult(IngestOutcome.EXACT_DUPLICATE, stored[image.sha256], people_boxes=tuple(boxes))
             continue
         if image.sha256 in new_by_sha:
             twins.append((index, image.sha256, boxes))
             continue
-        near = phash_index.nearest(image.phash, max_distance, refresh=False)
-        if near is not None:
-            results[index] = IngestResult(IngestOutcome.NEAR_DUPLICATE, Image.objects.get(id=near.image_id), distance=near.distance)
+        if near is not None and near.image_id in near_images:  # (a row deleted since the look is no match)
+            results[index] = IngestResult(IngestOutcome.NEAR_DUPLICATE, near_images[near.image_id], distance=near.distance)
             continue
-        sibling = min(((hamming_distance(image.phash, o.phash), o) for o in new_by_sha.values()), default=None, key=lambda p: p[0])
+        phash = phash_to_int(image.phash)
+        sibling = min((((phash ^ other).bit_count(), twin) for other, twin in new_hashes), default=None, key=lambda p: p[0])
         if sibling is not None and sibling[0] <= max_distance:  # a near duplicate of an image new in this batch
             results[index] = IngestResult(IngestOutcome.NEAR_DUPLICATE, sibling[1], distance=sibling[0])
             continue
         new.append((index, image, boxes))
         new_by_sha[image.sha256] = image
+        new_hashes.append((phash, image))
     for index, _image, _boxes in new:
         prepared = requests[index].prepared
         if not requests[index].reference:  # written again if a failed ingest of the same bytes removed it

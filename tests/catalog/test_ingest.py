@@ -116,6 +116,30 @@ def test_a_stale_hash_index_does_not_invent_duplicates(folder_source):
     assert phash_index.nearest(again.image.phash, 0).image_id == again.image.pk
 
 
+def batch_of(source: Source, *blobs: bytes) -> list[IngestRequest]:
+    prepared = [prepare_image(blob, max_pixels=10**8, min_side=16) for blob in blobs]
+    return [IngestRequest(p, Provenance(source=source, original_database="web"), blob_written=write_blob(p)) for p in prepared]
+
+
+def test_a_batch_is_not_fooled_by_a_stale_hash_index_either(folder_source):
+    first = ingest(jpeg(17), folder_source)
+    phash_index.refresh()  # the batch path looks once for the whole batch: make it remember the row
+    Image.objects.filter(pk=first.image.pk).delete()
+    [result] = commit_prepared_images(batch_of(folder_source, jpeg(17, (300, 225))))
+    assert result.outcome == IngestOutcome.STORED
+
+
+def test_a_batch_compares_with_every_stored_image_however_it_is_split_up(folder_source, monkeypatch):
+    import catalog.dedup
+
+    stored = [ingest(jpeg(seed), folder_source).image for seed in (20, 21, 22)]
+    monkeypatch.setattr(catalog.dedup, "_COMPARISONS_AT_ONCE", 2)  # a row of the distance matrix at a time
+    matches = phash_index.nearest_many([image.phash for image in stored] + ["0" * 16], 0)
+    assert [match and match.image_id for match in matches] == [image.pk for image in stored] + [None]
+    copies = commit_prepared_images(batch_of(folder_source, *(jpeg(seed, (300, 225)) for seed in (20, 21, 22))))
+    assert [(r.outcome, r.image.pk) for r in copies] == [(IngestOutcome.NEAR_DUPLICATE, image.pk) for image in stored]
+
+
 def test_rejected_content_says_why_and_stores_nothing(folder_source, media_in_tmp):
     result = ingest(b"<html><body>404</body></html>", folder_source)
     assert result.outcome == IngestOutcome.REJECTED
