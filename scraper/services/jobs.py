@@ -39,8 +39,9 @@ logger = logging.getLogger(__name__)
 
 FINISHED_STATES = (CrawlJob.State.DONE, CrawlJob.State.DEGRADED, CrawlJob.State.FAILED, CrawlJob.State.CANCELLED)
 _DATASET_NAMES = {CrawlJob.Kind.COCO: "mscoco", CrawlJob.Kind.ADE20K: "ade20k", CrawlJob.Kind.EMOTIC: "emotic"}
-# Seconds before another step when discovery is busy in another worker.
-BUSY_RETRY_SECONDS = 1.0
+# Seconds before another step when discovery is busy in another worker: short, since the
+# discoverer saves its first batch within a fraction of a second and this step can then take a chunk.
+BUSY_RETRY_SECONDS = 0.25
 # Longest wait before looking again at items another worker holds: it may be a parallel
 # step that finishes soon (then this step ends the job), or a dead worker whose claims run out.
 HELD_POLL_SECONDS = 2.0
