@@ -1,11 +1,18 @@
 """The polite HTTP fetcher every source downloads through.
 
-One ``requests`` session with pooled connections and urllib3 retries (backoff,
+One urllib3 pool manager with kept-alive connections and retries (backoff,
 Retry-After honoured but capped), timeouts and an overall deadline, a cap on
 the bytes read, limits on concurrent requests overall and per host, robots.txt
 and X-Robots-Tag obeyed, an identifying User-Agent, and the private-address
 guard on every connection. Failures come out as ``FetchRejected`` with a
 reason from ``RejectReason``, never as a half-read body.
+
+urllib3 is used directly, not through ``requests``: a crawl spends its CPU
+per image on the HTTP client more than on anything but decoding, and
+``requests`` adds twice urllib3's own (bench/bench_scraper.py; issue 17 in
+docs/benchmarks.md). The crawler needs none of what it adds: it keeps no
+cookies, reads no proxies from the environment and follows redirects itself.
+TLS is verified against certifi's CA bundle, as ``requests`` does.
 """
 
 from __future__ import annotations
@@ -15,12 +22,19 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, DecodeError, HTTPError, NewConnectionError, ReadTimeoutError
+import certifi
+from urllib3 import HTTPHeaderDict, HTTPResponse, PoolManager, Timeout
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    DecodeError,
+    HTTPError,
+    LocationValueError,
+    MaxRetryError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
 from urllib3.util.retry import Retry
 
 from scraper.fetching.address_guard import AddressNotAllowed, AddressPolicy, guarded_pool_classes
@@ -140,16 +154,6 @@ def _full_url(pool, url: str | None) -> str:  # noqa: ANN001
     return redact_url(f"{pool.scheme}://{host}:{pool.port}{url}" if pool.port else f"{pool.scheme}://{host}{url}")
 
 
-class _GuardedAdapter(HTTPAdapter):
-    def __init__(self, policy: AddressPolicy, **kwargs):
-        self._policy = policy
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = guarded_pool_classes(self._policy)
-
-
 def _check_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
@@ -216,17 +220,18 @@ class PoliteFetcher:
             respect_retry_after_header=True,
             raise_on_status=False,
         )
-        adapter = _GuardedAdapter(
-            address_policy, pool_connections=max(10, max_total), pool_maxsize=max_per_host, max_retries=retry
+        self.pool = PoolManager(
+            num_pools=max(10, max_total),
+            maxsize=max_per_host,
+            retries=retry,
+            timeout=Timeout(connect=connect_timeout, read=read_timeout),
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(),
         )
-        self.session = requests.Session()
-        # No proxies from the environment: a proxy would hide the destination from the address
-        # guard (and reading the environment on every request costs more CPU than the request).
-        self.session.trust_env = False
-        self.session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))  # a crawler keeps no cookies
-        self.session.headers.update({"User-Agent": user_agent, "Accept": "image/*,text/html;q=0.8,*/*;q=0.5"})
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.pool.pool_classes_by_scheme = guarded_pool_classes(address_policy)
+        # No proxies (urllib3 reads none from the environment): a proxy would hide the destination
+        # from the address guard. No cookies: urllib3 keeps none, and a crawler should not.
+        self.headers = HTTPHeaderDict({"User-Agent": user_agent, "Accept": "image/*,text/html;q=0.8,*/*;q=0.5"})
         self.robots = RobotsCache(user_agent, self._download_robots, ttl_seconds=robots_ttl)
 
     @classmethod
@@ -256,7 +261,7 @@ class PoliteFetcher:
         )
 
     def close(self) -> None:
-        self.session.close()
+        self.pool.clear()
         if isinstance(self.limiter, SharedConcurrencyLimiter):
             self.limiter.close()
 
@@ -296,7 +301,7 @@ class PoliteFetcher:
         key, a quota), and a result page's says whether it is a captcha or a
         consent wall. ``min_interval`` spaces requests to the host (the
         service's rate limit, shared between processes with the shared limits);
-        ``headers`` are added to the session's. ``obey_robots=False`` is for an
+        ``headers`` are added to the fetcher's own. ``obey_robots=False`` is for an
         API the service offers for programmatic use, which its terms govern
         (Wikimedia's robots.txt disallows ``/w/``, where its API lives); the
         address guard, limits and retries apply as to everything else.
@@ -355,32 +360,41 @@ class PoliteFetcher:
                     raise FetchRejected(unavailable.reason, unavailable.detail, url) from None
             with self.limiter.slot(host.lower(), min_interval=delay):
                 response = self._send(url, headers=headers, method=method, data=data)
+                whole = False
                 try:
-                    if response.is_redirect:
-                        location = response.headers.get("location", "")
+                    location = response.get_redirect_location()
+                    if location:
                         url = urljoin(url, location)
                         continue
                     content = self._read_body(response, url, max_bytes=max_bytes, truncate=truncate)
+                    whole = not truncate or len(content) < max_bytes
                 finally:
-                    response.close()
-            headers = {name: response.headers[name] for name in PROVENANCE_HEADERS if name in response.headers}
-            robots_tags = response.raw.headers.getlist("x-robots-tag") if response.raw is not None else []
+                    if whole:
+                        response.release_conn()  # read to its end: the connection is kept for the next request
+                    else:
+                        response.close()  # unread bytes on it: never reused
+            kept = {name: response.headers[name] for name in PROVENANCE_HEADERS if name in response.headers}
+            robots_tags = response.headers.getlist("x-robots-tag")
             if robots_tags:
-                headers["x-robots-tag"] = "\n".join(robots_tags)  # one header per line keeps agent scoping
-            return FetchedResource(requested_url, url, response.status_code, content, headers, datetime.now(UTC))
+                kept["x-robots-tag"] = "\n".join(robots_tags)  # one header per line keeps agent scoping
+            return FetchedResource(requested_url, url, response.status, content, kept, datetime.now(UTC))
         raise FetchRejected(RejectReason.HTTP_ERROR, f"more than {self.max_redirects} redirects", requested_url)
 
-    def _send(self, url: str, *, headers: dict[str, str] | None = None, method: str = "GET", data=None) -> requests.Response:
+    def _send(self, url: str, *, headers: dict[str, str] | None = None, method: str = "GET", data=None) -> HTTPResponse:
+        sent = HTTPHeaderDict(self.headers)
+        sent.update(headers or {})
+        body = None
+        if data is not None:
+            body = urlencode(data)
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
         try:
-            return self.session.request(
-                method, url, headers=headers, data=data, stream=True, allow_redirects=False, timeout=self.timeout
-            )
+            return self.pool.urlopen(method, url, body=body, headers=sent, redirect=False, preload_content=False)
         except AddressNotAllowed as error:
             raise FetchRejected(RejectReason.PRIVATE_ADDRESS, str(error), url) from None
-        except requests.RequestException as error:
+        except (HTTPError, OSError, ValueError) as error:
             raise FetchRejected(_reason_for(error), _short(error), url) from None
 
-    def _read_body(self, response: requests.Response, url: str, *, max_bytes: int, truncate: bool) -> bytes:
+    def _read_body(self, response: HTTPResponse, url: str, *, max_bytes: int, truncate: bool) -> bytes:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_bytes and not truncate:
             raise FetchRejected(RejectReason.TOO_LARGE, f"Content-Length {declared} exceeds {max_bytes} bytes", url)
@@ -389,7 +403,7 @@ class PoliteFetcher:
         size = 0
         try:
             # read1 returns what has arrived, so the deadline is checked even while a server trickles.
-            while chunk := response.raw.read1(_READ_CHUNK, decode_content=True):
+            while chunk := response.read1(_READ_CHUNK, decode_content=True):
                 size += len(chunk)
                 if size > max_bytes:
                     if truncate:
@@ -422,19 +436,18 @@ def status_problem(resource: FetchedResource) -> FetchRejected | None:
     return None
 
 
-def _reason_for(error: requests.RequestException) -> str:
-    if isinstance(error, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema | requests.exceptions.InvalidSchema):
-        return RejectReason.BAD_URL
-    cause = error.args[0] if error.args else None
-    cause = getattr(cause, "reason", cause)
+def _reason_for(error: Exception) -> str:
+    cause = error.reason if isinstance(error, MaxRetryError) else error  # what the last attempt met
+    if isinstance(cause, LocationValueError) or (isinstance(cause, ValueError) and not isinstance(cause, HTTPError)):
+        return RejectReason.BAD_URL  # urllib3's parser, or http.client's check for control characters
     # urllib3 makes a refused connection a kind of connect timeout; it is not one.
     if isinstance(cause, NewConnectionError):
         return RejectReason.CONNECTION_ERROR
-    if isinstance(error, requests.Timeout) or isinstance(cause, ConnectTimeoutError | ReadTimeoutError):
+    if isinstance(cause, ConnectTimeoutError | ReadTimeoutError | TimeoutError):
         return RejectReason.TIMEOUT
     return RejectReason.CONNECTION_ERROR
 
 
 def _short(error: Exception) -> str:
-    text = _SECRET_IN_TEXT.sub(r"\1=***", str(error))  # requests' messages quote the URL
+    text = _SECRET_IN_TEXT.sub(r"\1=***", str(error))  # urllib3's messages quote the URL
     return text if len(text) <= 300 else text[:297] + "..."

@@ -7,11 +7,14 @@ to a function of the whole request (``Request``: method, path, query, headers,
 form body) that answers it, for the search APIs whose answers depend on the
 query (tests/scraper/search_apis.py). GET and POST are served. The server
 records every request, when it arrived (``time.monotonic()``), and the most
-requests it ever had in flight.
+requests it ever had in flight, and the client port of each request's
+connection (``connections``: the same port twice is a connection kept alive).
+A server given a certificate (``certificate=(cert, key)``) answers HTTPS.
 """
 
 from __future__ import annotations
 
+import ssl
 import sys
 import threading
 import time
@@ -62,24 +65,31 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class LocalServer:
-    def __init__(self, host: str = "127.0.0.1"):
+    def __init__(self, host: str = "127.0.0.1", certificate: tuple[str, str] | None = None):
         self.routes: dict[str, RouteSpec] = {}
         self.apps: dict[str, Callable[[Request], Route]] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.calls: list[Request] = []  # every request in full, POST bodies included
         self.arrivals: list[tuple[str, float]] = []
         self.counts: dict[str, int] = {}
+        self.connections: list[tuple[str, int]] = []  # (path, the client's port)
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
         self._server = _QuietServer((host, 0), self._handler_class())
         self._server.daemon_threads = True
         self.host, self.port = self._server.server_address[:2]
+        self.scheme = "http"
+        if certificate is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*certificate)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -95,6 +105,11 @@ class LocalServer:
     def hits(self, path: str) -> int:
         with self._lock:
             return self.counts.get(path, 0)
+
+    def ports(self, path: str) -> list[int]:
+        """The client port of the connection each request for ``path`` came on."""
+        with self._lock:
+            return [port for requested, port in self.connections if requested == path]
 
     def arrival_times(self, path: str) -> list[float]:
         """When each request for ``path`` arrived, in ``time.monotonic()`` seconds."""
@@ -130,6 +145,7 @@ class LocalServer:
                     server.requests.append((self.path, dict(self.headers)))
                     server.calls.append(request)
                     server.arrivals.append((self.path, arrived))
+                    server.connections.append((self.path, self.client_address[1]))
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:

@@ -289,6 +289,44 @@ def test_the_crawler_sends_back_no_cookies(web, fetcher):
     assert [headers.get("Cookie") for path, headers in web.requests if path == "/a.jpg"] == [None, None]
 
 
+def test_connections_are_kept_alive_from_one_download_to_the_next(web, fetcher):
+    web.routes["/a.jpg"] = IMAGE
+    for _ in range(3):
+        fetcher.fetch_image(web.url("/a.jpg"), max_bytes=10**6)
+    assert len(web.ports("/a.jpg")) == 3 and len(set(web.ports("/a.jpg"))) == 1
+
+
+def test_a_connection_left_with_unread_bytes_is_never_reused(web, fetcher):
+    web.routes["/big.jpg"] = Route(JPEG * 4, headers={"Content-Type": "image/jpeg"})
+    web.routes["/a.jpg"] = IMAGE
+    assert rejected(lambda: fetcher.fetch_image(web.url("/big.jpg"), max_bytes=len(JPEG))).reason == "too_large"
+    fetcher.fetch_image(web.url("/a.jpg"), max_bytes=10**6)
+    fetcher.fetch_image(web.url("/a.jpg"), max_bytes=10**6)
+    [refused], [second, third] = web.ports("/big.jpg"), web.ports("/a.jpg")
+    assert refused != second == third  # the refused body's connection was closed; the next one is kept
+
+
+@pytest.fixture
+def self_signed_site(tmp_path):
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)  # fmt: skip
+    server = LocalServer(certificate=(str(cert), str(key))).start()
+    server.routes["/a.jpg"] = IMAGE
+    yield server
+    server.stop()
+
+
+def test_https_certificates_are_verified(self_signed_site):
+    with make_fetcher(retries=0) as fetcher:
+        refusal = rejected(lambda: fetcher.fetch_image(self_signed_site.url("/a.jpg"), max_bytes=10**6))
+    assert refusal.reason == "connection_error" and "CERTIFICATE_VERIFY_FAILED" in refusal.detail
+    assert self_signed_site.requests == []  # nothing was asked of a server that could not prove who it is
+
+
 # --- retries are logged by the scraper ---------------------------------------------
 FETCHER_LOG = "scraper.fetching.fetcher"
 
