@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -49,6 +50,10 @@ from scraper.sources.base import within_import_roots
 
 logger = logging.getLogger(__name__)
 CANCEL_CHECK_SECONDS = 1.0
+# Arrivals are committed together once this many have come, or the first of them has waited this long:
+# each commit holds the ingest lock for a few round trips whatever its size, and other processes wait for it.
+COMMIT_BATCH = 64
+COMMIT_WAIT_SECONDS = 0.5
 
 # Datasets whose person boxes are final: their people go straight to emotion tasks.
 TRUSTED_BOX_KINDS = frozenset({CrawlJob.Kind.COCO, CrawlJob.Kind.ADE20K, CrawlJob.Kind.EMOTIC})
@@ -358,7 +363,7 @@ def _record(arrivals: list[tuple[CrawlItem, Future]]) -> None:
 def process_items(
     items: list[CrawlItem], fetcher: PoliteFetcher, still_wanted: Callable[[], bool] = lambda: True
 ) -> None:
-    """Acquire the items in parallel; commit whatever has arrived, batch by batch, as it arrives.
+    """Acquire the items in parallel; commit what has arrived in batches (``COMMIT_BATCH``, ``COMMIT_WAIT_SECONDS``).
 
     Every ``CANCEL_CHECK_SECONDS`` the calling thread asks ``still_wanted()``
     (the job was not cancelled) and looks for a shutdown; when either says
@@ -372,11 +377,20 @@ def process_items(
     pool = _thread_pool(settings.SCRAPER_MAX_CONCURRENT_REQUESTS, local)
     stop = threading.Event()
     futures = {pool.submit(_acquire, _Work(item.image_url, item.local_path), fetcher, stop): item for item in items}
-    pending = set(futures)
-    while pending:
-        done, pending = wait(pending, timeout=CANCEL_CHECK_SECONDS, return_when=FIRST_COMPLETED)
-        _record([(futures[future], future) for future in done])
-        if not stop.is_set() and (shutting_down.is_set() or not still_wanted()):
+    pending, arrived, first_arrival, last_check = set(futures), [], 0.0, time.monotonic()
+    while pending or arrived:
+        timeout = CANCEL_CHECK_SECONDS if not arrived else max(0.0, first_arrival + COMMIT_WAIT_SECONDS - time.monotonic())
+        done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED) if pending else (set(), pending)
+        if done and not arrived:
+            first_arrival = time.monotonic()
+        arrived += done
+        if arrived and (len(arrived) >= COMMIT_BATCH or not pending or time.monotonic() >= first_arrival + COMMIT_WAIT_SECONDS):
+            _record([(futures[future], future) for future in arrived])
+            arrived = []
+        if stop.is_set() or (not shutting_down.is_set() and time.monotonic() < last_check + CANCEL_CHECK_SECONDS):
+            continue
+        last_check = time.monotonic()
+        if shutting_down.is_set() or not still_wanted():
             logger.info("stopping a chunk of %d items: the job was cancelled or the worker is shutting down", len(pending))
             stop.set()
 

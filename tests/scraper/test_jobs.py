@@ -393,3 +393,19 @@ def test_images_are_stored_while_discovery_is_still_going(web, crawl_settings):
     assert (job.stored, job.discovery_done) == (1, False)
     job = run_crawl_job(job)
     assert (job.state, job.stored) == ("done", 2)
+
+
+def test_arrivals_are_committed_in_batches_not_one_transaction_each(tmp_path, crawl_settings, monkeypatch):
+    """Each commit holds the ingest lock for a few round trips whatever its size: they are gathered."""
+    import scraper.services.pipeline as pipeline
+
+    crawl_settings.SCRAPER_CHUNK_SIZE = 40
+    monkeypatch.setattr(pipeline, "COMMIT_BATCH", 16)
+    monkeypatch.setattr(pipeline, "COMMIT_WAIT_SECONDS", 60)  # only the count, or the chunk's end, may start a commit
+    for i in range(40):
+        (tmp_path / f"{i}.jpg").write_bytes(jpeg(300 + i, (96, 72)))
+    batches, commit = [], pipeline._commit_batch
+    monkeypatch.setattr(pipeline, "_commit_batch", lambda arrivals: (batches.append(len(arrivals)), commit(arrivals))[1])
+    job = run_crawl_job(create_crawl_job("folder", {"path": str(tmp_path)}))
+    assert job.stored + job.near_duplicates == 40 and sum(batches) == 40
+    assert all(size >= 16 for size in batches[:-1]) and len(batches) <= 3
