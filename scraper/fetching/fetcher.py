@@ -9,9 +9,10 @@ reason from ``RejectReason``, never as a half-read body.
 
 urllib3 is used directly, not through ``requests``: a crawl spends its CPU
 per image on the HTTP client more than on anything but decoding, and
-``requests`` adds twice urllib3's own (bench/bench_scraper.py; issue 17 in
-docs/benchmarks.md). The crawler needs none of what it adds: it keeps no
-cookies, reads no proxies from the environment and follows redirects itself.
+``requests`` costs more than twice urllib3's own per download
+(bench/bench_http_clients.py, docs/benchmarks.md). The crawler needs none of
+what it adds: it keeps no cookies, reads no proxies from the environment and
+follows redirects itself.
 TLS is verified against certifi's CA bundle, as ``requests`` does.
 """
 
