@@ -56,15 +56,6 @@ class PerceptualHashIndex:
         self._hashes = np.concatenate([self._hashes, hashes])
         self._last_id = int(ids[-1])
 
-    def _nearest_cached(self, phash: int, max_distance: int) -> NearMatch | None:
-        if not len(self._hashes):
-            return None
-        distances = np.bitwise_count(self._hashes ^ np.uint64(phash))
-        best = int(np.argmin(distances))
-        if int(distances[best]) > max_distance:
-            return None
-        return NearMatch(int(self._ids[best]), int(distances[best]))
-
     def _nearest_cached_many(self, wanted: np.ndarray, max_distance: int) -> list[NearMatch | None]:
         if not len(self._hashes):
             return [None] * len(wanted)
@@ -79,7 +70,10 @@ class PerceptualHashIndex:
         return matches
 
     def nearest_many(self, phashes_hex: Sequence[str], max_distance: int) -> list[NearMatch | None]:
-        """``nearest`` for each hash, after one refresh, in one vectorised comparison and one query confirming the matches."""
+        """For each hash, the stored image closest to it if within ``max_distance`` bits, else None.
+
+        One refresh, one vectorised comparison, and one query confirming the matches.
+        """
         wanted = np.fromiter((phash_to_int(phash) for phash in phashes_hex), dtype=np.uint64, count=len(phashes_hex))
         with self._lock:
             self._top_up()
@@ -96,18 +90,9 @@ class PerceptualHashIndex:
         with self._lock:
             self._top_up()
 
-    def nearest(self, phash_hex: str, max_distance: int, *, refresh: bool = True) -> NearMatch | None:
-        """The stored image closest to ``phash_hex`` if within ``max_distance`` bits, else None."""
-        phash = phash_to_int(phash_hex)
-        with self._lock:
-            if refresh:
-                self._top_up()
-            match = self._nearest_cached(phash, max_distance)
-            if match is not None and not Image.objects.filter(id=match.image_id).exists():
-                self._reset()  # the cache held rows that are gone: rebuild it from the database
-                self._top_up()
-                match = self._nearest_cached(phash, max_distance)
-            return match
+    def nearest(self, phash_hex: str, max_distance: int) -> NearMatch | None:
+        """``nearest_many`` for one hash."""
+        return self.nearest_many([phash_hex], max_distance)[0]
 
 
 # One index per process, shared by all threads.

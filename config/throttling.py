@@ -39,6 +39,7 @@ client address (``NUM_PROXIES = 0``: never a raw X-Forwarded-For).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import time
@@ -117,10 +118,8 @@ def _over_rate(key: str, limit: int, window: int) -> int:
     previous = cache.get(previous_key, 0)
     if previous * (1 - into / window) + current <= limit:
         return 0
-    try:
+    with contextlib.suppress(ValueError):  # the counter expired meanwhile: nothing left to take back
         cache.decr(current_key)
-    except ValueError:
-        pass
     return _seconds_until_admitted(previous, current - 1, limit, window, into)
 
 

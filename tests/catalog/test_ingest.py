@@ -117,8 +117,9 @@ def test_a_stale_hash_index_does_not_invent_duplicates(folder_source):
 
 
 def batch_of(source: Source, *blobs: bytes) -> list[IngestRequest]:
-    prepared = [prepare_image(blob, max_pixels=10**8, min_side=16) for blob in blobs]
-    return [IngestRequest(p, Provenance(source=source, original_database="web"), blob_written=write_blob(p)) for p in prepared]
+    """Requests whose files the fetch threads have written, as the pipeline hands them over."""
+    requests = [_request(blob, source) for blob in blobs]
+    return [replace(request, blob_written=write_blob(request.prepared)) for request in requests]
 
 
 def test_a_batch_is_not_fooled_by_a_stale_hash_index_either(folder_source):
