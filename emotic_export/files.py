@@ -18,7 +18,7 @@ from emotic.formats import layout
 from emotic.agreement import agreement_summary
 from emotic.annotation_arrays import AnnotationArrays, EmotionAnswer
 from emotic.errors import FieldError
-from emotic.formats.arrays import write_split_arrays
+from emotic.formats.arrays import PixelFill, write_split_arrays
 from emotic.formats.coco import write_coco
 from emotic.formats.jsonl import write_jsonl
 from emotic.formats.manifest import count_records, write_manifest
@@ -68,12 +68,14 @@ def write_snapshot_folder(
     credits: list[dict] | None = None,
     progress: Progress | None = None,
     array_workers: int | None = None,
+    pixel_fill: PixelFill | None = None,
 ) -> Path:
     """Write every chosen format into ``directory`` (which must be empty) and return the manifest path.
 
     ``credits`` (one row an image, ``layout.CREDITS_COLUMNS``) is written whatever the formats: whoever
     publishes the snapshot needs every image's licence and attribution; the manifest counts the licences.
-    ``array_workers``: processes making the npy arrays (None: one per core).
+    ``array_workers``: processes making the npy arrays' pixels on this machine (None: one per core), unless
+    ``pixel_fill`` makes them (``emotic_export.array_shards``: spread over Celery workers).
     """
     unknown = set(formats) - set(FORMATS)
     if unknown:
@@ -101,7 +103,7 @@ def write_snapshot_folder(
         for s, split in enumerate(SPLITS):
             split_images = [image for image in images if image.split == split]
             write_split_arrays(
-                arrays_dir, split, split_images, open_image, workers=array_workers,
+                arrays_dir, split, split_images, open_image, workers=array_workers, fill=pixel_fill,
                 progress=lambda row, total, s=s, split=split: step_progress(
                     (s + row / max(total, 1)) / len(SPLITS), f"{split} arrays: person {row} of {total}"
                 ),

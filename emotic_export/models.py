@@ -53,3 +53,43 @@ class DatasetSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version} ({self.state})"
+
+
+class ArrayShard(models.Model):
+    """A run of one snapshot split's images whose pixel rows any worker may make (``emotic_export.array_shards``).
+
+    Pending until made; a helper worker leaves its rows in storage (done, ``part_key``) for the
+    snapshot's builder to copy into place (merged); rows the builder makes itself go straight to merged.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Made, waiting to be copied into place"
+        MERGED = "merged", "In place"
+        FAILED = "failed", "Failed"
+
+    snapshot = models.ForeignKey(DatasetSnapshot, on_delete=models.CASCADE, related_name="array_shards")
+    split = models.CharField(max_length=5)
+    index = models.PositiveIntegerField()
+    first_row = models.PositiveIntegerField(help_text="The split's row of the shard's first person.")
+    rows = models.PositiveIntegerField()
+    work = models.JSONField(help_text="Per image: storage key, path, size, boxes, first row (array_shards.shard_work).")
+    state = models.CharField(max_length=7, choices=State.choices, default=State.PENDING)
+    claim = models.CharField(max_length=32, blank=True, help_text="Token of the claim in force; a stale worker's result is dropped.")
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    part_key = models.CharField(max_length=500, blank=True, help_text="Stored rows of a done shard: <key>-context.npy, <key>-body.npy.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["snapshot", "split", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["snapshot", "split", "index"], name="array_shard_unique_index"),
+            models.CheckConstraint(condition=Q(state__in=["pending", "done", "merged", "failed"]), name="array_shard_state_valid"),
+            models.CheckConstraint(condition=~Q(state="done") | ~Q(part_key=""), name="array_shard_done_has_part"),
+            models.CheckConstraint(condition=Q(rows__gt=0), name="array_shard_has_rows"),
+        ]
+        indexes = [models.Index(fields=["snapshot", "state"], name="array_shard_snapshot_state")]
+
+    def __str__(self) -> str:
+        return f"{self.snapshot_id} {self.split}[{self.index}] ({self.state})"

@@ -32,15 +32,17 @@ from catalog.splits import place_unsplit_images
 from emotic.errors import FieldError
 from emotic.formats.manifest import MANIFEST_NAME, count_records, sha256_of
 from emotic.splits import DEFAULT_RATIOS, SplitError, validate_ratios, stratified_split
+from emotic.formats.arrays import PixelFill
+from emotic_export.array_shards import discard_shards, sharded_pixels
 from emotic_export.building import LABEL_RULES, BuiltDataset, build_dataset, category_counts_per_image, placeable_images
 from emotic_export.files import FORMATS, agreement_figures, write_snapshot_folder
 from emotic_export.models import DatasetSnapshot
 from emotic_export.release_notes import release_notes
 from emotic_export.selectors import exportable_answer_rows, images_with_exportable_people
+from emotic_export.storage import delete_prefix, snapshot_prefix
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
-STORAGE_PREFIX = "snapshots"
 
 
 class ExportError(FieldError):
@@ -104,10 +106,20 @@ def collect_dataset(options: ExportOptions) -> BuiltDataset:
     return replace(dataset, skipped=skipped)
 
 
-def _storage_opener(dataset: BuiltDataset):
+def _storage_keys(dataset: BuiltDataset) -> dict[str, str]:
+    """Each image's storage key by its path in the snapshot."""
     key_of_id = dict(Image.objects.filter(id__in=dataset.image_ids).values_list("id", "storage_key"))
-    keys = {record.relative_path: key_of_id[pk] for record, pk in zip(dataset.images, dataset.image_ids)}
-    return lambda record: open_stored(keys[record.relative_path])
+    return {record.relative_path: key_of_id[pk] for record, pk in zip(dataset.images, dataset.image_ids)}
+
+
+def _array_pixels(snapshot: DatasetSnapshot | None, keys: dict[str, str]) -> PixelFill | None:
+    """Who makes the arrays' pixels: a stored snapshot's build spreads them over the Celery workers
+    (``array_shards``); otherwise, or with no helpers (or Celery running tasks inline), this machine's
+    ``EXPORT_ARRAY_WORKERS`` processes."""
+    helpers = 0 if settings.CELERY_TASK_ALWAYS_EAGER else settings.EXPORT_ARRAY_HELPERS
+    if snapshot is None or not helpers:
+        return None
+    return sharded_pixels(snapshot, keys, helpers=helpers)
 
 
 def _details(name: str, options: ExportOptions) -> dict:
@@ -137,20 +149,24 @@ def _without_missing_files(dataset: BuiltDataset) -> tuple[BuiltDataset, list[di
     return BuiltDataset(kept, kept_ids, dataset.answers_by_split, dataset.skipped), [*dataset.skipped, *skipped]
 
 
-def write_export(directory: Path, name: str, options: ExportOptions, progress: Progress | None = None) -> BuiltDataset:
+def write_export(
+    directory: Path, name: str, options: ExportOptions, progress: Progress | None = None, *, snapshot: DatasetSnapshot | None = None
+) -> BuiltDataset:
     dataset, skipped = _without_missing_files(collect_dataset(options))
     if skipped:
         logger.warning("snapshot %s: %d image(s) left out (missing from storage, or names that cannot be placed)", name, len(skipped))
+    keys = _storage_keys(dataset)
     write_snapshot_folder(
         directory,
         dataset.images,
         formats=options.formats,
-        open_image=_storage_opener(dataset),
+        open_image=lambda record: open_stored(keys[record.relative_path]),
         agreement=agreement_figures(dataset.answers_by_split),
         details={**_details(name, options), "skipped_images": skipped, "collection": release_notes(dataset.image_ids)},
         credits=_credits(dataset),
         progress=progress,
         array_workers=settings.EXPORT_ARRAY_WORKERS or None,
+        pixel_fill=_array_pixels(snapshot, keys),
     )
     return dataset
 
@@ -221,22 +237,6 @@ def snapshot_options(snapshot: DatasetSnapshot) -> ExportOptions:
     )
 
 
-def snapshot_prefix(snapshot: DatasetSnapshot) -> str:
-    return f"{STORAGE_PREFIX}/{snapshot.name}"
-
-
-def _delete_prefix(prefix: str) -> None:
-    """Remove every stored file under ``prefix`` (the leftovers of a failed build)."""
-    try:
-        directories, files = default_storage.listdir(prefix)
-    except FileNotFoundError:
-        return
-    for name in files:
-        default_storage.delete(f"{prefix}/{name}")
-    for directory in directories:
-        _delete_prefix(f"{prefix}/{directory}")
-
-
 def _upload_folder(folder: Path, prefix: str) -> None:
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         key = f"{prefix}/{path.relative_to(folder).as_posix()}"
@@ -274,23 +274,31 @@ def build_snapshot(snapshot_id: int, progress: Progress | None = None) -> Datase
     archive_key = f"{prefix}.tar.gz"
     try:
         options = snapshot_options(snapshot)
-        _delete_prefix(prefix)  # an interrupted earlier attempt may have left files
+        delete_prefix(prefix)  # an interrupted earlier attempt may have left files
+        discard_shards(snapshot)
         if default_storage.exists(archive_key):
             default_storage.delete(archive_key)
         with tempfile.TemporaryDirectory(prefix="snapshot-", dir=settings.EXPORT_WORK_DIR) as work:
             folder = Path(work) / snapshot.name
-            dataset = write_export(folder, snapshot.name, options, _throttled(snapshot.pk, progress))
+            started = time.perf_counter()
+            dataset = write_export(folder, snapshot.name, options, _throttled(snapshot.pk, progress), snapshot=snapshot)
+            written = time.perf_counter()
             archive = Path(work) / f"{snapshot.name}.tar.gz"
             with tarfile.open(archive, "w:gz") as tar:
                 tar.add(folder, arcname=snapshot.name)
+            archived = time.perf_counter()
             _upload_folder(folder, prefix)
             with archive.open("rb") as handle:
                 default_storage.save(archive_key, File(handle))
+            logger.info(
+                "snapshot %s: files written in %.2f s, archived in %.2f s, uploaded in %.2f s", snapshot.name,
+                written - started, archived - written, time.perf_counter() - archived,
+            )
             manifest_sha = sha256_of(folder / MANIFEST_NAME)
             agreement = agreement_figures(dataset.answers_by_split)
             counts = count_records(dataset.images)
     except Exception as error:
-        _delete_prefix(prefix)
+        delete_prefix(prefix)
         if default_storage.exists(archive_key):
             default_storage.delete(archive_key)
         DatasetSnapshot.objects.filter(pk=snapshot.pk).update(
@@ -298,6 +306,8 @@ def build_snapshot(snapshot_id: int, progress: Progress | None = None) -> Datase
         )
         logger.exception("snapshot %s failed", snapshot.name)
         raise
+    finally:
+        discard_shards(snapshot)
 
     DatasetSnapshot.objects.filter(pk=snapshot.pk).update(
         state=DatasetSnapshot.State.COMPLETE,

@@ -29,7 +29,7 @@ from emotic.formats import layout
 from emotic.errors import FieldError
 from emotic.taxonomy import SPLITS
 from emotic_export.models import DatasetSnapshot
-from emotic_export.services import snapshot_prefix
+from emotic_export.storage import snapshot_prefix
 from training.core.hyperparameters import HyperparameterError, Hyperparameters
 from training.models import TrainingRun
 from training.queues import queue_for_device

@@ -353,6 +353,14 @@ EXPORT_WORK_DIR = Path(env.str("EXPORT_WORK_DIR", default="") or VAR_DIR / "expo
 EXPORT_WORK_DIR.mkdir(parents=True, exist_ok=True)
 # Processes decoding and resizing images for the npy arrays (0: one per core); the files are the same whatever it is.
 EXPORT_ARRAY_WORKERS = get_int("EXPORT_ARRAY_WORKERS", 0, minimum=0)
+# A snapshot built by a Celery worker spreads the arrays' pixels over the workers (emotic_export.array_shards):
+# shards of this many images, made by the builder and by up to EXPORT_ARRAY_HELPERS helper tasks queued
+# beside it (0: the builder makes every shard itself). A shard a helper took and did not finish within the
+# claim is taken over; one that fails this many times fails the build.
+EXPORT_ARRAY_SHARD_IMAGES = get_int("EXPORT_ARRAY_SHARD_IMAGES", 64, minimum=1)
+EXPORT_ARRAY_HELPERS = get_int("EXPORT_ARRAY_HELPERS", 8, minimum=0)
+EXPORT_ARRAY_SHARD_CLAIM_SECONDS = get_int("EXPORT_ARRAY_SHARD_CLAIM_SECONDS", 120, minimum=5)
+EXPORT_ARRAY_SHARD_ATTEMPTS = get_int("EXPORT_ARRAY_SHARD_ATTEMPTS", 3, minimum=1)
 
 # --- Training ---------------------------------------------------------------
 TRAINING_WORK_DIR = Path(env.str("TRAINING_WORK_DIR", default="") or VAR_DIR / "training")

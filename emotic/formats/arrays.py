@@ -18,12 +18,15 @@ ones in every split (for train they equal the single annotation).
 Speed and memory: each image is decoded once, JPEGs at the largest reduction
 that keeps the image 224 and every written box 128 pixels a side (no detail
 the arrays keep is lost), and resized by ``emotic.formats.images.resize_box``.
-A pool of processes (one per core) decodes and resizes images and writes each
-person's pixel rows straight into their place in the ``.npy`` files, which
-hold their full size from the start; this process writes the labels and the
-CSV in order. Nothing grows with the split, so memory stays the same however
+The labels and the CSV are written first, in order; then the pixel rows,
+each straight into its place in the ``.npy`` files, which hold their full
+size from the start. Who makes the pixel rows is the caller's choice (a
+``PixelFill``): by default a pool of processes on this machine (one per
+core); ``emotic_export.array_shards`` spreads them over Celery workers, which
+hand their rows back as small ``.npy`` files that ``PixelRows.copy_rows``
+puts in place. Nothing grows with the split, so memory stays the same however
 many people it holds, and the files are the same byte for byte whatever the
-number of processes.
+number of processes or workers.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import math
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -48,7 +51,7 @@ from numpy.lib import format as npy_format
 from emotic.csv_cells import csv_writer, unescape_cell
 from emotic.formats.layout import array_names
 from emotic.formats.common import FormatError, atomic_files, group_by_split
-from emotic.formats.images import ImageOpener, decode_rgb, largest_reduction
+from emotic.formats.images import Box, ImageOpener, Picture, decode_rgb, largest_reduction
 from emotic.records import ImageRecord, PersonRecord
 from emotic.taxonomy import CATEGORY_INDEX, NUM_CATEGORIES, SPLITS
 
@@ -93,6 +96,19 @@ def write_baseline_arrays(
     return {split: write_split_arrays(directory, split, grouped[split], open_image) for split in SPLITS}
 
 
+@dataclass(frozen=True)
+class PixelTask:
+    """One image's pixel rows: the picture, its kept people's boxes, and the split row of the first of them."""
+
+    image: Picture
+    boxes: tuple[Box, ...]
+    first_row: int
+
+
+# Writes every task's rows into the files and calls ``done(rows)`` as rows land; the default is ``local_pixels``.
+PixelFill = Callable[[str, Sequence[PixelTask], "PixelRows", Callable[[int], None]], None]
+
+
 def write_split_arrays(
     directory: Path | str,
     split: str,
@@ -102,15 +118,16 @@ def write_split_arrays(
     *,
     reduced_jpeg_decoding: bool = True,
     workers: int | None = 1,
+    fill: PixelFill | None = None,
 ) -> SplitArrays:
     """Write one split, streamed into the files, then move them into place together.
 
     Only a few images are held in memory at a time, so a split of any size fits.
-    ``progress(done, total)`` is called after each row. With
+    ``progress(done, total)`` is called as pixel rows are written. With
     ``reduced_jpeg_decoding=False`` every JPEG is decoded at full size.
-    ``workers``: processes decoding and resizing images (``None``: one per
-    core); rows are written in the images' order whatever the number, and the
-    files are the same byte for byte.
+    ``fill`` makes the pixel rows; by default ``workers`` processes on this
+    machine (``None``: one per core). Rows are in the images' order whatever
+    makes them, and the files are the same byte for byte.
     """
     images = list(images)
     for i, image in enumerate(images):
@@ -131,36 +148,43 @@ def write_split_arrays(
     directory = Path(directory)
     targets = [directory / name for name in array_names(split).values()]
     total = sum(len(people) for _, people in kept)
+    first_rows = itertools.accumulate((len(people) for _, people in kept), initial=0)
+    tasks = [PixelTask(image, tuple(p.body_bbox for p in people), first) for (image, people), first in zip(kept, first_rows)]
+    fill = fill or local_pixels(open_image, workers=workers, reduced=reduced_jpeg_decoding)
     with atomic_files(*targets) as (context_path, body_path, cat_path, cont_path, csv_path), ExitStack() as files:
         cat = files.enter_context(NpyRowWriter(cat_path, np.float64, (NUM_CATEGORIES,), total))
         cont = files.enter_context(NpyRowWriter(cont_path, np.float64, (3,), total))
         writer = csv_writer(files.enter_context(csv_path.open("w", newline="", encoding="utf-8")), dialect="excel")
         writer.writerow(CSV_COLUMNS)
-        pixels = files.enter_context(PixelRows(context_path, body_path, total))
-        first_rows = list(itertools.accumulate((len(people) for _, people in kept), initial=0))
-        work = _PixelWork(kept, first_rows, pixels, open_image, reduced_jpeg_decoding)
         row = 0
-        for image, people in files.enter_context(_InOrder(work, workers)):
-            for person in people:  # its pixel rows are in their files already
+        for image, people in kept:
+            for person in people:
                 cat.write(one_hot(person.combined_categories))
                 cont.write(np.asarray(person.combined_continuous, dtype=np.float64))
                 writer.writerow(_csv_row(row, image, person))
                 row += 1
-                if progress:
-                    progress(row, total)
+        pixels = files.enter_context(PixelRows(context_path, body_path, total))
+        written = [0]
+
+        def done(rows: int) -> None:
+            written[0] += rows
+            if progress:
+                progress(written[0], total)
+
+        fill(split, tasks, pixels, done)
+        if written[0] != total:
+            raise FormatError("rows", f"{written[0]} pixel rows written of {total}")
     return SplitArrays(split, total, tuple(targets), tuple(left_out))
 
 
-def image_pixels(image: ImageRecord, people: list[PersonRecord], open_image: ImageOpener, reduced: bool) -> tuple[np.ndarray, list[np.ndarray]]:
-    """One image's context picture (224 x 224) and its people's body crops (128 x 128), as uint8 RGB."""
+def image_pixels(image: Picture, boxes: Sequence[Box], open_image: ImageOpener, reduced: bool) -> tuple[np.ndarray, list[np.ndarray]]:
+    """One image's context picture (224 x 224) and the body crops under ``boxes`` (128 x 128), as uint8 RGB."""
     max_reduction = 1
     if reduced:
-        max_reduction = largest_reduction(
-            image.width, image.height, (p.body_bbox for p in people), min_image_side=CONTEXT_SIZE, min_box_side=BODY_SIZE
-        )
+        max_reduction = largest_reduction(image.width, image.height, boxes, min_image_side=CONTEXT_SIZE, min_box_side=BODY_SIZE)
     decoded = decode_rgb(image, open_image, max_reduction=max_reduction)
     whole = decoded.resized((0, 0, image.width, image.height), (CONTEXT_SIZE, CONTEXT_SIZE))
-    return whole, [decoded.resized(p.body_bbox, (BODY_SIZE, BODY_SIZE)) for p in people]
+    return whole, [decoded.resized(box, (BODY_SIZE, BODY_SIZE)) for box in boxes]
 
 
 class PixelRows:
@@ -171,9 +195,12 @@ class PixelRows:
     without passing pixels back; each row goes to disk as it is made.
     """
 
+    ROW_SHAPES = ((CONTEXT_SIZE, CONTEXT_SIZE, 3), (BODY_SIZE, BODY_SIZE, 3))
+    COPY_CHUNK = 4 * 2**20
+
     def __init__(self, context_path: Path, body_path: Path, rows: int) -> None:
         self.rows = rows
-        self._files = [(context_path, (CONTEXT_SIZE, CONTEXT_SIZE, 3)), (body_path, (BODY_SIZE, BODY_SIZE, 3))]
+        self._files = list(zip((context_path, body_path), self.ROW_SHAPES))
         self._places: list[tuple[int, int, tuple[int, ...]]] = []  # descriptor, header length, row shape
 
     def __enter__(self) -> PixelRows:
@@ -194,44 +221,92 @@ class PixelRows:
             if os.pwrite(descriptor, data, header_length + row * data.nbytes) != data.nbytes:
                 raise OSError(f"short write of row {row}")
 
+    def copy_rows(self, first_row: int, context: BinaryIO, body: BinaryIO, name: str = "part") -> int:
+        """Put the rows of another pair of these files (made elsewhere, read as streams) from ``first_row`` on.
+
+        Each stream's header is checked, then its rows are copied a few MiB at a
+        time, so a part of any size costs no memory. Returns the number of rows.
+        """
+        counts = set()
+        for (descriptor, header_length, row_shape), stream, kind in zip(self._places, (context, body), ("context", "body")):
+            rows = _part_rows(stream, row_shape, f"{name} {kind}")
+            counts.add(rows)
+            if first_row < 0 or first_row + rows > self.rows or len(counts) > 1:
+                raise FormatError(f"{name} {kind}", f"rows {first_row}-{first_row + rows} do not fit the {self.rows} rows announced "
+                                  "or differ between the context and body parts")
+            offset, end = header_length + first_row * math.prod(row_shape), header_length + (first_row + rows) * math.prod(row_shape)
+            while offset < end:
+                chunk = stream.read(min(self.COPY_CHUNK, end - offset))
+                if not chunk:
+                    raise FormatError(f"{name} {kind}", f"ends {end - offset} bytes short of its {rows} rows")
+                if os.pwrite(descriptor, chunk, offset) != len(chunk):
+                    raise OSError(f"short write at byte {offset}")
+                offset += len(chunk)
+        return counts.pop()
+
     def __exit__(self, *exc) -> None:
         for descriptor, _, _ in self._places:
             os.close(descriptor)
 
 
+def _part_rows(stream: BinaryIO, row_shape: tuple[int, ...], name: str) -> int:
+    """The rows of a ``.npy`` stream of uint8 rows of ``row_shape``, read from its header (the stream is left at its data)."""
+    try:
+        version = npy_format.read_magic(stream)
+        reader = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+        shape, fortran_order, dtype = reader(stream)
+    except ValueError as error:
+        raise FormatError(name, f"not a .npy file ({error})") from None
+    if fortran_order or dtype != np.uint8 or tuple(shape[1:]) != row_shape:
+        raise FormatError(name, f"expected (N, {', '.join(map(str, row_shape))}) uint8 rows, got {shape} {dtype}")
+    return shape[0]
+
+
+def local_pixels(open_image: ImageOpener, *, workers: int | None = 1, reduced: bool = True) -> PixelFill:
+    """Pixel rows made on this machine: here, or by ``workers`` forked processes (``None``: one per core)."""
+
+    def fill(split: str, tasks: Sequence[PixelTask], pixels: PixelRows, done: Callable[[int], None]) -> None:
+        work = _PixelWork(list(tasks), pixels, open_image, reduced)
+        with _Pool(work, workers) as pool:
+            for rows in pool:
+                done(rows)
+
+    return fill
+
+
 @dataclass(frozen=True)
 class _PixelWork:
-    """Everything a process needs to write one kept image's pixel rows."""
+    """Everything a process needs to write one task's pixel rows."""
 
-    kept: list[tuple[ImageRecord, list[PersonRecord]]]
-    first_rows: list[int]
+    tasks: list[PixelTask]
     pixels: PixelRows
     open_image: ImageOpener
     reduced: bool
 
-    def write(self, index: int) -> None:
-        image, people = self.kept[index]
-        whole, bodies = image_pixels(image, people, self.open_image, self.reduced)
+    def write(self, index: int) -> int:
+        task = self.tasks[index]
+        whole, bodies = image_pixels(task.image, task.boxes, self.open_image, self.reduced)
         for offset, body in enumerate(bodies):
-            self.pixels.put(self.first_rows[index] + offset, whole, body)
+            self.pixels.put(task.first_row + offset, whole, body)
+        return len(bodies)
 
 
 # What a pool's processes work on: set before they are forked, so nothing of it is pickled.
 _pool_work: _PixelWork | None = None
 
 
-def _pool_write(indexes: range) -> None:
-    for index in indexes:
-        _pool_work.write(index)
+def _pool_write(indexes: range) -> int:
+    return sum(_pool_work.write(index) for index in indexes)
 
 
-class _InOrder:
-    """Each kept image, in order, once its pixel rows are written: here, or by a pool of forked processes.
+class _Pool:
+    """Writes every task's rows, here or in a pool of forked processes; yields rows written as they land.
 
     The pool works a few batches of images ahead of the one this process is
-    waiting for, so memory does not grow with the split. Forking lets it use
-    the records and the opener as they are (a lambda, an open storage)
-    without pickling them; where fork is not available, it runs here.
+    waiting for, so only a bounded number of indexes wait at any time. Forking
+    lets it use the tasks and the opener as they are (a lambda, an open
+    storage) without pickling them; where fork is not available, or this is
+    itself a daemon process (a Celery worker's), it runs here.
     """
 
     BATCH = 8  # images a pool process takes at a time
@@ -241,10 +316,10 @@ class _InOrder:
         self.work = work
         workers = (os.cpu_count() or 1) if workers is None else workers
         forkable = "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
-        self.workers = min(workers, math.ceil(len(work.kept) / self.BATCH)) if forkable else 1
+        self.workers = min(workers, math.ceil(len(work.tasks) / self.BATCH)) if forkable else 1
         self.pool: ProcessPoolExecutor | None = None
 
-    def __enter__(self) -> _InOrder:
+    def __enter__(self) -> _Pool:
         global _pool_work
         if self.workers > 1:
             _pool_work = self.work
@@ -252,23 +327,18 @@ class _InOrder:
         return self
 
     def __iter__(self):
-        kept = self.work.kept
+        count = len(self.work.tasks)
         if self.pool is None:
-            for index, image in enumerate(kept):
-                self.work.write(index)
-                yield image
+            for index in range(count):
+                yield self.work.write(index)
             return
-        batches = iter(range(start, min(start + self.BATCH, len(kept))) for start in range(0, len(kept), self.BATCH))
-        waiting: deque = deque()
-        for batch in itertools.islice(batches, self.workers * self.AHEAD):
-            waiting.append((batch, self.pool.submit(_pool_write, batch)))
+        batches = iter(range(start, min(start + self.BATCH, count)) for start in range(0, count, self.BATCH))
+        waiting: deque = deque(self.pool.submit(_pool_write, batch) for batch in itertools.islice(batches, self.workers * self.AHEAD))
         while waiting:
-            batch, done = waiting.popleft()
-            done.result()
+            rows = waiting.popleft().result()
             for following in itertools.islice(batches, 1):
-                waiting.append((following, self.pool.submit(_pool_write, following)))
-            for index in batch:
-                yield kept[index]
+                waiting.append(self.pool.submit(_pool_write, following))
+            yield rows
 
     def __exit__(self, *exc) -> None:
         global _pool_work

@@ -26,7 +26,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import cv2
 import numpy as np
@@ -40,8 +40,19 @@ from emotic.records import ImageRecord
 # work is spread over processes here (the arrays writer's pool, DataLoader workers): one thread.
 cv2.setNumThreads(0)
 
-# Opens the stored file of an image record as a binary stream; Django passes ``storage.open``.
-ImageOpener = Callable[[ImageRecord], BinaryIO]
+
+class Picture(Protocol):
+    """What decoding needs of an image: its size as annotated and a name for errors (an ``ImageRecord`` is one)."""
+
+    width: int
+    height: int
+
+    @property
+    def relative_path(self) -> str: ...
+
+
+# Opens the stored file of an image record (or another ``Picture``) as a binary stream; Django passes ``storage.open``.
+ImageOpener = Callable[[Picture], BinaryIO]
 
 BACKGROUND = (255, 255, 255)  # what transparent pixels become: the white page they were shown on
 JPEG_REDUCTIONS = (8, 4, 2, 1)  # the scales libjpeg decodes at directly
@@ -164,7 +175,7 @@ class DecodedPicture:
         return resize_box(self.pixels, self.picture_box(box), size)
 
 
-def decode_rgb(image: ImageRecord, open_image: ImageOpener, *, max_reduction: int = 1) -> DecodedPicture:
+def decode_rgb(image: Picture, open_image: ImageOpener, *, max_reduction: int = 1) -> DecodedPicture:
     """The record's image as RGB, oriented so that the record's size and boxes fit it.
 
     Our records hold the size shown in the browser (EXIF applied). Files made

@@ -1,16 +1,17 @@
-"""The npy arrays made by a pool of processes: the same files, byte for byte, as one process makes, rows in order."""
+"""The npy arrays made by a pool of processes, or partly elsewhere and copied in: the same files, byte for byte, as one process makes."""
 
 from __future__ import annotations
 
 import io
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from emotic.formats import FormatError
-from emotic.formats.arrays import read_baseline_arrays, write_split_arrays
+from emotic.formats.arrays import PixelRows, local_pixels, read_baseline_arrays, write_split_arrays
 from emotic.formats.images import folder_opener
 from emotic.records import AnnotatorAnswer, ImageRecord, PersonRecord
 
@@ -82,3 +83,70 @@ def test_a_bad_image_in_a_pool_names_the_image_and_leaves_no_files(tmp_path, pho
     with pytest.raises(FormatError, match=r"web/img_011\.jpg: cannot open or decode the image"):
         write_split_arrays(tmp_path / "out", "train", images, opener, workers=2)
     assert list((tmp_path / "out").iterdir()) == []
+
+
+# --- rows made elsewhere (emotic_export.array_shards hands them in as .npy parts) ---------------------------
+def test_rows_made_elsewhere_and_copied_in_give_the_same_files(tmp_path, photos):
+    """A fill that makes the first images' rows as a separate pair of files, then copies them into place."""
+    images, opener = photos
+    serial = write_split_arrays(tmp_path / "serial", "train", images, opener, workers=1)
+
+    def elsewhere_then_here(split, tasks, pixels, done):
+        head, tail = tasks[:9], tasks[9:]
+        part_rows = sum(len(t.boxes) for t in head)
+        context, body = tmp_path / "part-context.npy", tmp_path / "part-body.npy"
+        with PixelRows(context, body, part_rows) as part:
+            local_pixels(opener)(split, [replace(t, first_row=t.first_row - head[0].first_row) for t in head], part, lambda rows: None)
+        with context.open("rb") as context_stream, body.open("rb") as body_stream:
+            done(pixels.copy_rows(head[0].first_row, context_stream, body_stream))
+        local_pixels(opener, workers=2)(split, tail, pixels, done)
+
+    (tmp_path / "sharded").mkdir()
+    sharded = write_split_arrays(tmp_path / "sharded", "train", images, opener, fill=elsewhere_then_here)
+    for one, other in zip(serial.paths, sharded.paths):
+        assert one.read_bytes() == other.read_bytes(), one.name
+
+
+def test_a_fill_that_leaves_rows_unwritten_fails_and_leaves_no_files(tmp_path, photos):
+    images, opener = photos
+    (tmp_path / "out").mkdir()
+
+    def forgets_the_last_image(split, tasks, pixels, done):
+        local_pixels(opener)(split, tasks[:-1], pixels, done)
+
+    with pytest.raises(FormatError, match=r"^rows: 43 pixel rows written of 45$"):
+        write_split_arrays(tmp_path / "out", "train", images, opener, fill=forgets_the_last_image)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.fixture
+def target(tmp_path):
+    with PixelRows(tmp_path / "context.npy", tmp_path / "body.npy", 4) as pixels:
+        yield pixels
+
+
+def npy_stream(array: np.ndarray) -> io.BytesIO:
+    stream = io.BytesIO()
+    np.save(stream, array)
+    stream.seek(0)
+    return stream
+
+
+def test_a_part_of_another_shape_is_refused_naming_it(target):
+    context, body = np.zeros((2, 224, 224, 3), np.uint8), np.zeros((2, 64, 64, 3), np.uint8)
+    with pytest.raises(FormatError, match=r"^train shard 3 body: expected \(N, 128, 128, 3\) uint8 rows, got \(2, 64, 64, 3\) uint8$"):
+        target.copy_rows(0, npy_stream(context), npy_stream(body), name="train shard 3")
+    with pytest.raises(FormatError, match=r"^part context: not a \.npy file"):
+        target.copy_rows(0, io.BytesIO(b"not numpy"), npy_stream(body))
+
+
+def test_a_part_that_does_not_fit_or_ends_short_is_refused(target):
+    context, body = np.ones((3, 224, 224, 3), np.uint8), np.ones((3, 128, 128, 3), np.uint8)
+    with pytest.raises(FormatError, match=r"^part context: rows 2-5 do not fit the 4 rows announced"):
+        target.copy_rows(2, npy_stream(context), npy_stream(body))
+    with pytest.raises(FormatError, match=r"^part body: rows 0-2 do not fit .* or differ between the context and body parts"):
+        target.copy_rows(0, npy_stream(context), npy_stream(body[:2]))
+    short = npy_stream(context).getvalue()[:-1000]
+    with pytest.raises(FormatError, match=r"^part context: ends 1000 bytes short of its 3 rows$"):
+        target.copy_rows(0, io.BytesIO(short), npy_stream(body))
+    assert target.copy_rows(1, npy_stream(context), npy_stream(body)) == 3
