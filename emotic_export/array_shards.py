@@ -127,6 +127,8 @@ def claim_shard(snapshot_id: int, split: str | None = None) -> ArrayShard | None
         shard.claim = uuid.uuid4().hex
         shard.claimed_until = now + timedelta(seconds=settings.EXPORT_ARRAY_SHARD_CLAIM_SECONDS)
         shard.save(update_fields=["attempts", "claim", "claimed_until"])
+    if shard.attempts > 1:
+        logger.warning("snapshot %s: %s shard %d taken over (attempt %d)", shard.snapshot.name, shard.split, shard.index, shard.attempts)
     return shard
 
 
@@ -207,6 +209,8 @@ def sharded_pixels(snapshot: DatasetSnapshot, key_of_path: Mapping[str, str], *,
         first = claim_shard(snapshot.pk, split)  # the first shard is the builder's: helpers start on the next ones
         queue_helpers(snapshot.pk, min(helpers, count - 1))
         complete_split(snapshot, split, pixels, done, first=first)
+        if not count:
+            return
         by_helpers = ArrayShard.objects.filter(snapshot=snapshot, split=split).exclude(part_key="").count()
         logger.info("snapshot %s: %s arrays in %d shards, %d made by helpers", snapshot.name, split, count, by_helpers)
 
