@@ -247,6 +247,15 @@ def _upload_folder(folder: Path, prefix: str) -> None:
             raise ExportError("storage", f"{key} already exists; remove the leftovers of an earlier build first")
 
 
+def archive_compression(formats: tuple[str, ...]) -> int:
+    """The archive's gzip level: none when it holds photos or pixel arrays, which deflate hardly shrinks.
+
+    Measured (docs/benchmarks.md): 84 MiB of arrays took 2.2 s at any level from 1 to 9 for 2 % less,
+    0.2 s stored; the metadata formats alone shrink several times, so they keep level 6.
+    """
+    return 0 if {"npy", "mat"} & set(formats) else 6
+
+
 def _throttled(snapshot_id: int, progress: Progress | None) -> Progress:
     last = [0.0]
 
@@ -284,7 +293,7 @@ def build_snapshot(snapshot_id: int, progress: Progress | None = None) -> Datase
             dataset = write_export(folder, snapshot.name, options, _throttled(snapshot.pk, progress), snapshot=snapshot)
             written = time.perf_counter()
             archive = Path(work) / f"{snapshot.name}.tar.gz"
-            with tarfile.open(archive, "w:gz") as tar:
+            with tarfile.open(archive, "w:gz", compresslevel=archive_compression(options.formats)) as tar:
                 tar.add(folder, arcname=snapshot.name)
             archived = time.perf_counter()
             _upload_folder(folder, prefix)
