@@ -37,7 +37,8 @@ from bench.bench_export import make_photos, random_categories  # noqa: E402
 from bench.databases import local_database_url, recreate_database, start_django  # noqa: E402
 
 PHASES = re.compile(r"files written in ([\d.]+) s, archived in ([\d.]+) s, uploaded in ([\d.]+) s")
-HELPED = re.compile(r"train arrays in (\d+) shards, (\d+) made by helpers")
+HELPED = re.compile(r"train arrays in (\d+) shards, (\d+) made by helpers; the builder made \d+ in ([\d.]+) s, "
+                    r"copied the helpers' in ([\d.]+) s, waited ([\d.]+) s")
 
 
 def fill(photos: list[dict], folder: Path, media: Path) -> int:
@@ -106,8 +107,9 @@ def build_on_a_worker(name: str, environment: dict, concurrency: int, log_path: 
         raise SystemExit(f"{name}: {snapshot.state} {snapshot.error}\n{text[-3000:]}")
     phases = [float(v) for v in PHASES.search(text).groups()]
     helped = HELPED.search(text)
-    return {"seconds": seconds, "written": phases[0], "archived": phases[1], "uploaded": phases[2],
-            "shards": int(helped.group(1)) if helped else 0, "by_helpers": int(helped.group(2)) if helped else 0}
+    shards, by_helpers, making, copying, waiting = (float(v) for v in helped.groups()) if helped else (0, 0, 0, 0, 0)
+    return {"seconds": seconds, "written": phases[0], "archived": phases[1], "uploaded": phases[2], "shards": int(shards),
+            "by_helpers": int(by_helpers), "making": making, "copying": copying, "waiting": waiting}
 
 
 def main() -> None:
@@ -147,7 +149,8 @@ def main() -> None:
                 print(f"  round {round_number + 1} {label:<22} {result['seconds']:6.2f} s "
                       f"({people / result['seconds']:7.1f} people/s; files {result['written']:.2f} s, archive "
                       f"{result['archived']:.2f} s, upload {result['uploaded']:.2f} s; {result['by_helpers']} of "
-                      f"{result['shards']} shards by helpers)", flush=True)
+                      f"{result['shards']} shards by helpers; builder making {result['making']:.2f} s, copying "
+                      f"{result['copying']:.2f} s, waiting {result['waiting']:.2f} s)", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     first = statistics.median(r["seconds"] for r in results[variants[0][0]])

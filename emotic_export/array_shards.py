@@ -26,7 +26,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
@@ -36,7 +35,7 @@ from catalog.files import open_stored
 from emotic.errors import FieldError
 from emotic.formats.arrays import PixelFill, PixelRows, PixelTask, local_pixels
 from emotic_export.models import ArrayShard, DatasetSnapshot
-from emotic_export.storage import delete_prefix, shard_parts_prefix
+from emotic_export.storage import delete_prefix, save_moving, shard_parts_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -175,24 +174,8 @@ def _store_part(shard: ArrayShard) -> str:
         with PixelRows(*paths, shard.rows) as pixels:
             local_pixels(_open_picture)(shard.split, shard_tasks(shard, from_row=shard.first_row), pixels, lambda rows: None)
         for kind, path in zip(PART_KINDS, paths):
-            key = f"{stem}-{kind}.npy"
-            with path.open("rb") as handle:
-                stored = default_storage.save(key, _MovableFile(handle, path))
-            if stored != key:
-                default_storage.delete(stored)
-                raise OSError(f"{key} existed already in storage")
+            save_moving(f"{stem}-{kind}.npy", path)
     return stem
-
-
-class _MovableFile(File):
-    """A file Django's local storage moves into place instead of copying (as it does an upload's temporary file)."""
-
-    def __init__(self, handle, path: Path) -> None:
-        super().__init__(handle, name=path.name)
-        self._path = path
-
-    def temporary_file_path(self) -> str:
-        return str(self._path)
 
 
 def _delete_part(stem: str) -> None:
@@ -208,37 +191,56 @@ def sharded_pixels(snapshot: DatasetSnapshot, key_of_path: Mapping[str, str], *,
         count = plan_shards(snapshot, split, tasks, key_of_path)
         first = claim_shard(snapshot.pk, split)  # the first shard is the builder's: helpers start on the next ones
         queue_helpers(snapshot.pk, min(helpers, count - 1))
-        complete_split(snapshot, split, pixels, done, first=first)
+        spent = complete_split(snapshot, split, pixels, done, first=first)
         if not count:
             return
         by_helpers = ArrayShard.objects.filter(snapshot=snapshot, split=split).exclude(part_key="").count()
-        logger.info("snapshot %s: %s arrays in %d shards, %d made by helpers", snapshot.name, split, count, by_helpers)
+        logger.info(
+            "snapshot %s: %s arrays in %d shards, %d made by helpers; the builder made %d in %.2f s, "
+            "copied the helpers' in %.2f s, waited %.2f s", snapshot.name, split, count, by_helpers, count - by_helpers,
+            spent.making, spent.copying, spent.waiting,
+        )
 
     return fill
 
 
+@dataclass
+class BuilderTime:
+    """Where the builder's seconds went (logged, and read by bench/bench_snapshot_workers.py)."""
+
+    making: float = 0.0
+    copying: float = 0.0
+    waiting: float = 0.0
+
+
 def complete_split(
     snapshot: DatasetSnapshot, split: str, pixels: PixelRows, done: Callable[[int], None], *, first: ArrayShard | None = None
-) -> None:
+) -> BuilderTime:
     """The builder's part: make the shards nobody holds, copy in what helpers hand in, until every shard is in place.
 
     A shard whose helper died is taken over once its claim runs out; a failed shard fails the split, naming it.
     """
+    spent = BuilderTime()
     shard = first
     while True:
+        started = time.perf_counter()
         if shard is not None:
             local_pixels(_open_picture)(split, shard_tasks(shard), pixels, lambda rows: None)
             if _claimed(shard).update(state=ArrayShard.State.MERGED, claimed_until=None):
                 done(shard.rows)
+        made = time.perf_counter()
+        spent.making += made - started
         merged = _merge_handed_in(snapshot, split, pixels, done)
+        spent.copying += time.perf_counter() - made
         left = ArrayShard.objects.filter(snapshot=snapshot, split=split).exclude(state=ArrayShard.State.MERGED)
         failed = left.filter(state=ArrayShard.State.FAILED).first()
         if failed is not None:
             raise ShardError(f"{split} shard {failed.index}", failed.error)
         if shard is None and not merged:
             if not left.exists():
-                return
+                return spent
             time.sleep(POLL_SECONDS)
+            spent.waiting += POLL_SECONDS
         shard = claim_shard(snapshot.pk, split)
 
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from django.conf import settings
-from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Max
@@ -39,7 +38,7 @@ from emotic_export.files import FORMATS, agreement_figures, write_snapshot_folde
 from emotic_export.models import DatasetSnapshot
 from emotic_export.release_notes import release_notes
 from emotic_export.selectors import exportable_answer_rows, images_with_exportable_people
-from emotic_export.storage import delete_prefix, snapshot_prefix
+from emotic_export.storage import delete_prefix, save_moving, snapshot_prefix
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
@@ -238,13 +237,12 @@ def snapshot_options(snapshot: DatasetSnapshot) -> ExportOptions:
 
 
 def _upload_folder(folder: Path, prefix: str) -> None:
+    """Store the staged folder's files under ``prefix`` (moved, on local storage: the folder is spent afterwards)."""
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        key = f"{prefix}/{path.relative_to(folder).as_posix()}"
-        with path.open("rb") as handle:
-            stored = default_storage.save(key, File(handle))
-        if stored != key:  # the storage renamed it: something was left there; never keep two copies
-            default_storage.delete(stored)
-            raise ExportError("storage", f"{key} already exists; remove the leftovers of an earlier build first")
+        try:
+            save_moving(f"{prefix}/{path.relative_to(folder).as_posix()}", path)
+        except FileExistsError as error:
+            raise ExportError("storage", str(error)) from None
 
 
 def archive_compression(formats: tuple[str, ...]) -> int:
@@ -296,14 +294,13 @@ def build_snapshot(snapshot_id: int, progress: Progress | None = None) -> Datase
             with tarfile.open(archive, "w:gz", compresslevel=archive_compression(options.formats)) as tar:
                 tar.add(folder, arcname=snapshot.name)
             archived = time.perf_counter()
+            manifest_sha = sha256_of(folder / MANIFEST_NAME)
             _upload_folder(folder, prefix)
-            with archive.open("rb") as handle:
-                default_storage.save(archive_key, File(handle))
+            save_moving(archive_key, archive)
             logger.info(
                 "snapshot %s: files written in %.2f s, archived in %.2f s, uploaded in %.2f s", snapshot.name,
                 written - started, archived - written, time.perf_counter() - archived,
             )
-            manifest_sha = sha256_of(folder / MANIFEST_NAME)
             agreement = agreement_figures(dataset.answers_by_split)
             counts = count_records(dataset.images)
     except Exception as error:

@@ -150,3 +150,16 @@ def test_a_part_that_does_not_fit_or_ends_short_is_refused(target):
     with pytest.raises(FormatError, match=r"^part context: ends 1000 bytes short of its 3 rows$"):
         target.copy_rows(0, io.BytesIO(short), npy_stream(body))
     assert target.copy_rows(1, npy_stream(context), npy_stream(body)) == 3
+
+
+def test_a_part_in_a_local_file_is_copied_by_the_kernel_and_checked_the_same(target, tmp_path):
+    context, body = np.arange(3 * 224 * 224 * 3).astype(np.uint8).reshape(3, 224, 224, 3), np.full((3, 128, 128, 3), 7, np.uint8)
+    np.save(tmp_path / "part-context.npy", context)
+    np.save(tmp_path / "part-body.npy", body)
+    with (tmp_path / "part-context.npy").open("rb") as context_file, (tmp_path / "part-body.npy").open("rb") as body_file:
+        assert target.copy_rows(1, context_file, body_file) == 3
+    (tmp_path / "short.npy").write_bytes((tmp_path / "part-context.npy").read_bytes()[:-1000])
+    with (tmp_path / "short.npy").open("rb") as short, pytest.raises(FormatError, match=r"^part context: ends 1000 bytes short"):
+        target.copy_rows(0, short, npy_stream(body))
+    written = np.load(tmp_path / "context.npy")
+    assert (written[1:] == context).all() and (np.load(tmp_path / "body.npy")[1:] == body).all()
