@@ -89,13 +89,6 @@ def shard_tasks(shard: ArrayShard, *, from_row: int = 0) -> list[PixelTask]:
     ]
 
 
-def queue_helpers(snapshot_id: int, count: int) -> None:
-    from emotic_export.tasks import make_array_shards_task
-
-    for _ in range(count):
-        transaction.on_commit(lambda: make_array_shards_task.delay(snapshot_id))
-
-
 def discard_shards(snapshot: DatasetSnapshot) -> None:
     """Forget the snapshot's shards and the rows handed in (before a build, and after it, whatever its end).
 
@@ -184,8 +177,11 @@ def _delete_part(stem: str) -> None:
 
 
 # --- the builder ---------------------------------------------------------------------
-def sharded_pixels(snapshot: DatasetSnapshot, key_of_path: Mapping[str, str], *, helpers: int) -> PixelFill:
-    """The pixel rows of each split made by this process and up to ``helpers`` helper tasks (a ``PixelFill``)."""
+def sharded_pixels(
+    snapshot: DatasetSnapshot, key_of_path: Mapping[str, str], *, helpers: int, queue_helpers: Callable[[int, int], None]
+) -> PixelFill:
+    """The pixel rows of each split made by this process and up to ``helpers`` helper tasks (a ``PixelFill``);
+    ``queue_helpers(snapshot_id, count)`` queues them (``services``, which owns the app's tasks)."""
 
     def fill(split: str, tasks: Sequence[PixelTask], pixels: PixelRows, done: Callable[[int], None]) -> None:
         count = plan_shards(snapshot, split, tasks, key_of_path)

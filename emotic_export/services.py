@@ -118,7 +118,14 @@ def _array_pixels(snapshot: DatasetSnapshot | None, keys: dict[str, str]) -> Pix
     helpers = 0 if settings.CELERY_TASK_ALWAYS_EAGER else settings.EXPORT_ARRAY_HELPERS
     if snapshot is None or not helpers:
         return None
-    return sharded_pixels(snapshot, keys, helpers=helpers)
+    return sharded_pixels(snapshot, keys, helpers=helpers, queue_helpers=_queue_array_helpers)
+
+
+def _queue_array_helpers(snapshot_id: int, count: int) -> None:
+    from emotic_export.tasks import make_array_shards_task
+
+    for _ in range(count):
+        transaction.on_commit(lambda: make_array_shards_task.delay(snapshot_id))
 
 
 def _details(name: str, options: ExportOptions) -> dict:
