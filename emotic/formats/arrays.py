@@ -235,7 +235,6 @@ class PixelRows:
                 raise FormatError(f"{name} {kind}", f"rows {first_row}-{first_row + rows} do not fit the {self.rows} rows announced "
                                   "or differ between the context and body parts")
             offset, end = header_length + first_row * math.prod(row_shape), header_length + (first_row + rows) * math.prod(row_shape)
-            offset = _copy_in_kernel(stream, descriptor, offset, end)
             while offset < end:
                 chunk = stream.read(min(self.COPY_CHUNK, end - offset))
                 if not chunk:
@@ -248,25 +247,6 @@ class PixelRows:
     def __exit__(self, *exc) -> None:
         for descriptor, _, _ in self._places:
             os.close(descriptor)
-
-
-def _copy_in_kernel(stream: BinaryIO, descriptor: int, offset: int, end: int) -> int:
-    """Copy what it can from a local file's stream to ``offset`` on without passing the bytes through Python
-    (``os.copy_file_range``); returns where the copy stopped (``offset`` for a stream with no file, as S3's)."""
-    try:
-        source, position = stream.fileno(), stream.tell()
-    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError and a ValueError
-        return offset
-    while offset < end:
-        try:
-            copied = os.copy_file_range(source, descriptor, end - offset, position, offset)
-        except OSError:  # not between these two files (another file system, an old kernel): the caller copies the rest
-            break
-        if copied == 0:  # the source ends here: the caller's read finds it short
-            break
-        offset, position = offset + copied, position + copied
-    stream.seek(position)
-    return offset
 
 
 def _part_rows(stream: BinaryIO, row_shape: tuple[int, ...], name: str) -> int:

@@ -152,7 +152,7 @@ def test_a_part_that_does_not_fit_or_ends_short_is_refused(target):
     assert target.copy_rows(1, npy_stream(context), npy_stream(body)) == 3
 
 
-def test_a_part_in_a_local_file_is_copied_by_the_kernel_and_checked_the_same(target, tmp_path):
+def test_a_part_in_a_local_file_is_copied_and_checked_the_same(target, tmp_path):
     context, body = np.arange(3 * 224 * 224 * 3).astype(np.uint8).reshape(3, 224, 224, 3), np.full((3, 128, 128, 3), 7, np.uint8)
     np.save(tmp_path / "part-context.npy", context)
     np.save(tmp_path / "part-body.npy", body)
